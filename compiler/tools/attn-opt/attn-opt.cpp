@@ -1,0 +1,23 @@
+//===- attn-opt.cpp - mlir-opt for attnc's dialects and passes ------------===//
+//
+// Registers exactly the project's dialects and passes plus the upstream
+// dialects their IR uses (builtin, arith, math).
+//
+//===----------------------------------------------------------------------===//
+#include "dialects/attn/AttnDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
+
+int main(int argc, char **argv) {
+  mlir::DialectRegistry registry;
+  registry.insert<attn::AttnDialect, mlir::arith::ArithDialect,
+                  mlir::math::MathDialect>();
+  mlir::registerCanonicalizerPass();
+  mlir::registerCSEPass();
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "attnc optimizer driver\n", registry));
+}

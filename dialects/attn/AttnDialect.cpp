@@ -1,0 +1,15 @@
+//===- AttnDialect.cpp - attn dialect registration ------------------------===//
+#include "dialects/attn/AttnDialect.h"
+
+using namespace mlir;
+using namespace attn;
+
+#include "dialects/attn/AttnDialect.cpp.inc"
+#include "dialects/attn/AttnEnums.cpp.inc"
+
+void AttnDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/attn/AttnOps.cpp.inc"
+      >();
+}
