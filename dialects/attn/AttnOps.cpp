@@ -62,6 +62,10 @@ NormOp VariantOp::getNorm() { return findStmt<NormOp>(*this); }
 LogicalResult VariantOp::verify() {
   llvm::StringMap<Operation *> seen;
   for (Operation &op : getBody().front()) {
+    // Lowerings of the variant (e.g. its cascade.cascade) live beside its
+    // declarations so that their regions can keep reading params and tensors.
+    if (op.getDialect() != (*this)->getDialect())
+      continue;
     if (!isa<ParamOp, TensorOp, ScoreOp, BiasOp, MaskOp, ScaleOp, NormOp>(op))
       return op.emitOpError("is not allowed directly inside attn.variant");
     if (isa<ParamOp, TensorOp>(op))
