@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dialects/attn/AttnDialect.h"
+#include "dialects/cascade/CascadeDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -14,7 +15,7 @@
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
-  registry.insert<attn::AttnDialect, mlir::arith::ArithDialect,
+  registry.insert<attn::AttnDialect, cascade::CascadeDialect, mlir::arith::ArithDialect,
                   mlir::math::MathDialect>();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
