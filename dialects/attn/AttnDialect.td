@@ -17,6 +17,8 @@ def Attn_Dialect : Dialect {
   let cppNamespace = "::attn";
   let summary = "Attention variants as written in .attn files";
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect"];
+  /// Folded floordiv / floormod become `arith.constant`.
+  let hasConstantMaterializer = 1;
 }
 
 class Attn_Op<string mnemonic, list<Trait> traits = []>

@@ -249,5 +249,122 @@ LogicalResult LoadOp::verifySymbolUses(SymbolTableCollection &tables) {
   return success();
 }
 
+LogicalResult GetParamOp::verify() {
+  if (!(*this)->getParentOfType<VariantOp>())
+    return emitOpError("must be inside an attn.variant");
+  return success();
+}
+
+LogicalResult LoadOp::verify() {
+  if (!(*this)->getParentOfType<VariantOp>())
+    return emitOpError("must be inside an attn.variant");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Folders
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Python-style floor division and modulo on int64 (x / 0 = x % 0 = 0).
+int64_t floorDiv(int64_t a, int64_t b) {
+  if (b == 0)
+    return 0;
+  if (b == -1) // avoid INT64_MIN / -1 overflow: wrap like two's complement
+    return static_cast<int64_t>(0 - static_cast<uint64_t>(a));
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0)))
+    --q;
+  return q;
+}
+int64_t floorMod(int64_t a, int64_t b) {
+  if (b == 0 || b == -1)
+    return 0;
+  int64_t r = a % b;
+  if (r != 0 && ((r < 0) != (b < 0)))
+    r += b;
+  return r;
+}
+
+template <typename Fn>
+OpFoldResult foldIntBinary(Type type, Attribute lhs, Attribute rhs, Fn fn) {
+  auto l = dyn_cast_or_null<IntegerAttr>(lhs);
+  auto r = dyn_cast_or_null<IntegerAttr>(rhs);
+  if (!l || !r)
+    return {};
+  return IntegerAttr::get(type, fn(l.getInt(), r.getInt()));
+}
+} // namespace
+
+OpFoldResult FloorDivOp::fold(FoldAdaptor adaptor) {
+  if (auto r = dyn_cast_or_null<IntegerAttr>(adaptor.getRhs()); r && r.getInt() == 1)
+    return getLhs();
+  return foldIntBinary(getType(), adaptor.getLhs(), adaptor.getRhs(), floorDiv);
+}
+
+OpFoldResult FloorModOp::fold(FoldAdaptor adaptor) {
+  return foldIntBinary(getType(), adaptor.getLhs(), adaptor.getRhs(), floorMod);
+}
+
+//===----------------------------------------------------------------------===//
+// Printed names: block arguments %b %h %i %j (%s, %d), results %qk %H ...
+//===----------------------------------------------------------------------===//
+
+namespace {
+void nameBlockArgs(Region &region, OpAsmSetValueNameFn setNameFn,
+                   ArrayRef<const char *> names) {
+  if (region.empty())
+    return;
+  Block &block = region.front();
+  for (auto [arg, name] : llvm::zip(block.getArguments(), names))
+    setNameFn(arg, name);
+}
+constexpr const char *kBHIJ[] = {"b", "h", "i", "j"};
+} // namespace
+
+void ScoreOp::getAsmBlockArgumentNames(Region &region, OpAsmSetValueNameFn fn) {
+  nameBlockArgs(region, fn, kBHIJ);
+}
+void BiasOp::getAsmBlockArgumentNames(Region &region, OpAsmSetValueNameFn fn) {
+  nameBlockArgs(region, fn, kBHIJ);
+}
+void MaskOp::getAsmBlockArgumentNames(Region &region, OpAsmSetValueNameFn fn) {
+  nameBlockArgs(region, fn, kBHIJ);
+}
+void ScaleOp::getAsmBlockArgumentNames(Region &region, OpAsmSetValueNameFn fn) {
+  nameBlockArgs(region, fn, kBHIJ);
+}
+void NormOp::getAsmBlockArgumentNames(Region &region, OpAsmSetValueNameFn fn) {
+  static constexpr const char *kNormArgs[] = {"b", "h", "i", "j", "s"};
+  nameBlockArgs(region, fn, kNormArgs);
+}
+void SumDOp::getAsmBlockArgumentNames(Region &region, OpAsmSetValueNameFn fn) {
+  static constexpr const char *kD[] = {"d"};
+  nameBlockArgs(region, fn, kD);
+}
+
+void SizeOp::getAsmResultNames(OpAsmSetValueNameFn fn) {
+  fn(getResult(), stringifySizeKind(getSize()));
+}
+void GetScaleOp::getAsmResultNames(OpAsmSetValueNameFn fn) {
+  fn(getResult(), "scale");
+}
+void GetParamOp::getAsmResultNames(OpAsmSetValueNameFn fn) {
+  fn(getResult(), getParam());
+}
+void LoadOp::getAsmResultNames(OpAsmSetValueNameFn fn) {
+  fn(getResult(), getTensor());
+}
+void QKOp::getAsmResultNames(OpAsmSetValueNameFn fn) { fn(getResult(), "qk"); }
+void DotOp::getAsmResultNames(OpAsmSetValueNameFn fn) { fn(getResult(), "dot"); }
+void SumDOp::getAsmResultNames(OpAsmSetValueNameFn fn) {
+  fn(getResult(), "sum_d");
+}
+void QElemOp::getAsmResultNames(OpAsmSetValueNameFn fn) { fn(getResult(), "q"); }
+void KElemOp::getAsmResultNames(OpAsmSetValueNameFn fn) { fn(getResult(), "k"); }
+void ReduceJOp::getAsmResultNames(OpAsmSetValueNameFn fn) {
+  fn(getResult(), (stringifyReduceKind(getKind()) + "_j").str());
+}
+
 #define GET_OP_CLASSES
 #include "dialects/attn/AttnOps.cpp.inc"

@@ -15,6 +15,14 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/IR/OpAsmInterface.td"
+
+/// Names a region's block arguments in the printed form (`%b %h %i %j`...).
+defvar Attn_NamedBlockArgs =
+    DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmBlockArgumentNames"]>;
+/// Names an op's result in the printed form (`%qk`, `%H`, `%window`...).
+defvar Attn_NamedResult =
+    DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>;
 
 //===----------------------------------------------------------------------===//
 // Structure
@@ -71,9 +79,13 @@ def Attn_TensorOp : Attn_Op<"tensor", [Symbol, HasParent<"VariantOp">]> {
   let hasVerifier = 1;
 }
 
+// Statements have no results and no declared memory effects: they are the
+// variant's meaning, so no pass may erase them as dead code. Each is a closed
+// function of its block arguments (IsolatedFromAbove: folded constants stay
+// inside the statement).
 class Attn_StmtOp<string mnemonic, string what>
-    : Attn_Op<mnemonic, [HasParent<"VariantOp">, SingleBlock,
-                         RecursiveMemoryEffects]> {
+    : Attn_Op<mnemonic, [HasParent<"VariantOp">, SingleBlock, IsolatedFromAbove,
+                         Attn_NamedBlockArgs]> {
   let summary = what;
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = "attr-dict-with-keyword $body";
@@ -85,7 +97,8 @@ def Attn_BiasOp : Attn_StmtOp<"bias", "the additive bias of (b, h, i, j): f32">;
 def Attn_MaskOp : Attn_StmtOp<"mask", "the keep predicate of (b, h, i, j): i1">;
 def Attn_ScaleOp : Attn_StmtOp<"scale", "the scale replacing 1/sqrt(D), of (b, h, i, j): f32">;
 
-def Attn_NormOp : Attn_Op<"norm", [HasParent<"VariantOp">, RecursiveMemoryEffects]> {
+def Attn_NormOp : Attn_Op<"norm", [HasParent<"VariantOp">, IsolatedFromAbove,
+                                   Attn_NamedBlockArgs]> {
   let summary = "how kept scores become weights";
   let description = [{
     `kind` is one of LANGUAGE.md's norms. The region is empty for the
@@ -103,7 +116,9 @@ def Attn_NormOp : Attn_Op<"norm", [HasParent<"VariantOp">, RecursiveMemoryEffect
   }];
 }
 
-def Attn_YieldOp : Attn_Op<"yield", [Pure, Terminator, ReturnLike]> {
+def Attn_YieldOp : Attn_Op<"yield", [Pure, Terminator, ReturnLike,
+    ParentOneOf<["ScoreOp", "BiasOp", "MaskOp", "ScaleOp", "NormOp", "SumDOp",
+                 "ReduceJOp"]>]> {
   let summary = "yields a region's value";
   let arguments = (ins Variadic<AnyType>:$values);
   let assemblyFormat = "attr-dict ($values^ `:` type($values))?";
@@ -113,29 +128,30 @@ def Attn_YieldOp : Attn_Op<"yield", [Pure, Terminator, ReturnLike]> {
 // Values available inside statements
 //===----------------------------------------------------------------------===//
 
-def Attn_SizeOp : Attn_Op<"size", [Pure]> {
+def Attn_SizeOp : Attn_Op<"size", [Pure, Attn_NamedResult]> {
   let summary = "a size known at call time (B, H, Hkv, Sq, Skv, D)";
   let arguments = (ins Attn_SizeKind:$size);
   let results = (outs I64:$result);
   let assemblyFormat = "$size attr-dict";
 }
 
-def Attn_GetScaleOp : Attn_Op<"get_scale", [Pure]> {
+def Attn_GetScaleOp : Attn_Op<"get_scale", [Pure, Attn_NamedResult]> {
   let summary = "the variant's scale (its `scale` statement, or 1/sqrt(D))";
   let results = (outs F32:$result);
   let assemblyFormat = "attr-dict";
   let hasVerifier = 1;
 }
 
-def Attn_GetParamOp : Attn_Op<"get_param", [Pure,
+def Attn_GetParamOp : Attn_Op<"get_param", [Pure, Attn_NamedResult,
     DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "reads a runtime param (i32 params read as i64)";
   let arguments = (ins FlatSymbolRefAttr:$param);
   let results = (outs AnyTypeOf<[I64, F32, I1]>:$result);
   let assemblyFormat = "$param attr-dict `:` type($result)";
+  let hasVerifier = 1;
 }
 
-def Attn_LoadOp : Attn_Op<"load", [Pure,
+def Attn_LoadOp : Attn_Op<"load", [Pure, Attn_NamedResult,
     DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "reads an element of an extra tensor (i32 elements read as i64)";
   let description = [{
@@ -145,23 +161,26 @@ def Attn_LoadOp : Attn_Op<"load", [Pure,
   let arguments = (ins FlatSymbolRefAttr:$tensor, Variadic<I64>:$indices);
   let results = (outs AnyTypeOf<[I64, F32]>:$result);
   let assemblyFormat = "$tensor `[` $indices `]` attr-dict `:` type($result)";
+  let hasVerifier = 1;
 }
 
-def Attn_QKOp : Attn_Op<"qk", [Pure]> {
+def Attn_QKOp : Attn_Op<"qk", [Pure, Attn_NamedResult]> {
   let summary = "the scaled dot product scale * sum_d q[d] * k[d] (score only)";
   let results = (outs F32:$result);
   let assemblyFormat = "attr-dict";
   let hasVerifier = 1;
 }
 
-def Attn_DotOp : Attn_Op<"dot", [Pure]> {
+def Attn_DotOp : Attn_Op<"dot", [Pure, Attn_NamedResult]> {
   let summary = "the unscaled dot product sum_d q[d] * k[d] (score only)";
   let results = (outs F32:$result);
   let assemblyFormat = "attr-dict";
   let hasVerifier = 1;
 }
 
-def Attn_SumDOp : Attn_Op<"sum_d", [SingleBlock, RecursiveMemoryEffects]> {
+def Attn_SumDOp : Attn_Op<"sum_d", [SingleBlock, RecursiveMemoryEffects,
+    DeclareOpInterfaceMethods<OpAsmOpInterface,
+                              ["getAsmBlockArgumentNames", "getAsmResultNames"]>]> {
   let summary = "sum over the head dimension d of the region's value (score only)";
   let description = [{
     The region's block takes `d : i64` and yields an f32; `attn.q` and
@@ -173,7 +192,7 @@ def Attn_SumDOp : Attn_Op<"sum_d", [SingleBlock, RecursiveMemoryEffects]> {
   let hasVerifier = 1;
 }
 
-def Attn_QElemOp : Attn_Op<"q", [Pure]> {
+def Attn_QElemOp : Attn_Op<"q", [Pure, Attn_NamedResult]> {
   let summary = "q[b, h, i, d] inside attn.sum_d";
   let arguments = (ins I64:$d);
   let results = (outs F32:$result);
@@ -181,7 +200,7 @@ def Attn_QElemOp : Attn_Op<"q", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Attn_KElemOp : Attn_Op<"k", [Pure]> {
+def Attn_KElemOp : Attn_Op<"k", [Pure, Attn_NamedResult]> {
   let summary = "k[b, hk, j, d] inside attn.sum_d";
   let arguments = (ins I64:$d);
   let results = (outs F32:$result);
@@ -189,7 +208,8 @@ def Attn_KElemOp : Attn_Op<"k", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Attn_ReduceJOp : Attn_Op<"reduce_j", [SingleBlock, RecursiveMemoryEffects]> {
+def Attn_ReduceJOp : Attn_Op<"reduce_j", [SingleBlock, RecursiveMemoryEffects,
+                                           Attn_NamedResult]> {
   let summary = "a row reduction over the kept keys inside a custom norm";
   let description = [{
     Reduces the region's per-key value (evaluated with the enclosing norm
@@ -208,6 +228,7 @@ def Attn_FloorDivOp : Attn_Op<"floordiv", [Pure, SameOperandsAndResultType]> {
   let arguments = (ins I64:$lhs, I64:$rhs);
   let results = (outs I64:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict";
+  let hasFolder = 1;
 }
 
 def Attn_FloorModOp : Attn_Op<"floormod", [Pure, SameOperandsAndResultType]> {
@@ -215,6 +236,7 @@ def Attn_FloorModOp : Attn_Op<"floormod", [Pure, SameOperandsAndResultType]> {
   let arguments = (ins I64:$lhs, I64:$rhs);
   let results = (outs I64:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict";
+  let hasFolder = 1;
 }
 
 #endif // ATTN_OPS_TD
