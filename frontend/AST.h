@@ -102,7 +102,11 @@ struct ParamDecl {
   std::string name;
   SourceRange loc;
   DeclType type = DeclType::F32;
-  ExprPtr defaultValue; ///< may be null: the caller must then pass it
+  /// May be null: the caller must then pass it. After Sema it is a single
+  /// literal of the declared type (IntLit for i32, FloatLit for f32, BoolLit
+  /// for bool), so consumers never see `-8.0` as a unary minus or an int
+  /// literal for an f32 param.
+  ExprPtr defaultValue;
 };
 
 /// One dimension of a tensor declaration: a size name (B, H, Hkv, Sq, Skv, D)
@@ -174,6 +178,16 @@ extern const char *const kSizeNames[6];  // B H Hkv Sq Skv D
 /// Prints the tree in a stable, readable S-expression form (for tests).
 std::string dump(const Module &m);
 std::string dump(const Expr &e);
+/// As above; with `withTypes`, every expression node carries `:type` (after
+/// Sema), e.g. `(+:float i:int 0.5:float)`.
+std::string dump(const Module &m, bool withTypes);
+std::string dump(const Expr &e, bool withTypes);
+
+/// The source spelling of an operator (`+`, `<=`, `&&`, unary `-`, `!`).
+const char *opSpelling(OpKind op);
+/// A float literal as the shortest text that reads back exactly (always with
+/// a `.`, an exponent, `inf` or `nan`).
+std::string formatFloat(double v);
 
 } // namespace attn::ast
 

@@ -48,11 +48,19 @@ public:
   /// After this many errors, further errors are dropped (one note says so).
   static constexpr unsigned kMaxErrors = 50;
 
+  /// The text of 1-based `line` (without its newline; empty if out of range).
+  std::string lineText(unsigned line) const;
+
 private:
   std::string fileName;
   std::string source;
   std::vector<Diagnostic> diags;
   unsigned numErrors = 0;
+  /// Set once the error limit is reached: later errors and their notes are
+  /// dropped.
+  bool dropping = false;
+  /// Offsets of the first character of each line, computed on first use.
+  mutable std::vector<size_t> lineStarts;
 };
 
 } // namespace attn
