@@ -35,6 +35,7 @@ extern "C" size_t attn_dtype_size(attn_dtype dtype) {
   case ATTN_F32: case ATTN_I32: return 4;
   case ATTN_F16: case ATTN_BF16: return 2;
   case ATTN_F64: return 8;
+  case ATTN_BOOL: return 1;
   }
   return 0;
 }

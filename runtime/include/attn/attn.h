@@ -28,7 +28,8 @@ typedef enum attn_dtype {
   ATTN_F16 = 1,
   ATTN_BF16 = 2,
   ATTN_F64 = 3,
-  ATTN_I32 = 4
+  ATTN_I32 = 4,
+  ATTN_BOOL = 5 /* params only */
 } attn_dtype;
 
 #define ATTN_MAX_RANK 8
