@@ -30,6 +30,9 @@ struct ParseContext {
   ast::Module &module;
   /// The lexer's current position.
   location loc;
+  /// End of the last token lexed (the parser's lookahead) and of the one
+  /// before it, so a syntax error can point just after the previous token.
+  position lastTokenEnd, prevTokenEnd;
   /// Depth of each expression node built so far (leaves are 1).
   std::unordered_map<const ast::Expr *, unsigned> depth;
   /// Whether the depth error was already reported for the current statement.

@@ -247,6 +247,7 @@ stmt
       current(ctx)->lets.push_back(std::move(l));
     }
   | IDENT ASSIGN expr SEMI { setSingle(ctx, $1, @1, std::move($3)); }
+  | SEMI { ctx.diags.warning(R(@1), "extra ';'"); }
   | NORM ASSIGN normspec SEMI {
       Variant *v = current(ctx);
       if (v->norm) {
@@ -449,11 +450,48 @@ void Parser::report_syntax_error(const context &yyctx) const {
     got = symbol_name(la.kind());
     break;
   }
-  enum { kMaxExpected = 4 };
-  symbol_kind_type expected[kMaxExpected];
-  int n = yyctx.expected_tokens(expected, kMaxExpected);
+  symbol_kind_type expected[YYNTOKENS];
+  int n = yyctx.expected_tokens(expected, YYNTOKENS);
+  auto expects = [&](symbol_kind_type k) {
+    return std::find(expected, expected + n, k) != expected + n;
+  };
+  // Missing closers and terminators are the common mistakes: name them and
+  // point just after the previous token, like clang.
+  location after(ctx.prevTokenEnd, ctx.prevTokenEnd);
+  if (after.begin.line == 0)
+    after = yyctx.location();
+  after.end.column += 1;
+  bool atEnd = la.kind() == symbol_kind::S_YYEOF;
+  auto variantName = [&]() -> std::string {
+    return ctx.module.variants.empty() ? "" : ctx.module.variants.back().name;
+  };
+  if (atEnd && expects(symbol_kind::S_RBRACE) && !expects(symbol_kind::S_RPAREN) &&
+      !expects(symbol_kind::S_RBRACK)) {
+    ctx.error(yyctx.location(), "expected '}' at end of file to close variant '" +
+                                    variantName() + "'");
+    if (!ctx.module.variants.empty())
+      ctx.note(ctx.module.variants.back().loc, "variant '" + variantName() +
+                                                   "' starts here");
+    return;
+  }
+  // Mid-statement (not at the start of one, where 'param' would be expected).
+  if (expects(symbol_kind::S_SEMI) && !expects(symbol_kind::S_PARAM) &&
+      !expects(symbol_kind::S_RPAREN) && !expects(symbol_kind::S_RBRACK)) {
+    ctx.error(after, "expected ';' after statement, got " + got);
+    return;
+  }
+  bool closes = la.kind() == symbol_kind::S_SEMI ||
+                la.kind() == symbol_kind::S_RBRACE || atEnd;
+  if (closes && expects(symbol_kind::S_RPAREN)) {
+    ctx.error(after, "expected ')', got " + got);
+    return;
+  }
+  if (closes && expects(symbol_kind::S_RBRACK)) {
+    ctx.error(after, "expected ']', got " + got);
+    return;
+  }
   std::string msg;
-  if (n > 0 && n < kMaxExpected) {
+  if (n > 0 && n <= 3) {
     msg = "expected ";
     for (int i = 0; i < n; ++i) {
       if (i > 0)
@@ -461,6 +499,8 @@ void Parser::report_syntax_error(const context &yyctx) const {
       msg += symbol_name(expected[i]);
     }
     msg += ", got " + got;
+  } else if (n > 3 && expects(symbol_kind::S_IDENT) && expects(symbol_kind::S_INT)) {
+    msg = "expected an expression, got " + got;
   } else {
     msg = "unexpected " + got;
   }

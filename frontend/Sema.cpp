@@ -86,18 +86,22 @@ bool isRowReduce(const std::string &n) {
   return n == "max_j" || n == "min_j" || n == "sum_j";
 }
 
+/// Edit distance counting an adjacent transposition as one edit.
 unsigned editDistance(const std::string &a, const std::string &b) {
-  std::vector<unsigned> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j)
-    prev[j] = static_cast<unsigned>(j);
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = static_cast<unsigned>(i);
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
-                         prev[j - 1] + (a[i - 1] == b[j - 1] ? 0u : 1u)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
+  size_t n = a.size(), m = b.size();
+  std::vector<std::vector<unsigned>> d(n + 1, std::vector<unsigned>(m + 1));
+  for (size_t i = 0; i <= n; ++i)
+    d[i][0] = static_cast<unsigned>(i);
+  for (size_t j = 0; j <= m; ++j)
+    d[0][j] = static_cast<unsigned>(j);
+  for (size_t i = 1; i <= n; ++i)
+    for (size_t j = 1; j <= m; ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                          d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0u : 1u)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[n][m];
 }
 
 /// The closest candidate to `name`, or "" when none is close enough.
@@ -232,35 +236,59 @@ private:
   }
 
   void checkDecls() {
-    for (size_t i = 0; i < v.params.size(); ++i) {
-      ParamDecl &p = v.params[i];
-      declare(p.name, p.loc, RefKind::Param, static_cast<int>(i), "param");
-      checkDefault(p);
-    }
-    for (size_t i = 0; i < v.tensors.size(); ++i) {
-      TensorDecl &t = v.tensors[i];
-      declare(t.name, t.loc, RefKind::Tensor, static_cast<int>(i), "tensor");
-      for (TensorDim &d : t.dims) {
-        if (!d.sizeName.empty()) {
-          bool ok = false;
-          for (const char *s : kSizeNames)
-            ok |= d.sizeName == s;
-          if (!ok) {
-            std::vector<std::string> sizes(std::begin(kSizeNames),
-                                           std::end(kSizeNames));
-            error(d.loc, "unknown size '" + d.sizeName + "' in tensor '" + t.name +
-                             "'; a dimension is one of B, H, Hkv, Sq, Skv, D or "
-                             "a positive integer" +
-                             didYouMean(closest(d.sizeName, sizes)));
-          }
-        } else if (d.extent <= 0) {
-          error(d.loc, "dimension of tensor '" + t.name + "' must be positive");
-        }
+    // Declarations in source order, so that diagnostics come out in order.
+    struct Decl {
+      SourceLoc loc;
+      RefKind kind;
+      size_t index;
+    };
+    std::vector<Decl> decls;
+    for (size_t i = 0; i < v.params.size(); ++i)
+      decls.push_back({v.params[i].loc.begin, RefKind::Param, i});
+    for (size_t i = 0; i < v.tensors.size(); ++i)
+      decls.push_back({v.tensors[i].loc.begin, RefKind::Tensor, i});
+    for (size_t i = 0; i < v.lets.size(); ++i)
+      decls.push_back({v.lets[i].loc.begin, RefKind::Let, i});
+    std::sort(decls.begin(), decls.end(), [](const Decl &a, const Decl &b) {
+      if (a.loc.line != b.loc.line)
+        return a.loc.line < b.loc.line;
+      if (a.loc.col != b.loc.col)
+        return a.loc.col < b.loc.col;
+      return a.kind != b.kind ? a.kind < b.kind : a.index < b.index;
+    });
+    for (const Decl &d : decls) {
+      int idx = static_cast<int>(d.index);
+      if (d.kind == RefKind::Param) {
+        ParamDecl &p = v.params[d.index];
+        declare(p.name, p.loc, RefKind::Param, idx, "param");
+        checkDefault(p);
+      } else if (d.kind == RefKind::Tensor) {
+        TensorDecl &t = v.tensors[d.index];
+        declare(t.name, t.loc, RefKind::Tensor, idx, "tensor");
+        checkDims(t);
+      } else {
+        declare(v.lets[d.index].name, v.lets[d.index].loc, RefKind::Let, idx, "let");
       }
     }
-    for (size_t i = 0; i < v.lets.size(); ++i)
-      declare(v.lets[i].name, v.lets[i].loc, RefKind::Let, static_cast<int>(i),
-              "let");
+  }
+
+  void checkDims(TensorDecl &t) {
+    for (TensorDim &d : t.dims) {
+      if (!d.sizeName.empty()) {
+        bool ok = false;
+        for (const char *s : kSizeNames)
+          ok |= d.sizeName == s;
+        if (!ok) {
+          std::vector<std::string> sizes(std::begin(kSizeNames), std::end(kSizeNames));
+          error(d.loc, "unknown size '" + d.sizeName + "' in tensor '" + t.name +
+                           "'; a dimension is one of B, H, Hkv, Sq, Skv, D or "
+                           "a positive integer" +
+                           didYouMean(closest(d.sizeName, sizes)));
+        }
+      } else if (d.extent <= 0) {
+        error(d.loc, "dimension of tensor '" + t.name + "' must be positive");
+      }
+    }
   }
 
   void checkDefault(ParamDecl &p) {
@@ -722,7 +750,7 @@ private:
                        (t.dims.size() == 1 ? " dimension" : " dimensions") +
                        " but is indexed with " + std::to_string(e.args.size()) +
                        (e.args.size() == 1 ? " index" : " indices"));
-      return declTypeToType(t.elemType);
+      return Type::Unknown;
     }
     for (size_t i = 0; i < e.args.size(); ++i) {
       const Expr &a = *e.args[i];
