@@ -194,6 +194,10 @@ private:
       attn_dtype dtype;
     } table[] = {{"f4", ATTN_F32}, {"f8", ATTN_F64}, {"i4", ATTN_I32},
                  {"f2", ATTN_F16}, {"u2", ATTN_BF16}};
+    if (d == "|b1" || d == "<b1" || d == "=b1") {
+      h.dtype = ATTN_BOOL;
+      return ATTN_OK;
+    }
     if (d.size() == 3 && (d[0] == '<' || d[0] == '>' || d[0] == '=')) {
       for (auto &e : table) {
         if (d.compare(1, 2, e.code) == 0) {
@@ -205,8 +209,8 @@ private:
     }
     return fail(ATTN_ERROR_UNSUPPORTED,
                 where + ": unsupported dtype '" + d +
-                    "' (supported: <f4, <f8, <f2, <i4, and <u2 holding bf16 "
-                    "bits; convert with .astype(np.float32) or np.int32)");
+                    "' (supported: <f4, <f8, <f2, <i4, |b1, and <u2 holding "
+                    "bf16 bits; convert with .astype(np.float32) or np.int32)");
   }
 };
 
@@ -518,6 +522,7 @@ extern "C" attn_status attn_npy_to_f64(const attn_npy_array *array,
     case ATTN_I32: out[e] = ((const int32_t *)d)[e]; break;
     case ATTN_F16: out[e] = attn_f16_to_f32(((const uint16_t *)d)[e]); break;
     case ATTN_BF16: out[e] = attn_bf16_to_f32(((const uint16_t *)d)[e]); break;
+    case ATTN_BOOL: out[e] = ((const uint8_t *)d)[e] != 0; break;
     default:
       return fail(ATTN_ERROR_INVALID_ARGUMENT, "attn_npy_to_f64: unknown dtype");
     }
@@ -554,6 +559,7 @@ extern "C" attn_status attn_npy_from_f64(attn_npy_array *array,
     }
     case ATTN_F16: ((uint16_t *)d)[e] = attn_f32_to_f16((float)x); break;
     case ATTN_BF16: ((uint16_t *)d)[e] = attn_f32_to_bf16((float)x); break;
+    case ATTN_BOOL: ((uint8_t *)d)[e] = x != 0; break;
     default:
       return fail(ATTN_ERROR_INVALID_ARGUMENT, "attn_npy_from_f64: unknown dtype");
     }
@@ -568,6 +574,7 @@ extern "C" const char *attn_npy_descr(attn_dtype dtype) {
   case ATTN_I32: return "<i4";
   case ATTN_F16: return "<f2";
   case ATTN_BF16: return "<u2";
+  case ATTN_BOOL: return "|b1";
   }
   return nullptr;
 }
@@ -579,13 +586,14 @@ extern "C" const char *attn_dtype_name(attn_dtype dtype) {
   case ATTN_I32: return "i32";
   case ATTN_F16: return "f16";
   case ATTN_BF16: return "bf16";
+  case ATTN_BOOL: return "bool";
   }
   return nullptr;
 }
 
 extern "C" int attn_dtype_from_name(const char *name, attn_dtype *out) {
   static const attn_dtype all[] = {ATTN_F32, ATTN_F64, ATTN_I32, ATTN_F16,
-                                   ATTN_BF16};
+                                   ATTN_BF16, ATTN_BOOL};
   if (!name || !out)
     return 1;
   for (attn_dtype d : all)

@@ -5,6 +5,7 @@
  *
  *   ATTN_F32  '<f4'     ATTN_F64  '<f8'     ATTN_I32  '<i4'
  *   ATTN_F16  '<f2'     ATTN_BF16 '<u2'  (see below)
+ *   ATTN_BOOL '|b1'     (NumPy bool, one byte; read as 0/1)
  *
  * bfloat16: NumPy has no bf16 dtype, and NumPy's reader rejects any header
  * key besides descr/fortran_order/shape. attnc therefore stores a bf16 array
@@ -80,7 +81,7 @@ attn_status attn_npy_from_f64(attn_npy_array *array, const double *in,
 /* The .npy descr of `dtype` ('<f4', ..., '<u2' for bf16), or NULL. */
 const char *attn_npy_descr(attn_dtype dtype);
 
-/* Short names used by the tools: "f32" "f64" "f16" "bf16" "i32"; NULL if
+/* Short names used by the tools: "f32" "f64" "f16" "bf16" "i32" "bool"; NULL if
  * unknown. attn_dtype_from_name returns 0 and sets *out on success. */
 const char *attn_dtype_name(attn_dtype dtype);
 int attn_dtype_from_name(const char *name, attn_dtype *out);

@@ -84,7 +84,8 @@ TEST(Npy, ReadsBigEndianAndScalars) {
 TEST(Npy, RoundTripsEveryDtype) {
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> dist(-100.0, 100.0);
-  for (attn_dtype dt : {ATTN_F32, ATTN_F64, ATTN_I32, ATTN_F16, ATTN_BF16}) {
+  for (attn_dtype dt : {ATTN_F32, ATTN_F64, ATTN_I32, ATTN_F16, ATTN_BF16,
+                        ATTN_BOOL}) {
     for (int rank : {0, 1, 3}) {
       int64_t shape[3] = {3, 1, 5};
       attn_npy_array a;
@@ -101,6 +102,8 @@ TEST(Npy, RoundTripsEveryDtype) {
       for (int64_t e = 0; e < n; ++e) {
         if (dt == ATTN_I32)
           EXPECT_EQ(back[e], std::nearbyint(in[e]));
+        else if (dt == ATTN_BOOL)
+          EXPECT_EQ(back[e], in[e] != 0 ? 1.0 : 0.0);
         else
           EXPECT_LE(std::fabs(back[e] - in[e]), relTol * std::fabs(in[e]));
       }
