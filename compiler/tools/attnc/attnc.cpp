@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 #include "compiler/tools/attnc/Driver.h"
 
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -35,6 +36,9 @@ int main(int argc, char **argv) {
   if (argc >= 2 && std::strcmp(argv[1], "run") == 0)
     return attn::driver::runMain(argc - 1, argv + 1);
 
+  // --mlir-print-debuginfo, --mlir-print-op-generic, ... for --emit mlir.
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
   cl::ParseCommandLineOptions(argc, argv, "attnc: a compiler for attention variants\n");
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
@@ -52,7 +56,7 @@ int main(int argc, char **argv) {
   if (explain || emitKind == EmitKind::Cascade)
     rc = attn::driver::explainMain(*loaded->attnModule, explain, out->os());
   else
-    loaded->attnModule->print(out->os());
+    loaded->attnModule->print(out->os(), mlir::OpPrintingFlags());
   if (rc == 0)
     out->keep();
   return rc;
