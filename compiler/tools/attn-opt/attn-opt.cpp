@@ -4,6 +4,9 @@
 // dialects their IR uses (builtin, arith, math).
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/Transforms/Passes.h"
+#include "compiler/Analysis/PassCount.h"
+#include "compiler/Conversion/AttnToCascade/AttnToCascade.h"
 #include "dialects/attn/AttnDialect.h"
 #include "dialects/cascade/CascadeDialect.h"
 
@@ -19,6 +22,9 @@ int main(int argc, char **argv) {
                   mlir::math::MathDialect>();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
+  attn::registerAttnToCascadePasses();
+  cascade::registerCascadeAnalysisPasses();
+  cascade::registerCascadeTransformsPasses();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "attnc optimizer driver\n", registry));
 }
