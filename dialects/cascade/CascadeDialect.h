@@ -7,6 +7,9 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+
+#include <string>
 
 #include "dialects/cascade/CascadeEnums.h.inc"
 #include "dialects/cascade/CascadeDialect.h.inc"
@@ -26,6 +29,11 @@ llvm::SmallVector<llvm::StringRef> getRanks(mlir::Value fiber);
 llvm::SmallVector<llvm::StringRef> rankNames(mlir::ArrayAttr ranks);
 /// Builds an ArrayAttr of rank names.
 mlir::ArrayAttr rankAttr(mlir::MLIRContext *ctx, llvm::ArrayRef<llvm::StringRef> names);
+/// The printed name of a fiber: its producer's name (`QK`, `GM`), or for an
+/// iterate's results `RM_prev`, `RM` (cur) and `RM_final`.
+std::string fiberName(mlir::Value fiber);
+/// Whether `rank` is a key rank (`m` or one of its partitions `m0 m1 m2`).
+bool isKeyRank(llvm::StringRef rank);
 /// The identity of a reduction: -inf (max), +inf (min), 0 (sum).
 double identityOf(CombineKind kind);
 } // namespace cascade

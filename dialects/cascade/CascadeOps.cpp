@@ -47,6 +47,28 @@ SmallVector<StringRef> cascade::getRanks(Value fiber) {
   return {};
 }
 
+bool cascade::isKeyRank(StringRef rank) {
+  return rank == "m" || rank == "m0" || rank == "m1" || rank == "m2";
+}
+
+std::string cascade::fiberName(Value fiber) {
+  Operation *def = fiber.getDefiningOp();
+  if (!def)
+    return "";
+  if (auto in = dyn_cast<InputOp>(def))
+    return in.getName().str();
+  if (auto e = dyn_cast<EinsumOp>(def))
+    return e.getName().str();
+  if (auto it = dyn_cast<IterateOp>(def)) {
+    if (fiber == it.getPrev())
+      return (it.getName() + "_prev").str();
+    if (fiber == it.getFinal())
+      return (it.getName() + "_final").str();
+    return it.getName().str();
+  }
+  return "";
+}
+
 double cascade::identityOf(CombineKind kind) {
   switch (kind) {
   case CombineKind::max: return -std::numeric_limits<double>::infinity();
@@ -155,6 +177,43 @@ LogicalResult CascadeOp::verify() {
     }
   if (auto s = getSplitAttr(); s && s.getInt() <= 0)
     return emitOpError("split must be positive");
+  // Every fiber is named after the Einsum that produces it: names are unique.
+  llvm::StringMap<Operation *> names;
+  for (Operation &op : block) {
+    StringRef name;
+    if (auto in = dyn_cast<InputOp>(op))
+      name = in.getName();
+    else if (auto e = dyn_cast<EinsumOp>(op))
+      name = e.getName();
+    else if (auto it = dyn_cast<IterateOp>(op))
+      name = it.getName();
+    else if (!isa<OutputOp>(op) && op.getDialect() == (*this)->getDialect())
+      return op.emitOpError("is not allowed directly inside cascade.cascade");
+    if (name.empty())
+      continue;
+    auto [prev, inserted] = names.try_emplace(name, &op);
+    if (!inserted)
+      return op.emitOpError("redefines '") << name
+             << "': each Einsum of a cascade has its own name";
+  }
+  return success();
+}
+
+LogicalResult OutputOp::verify() {
+  auto rowLevel = [&](Value v, StringRef what, bool allowF) -> LogicalResult {
+    for (StringRef r : cascade::getRanks(v)) {
+      if (isKeyRank(r))
+        return emitOpError(what) << " must not have the key rank '" << r << "'";
+      if (!allowF && r == "f")
+        return emitOpError(what) << " must not have the head-dim rank 'f'";
+    }
+    return success();
+  };
+  if (failed(rowLevel(getAv(), "AV", true)) ||
+      failed(rowLevel(getKept(), "the kept count", false)))
+    return failure();
+  if (Value lse = getLse())
+    return rowLevel(lse, "LSE", false);
   return success();
 }
 
@@ -168,6 +227,8 @@ LogicalResult InputOp::verify() {
 }
 
 LogicalResult EinsumOp::verify() {
+  if (getName().empty())
+    return emitOpError("needs a name");
   if (failed(verifyRankList(*this, getRanks(), "ranks")) ||
       failed(verifyRankList(*this, getReduceRanks(), "reduce ranks")))
     return failure();
@@ -208,6 +269,8 @@ LogicalResult EinsumOp::verify() {
 }
 
 LogicalResult IterateOp::verify() {
+  if (getName().empty())
+    return emitOpError("needs a name");
   if (failed(verifyRankList(*this, getRanks(), "ranks")))
     return failure();
   SmallVector<StringRef> ranks = rankNames(getRanks());
@@ -229,6 +292,48 @@ LogicalResult IterateOp::verify() {
     if (!cast<FiberType>(r.getType()).getElementType().isF32())
       return emitOpError("iterative results are f32 fibers");
   return verifyBody(*this, getBody(), {f32}, getInputs(), f32);
+}
+
+//===----------------------------------------------------------------------===//
+// Printed names: results after the Einsum, block arguments after the inputs
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Names a map action's block: b, h, i, j, then `leading`, then one name per
+/// input (its producer's name in lower case).
+void nameBody(Region &region, OpAsmSetValueNameFn setNameFn,
+              ArrayRef<StringRef> leading, ValueRange inputs) {
+  if (region.empty())
+    return;
+  Block &block = region.front();
+  SmallVector<std::string> names = {"b", "h", "i", "j"};
+  for (StringRef l : leading)
+    names.push_back(l.str());
+  for (Value in : inputs) {
+    std::string n = StringRef(fiberName(in)).lower();
+    names.push_back(n.empty() ? "x" : n);
+  }
+  for (auto [arg, name] : llvm::zip(block.getArguments(), names))
+    setNameFn(arg, name);
+}
+} // namespace
+
+void InputOp::getAsmResultNames(OpAsmSetValueNameFn fn) {
+  fn(getResult(), getName());
+}
+void EinsumOp::getAsmResultNames(OpAsmSetValueNameFn fn) {
+  fn(getResult(), getName());
+}
+void EinsumOp::getAsmBlockArgumentNames(Region &region, OpAsmSetValueNameFn fn) {
+  nameBody(region, fn, {}, getInputs());
+}
+void IterateOp::getAsmResultNames(OpAsmSetValueNameFn fn) {
+  fn(getPrev(), (getName() + "_prev").str());
+  fn(getCur(), getName());
+  fn(getFinal(), (getName() + "_final").str());
+}
+void IterateOp::getAsmBlockArgumentNames(Region &region, OpAsmSetValueNameFn fn) {
+  nameBody(region, fn, {"prev"}, getInputs());
 }
 
 #define GET_OP_CLASSES

@@ -20,6 +20,16 @@ include "mlir/IR/EnumAttr.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/IR/OpAsmInterface.td"
+
+/// Prints results as `%QK`, `%GM`, `%RM_prev/%RM/%RM_final` (the Einsum's name).
+defvar Cascade_NamedResult =
+    DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>;
+/// Also names a map action's block arguments `%b %h %i %j` and one per input
+/// (the input's producer name in lower case: `%q`, `%qk`, `%gm`, `%rm`).
+defvar Cascade_NamedBody =
+    DeclareOpInterfaceMethods<OpAsmOpInterface,
+                              ["getAsmResultNames", "getAsmBlockArgumentNames"]>;
 
 def Cascade_Dialect : Dialect {
   let name = "cascade";
@@ -74,7 +84,7 @@ def Cascade_CascadeOp : Cascade_Op<"cascade", [
   let hasVerifier = 1;
 }
 
-def Cascade_InputOp : Cascade_Op<"input", [Pure]> {
+def Cascade_InputOp : Cascade_Op<"input", [Pure, Cascade_NamedResult]> {
   let summary = "Q [p, e], K [m, e] or V [m, f] of the current (b, h)";
   let arguments = (ins StrAttr:$name, ArrayAttr:$ranks);
   let results = (outs Cascade_FiberType:$result);
@@ -83,7 +93,7 @@ def Cascade_InputOp : Cascade_Op<"input", [Pure]> {
 }
 
 def Cascade_EinsumOp : Cascade_Op<"einsum", [AttrSizedOperandSegments,
-    SingleBlock, RecursiveMemoryEffects]> {
+    SingleBlock, RecursiveMemoryEffects, Cascade_NamedBody]> {
   let summary = "an extended Einsum: a map action, optionally reduced";
   let description = [{
     `NAME[ranks] = reduce_{reduce_ranks} body(inputs...)`. The iteration
@@ -116,7 +126,7 @@ def Cascade_EinsumOp : Cascade_Op<"einsum", [AttrSizedOperandSegments,
 }
 
 def Cascade_IterateOp : Cascade_Op<"iterate", [SingleBlock, AttrSizedOperandSegments,
-    RecursiveMemoryEffects]> {
+    RecursiveMemoryEffects, Cascade_NamedBody]> {
   let summary = "an iterative rank: R[r+1] = body(R[r], inputs[r])";
   let description = [{
     Builds `NAME` over `ranks` (which include the iterative rank `over`)
@@ -159,6 +169,7 @@ def Cascade_OutputOp : Cascade_Op<"output", [Terminator, HasParent<"CascadeOp">,
                        Optional<Cascade_F32Fiber>:$lse,
                        Cascade_F32Fiber:$kept);
   let assemblyFormat = "$av (`lse` $lse^)? `kept` $kept attr-dict";
+  let hasVerifier = 1;
 }
 
 #endif // CASCADE_OPS_TD
