@@ -713,8 +713,6 @@ private:
         return Type::Unknown;
       if (sumVar.empty()) {
         error(e.loc, "'" + n + "[...]' can only be used inside sum[d](...)");
-        for (auto &a : e.args)
-          check(*a);
         return Type::Unknown;
       }
       if (e.args.size() != 1 || e.args[0]->kind != ExprKind::Name ||
