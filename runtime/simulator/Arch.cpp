@@ -89,6 +89,7 @@ std::optional<std::string> parseArch(const std::string &json, ArchConfig &out) {
       const char *name;
       double *value;
     } table[] = {{"reg_read", &out.regReadPj}, {"reg_write", &out.regWritePj},
+                 {"reg2d_read", &out.reg2dReadPj}, {"reg2d_write", &out.reg2dWritePj},
                  {"gb_read", &out.gbReadPj},   {"gb_write", &out.gbWritePj},
                  {"dram", &out.dramPjPerWord}};
     for (Named &n : table)

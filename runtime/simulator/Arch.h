@@ -42,7 +42,8 @@ struct ArchConfig {
   OpCost exp{6, 6 * 17.1645};       ///< exp = 6 sequential MACs
   /// exp(a - b) costs only `exp` (a fused subtract-exponent unit, FLAT).
   bool subExpFused = false;
-  double regReadPj = 0.6534, regWritePj = 0.5696; ///< per word
+  double regReadPj = 0.6534, regWritePj = 0.5696;  ///< 1D PE registers, per word
+  double reg2dReadPj = 0.025, reg2dWritePj = 0.0;  ///< 2D PE registers, per word
   double gbReadPj = 8.9317, gbWritePj = 10.7791;  ///< per word
   double dramPjPerWord = 128.0;
   /// Pipeline fill + drain, paid once per run (streams of epochs follow each

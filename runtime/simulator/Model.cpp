@@ -24,8 +24,10 @@ double pointEnergy(const ArchConfig &arch, const OpMix &ops) {
 
 /// Register-file words touched by one point: two operand reads and one
 /// result write per PE action (an exp is `exp.cycles` MAC steps).
-double pointRegEnergy(const ArchConfig &arch, const OpMix &ops) {
+double pointRegEnergy(const ArchConfig &arch, ArrayKind array, const OpMix &ops) {
   double actions = ops.mac + ops.add + ops.max + ops.div + ops.exp * arch.exp.cycles;
+  if (array == ArrayKind::TwoD)
+    return actions * (2 * arch.reg2dReadPj + arch.reg2dWritePj);
   return actions * (2 * arch.regReadPj + arch.regWritePj);
 }
 
@@ -79,13 +81,26 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
     r.bufferBytes = (kvTileWords + r.p1 * p0 * rowState) * w;
   } else {
     // The scores of a block of rows stay resident between passes.
+    // With empty tiles skipped, a row keeps only its non-empty tiles.
     int64_t maxP1 = std::max<int64_t>(1, arch.maxRowBlock / p0);
-    double rowWords = static_cast<double>(skv);
-    r.fitsBuffer = p0 * rowWords + kvTileWords <= gbWords;
+    int64_t widest = r.mTiles;
+    if (work.mask.kind != MaskKind::None && program.skipEmptyTiles) {
+      widest = 0;
+      for (int64_t t = 0; t < r.pTiles; ++t) {
+        int64_t i0 = qOff + t * p0, i1 = qOff + std::min(sq, (t + 1) * p0) - 1, kept = 0;
+        for (int64_t u = 0; u < r.mTiles; ++u)
+          kept += classifyTile(work.mask, i0, i1, u * m0, std::min(skv, (u + 1) * m0) - 1) !=
+                  TileClass::Empty;
+        widest = std::max(widest, kept);
+      }
+    }
+    double rowWords = static_cast<double>(std::min(skv, std::max<int64_t>(1, widest) * m0));
+    // As in the FLAT artifact, the streamed K/V tile is not charged against
+    // the score buffer (it overbooks by one tile, 64 KiB at most).
+    r.fitsBuffer = p0 * rowWords <= gbWords;
     int64_t limit = maxP1;
     if (r.fitsBuffer)
-      limit = std::min<int64_t>(
-          limit, static_cast<int64_t>((gbWords - kvTileWords) / (p0 * rowWords)));
+      limit = std::min<int64_t>(limit, static_cast<int64_t>(gbWords / (p0 * rowWords)));
     r.p1 = largestDivisorAtMost(r.pTiles, std::max<int64_t>(1, limit));
     r.bufferBytes = (r.p1 * p0 * rowWords + kvTileWords) * w;
   }
@@ -152,7 +167,7 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
     r.perEinsum.push_back({b.name, b.array, cycles * bh});
     double count = units * points * bh;
     (b.array == ArrayKind::TwoD ? opsEnergy2d : opsEnergy1d) += count * pointEnergy(arch, b.ops);
-    regEnergy += count * pointRegEnergy(arch, b.ops);
+    regEnergy += count * pointRegEnergy(arch, b.array, b.ops);
     if (b.state)
       stateWords += count;
   }

@@ -100,4 +100,15 @@ Program onePassSigmoid(const ScoreWork &work) {
   return p;
 }
 
+Program flatElementwise(const OpMix &normOps, const ScoreWork &work) {
+  Program p;
+  p.name = "1-pass elementwise norm (FLAT binding)";
+  p.passes = 1;
+  p.einsums.push_back(bind("QK", D2, Extent::TileE, ops(1, 0, 0, 0, 0), 0));
+  addScoreWork(p, work, 0);
+  p.einsums.push_back(bind("A", D1, Extent::Tile, normOps, 0));
+  p.einsums.push_back(bind("AV", D2, Extent::TileF, ops(1, 0, 0, 0, 0), 0));
+  return p;
+}
+
 } // namespace attn::sim

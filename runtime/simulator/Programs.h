@@ -33,6 +33,10 @@ Program threePassSoftmax(const ScoreWork &work = {});
 /// only the running sum RNV on the 1D array; no final division.
 Program onePassSigmoid(const ScoreWork &work = {});
 
+/// FLAT's binding of a norm without row reduction: QK and AV on the 2D
+/// array, the elementwise norm `normOps` on the 1D array, overlapped.
+Program flatElementwise(const OpMix &normOps, const ScoreWork &work = {});
+
 } // namespace attn::sim
 
 #endif // ATTNC_RUNTIME_SIMULATOR_PROGRAMS_H

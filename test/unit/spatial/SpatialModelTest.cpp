@@ -165,13 +165,13 @@ TEST(SpatialModel, ThreePassHandCounted) {
   EXPECT_TRUE(r.fitsBuffer);
 }
 
-// With a 64-byte buffer (32 words) one row block of scores (4 * 8 = 32
-// words plus a 16-word K/V tile) does not fit: the scores spill, written and
+// With a 48-byte buffer (24 words) one row block of scores (4 * 8 = 32
+// words) does not fit: the scores spill, written and
 // read back at each of the two pass boundaries: 4 epochs * 16 scores * 4 =
 // 256 words = 512 B on top of the 128 B of Q, K, V, O.
 TEST(SpatialModel, ThreePassSpills) {
   ArchConfig arch = tiny();
-  arch.globalBufferBytes = 64;
+  arch.globalBufferBytes = 48;
   Report r;
   ASSERT_FALSE(simulate(arch, threePassSoftmax(), small(), r));
   EXPECT_FALSE(r.fitsBuffer);
