@@ -1,0 +1,53 @@
+//===- Pipeline.cpp - attn -> rewritten cascade, stage by stage -----------===//
+//
+// Each stage is its own PassManager run (built in C++, never parsed: see
+// TOOLCHAIN.md) so that the caller can look at the module between stages.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Pipeline/Pipeline.h"
+
+#include "compiler/Conversion/AttnToCascade/AttnToCascade.h"
+#include "compiler/Transforms/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
+
+#include <memory>
+
+using namespace mlir;
+
+namespace {
+/// Runs one pass on `module`; reports the stage to `onStage` on success.
+LogicalResult runStage(ModuleOp module, StringRef stage, std::unique_ptr<Pass> pass,
+                       const std::function<void(StringRef, ModuleOp)> &onStage) {
+  PassManager pm(module.getContext(), ModuleOp::getOperationName());
+  pm.addPass(std::move(pass));
+  if (failed(pm.run(module)))
+    return failure();
+  if (onStage)
+    onStage(stage, module);
+  return success();
+}
+} // namespace
+
+LogicalResult attn::lowerToCascade(ModuleOp module, const PipelineOptions &options,
+                                   std::function<void(StringRef, ModuleOp)> onStage) {
+  if (failed(runStage(module, "attn-to-cascade", createAttnToCascadePass(), onStage)))
+    return failure();
+  if (options.deferDivision &&
+      failed(runStage(module, "defer-division", cascade::createDeferDivisionPass(), onStage)))
+    return failure();
+  if (options.mTile <= 0)
+    return success();
+  if (failed(runStage(module, "partition",
+                      cascade::createPartitionPass(options.mTile, options.pTile), onStage)))
+    return failure();
+  if (!options.online)
+    return success();
+  if (failed(runStage(module, "online", cascade::createOnlinePass(), onStage)))
+    return failure();
+  if (options.splitKV > 1 &&
+      failed(runStage(module, "split-kv", cascade::createSplitKVPass(options.splitKV),
+                      onStage)))
+    return failure();
+  return success();
+}
