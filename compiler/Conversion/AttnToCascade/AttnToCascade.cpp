@@ -175,41 +175,74 @@ std::optional<Value> Materializer::special(Operation *op) {
   return std::nullopt;
 }
 
+/// The position of `op` in a pre-order walk of its statement, so that a slice
+/// is cloned in the order the user wrote it.
+static unsigned sourceOrder(Operation *op, DenseMap<Operation *, unsigned> &order) {
+  auto it = order.find(op);
+  if (it != order.end())
+    return it->second;
+  Operation *root = op;
+  while (root->getParentOp() && !isa<attn::VariantOp>(root->getParentOp()))
+    root = root->getParentOp();
+  unsigned n = order.size();
+  root->walk<WalkOrder::PreOrder>([&](Operation *o) { order.try_emplace(o, n++); });
+  return order.lookup(op);
+}
+
 Value Materializer::get(Value v) {
   if (Value m = mapping.lookupOrNull(v))
     return m;
-  Operation *op = v.getDefiningOp();
-  if (!op) {
-    Operation *owner = cast<BlockArgument>(v).getOwner()->getParentOp();
-    InFlightDiagnostic d =
-        emitError(owner->getLoc(), "cannot lower a use of argument #")
-        << cast<BlockArgument>(v).getArgNumber() << " of '" << owner->getName()
-        << "' in a cascade map action";
-    if (lowering.norm)
-      d.attachNote(lowering.norm.getLoc()) << "in this norm";
-    return {};
-  }
-  if (std::optional<Value> s = special(op)) {
-    if (*s)
-      mapping.map(v, *s);
-    return *s;
-  }
-  for (Value operand : op->getOperands())
-    if (!get(operand))
-      return {};
-  if (op->getNumRegions()) {
-    if (isa<attn::AttnDialect>(op->getDialect())) {
-      emitError(op->getLoc(), "cannot lower '") << op->getName()
-                                                << "' into a cascade map action";
+  // Collect the backward slice of `v` that is not materialised yet.
+  llvm::SetVector<Operation *> slice;
+  SmallVector<Value> work = {v};
+  while (!work.empty()) {
+    Value x = work.pop_back_val();
+    if (mapping.contains(x))
+      continue;
+    Operation *op = x.getDefiningOp();
+    if (!op) {
+      Operation *owner = cast<BlockArgument>(x).getOwner()->getParentOp();
+      InFlightDiagnostic d =
+          emitError(owner->getLoc(), "cannot lower a use of argument #")
+          << cast<BlockArgument>(x).getArgNumber() << " of '" << owner->getName()
+          << "' in a cascade map action";
+      if (lowering.norm)
+        d.attachNote(lowering.norm.getLoc()) << "in this norm";
       return {};
     }
-    llvm::SetVector<Value> above;
-    getUsedValuesDefinedAbove(op->getRegions(), above);
-    for (Value a : above)
-      if (!get(a))
+    if (!slice.insert(op))
+      continue;
+    // attn values that become block arguments need none of their operands.
+    if (isa<attn::QKOp, attn::DotOp, attn::GetScaleOp, attn::SumDOp, attn::QElemOp,
+            attn::KElemOp, attn::ReduceJOp>(op))
+      continue;
+    if (op->getNumRegions()) {
+      if (isa<attn::AttnDialect>(op->getDialect())) {
+        emitError(op->getLoc(), "cannot lower '") << op->getName()
+                                                  << "' into a cascade map action";
         return {};
+      }
+      llvm::SetVector<Value> above;
+      getUsedValuesDefinedAbove(op->getRegions(), above);
+      work.append(above.begin(), above.end());
+    }
+    work.append(op->operand_begin(), op->operand_end());
   }
-  b.clone(*op, mapping);
+  // Clone it in source order (definitions precede uses in a pre-order walk).
+  SmallVector<Operation *> ops(slice.begin(), slice.end());
+  DenseMap<Operation *, unsigned> order;
+  for (Operation *op : ops)
+    sourceOrder(op, order);
+  llvm::sort(ops, [&](Operation *a, Operation *b) { return order[a] < order[b]; });
+  for (Operation *op : ops) {
+    if (std::optional<Value> s = special(op)) {
+      if (!*s)
+        return {};
+      mapping.map(op->getResult(0), *s);
+      continue;
+    }
+    b.clone(*op, mapping);
+  }
   return mapping.lookup(v);
 }
 
