@@ -144,6 +144,14 @@ private:
         return found->second;
     return nullptr;
   }
+  /// Whether `v` is held by a scope (and so may be used again).
+  bool isCached(Value v) {
+    for (const Scope &scope : scopes)
+      for (const auto &entry : scope)
+        if (entry.second == v)
+          return true;
+    return false;
+  }
   /// Returns the cached value for `key`, or builds it with `make` and caches
   /// it in the innermost scope.
   template <typename Fn> Value cached(std::pair<int, int> key, Fn make) {
@@ -416,8 +424,18 @@ Value Emitter::cast(Value v, Type to, Location l) {
   if (!v || !to || v.getType() == to)
     return v;
   Type from = v.getType();
-  if (from == i64() && to == f32())
+  if (from == i64() && to == f32()) {
+    // A promoted integer literal becomes a float literal.
+    if (auto c = v.getDefiningOp<arith::ConstantOp>()) {
+      Value f = constF(static_cast<double>(
+                           llvm::cast<IntegerAttr>(c.getValue()).getInt()),
+                       c.getLoc());
+      if (v.use_empty() && !isCached(v))
+        c.erase();
+      return f;
+    }
     return arith::SIToFPOp::create(b, l, to, v);
+  }
   if (from == i1() && to == f32())
     return arith::UIToFPOp::create(b, l, to, v);
   if (from == i1() && to == i64())
