@@ -360,3 +360,25 @@ attn.norm softmax
 
 // expected-error @+1 {{expects parent op to be one of}}
 attn.yield
+
+// -----
+
+// A statement is a closed function of its block arguments.
+attn.variant @v {
+  %0 = arith.constant 1.0 : f32
+  // expected-note @+1 {{required by region isolation constraints}}
+  attn.bias {
+  ^bb0(%b: i64, %h: i64, %i: i64, %j: i64):
+    // expected-error @+1 {{using value defined outside the region}}
+    attn.yield %0 : f32
+  }
+}
+
+// -----
+
+attn.variant @v {
+  // expected-note @+1 {{see existing symbol definition here}}
+  attn.param @x : f32
+  // expected-error @+1 {{redefinition of symbol named 'x'}}
+  attn.tensor @x : f32 ["H"]
+}
