@@ -158,7 +158,8 @@ struct Symbol {
   int index;
 };
 
-constexpr size_t kMaxLetChain = 512;
+constexpr size_t kMaxLetChain = 256;
+constexpr unsigned kMaxCheckDepth = 4096;
 
 class VariantChecker {
 public:
@@ -209,6 +210,8 @@ private:
   std::string sumVar;        ///< variable of the enclosing sum[d], if any
   bool inRowReduce = false;  ///< inside max_j / min_j / sum_j
   size_t normVisible = 0;    ///< custom-norm assignments visible so far
+  unsigned checkDepth = 0;   ///< current recursion depth of check()
+  bool checkDepthReported = false;
 
   void error(const SourceRange &r, std::string m) { diags.error(r, std::move(m)); }
   void note(const SourceRange &r, std::string m) { diags.note(r, std::move(m)); }
@@ -337,8 +340,10 @@ private:
 
   void checkLet(size_t idx) {
     if (letStack.size() >= kMaxLetChain) {
-      error(v.lets[idx].loc, "lets refer to each other too deeply (more than " +
-                                 std::to_string(kMaxLetChain) + " levels)");
+      if (!checkDepthReported)
+        error(v.lets[idx].loc, "lets refer to each other too deeply (more than " +
+                                   std::to_string(kMaxLetChain) + " levels)");
+      checkDepthReported = true;
       lets[idx].state = LetInfo::Done;
       return;
     }
@@ -527,7 +532,18 @@ private:
   }
 
   Type check(Expr &e) {
+    // Expressions are at most kMaxExprDepth deep, but lets nest them: bound
+    // the total recursion so that no input can exhaust the stack.
+    if (checkDepth >= kMaxCheckDepth) {
+      if (!checkDepthReported)
+        error(e.loc, "expression is too complex (lets nested through more "
+                     "than " + std::to_string(kMaxCheckDepth) + " levels)");
+      checkDepthReported = true;
+      return e.type = Type::Unknown;
+    }
+    ++checkDepth;
     e.type = checkImpl(e);
+    --checkDepth;
     return e.type;
   }
 
