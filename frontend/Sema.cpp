@@ -771,9 +771,21 @@ private:
       if (a.type == Type::Float || a.type == Type::Bool)
         error(a.loc, "index " + std::to_string(i + 1) + " of tensor '" + n +
                          "' must be an integer, got " + typeName(a.type));
+      const TensorDim &d = t.dims[i];
+      if (a.kind == ExprKind::Name && a.ref == RefKind::IndexVar &&
+          !d.sizeName.empty()) {
+        // The natural extent of each index: b < B, h < H, i and j < Skv
+        // (i is the absolute query position).
+        static const char *const kNatural[4] = {"B", "H", "Skv", "Skv"};
+        const char *nat = kNatural[a.refIndex];
+        if (d.sizeName != nat)
+          diags.warning(a.loc, "'" + a.name + "' runs over 0.." + nat +
+                                   "-1 but dimension " + std::to_string(i + 1) +
+                                   " of tensor '" + n + "' has size " + d.sizeName +
+                                   "; an out-of-range read is a runtime error");
+      }
       if (a.kind != ExprKind::IntLit)
         continue;
-      const TensorDim &d = t.dims[i];
       if (a.ival < 0)
         error(a.loc, "index " + std::to_string(a.ival) + " is out of range for "
                      "dimension " + std::to_string(i + 1) + " of tensor '" + n +
