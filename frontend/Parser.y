@@ -33,7 +33,7 @@
 typedef void *yyscan_t;
 namespace attn::detail {
 struct ParseContext;
-/// One `NAME = EXPR` or bare `NAME` norm form while parsing `norm = ...`.
+/// The right-hand side of `norm = ...` while it is being parsed.
 struct NormSyntax {
   ast::NormSpec spec;
 };
