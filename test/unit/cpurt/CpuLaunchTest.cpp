@@ -859,6 +859,37 @@ TEST(CpuLaunchThreads, ConcurrentLaunches) {
   EXPECT_EQ(failures.load(), 0);
 }
 
+/// A tile kernel that itself launches the count kernel on a small problem
+/// (as a kernel calling a library that uses libattnrt would).
+std::atomic<int> nestedFailures{0};
+int32_t nestedKernel(const int64_t *, int64_t, int64_t, int64_t, int64_t) {
+  attn_tensor_info countInfo{"count", ATTN_I32, 3, {-1 - ATTN_SIZE_B, -1 - ATTN_SIZE_H, -1 - ATTN_SIZE_SQ}};
+  attn_variant_info info = makeInfo("inner", 2);
+  info.num_tensors = 1;
+  info.tensors = &countInfo;
+  Tensor q(ATTN_F32, {1, 2, 8, 4}), k(ATTN_F32, {1, 2, 3, 4}), v(ATTN_F32, {1, 2, 3, 4}),
+      o(ATTN_F32, {1, 2, 8, 4}), count(ATTN_I32, {1, 2, 8});
+  if (attn_cpu_launch(&info, countKernel, q.get(), k.get(), v.get(), o.get(), nullptr, nullptr,
+                      count.get(), -1, 3) != ATTN_OK)
+    ++nestedFailures;
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t r = 0; r < 8; ++r)
+      if (count.i32({0, h, r}) != 1)
+        ++nestedFailures;
+  return 0;
+}
+
+TEST(CpuLaunchThreads, NestedLaunchesDoNotDeadlock) {
+  attn_variant_info info = makeInfo("outer", 1);
+  Tensor q(ATTN_F32, {2, 2, 6, 4}), k(ATTN_F32, {2, 2, 3, 4}), v(ATTN_F32, {2, 2, 3, 4}),
+      o(ATTN_F32, {2, 2, 6, 4});
+  nestedFailures = 0;
+  ASSERT_EQ(attn_cpu_launch(&info, nestedKernel, q.get(), k.get(), v.get(), o.get(), nullptr,
+                            nullptr, nullptr, -1, 4),
+            ATTN_OK);
+  EXPECT_EQ(nestedFailures.load(), 0);
+}
+
 TEST(CpuLaunchThreads, ErrorsAreThreadLocal) {
   Call call;
   call.fn = nullptr;
