@@ -331,7 +331,7 @@ attn_status launch(const attn_variant_info *info, attn_tile_fn fn, const attn_te
   work.batchHeads = B * H;
   work.rowTile = info->row_tile;
   work.sq = Sq;
-  work.numTiles = (Sq + info->row_tile - 1) / info->row_tile;
+  work.numTiles = Sq / info->row_tile + (Sq % info->row_tile != 0);
   int64_t numItems = work.batchHeads * work.numTiles;
   int threads = numThreads > 0 ? std::min<int32_t>(numThreads, attn::rt::ThreadPool::kMaxThreads)
                                : attn::rt::defaultNumThreads();

@@ -596,7 +596,8 @@ TEST(CpuLaunchErrors, KernelOtherCode) {
 TEST(CpuLaunch, CoversEveryRowOnce) {
   struct Shape { int64_t B, H, Hkv, Sq, rowTile; int32_t threads; };
   for (Shape s : {Shape{1, 1, 1, 1, 1, 1}, Shape{2, 3, 1, 17, 4, 2}, Shape{3, 8, 2, 64, 16, 3},
-                  Shape{1, 2, 2, 100, 7, 7}, Shape{4, 4, 4, 5, 64, 0}, Shape{2, 6, 3, 33, 1, 5}}) {
+                  Shape{1, 2, 2, 100, 7, 7}, Shape{4, 4, 4, 5, 64, 0}, Shape{2, 6, 3, 33, 1, 5},
+                  Shape{1, 2, 1, 9, std::numeric_limits<int64_t>::max(), 2}}) {
     attn_tensor_info countInfo{"count", ATTN_I32, 3, {-1 - ATTN_SIZE_B, -1 - ATTN_SIZE_H, -1 - ATTN_SIZE_SQ}};
     attn_variant_info info = makeInfo("count", s.rowTile);
     info.num_tensors = 1;
