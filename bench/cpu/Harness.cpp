@@ -414,7 +414,7 @@ const char *kUsage =
     "  --D=64,128           head dims (default: 64,128)\n"
     "  --all                S in 512,1024,2048,4096,8192 (long: minutes)\n"
     "  --quick              S=512, D=64 only\n"
-    "  --B=N --H=N --Hkv=N  batch, query heads, key/value heads (default 1, 8, 8)\n"
+    "  --B=N --H=N --Hkv=N  batch, query heads, key/value heads (default 1, 8, H)\n"
     "  --window=N           sliding window (default min(1024, S/4))\n"
     "  --reps=N --warmup=N  timed and untimed runs per case (default 3, 1)\n"
     "  --max-seconds=X      stop timing a case after X s (default 2)\n"
@@ -520,6 +520,8 @@ bool parseOptions(int argc, char **argv, BenchOptions &opts, std::string &err) {
       return false;
     }
   }
+  if (opts.kvHeads == 0)
+    opts.kvHeads = opts.heads;
   if (opts.heads % opts.kvHeads != 0) {
     err = "--H must be a multiple of --Hkv\n";
     return false;
@@ -532,7 +534,7 @@ int runBenchmark(const BenchOptions &opts, const KernelProvider &provider, std::
   const int threads = timing.threads;
   const double peak = measureSgemmPeak(threads, opts.gemmSize, std::max(3, timing.reps));
   os << "# attn-bench-cpu: fp32, " << threads << " thread(s), B=" << opts.batch
-     << " H=" << opts.heads << " Hkv=" << opts.kvHeads << ", best of " << timing.reps
+     << " H=" << opts.heads << " Hkv=" << (opts.kvHeads > 0 ? opts.kvHeads : opts.heads) << ", best of " << timing.reps
      << " after " << timing.warmup << " warm-up\n";
   os << "# sgemm " << opts.gemmSize << "^3 (OpenBLAS): " << fixed(peak, 1) << " GFLOP/s\n";
   os << "# GFLOP/s = 4*B*H*Sq*Skv*D*kept / time; err = max |o - float64| on sample rows\n\n";
@@ -548,7 +550,7 @@ int runBenchmark(const BenchOptions &opts, const KernelProvider &provider, std::
         c.variant = variant;
         c.batch = opts.batch;
         c.heads = opts.heads;
-        c.kvHeads = opts.kvHeads;
+        c.kvHeads = opts.kvHeads > 0 ? opts.kvHeads : opts.heads;
         c.seqLen = S;
         c.headDim = D;
         c.window = opts.window > 0 ? opts.window : std::max<int64_t>(1, std::min<int64_t>(1024, S / 4));

@@ -108,7 +108,7 @@ struct BenchOptions {
   std::vector<std::string> variants = {"full", "causal", "sliding_window", "document"};
   std::vector<int64_t> seqLens = {512, 1024, 2048};
   std::vector<int64_t> headDims = {64, 128};
-  int64_t batch = 1, heads = 8, kvHeads = 8;
+  int64_t batch = 1, heads = 8, kvHeads = 0; ///< kvHeads 0: = heads
   int64_t window = 0;     ///< 0: min(1024, S / 4)
   int gemmSize = 2048;    ///< the sgemm peak problem (n^3)
   double tolerance = 2e-4; ///< max |error| against float64 before timing
