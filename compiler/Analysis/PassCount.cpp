@@ -167,7 +167,7 @@ struct TestPassCountPass
       cascade::PassInfo info = computePassCount(c);
       c.emitRemark() << info.numPasses << (info.numPasses == 1 ? " pass" : " passes");
       for (unsigned p = 1; p <= info.numPasses; ++p) {
-        InFlightDiagnostic d = c.emitRemark() << "pass " << p << ":";
+        InFlightDiagnostic d = c.emitRemark() << "pass " << p << " runs:";
         for (const EinsumPass &e : info.einsums)
           if (e.pass == p)
             d << " " << e.name;

@@ -165,9 +165,6 @@ LogicalResult verifyBody(Operation *op, Region &body, ArrayRef<Type> leading,
 } // namespace
 
 LogicalResult CascadeOp::verify() {
-  Block &block = getBody().front();
-  if (block.empty() || !isa<OutputOp>(block.back()))
-    return emitOpError("must end in cascade.output");
   if (auto parts = getPartitionsAttr())
     for (NamedAttribute na : parts) {
       auto size = dyn_cast<IntegerAttr>(na.getValue());
@@ -177,6 +174,13 @@ LogicalResult CascadeOp::verify() {
     }
   if (auto s = getSplitAttr(); s && s.getInt() <= 0)
     return emitOpError("split must be positive");
+  return success();
+}
+
+LogicalResult CascadeOp::verifyRegions() {
+  Block &block = getBody().front();
+  if (block.empty() || !isa<OutputOp>(block.back()))
+    return emitOpError("must end in cascade.output");
   // Every fiber is named after the Einsum that produces it: names are unique.
   llvm::StringMap<Operation *> names;
   for (Operation &op : block) {

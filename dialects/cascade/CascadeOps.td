@@ -82,6 +82,7 @@ def Cascade_CascadeOp : Cascade_Op<"cascade", [
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = "attr-dict-with-keyword $body";
   let hasVerifier = 1;
+  let hasRegionVerifier = 1;
 }
 
 def Cascade_InputOp : Cascade_Op<"input", [Pure, Cascade_NamedResult]> {
