@@ -385,3 +385,39 @@ attn.variant @softmax_written_out {
     attn.yield %w : f32
   }
 }
+
+// -----
+
+// A score that reads neither q nor k needs no QK, Q or K.
+// CHECK-LABEL: attn.variant @constant_score
+// CHECK-NEXT: cascade.cascade {
+// CHECK-NEXT: %V = cascade.input "V" [m, f]
+// CHECK-NEXT: %S = cascade.einsum "S" [m, p] =() -> <f32>
+// CHECK-NOT: "QK"
+attn.variant @constant_score {
+  attn.score {
+  ^bb0(%b: i64, %h: i64, %i: i64, %j: i64):
+    %c = arith.constant 1.0 : f32
+    attn.yield %c : f32
+  }
+}
+
+// -----
+
+// A variant that already holds its cascade is left alone.
+// CHECK-LABEL: attn.variant @lowered
+// CHECK-NEXT: cascade.cascade {
+// CHECK-NEXT: %R = cascade.einsum "R" [p] =() -> <f32>
+// CHECK: cascade.output %R kept %R
+// CHECK-NEXT: }
+// CHECK-NEXT: }
+attn.variant @lowered {
+  cascade.cascade {
+    %R = cascade.einsum "R" [p] = () -> !cascade.fiber<f32> {
+    ^bb0(%b: i64, %h: i64, %i: i64, %j: i64):
+      %c = arith.constant 1.0 : f32
+      cascade.yield %c : f32
+    }
+    cascade.output %R kept %R
+  }
+}
