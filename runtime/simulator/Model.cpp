@@ -141,6 +141,14 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
   unsigned stages = 0;
   for (const Binding &b : program.einsums)
     stages = std::max(stages, b.stage + 1);
+  // Without interleaving, the 1D array's stage-0 work gets a stage of its own
+  // after the last one.
+  auto stageOf = [&](const Binding &b) {
+    return !program.interleave && b.stage == 0 && b.array == ArrayKind::OneD ? stages
+                                                                              : b.stage;
+  };
+  if (!program.interleave)
+    ++stages;
   std::vector<double> stage2d(stages, 0.0), stage1d(stages, 0.0);
   double opsEnergy2d = 0, opsEnergy1d = 0, regEnergy = 0, stateWords = 0;
   for (const Binding &b : program.einsums) {
@@ -163,7 +171,7 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
     }
     double pes = b.array == ArrayKind::TwoD ? arch.rows2d * arch.cols2d : arch.pes1d;
     double cycles = units * std::ceil(points / pes) * pointCycles(arch, b.ops);
-    (b.array == ArrayKind::TwoD ? stage2d : stage1d)[b.stage] += cycles;
+    (b.array == ArrayKind::TwoD ? stage2d : stage1d)[stageOf(b)] += cycles;
     r.perEinsum.push_back({b.name, b.array, cycles * bh});
     double count = units * points * bh;
     (b.array == ArrayKind::TwoD ? opsEnergy2d : opsEnergy1d) += count * pointEnergy(arch, b.ops);

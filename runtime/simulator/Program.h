@@ -60,6 +60,9 @@ struct Program {
   std::string name;
   unsigned passes = 1;   ///< passes over K/V (1: online; 3: FLAT softmax)
   bool pipelined = true; ///< 2D and 1D work of one stage overlap
+  /// Stage-0 work of the 1D array (the previous epoch's accumulations)
+  /// overlaps the next epoch's first 2D stage; without it, it runs last.
+  bool interleave = true;
   int64_t p0 = 0;        ///< query tile; 0 = the 2D array's rows
   int64_t m0 = 0;        ///< key tile; 0 = the 2D array's columns
   bool skipEmptyTiles = true;

@@ -9,6 +9,8 @@
 #include "compiler/Conversion/AttnToCascade/AttnToCascade.h"
 #include "dialects/attn/AttnDialect.h"
 #include "dialects/cascade/CascadeDialect.h"
+#include "compiler/targets/spatial/CascadeToSpatial.h"
+#include "dialects/spatial/SpatialDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -19,12 +21,13 @@
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   registry.insert<attn::AttnDialect, cascade::CascadeDialect, mlir::arith::ArithDialect,
-                  mlir::math::MathDialect>();
+                  mlir::math::MathDialect, spatial::SpatialDialect>();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   attn::registerAttnToCascadePasses();
   cascade::registerCascadeAnalysisPasses();
   cascade::registerCascadeTransformsPasses();
+  spatial::registerSpatialTargetPasses();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "attnc optimizer driver\n", registry));
 }
