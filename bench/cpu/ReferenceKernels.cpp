@@ -1,4 +1,17 @@
 //===- ReferenceKernels.cpp - hand-written tile kernels for the benchmark -===//
+//
+// Layout of one tile (64 query rows) and key block (64 keys):
+//
+//   Qt[d][r]  = scale * q[row0 + r, d]        transposed once per tile
+//   St[c][r]  = sum_d k[j0 + c, d] * Qt[d][r]  scores, key-major: the row
+//               statistics (max, sum) of a query row are a column, so the
+//               online-softmax update runs across query rows in SIMD lanes
+//   O[r][d]  += sum_c St[c][r] * v[j0 + c, d]  P V, straight from k and v
+//
+// k and v are read in place (no per-block copy) when their head dimension is
+// contiguous; both matmuls use one register-blocked micro-kernel.
+//
+//===----------------------------------------------------------------------===//
 #include "bench/cpu/ReferenceKernels.h"
 #include "bench/cpu/FastExp.h"
 
@@ -6,6 +19,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace attn::bench {
@@ -21,11 +35,11 @@ template <typename T> T *wordPtr(const int64_t *args, int word) {
   return reinterpret_cast<T *>(static_cast<intptr_t>(args[word]));
 }
 
-/// C[R][W] (+)= sum_k A[r][k] * B[k][w]: the register-blocked inner product
-/// of both matmuls (S = Q K^T with B = K^T, O += P V with B = V).
+/// C[r][w] (+)= sum_k A[r * aRow + k * aK] * B[k * ldb + w] for r < R,
+/// w < W: the register-blocked inner product of both matmuls.
 template <int R, int W>
-inline void microKernel(const float *A, int64_t lda, const float *B, int64_t ldb, int64_t K,
-                        float *C, int64_t ldc, bool accumulate) {
+inline void microKernel(const float *A, int64_t aRow, int64_t aK, const float *B, int64_t ldb,
+                        int64_t K, float *C, int64_t ldc, bool accumulate) {
   float acc[R][W];
   for (int r = 0; r < R; ++r)
     for (int w = 0; w < W; ++w)
@@ -33,7 +47,7 @@ inline void microKernel(const float *A, int64_t lda, const float *B, int64_t ldb
   for (int64_t k = 0; k < K; ++k) {
     const float *b = B + k * ldb;
     for (int r = 0; r < R; ++r) {
-      const float a = A[r * lda + k];
+      const float a = A[r * aRow + k * aK];
       for (int w = 0; w < W; ++w)
         acc[r][w] += a * b[w];
     }
@@ -43,52 +57,47 @@ inline void microKernel(const float *A, int64_t lda, const float *B, int64_t ldb
       C[r * ldc + w] = acc[r][w];
 }
 
-/// max and sum of 64 floats, in 8 lanes so that they vectorise.
-inline float rowMax64(const float *s) {
-  float lane[8];
-  for (int w = 0; w < 8; ++w)
-    lane[w] = s[w];
-  for (int c = 8; c < 64; c += 8)
-    for (int w = 0; w < 8; ++w)
-      lane[w] = lane[w] > s[c + w] ? lane[w] : s[c + w];
-  float m = lane[0];
-  for (int w = 1; w < 8; ++w)
-    m = m > lane[w] ? m : lane[w];
-  return m;
+/// C (rows x W-wide columns [0, cols)) (+)= A B with rows in blocks of 8, 4, 1
+/// and columns in blocks of 32 then 1.
+inline void matmul(const float *A, int64_t aRow, int64_t aK, const float *B, int64_t ldb,
+                   int64_t K, float *C, int64_t ldc, int64_t rows, int64_t cols,
+                   bool accumulate) {
+  const int64_t colsMain = cols - cols % 32;
+  auto rowBlock = [&](auto rTag, int64_t r) {
+    constexpr int Rb = decltype(rTag)::value;
+    for (int64_t w = 0; w < colsMain; w += 32)
+      microKernel<Rb, 32>(A + r * aRow, aRow, aK, B + w, ldb, K, C + r * ldc + w, ldc, accumulate);
+    for (int64_t w = colsMain; w < cols; ++w)
+      microKernel<Rb, 1>(A + r * aRow, aRow, aK, B + w, ldb, K, C + r * ldc + w, ldc, accumulate);
+  };
+  int64_t r = 0;
+  for (; r + 8 <= rows; r += 8)
+    rowBlock(std::integral_constant<int, 8>(), r);
+  for (; r + 4 <= rows; r += 4)
+    rowBlock(std::integral_constant<int, 4>(), r);
+  for (; r < rows; ++r)
+    rowBlock(std::integral_constant<int, 1>(), r);
 }
-
-inline float rowSum64(const float *s) {
-  float lane[8] = {};
-  for (int c = 0; c < 64; c += 8)
-    for (int w = 0; w < 8; ++w)
-      lane[w] += s[c + w];
-  float sum = 0;
-  for (int w = 0; w < 8; ++w)
-    sum += lane[w];
-  return sum;
-}
-
-static_assert(kKeyBlock == 64, "rowMax64 and rowSum64 assume 64-key blocks");
 
 /// Per-thread scratch, sized for the largest D seen.
 struct Scratch {
-  std::vector<float> q, kt, v, s, o, m, l;
+  std::vector<float> qt, v, st, o;
+  float mx[kRowTile], sum[kRowTile], base[kRowTile], corr[kRowTile], blockMax[kRowTile],
+      blockSum[kRowTile];
+  int32_t rowDoc[kRowTile];
   void ensure(int64_t D) {
-    size_t rowsD = static_cast<size_t>(kRowTile * D);
-    if (q.size() < rowsD) {
-      q.resize(rowsD);
-      o.resize(rowsD);
-      kt.resize(static_cast<size_t>(D * kKeyBlock));
+    const size_t tileD = static_cast<size_t>(kRowTile * D);
+    if (qt.size() < tileD) {
+      qt.resize(tileD);
+      o.resize(tileD);
       v.resize(static_cast<size_t>(kKeyBlock * D));
     }
-    s.resize(kRowTile * kKeyBlock);
-    m.resize(kRowTile);
-    l.resize(kRowTile);
+    st.resize(kKeyBlock * kRowTile);
   }
 };
 
-/// Rows [row0, row0 + nrows) of o (and lse) for one (b, h): online softmax
-/// over key blocks of 64, skipping blocks the mask removes entirely.
+/// Rows [row0, row0 + nrows) of o (and lse) for one (b, h): a 1-pass online
+/// softmax over key blocks of 64, skipping blocks the mask removes entirely.
 template <Mask M>
 int32_t tileKernel(const int64_t *args, int64_t b, int64_t h, int64_t row0, int64_t nrows) {
   static thread_local Scratch scratch;
@@ -105,10 +114,16 @@ int32_t tileKernel(const int64_t *args, int64_t b, int64_t h, int64_t row0, int6
   const int64_t hk = h / (H / Hkv);
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const int64_t iFirst = qOffset + row0, iLast = qOffset + row0 + nrows - 1;
+  const float *kHead = k + b * ks[0] + hk * ks[1];
+  const float *vHead = v + b * vs[0] + hk * vs[1];
+
+  Scratch &sc = scratch;
+  sc.ensure(D);
 
   int64_t window = 0;
   const int32_t *doc = nullptr;
   int64_t docB = 0, docJ = 0;
+  int32_t rowDocMin = 0, rowDocMax = 0;
   if constexpr (M == Mask::SlidingWindow)
     window = static_cast<int64_t>(wordPtr<const double>(args, ATTN_ARG_PARAMS)[0]);
   if constexpr (M == Mask::Document) {
@@ -119,16 +134,12 @@ int32_t tileKernel(const int64_t *args, int64_t b, int64_t h, int64_t row0, int6
     // doc[b, i] must be in range for every row of the tile.
     if (iFirst < 0 || iLast >= Skv)
       return ATTN_ERROR_OUT_OF_RANGE;
-  }
-  // document: the range of document ids of the tile's rows, to skip key
-  // blocks whose ids all fall outside it (no order of ids is assumed).
-  int32_t rowDocMin = 0, rowDocMax = 0;
-  if constexpr (M == Mask::Document) {
-    rowDocMin = rowDocMax = doc[b * docB + iFirst * docJ];
-    for (int64_t i = iFirst; i <= iLast; ++i) {
-      rowDocMin = std::min(rowDocMin, doc[b * docB + i * docJ]);
-      rowDocMax = std::max(rowDocMax, doc[b * docB + i * docJ]);
-    }
+    // The rows' document ids and their range, to skip key blocks whose ids
+    // all fall outside it (no order of ids is assumed).
+    for (int64_t r = 0; r < kRowTile; ++r)
+      sc.rowDoc[r] = doc[b * docB + (iFirst + std::min(r, nrows - 1)) * docJ];
+    rowDocMin = *std::min_element(sc.rowDoc, sc.rowDoc + nrows);
+    rowDocMax = *std::max_element(sc.rowDoc, sc.rowDoc + nrows);
   }
 
   // The keys any row of the tile may keep.
@@ -138,16 +149,14 @@ int32_t tileKernel(const int64_t *args, int64_t b, int64_t h, int64_t row0, int6
   if constexpr (M == Mask::SlidingWindow)
     jBegin = std::max<int64_t>(0, iFirst - window + 1);
 
-  Scratch &sc = scratch;
-  sc.ensure(D);
-  float *Q = sc.q.data(), *Kt = sc.kt.data(), *V = sc.v.data(), *S = sc.s.data(),
-        *O = sc.o.data(), *mx = sc.m.data(), *sum = sc.l.data();
-  for (int64_t r = 0; r < nrows; ++r) {
-    const float *qr = q + b * qs[0] + h * qs[1] + (row0 + r) * qs[2];
-    for (int64_t d = 0; d < D; ++d)
-      Q[r * D + d] = qr[d * qs[3]] * scale;
-    mx[r] = kNegInf;
-    sum[r] = 0;
+  float *Qt = sc.qt.data(), *St = sc.st.data(), *O = sc.o.data();
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t r = 0; r < kRowTile; ++r)
+      Qt[d * kRowTile + r] =
+          r < nrows ? q[b * qs[0] + h * qs[1] + (row0 + r) * qs[2] + d * qs[3]] * scale : 0.0f;
+  for (int64_t r = 0; r < kRowTile; ++r) {
+    sc.mx[r] = kNegInf;
+    sc.sum[r] = 0;
   }
   std::fill(O, O + nrows * D, 0.0f);
 
@@ -162,105 +171,94 @@ int32_t tileKernel(const int64_t *args, int64_t b, int64_t h, int64_t row0, int6
       if (!any)
         continue;
     }
-    // K^T and V of the block, contiguous; K^T zero-padded to 64 columns.
-    for (int64_t c = 0; c < kKeyBlock; ++c) {
-      if (c < bn) {
-        const float *kj = k + b * ks[0] + hk * ks[1] + (j0 + c) * ks[2];
-        const float *vj = v + b * vs[0] + hk * vs[1] + (j0 + c) * vs[2];
-        for (int64_t d = 0; d < D; ++d) {
-          Kt[d * kKeyBlock + c] = kj[d * ks[3]];
-          V[c * D + d] = vj[d * vs[3]];
-        }
-      } else {
-        for (int64_t d = 0; d < D; ++d)
-          Kt[d * kKeyBlock + c] = 0;
-      }
-    }
-    // S = Q K^T for the block (K^T zero-padded to 64 columns).
-    int64_t r = 0;
-    for (; r + 4 <= nrows; r += 4)
-      for (int64_t c = 0; c < kKeyBlock; c += 32)
-        microKernel<4, 32>(Q + r * D, D, Kt + c, kKeyBlock, D, S + r * kKeyBlock + c, kKeyBlock,
-                           false);
-    for (; r < nrows; ++r)
-      for (int64_t c = 0; c < kKeyBlock; c += 32)
-        microKernel<1, 32>(Q + r * D, D, Kt + c, kKeyBlock, D, S + r * kKeyBlock + c, kKeyBlock,
-                           false);
+    // St = K Qt for the block's bn keys, all 64 query lanes.
+    matmul(kHead + j0 * ks[2], ks[2], ks[3], Qt, kRowTile, D, St, kRowTile, bn, kRowTile, false);
+
     // The mask, only where the block is not entirely kept.
-    bool needsMask = bn < kKeyBlock;
+    bool needsMask = false;
     if constexpr (M == Mask::Causal)
-      needsMask |= j0 + bn - 1 > iFirst;
+      needsMask = j0 + bn - 1 > iFirst;
     if constexpr (M == Mask::SlidingWindow)
-      needsMask |= j0 + bn - 1 > iFirst || j0 < iLast - window + 1;
+      needsMask = j0 + bn - 1 > iFirst || j0 < iLast - window + 1;
     if constexpr (M == Mask::Document)
       needsMask = true;
     if (needsMask) {
-      for (int64_t rr = 0; rr < nrows; ++rr) {
-        const int64_t i = iFirst + rr;
-        float *s = S + rr * kKeyBlock;
-        int32_t di = 0;
+      for (int64_t c = 0; c < bn; ++c) {
+        const int64_t j = j0 + c;
+        float *s = St + c * kRowTile;
+        int32_t dj = 0;
         if constexpr (M == Mask::Document)
-          di = doc[b * docB + i * docJ];
-        for (int64_t c = 0; c < kKeyBlock; ++c) {
-          const int64_t j = j0 + c;
-          bool keep = c < bn;
+          dj = doc[b * docB + j * docJ];
+        for (int64_t r = 0; r < kRowTile; ++r) {
+          const int64_t i = iFirst + r;
+          bool keep = true;
           if constexpr (M == Mask::Causal)
-            keep = keep && j <= i;
+            keep = j <= i;
           if constexpr (M == Mask::SlidingWindow)
-            keep = keep && j <= i && i - j < window;
+            keep = j <= i && i - j < window;
           if constexpr (M == Mask::Document)
-            keep = keep && j <= i && doc[b * docB + j * docJ] == di;
-          if (!keep)
-            s[c] = kNegInf;
+            keep = j <= i && sc.rowDoc[r] == dj;
+          s[r] = keep ? s[r] : kNegInf;
         }
       }
     }
-    // Online softmax: rescale the running sums and O, P = exp(S - m).
-    for (int64_t rr = 0; rr < nrows; ++rr) {
-      float *s = S + rr * kKeyBlock;
-      const float blockMax = rowMax64(s);
-      if (blockMax == kNegInf) {
-        std::fill(s, s + kKeyBlock, 0.0f);
+
+    // Online softmax across the 64 query lanes: new maxima, rescale factors,
+    // P = exp(St - m) in place, row sums.
+    for (int64_t r = 0; r < kRowTile; ++r)
+      sc.blockMax[r] = kNegInf;
+    for (int64_t c = 0; c < bn; ++c) {
+      const float *s = St + c * kRowTile;
+      for (int64_t r = 0; r < kRowTile; ++r)
+        sc.blockMax[r] = s[r] > sc.blockMax[r] ? s[r] : sc.blockMax[r];
+    }
+    for (int64_t r = 0; r < kRowTile; ++r) {
+      const float old = sc.mx[r];
+      const float now = old > sc.blockMax[r] ? old : sc.blockMax[r];
+      sc.corr[r] = old == kNegInf ? 0.0f : fastExp(old - now);
+      sc.base[r] = now == kNegInf ? 0.0f : now; // exp(-inf - 0) = 0, never NaN
+      sc.mx[r] = now;
+      sc.blockSum[r] = 0;
+    }
+    for (int64_t c = 0; c < bn; ++c) {
+      float *s = St + c * kRowTile;
+      for (int64_t r = 0; r < kRowTile; ++r) {
+        s[r] = fastExp(s[r] - sc.base[r]);
+        sc.blockSum[r] += s[r];
+      }
+    }
+    for (int64_t r = 0; r < kRowTile; ++r)
+      sc.sum[r] = sc.sum[r] * sc.corr[r] + sc.blockSum[r];
+    for (int64_t r = 0; r < nrows; ++r) {
+      if (sc.corr[r] == 1.0f)
         continue;
-      }
-      const float newMax = std::max(mx[rr], blockMax);
-      const float correction = mx[rr] == kNegInf ? 0.0f : fastExp(mx[rr] - newMax);
-      mx[rr] = newMax;
-      for (int64_t c = 0; c < kKeyBlock; ++c)
-        s[c] -= newMax;
-      fastExpInPlace(s, kKeyBlock);
-      sum[rr] = sum[rr] * correction + rowSum64(s);
-      if (correction != 1.0f) {
-        float *orow = O + rr * D;
+      float *orow = O + r * D;
+      const float f = sc.corr[r];
+      for (int64_t d = 0; d < D; ++d)
+        orow[d] *= f;
+    }
+
+    // O += P V: P[r][c] = St[c][r]; v rows in place when d is contiguous.
+    const float *vBlock = vHead + j0 * vs[2];
+    int64_t ldv = vs[2];
+    if (vs[3] != 1) {
+      for (int64_t c = 0; c < bn; ++c)
         for (int64_t d = 0; d < D; ++d)
-          orow[d] *= correction;
-      }
+          sc.v[c * D + d] = vBlock[c * vs[2] + d * vs[3]];
+      vBlock = sc.v.data();
+      ldv = D;
     }
-    // O += P V over the bn keys of the block.
-    const int64_t dMain = D - D % 32;
-    r = 0;
-    for (; r + 4 <= nrows; r += 4) {
-      for (int64_t d = 0; d < dMain; d += 32)
-        microKernel<4, 32>(S + r * kKeyBlock, kKeyBlock, V + d, D, bn, O + r * D + d, D, true);
-      for (int64_t d = dMain; d < D; ++d)
-        microKernel<4, 1>(S + r * kKeyBlock, kKeyBlock, V + d, D, bn, O + r * D + d, D, true);
-    }
-    for (; r < nrows; ++r) {
-      for (int64_t d = 0; d < dMain; d += 32)
-        microKernel<1, 32>(S + r * kKeyBlock, kKeyBlock, V + d, D, bn, O + r * D + d, D, true);
-      for (int64_t d = dMain; d < D; ++d)
-        microKernel<1, 1>(S + r * kKeyBlock, kKeyBlock, V + d, D, bn, O + r * D + d, D, true);
-    }
+    matmul(St, 1, kRowTile, vBlock, ldv, bn, O, D, nrows, D, true);
   }
 
   for (int64_t r = 0; r < nrows; ++r) {
     float *orow = o + b * os[0] + h * os[1] + (row0 + r) * os[2];
-    const float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
+    const float inv = sc.sum[r] > 0 ? 1.0f / sc.sum[r] : 0.0f;
     for (int64_t d = 0; d < D; ++d)
       orow[d * os[3]] = O[r * D + d] * inv;
     if (lse)
       lse[b * ls[0] + h * ls[1] + (row0 + r) * ls[2]] =
-          sum[r] > 0 ? mx[r] + std::log(sum[r]) : kNegInf;
+          sc.sum[r] > 0 ? sc.mx[r] + std::log(sc.sum[r]) : kNegInf;
   }
   return 0;
 }
