@@ -1,0 +1,420 @@
+//===- EquivalenceTest.cpp - every pipeline stage vs the direct oracle ----===//
+//
+// The project's main correctness test. For every examples/*.attn: parse,
+// check, emit the attn dialect, lower it with two pipeline configurations
+// and keep the module after EVERY stage (attn-to-cascade, defer-division,
+// partition, online, split-kv); then, on random problems (MHA / GQA / MQA x
+// Sq = Skv, decode Sq = 1, Sq < Skv; default params and small params that
+// make windows and radii bite; extra tensors filled sensibly), interpret each
+// stage's cascade in float64 and compare it with `ref::evaluateDirect` (the
+// AST oracle) within 1e-9 relative. A failure names the example, the
+// configuration, the stage, the shape, the params and the first element
+// that differs.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Interpreter/Interpreter.h"
+#include "compiler/Interpreter/RunReference.h"
+#include "compiler/Pipeline/Pipeline.h"
+#include "compiler/reference/DirectEval.h"
+#include "dialects/attn/AttnDialect.h"
+#include "dialects/cascade/CascadeDialect.h"
+#include "frontend/Frontend.h"
+#include "frontend/emit/EmitAttn.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cmath>
+#include <dirent.h>
+#include <fstream>
+#include <random>
+#include <optional>
+#include <set>
+#include <sstream>
+
+using attn::ref::Array;
+using attn::ref::Problem;
+using attn::ref::Result;
+
+namespace {
+
+constexpr double kTol = 1e-9;
+
+std::vector<std::string> listExamples() {
+  std::vector<std::string> names;
+  if (DIR *d = opendir(ATTNC_EXAMPLES_DIR)) {
+    while (dirent *e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() > 5 && n.substr(n.size() - 5) == ".attn")
+        names.push_back(n.substr(0, n.size() - 5));
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+struct Shape {
+  const char *heads;
+  int64_t B, H, Hkv, Sq, Skv, D;
+  std::string str() const {
+    std::ostringstream os;
+    os << heads << " B=" << B << " H=" << H << " Hkv=" << Hkv << " Sq=" << Sq
+       << " Skv=" << Skv << " D=" << D;
+    return os.str();
+  }
+};
+
+std::vector<Shape> shapes() {
+  std::vector<Shape> out;
+  struct Heads {
+    const char *name;
+    int64_t B, H, Hkv;
+  } heads[] = {{"MHA", 1, 2, 2}, {"GQA", 2, 4, 2}, {"MQA", 1, 3, 1}};
+  struct Seq {
+    int64_t Sq, Skv;
+  } seqs[] = {{9, 9}, {1, 11}, {5, 14}};
+  for (const Heads &h : heads)
+    for (const Seq &s : seqs)
+      out.push_back({h.name, h.B, h.H, h.Hkv, s.Sq, s.Skv, 4});
+  return out;
+}
+
+/// Small values that make windows, radii and caps matter at these sizes.
+double smallParam(const attn::ast::ParamDecl &p) {
+  static const std::map<std::string, double> known = {
+      {"window", 3}, {"sinks", 2}, {"W", 3}, {"radius", 1},
+      {"cap", 0.5},  {"max_bias", 4.0}, {"b0", 0.5}};
+  auto it = known.find(p.name);
+  if (it != known.end())
+    return it->second;
+  switch (p.type) {
+  case attn::ast::DeclType::I32: return 2;
+  case attn::ast::DeclType::Bool: return 1;
+  case attn::ast::DeclType::F32: return 0.75;
+  }
+  return 1;
+}
+
+/// A random array of `shape`; for the declared tensor `t`, values that make
+/// sense for its name (sorted small document ids, prefix lengths in range).
+Array fillTensor(const attn::ast::TensorDecl &t, const std::vector<int64_t> &shape,
+                 int64_t Skv, std::mt19937_64 &rng) {
+  Array a;
+  a.shape = shape;
+  a.data.resize(a.numElements());
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  bool isInt = t.elemType == attn::ast::DeclType::I32;
+  if (isInt && t.name.find("doc") != std::string::npos && !shape.empty()) {
+    int64_t inner = shape.back();
+    for (int64_t o = 0; o < a.numElements() / inner; ++o) {
+      int64_t id = 0;
+      for (int64_t k = 0; k < inner; ++k) {
+        if (k > 0 && u(rng) > 0.4)
+          ++id;
+        a.data[o * inner + k] = double(id / 2);
+      }
+    }
+  } else if (isInt && t.name.find("len") != std::string::npos) {
+    std::uniform_int_distribution<int64_t> d(0, Skv);
+    for (double &x : a.data)
+      x = double(d(rng));
+  } else if (isInt) {
+    std::uniform_int_distribution<int64_t> d(0, 3);
+    for (double &x : a.data)
+      x = double(d(rng));
+  } else if (t.elemType == attn::ast::DeclType::Bool) {
+    std::uniform_int_distribution<int64_t> d(0, 1);
+    for (double &x : a.data)
+      x = double(d(rng));
+  } else {
+    for (double &x : a.data)
+      x = u(rng);
+  }
+  return a;
+}
+
+Array randomArray(std::vector<int64_t> shape, std::mt19937_64 &rng) {
+  Array a;
+  a.shape = std::move(shape);
+  a.data.resize(a.numElements());
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  for (double &x : a.data)
+    x = u(rng);
+  return a;
+}
+
+/// How a problem departs from the plain random one.
+struct Twist {
+  const char *name;
+  bool smallParams = false;
+  std::optional<int64_t> qOffsetDelta; ///< q_offset = Skv - Sq + delta
+  double qScale = 1.0;                  ///< logits grow with it
+};
+
+const Twist kTwists[] = {
+    {"default-params", false, std::nullopt, 1.0},
+    {"small-params", true, std::nullopt, 1.0},
+    {"small-params q_offset-3", true, -3, 1.0},
+    {"huge-logits", false, std::nullopt, 2000.0},
+};
+
+Problem makeProblem(const attn::ast::Variant &v, const Shape &s, bool smallParams,
+                    uint64_t seed, double qScale = 1.0) {
+  std::mt19937_64 rng(seed);
+  Problem p;
+  p.q = randomArray({s.B, s.H, s.Sq, s.D}, rng);
+  for (double &x : p.q.data)
+    x *= qScale;
+  p.k = randomArray({s.B, s.Hkv, s.Skv, s.D}, rng);
+  p.v = randomArray({s.B, s.Hkv, s.Skv, s.D}, rng);
+  for (const attn::ast::TensorDecl &t : v.tensors) {
+    std::vector<int64_t> shape;
+    for (const attn::ast::TensorDim &d : t.dims) {
+      const std::string &n = d.sizeName;
+      shape.push_back(n.empty() ? d.extent
+                      : n == "B"   ? s.B
+                      : n == "H"   ? s.H
+                      : n == "Hkv" ? s.Hkv
+                      : n == "Sq"  ? s.Sq
+                      : n == "Skv" ? s.Skv
+                                   : s.D);
+    }
+    p.tensors[t.name] = fillTensor(t, shape, s.Skv, rng);
+  }
+  for (const attn::ast::ParamDecl &par : v.params)
+    if (smallParams || !par.defaultValue)
+      p.params[par.name] = smallParam(par);
+  return p;
+}
+
+/// The first element where `got` and `want` differ by more than kTol
+/// relative, as a message; "" if they agree.
+std::string compare(const Result &got, const Result &want, const Shape &s) {
+  std::ostringstream os;
+  if (got.o.shape != want.o.shape)
+    return "o has another shape";
+  double worst = 0;
+  size_t worstAt = 0, bad = 0;
+  for (size_t k = 0; k < want.o.data.size(); ++k) {
+    double a = got.o.data[k], b = want.o.data[k];
+    if (std::isnan(a) && std::isnan(b))
+      continue; // the same 0/0 on both sides (e.g. a custom norm's zero sum)
+    double e = std::fabs(a - b) / (1 + std::fabs(b));
+    if (!(e <= kTol)) {
+      ++bad;
+      if (!(e <= worst)) {
+        worst = e;
+        worstAt = k;
+      }
+    }
+  }
+  if (bad) {
+    size_t k = worstAt;
+    int64_t d = k % s.D, row = (k / s.D) % s.Sq, h = (k / s.D / s.Sq) % s.H,
+            b = k / s.D / s.Sq / s.H;
+    os.precision(17);
+    os << bad << " of " << want.o.data.size() << " outputs differ; worst o[b=" << b
+       << ", h=" << h << ", row=" << row << ", d=" << d << "] = " << got.o.data[k]
+       << ", direct " << want.o.data[k];
+    return os.str();
+  }
+  if (got.lse.has_value() != want.lse.has_value())
+    return std::string("lse is ") + (got.lse ? "present" : "absent") +
+           " in the cascade but " + (want.lse ? "present" : "absent") + " in the direct result";
+  if (want.lse)
+    for (size_t k = 0; k < want.lse->data.size(); ++k) {
+      double a = got.lse->data[k], b = want.lse->data[k];
+      bool ok = std::isinf(b) ? a == b
+                : std::isnan(b) ? std::isnan(a)
+                                : std::fabs(a - b) <= kTol * (1 + std::fabs(b));
+      if (!ok) {
+        os.precision(17);
+        os << "lse[" << k / s.Sq / s.H << ", " << (k / s.Sq) % s.H << ", " << k % s.Sq
+           << "] = " << a << ", direct " << b;
+        return os.str();
+      }
+    }
+  return "";
+}
+
+struct Config {
+  const char *name;
+  attn::PipelineOptions options;
+};
+
+std::vector<Config> configs() {
+  attn::PipelineOptions a;
+  a.mTile = 4;
+  a.pTile = 0;
+  a.deferDivision = true;
+  a.online = true;
+  a.splitKV = 3;
+  attn::PipelineOptions b;
+  b.mTile = 5;
+  b.pTile = 2;
+  b.deferDivision = false;
+  b.online = true;
+  b.splitKV = 0;
+  attn::PipelineOptions c;
+  c.mTile = 3;
+  c.pTile = 4;
+  c.splitKV = 2;
+  return {{"m4-split3", a}, {"m5-p2-nodefer", b}, {"m3-p4-split2", c}};
+}
+
+/// One lowered stage of one configuration.
+struct Stage {
+  std::string name; ///< "config/stage"
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  attn::VariantOp variant;
+};
+
+class Equivalence : public ::testing::TestWithParam<std::string> {
+protected:
+  Equivalence() {
+    ctx.loadDialect<attn::AttnDialect, cascade::CascadeDialect, mlir::arith::ArithDialect,
+                    mlir::math::MathDialect>();
+  }
+  mlir::MLIRContext ctx;
+};
+
+TEST_P(Equivalence, EveryStageMatchesDirect) {
+  const std::string example = GetParam();
+  std::string path = std::string(ATTNC_EXAMPLES_DIR) + "/" + example + ".attn";
+  std::ifstream in(path);
+  ASSERT_TRUE(in.good()) << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  attn::DiagnosticEngine diags(path, ss.str());
+  std::unique_ptr<attn::ast::Module> ast = attn::parseAndCheck(diags);
+  std::ostringstream dos;
+  diags.print(dos);
+  ASSERT_TRUE(ast) << example << ": front end failed:\n" << dos.str();
+
+  std::string mlirDiags;
+  mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
+    llvm::raw_string_ostream os(mlirDiags);
+    os << d.getLocation() << ": " << d.str() << "\n";
+    return mlir::success();
+  });
+  mlir::OwningOpRef<mlir::ModuleOp> attnModule = attn::emitAttnModule(ctx, *ast);
+  ASSERT_TRUE(attnModule) << example << ": emission failed: " << mlirDiags;
+
+  // Lower with every configuration, keeping a copy after each stage.
+  std::vector<Stage> stages;
+  for (const Config &cfg : configs()) {
+    mlir::OwningOpRef<mlir::ModuleOp> work(attnModule->clone());
+    mlirDiags.clear();
+    std::string lastStage = "(none)";
+    auto onStage = [&](llvm::StringRef stage, mlir::ModuleOp m) {
+      lastStage = stage.str();
+      Stage st;
+      st.name = std::string(cfg.name) + "/" + stage.str();
+      st.module = mlir::OwningOpRef<mlir::ModuleOp>(m.clone());
+      if (const char *dump = std::getenv("ATTNC_DUMP_STAGES"))
+        if (example == dump) {
+          llvm::errs() << "// ----- " << st.name << "\n";
+          st.module->print(llvm::errs());
+        }
+      stages.push_back(std::move(st));
+    };
+    if (failed(attn::lowerToCascade(*work, cfg.options, onStage)))
+      ADD_FAILURE() << example << ": pipeline " << cfg.name << " failed after stage '"
+                    << lastStage << "':\n" << mlirDiags;
+  }
+  ASSERT_FALSE(stages.empty()) << example << ": no stage to check";
+
+  for (const attn::ast::Variant &v : ast->variants) {
+    for (Stage &st : stages) {
+      st.variant = nullptr;
+      st.module->walk([&](attn::VariantOp op) {
+        if (op.getSymName() == v.name)
+          st.variant = op;
+      });
+    }
+    std::set<std::string> failedStages;
+    uint64_t seed = 1;
+    for (const Shape &s : shapes())
+      for (const Twist &tw : kTwists) {
+        Problem p = makeProblem(v, s, tw.smallParams, seed++, tw.qScale);
+        if (tw.qOffsetDelta)
+          p.qOffset = s.Skv - s.Sq + *tw.qOffsetDelta;
+        std::string ctxStr = example + " (variant " + v.name + ") shape [" + s.str() +
+                             "] " + tw.name;
+        Result want;
+        if (auto e = attn::ref::evaluateDirect(v, p, want)) {
+          // A read out of range that the direct evaluator meets (it evaluates
+          // `&&` left to right) is an error there; the cascade may never need
+          // the value. Only a q_offset that moves i out of [0, Skv) may do this.
+          if (!tw.qOffsetDelta)
+            ADD_FAILURE() << ctxStr << ": evaluateDirect failed: " << *e;
+          continue;
+        }
+        for (Stage &st : stages) {
+          if (failedStages.count(st.name))
+            continue; // one report per stage
+          if (!st.variant) {
+            ADD_FAILURE() << ctxStr << " stage " << st.name << ": variant missing";
+            failedStages.insert(st.name);
+            continue;
+          }
+          Result got;
+          if (llvm::Error e = attn::interpretCascade(st.variant, p, got)) {
+            ADD_FAILURE() << ctxStr << " stage " << st.name
+                          << ": interpreter error: " << llvm::toString(std::move(e));
+            failedStages.insert(st.name);
+            continue;
+          }
+          std::string diff = compare(got, want, s);
+          if (!diff.empty()) {
+            ADD_FAILURE() << "DIVERGES: " << ctxStr << " stage " << st.name << ": " << diff;
+            failedStages.insert(st.name);
+          }
+        }
+      }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Examples, Equivalence, ::testing::ValuesIn(listExamples()),
+                         [](const ::testing::TestParamInfo<std::string> &info) {
+                           return info.param;
+                         });
+
+/// runCascadeReference (the `attnc run --target ref` path) on one example.
+TEST(RunReference, LowersAndInterprets) {
+  mlir::MLIRContext ctx;
+  ctx.loadDialect<attn::AttnDialect, cascade::CascadeDialect, mlir::arith::ArithDialect,
+                  mlir::math::MathDialect>();
+  std::string src = "variant causal { mask = j <= i; }\n";
+  attn::DiagnosticEngine diags("causal.attn", src);
+  auto ast = attn::parseAndCheck(diags);
+  ASSERT_TRUE(ast);
+  auto module = attn::emitAttnModule(ctx, *ast);
+  ASSERT_TRUE(module);
+  Shape s{"GQA", 1, 4, 2, 3, 7, 4};
+  Problem p = makeProblem(ast->variants[0], s, false, 42);
+  Result want, got;
+  ASSERT_FALSE(attn::ref::evaluateDirect(ast->variants[0], p, want));
+  attn::PipelineOptions opts;
+  opts.mTile = 2;
+  llvm::Error e = attn::runCascadeReference(*module, "causal", opts, p, got);
+  ASSERT_FALSE(e) << llvm::toString(std::move(e));
+  EXPECT_EQ(compare(got, want, s), "");
+  // The input module is untouched: still no cascade in it.
+  bool hasCascade = false;
+  module->walk([&](cascade::CascadeOp) { hasCascade = true; });
+  EXPECT_FALSE(hasCascade);
+  llvm::Error e2 = attn::runCascadeReference(*module, "nope", opts, p, got);
+  ASSERT_TRUE(bool(e2));
+  EXPECT_NE(llvm::toString(std::move(e2)).find("no variant named 'nope'"), std::string::npos);
+}
+
+} // namespace
