@@ -1,0 +1,773 @@
+//===- CascadeToCpu.cpp - a variant's cascade -> a CPU tile kernel --------===//
+//
+// Every fiber gets a flat stack buffer over its ranks without `m1` (the key
+// tile loop): streaming values hold one key tile, row values one row tile.
+// Ops are placed by pass: row ops before / between / after the key-tile
+// loops, "anchors" (reductions over m1 and iterates over m1) in the loop of
+// their pass, and the streaming maps and local reductions they read are
+// emitted again in every pass that needs them (rematerialisation), so a
+// multi-pass cascade runs as several key loops. Map actions are inlined from
+// the Einsum bodies; attn ops in them read the argument block.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/targets/cpu/CascadeToCpu.h"
+
+#include "attn/kernel.h"
+#include "dialects/attn/AttnDialect.h"
+#include "dialects/cascade/CascadeDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SetVector.h"
+
+#include <limits>
+
+using namespace mlir;
+
+namespace attn {
+
+std::string tileKernelName(llvm::StringRef variant, attn_dtype inputType) {
+  const char *t = inputType == ATTN_BF16 ? "bf16" : inputType == ATTN_F16 ? "f16" : "f32";
+  return ("attn_" + variant + "_" + t + "_tile").str();
+}
+
+namespace {
+
+bool isKeyRank(StringRef r) { return r == "m" || r == "m0" || r == "m1" || r == "m2"; }
+bool isHeadRank(StringRef r) { return r == "e" || r == "f"; }
+
+/// Where a value lives in the kernel: a flat buffer over `ranks`.
+struct Storage {
+  Value buffer;
+  SmallVector<StringRef> ranks;
+};
+
+class KernelBuilder {
+public:
+  KernelBuilder(attn::VariantOp variant, cascade::CascadeOp cascadeOp,
+                ModuleOp target, const CpuKernelOptions &options)
+      : variant(variant), cas(cascadeOp), target(target), options(options),
+        b(target.getContext()), loc(variant.getLoc()) {}
+
+  LogicalResult build();
+
+private:
+  // --- small builders -----------------------------------------------------
+  Value cIndex(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value cI64(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 64); }
+  Value cF32(double v) {
+    return arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat((float)v));
+  }
+  Value toIndex(Value v) { return arith::IndexCastOp::create(b, loc, b.getIndexType(), v); }
+  Value toI64(Value v) { return arith::IndexCastOp::create(b, loc, b.getI64Type(), v); }
+  Value gep(Value base, Type elem, Value offset) {
+    return LLVM::GEPOp::create(b, loc, ptrTy, elem, base, ValueRange{offset});
+  }
+  Value loadWord(Value base, int64_t k) {
+    return LLVM::LoadOp::create(b, loc, b.getI64Type(), gep(base, b.getI64Type(), cI64(k)));
+  }
+  Value loadPtr(Value base, int64_t k) {
+    return LLVM::LoadOp::create(b, loc, ptrTy, gep(base, ptrTy, cI64(k)));
+  }
+  Value argWord(int64_t k) { return loadWord(args, k); }
+  Type inputElemType();
+  Value loadInputElem(Value base, Value offset);
+  void storeOutputElem(Value base, Value offset, Value v);
+
+  // --- storage ---------------------------------------------------------------
+  Value extentOf(StringRef rank);
+  Value boundOf(StringRef rank);
+  Storage &allocate(Value fiber, ArrayRef<StringRef> ranks);
+  Value linearIndex(const Storage &s, const llvm::StringMap<Value> &point);
+  Value loadAt(Value fiber, const llvm::StringMap<Value> &point);
+
+  // --- ops ---------------------------------------------------------------
+  LogicalResult classify();
+  void emitRowOps(unsigned phase);
+  LogicalResult emitPass(unsigned pass);
+  void emitEinsum(cascade::EinsumOp op, Value m1);
+  void emitIterateStep(cascade::IterateOp op, Value m1);
+  void emitIterateInit(cascade::IterateOp op);
+  void emitAccumulatorInit(cascade::EinsumOp op);
+  void emitKVTile(Value m1);
+  void emitOutput(cascade::OutputOp out);
+  Value emitBody(Region &body, Value i, Value j, ValueRange leading,
+                 ArrayRef<Value> inputs);
+  Value convertAttnOp(Operation *op, IRMapping &map);
+  Value combine(cascade::CombineKind kind, Value acc, Value v);
+  void forEachPoint(ArrayRef<StringRef> ranks,
+                    function_ref<void(llvm::StringMap<Value> &)> fn,
+                    const llvm::StringMap<Value> &outer = {});
+  Value pointI(const llvm::StringMap<Value> &pt);
+  Value pointJ(const llvm::StringMap<Value> &pt, Value m1);
+
+  attn::VariantOp variant;
+  cascade::CascadeOp cas;
+  ModuleOp target;
+  CpuKernelOptions options;
+  OpBuilder b;
+  Location loc;
+  Type ptrTy;
+
+  // Kernel arguments and values loaded once at entry.
+  Value args, bIdx, hIdx, hkIdx, row0, nrows;
+  Value qOff, skv, dDim, mTileV, numTiles, errorFlag;
+  Value qPtr, kPtr, vPtr, oPtr, lsePtr, paramsPtr, tensorsPtr;
+  llvm::StringMap<Value> sizeValues;
+  int64_t mTile = 0;
+
+  llvm::DenseMap<Value, Storage> storage;
+  /// For each op: 0 = row op, else the pass (1-based) of an anchor.
+  llvm::DenseMap<Operation *, unsigned> passOf;
+  /// For row ops: the phase (number of key loops that must precede it).
+  llvm::DenseMap<Operation *, unsigned> phaseOf;
+  /// Streaming ops (maps and local reductions): the earliest pass they can run in.
+  llvm::DenseMap<Operation *, unsigned> needOf;
+  unsigned numPasses = 0;
+  Block *entryBlock = nullptr;
+  /// While a body is inlined at a point of a key tile: whether the point is a
+  /// real key (j < Skv). Padding points must not report out-of-range reads.
+  Value pointValid;
+};
+
+Type KernelBuilder::inputElemType() {
+  switch (options.inputType) {
+  case ATTN_BF16: return b.getBF16Type();
+  case ATTN_F16: return b.getF16Type();
+  default: return b.getF32Type();
+  }
+}
+
+Value KernelBuilder::loadInputElem(Value base, Value offset) {
+  Type t = inputElemType();
+  Value v = LLVM::LoadOp::create(b, loc, t, gep(base, t, offset));
+  if (t.isF32())
+    return v;
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+}
+
+void KernelBuilder::storeOutputElem(Value base, Value offset, Value v) {
+  Type t = inputElemType();
+  if (!t.isF32())
+    v = arith::TruncFOp::create(b, loc, t, v);
+  LLVM::StoreOp::create(b, loc, v, gep(base, t, offset));
+}
+
+/// Allocation extent of a rank (an index value).
+Value KernelBuilder::extentOf(StringRef rank) {
+  if (rank == "p")
+    return cIndex(options.rowTile);
+  if (rank == "m0")
+    return cIndex(mTile);
+  return toIndex(dDim); // e, f
+}
+
+/// Loop bound of a rank (an index value).
+Value KernelBuilder::boundOf(StringRef rank) {
+  if (rank == "p")
+    return toIndex(nrows);
+  return extentOf(rank);
+}
+
+Storage &KernelBuilder::allocate(Value fiber, ArrayRef<StringRef> ranks) {
+  Storage s;
+  for (StringRef r : ranks)
+    if (r != "m1")
+      s.ranks.push_back(r);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(entryBlock);
+  // Extents of p/m0 are constants; e/f read D, loaded at entry: place the
+  // allocation right after the entry loads (the insertion point marker).
+  b.setInsertionPoint(entryBlock->getTerminator() ? entryBlock->getTerminator()
+                                                  : &entryBlock->back());
+  Value size = cIndex(1);
+  for (StringRef r : s.ranks)
+    size = arith::MulIOp::create(b, loc, size, extentOf(r));
+  Type elem = cast<cascade::FiberType>(fiber.getType()).getElementType();
+  s.buffer = memref::AllocaOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic}, elem), ValueRange{size});
+  return storage[fiber] = s;
+}
+
+Value KernelBuilder::linearIndex(const Storage &s, const llvm::StringMap<Value> &point) {
+  Value idx = cIndex(0);
+  for (StringRef r : s.ranks) {
+    Value at = point.lookup(r);
+    assert(at && "point lacks a rank of the stored fiber");
+    idx = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, idx, extentOf(r)), at);
+  }
+  return idx;
+}
+
+Value KernelBuilder::loadAt(Value fiber, const llvm::StringMap<Value> &point) {
+  Storage &s = storage[fiber];
+  return memref::LoadOp::create(b, loc, s.buffer, ValueRange{linearIndex(s, point)});
+}
+
+void KernelBuilder::forEachPoint(ArrayRef<StringRef> ranks,
+                                 function_ref<void(llvm::StringMap<Value> &)> fn,
+                                 const llvm::StringMap<Value> &outer) {
+  SmallVector<Value> lbs, ubs, steps;
+  SmallVector<StringRef> names;
+  for (StringRef r : ranks) {
+    if (r == "m1")
+      continue;
+    names.push_back(r);
+    lbs.push_back(cIndex(0));
+    ubs.push_back(boundOf(r));
+    steps.push_back(cIndex(1));
+  }
+  scf::buildLoopNest(b, loc, lbs, ubs, steps,
+                     [&](OpBuilder &nested, Location, ValueRange ivs) {
+                       OpBuilder::InsertionGuard g(b);
+                       b.setInsertionPoint(nested.getInsertionBlock(),
+                                           nested.getInsertionPoint());
+                       llvm::StringMap<Value> pt = outer;
+                       for (auto [n, iv] : llvm::zip(names, ivs))
+                         pt[n] = iv;
+                       fn(pt);
+                     });
+}
+
+Value KernelBuilder::pointI(const llvm::StringMap<Value> &pt) {
+  Value p = pt.lookup("p");
+  if (!p)
+    return cI64(-1);
+  return arith::AddIOp::create(b, loc, arith::AddIOp::create(b, loc, qOff, row0), toI64(p));
+}
+
+Value KernelBuilder::pointJ(const llvm::StringMap<Value> &pt, Value m1) {
+  Value m0 = pt.lookup("m0");
+  if (!m0 || !m1)
+    return cI64(-1);
+  return arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, toI64(m1), mTileV),
+                               toI64(m0));
+}
+
+Value KernelBuilder::combine(cascade::CombineKind kind, Value acc, Value v) {
+  switch (kind) {
+  case cascade::CombineKind::max: return arith::MaximumFOp::create(b, loc, acc, v);
+  case cascade::CombineKind::min: return arith::MinimumFOp::create(b, loc, acc, v);
+  case cascade::CombineKind::sum:
+    return arith::AddFOp::create(b, loc, acc, v,
+                                 arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+  }
+  return v;
+}
+
+//===----------------------------------------------------------------------===//
+// Map actions: inline the body, converting attn ops
+//===----------------------------------------------------------------------===//
+
+Value KernelBuilder::convertAttnOp(Operation *op, IRMapping &map) {
+  auto i64 = b.getI64Type();
+  if (auto s = dyn_cast<attn::SizeOp>(op)) {
+    return sizeValues.lookup(attn::stringifySizeKind(s.getSize()));
+  }
+  if (auto p = dyn_cast<attn::GetParamOp>(op)) {
+    int64_t k = 0;
+    for (Operation &d : variant.getBody().front()) {
+      if (auto decl = dyn_cast<attn::ParamOp>(d)) {
+        if (decl.getSymName() == p.getParam())
+          break;
+        ++k;
+      }
+    }
+    Value raw = LLVM::LoadOp::create(b, loc, b.getF64Type(),
+                                     gep(paramsPtr, b.getF64Type(), cI64(k)));
+    Type t = p.getType();
+    if (t.isF32())
+      return arith::TruncFOp::create(b, loc, b.getF32Type(), raw);
+    if (t.isInteger(1))
+      return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, raw,
+                                   arith::ConstantFloatOp::create(b, loc, b.getF64Type(), APFloat(0.0)));
+    return arith::FPToSIOp::create(b, loc, i64, raw);
+  }
+  if (auto l = dyn_cast<attn::LoadOp>(op)) {
+    // attn_tensor: word 0 data, word 1 dtype+rank, words 2.. shape, 10.. strides.
+    int64_t k = 0;
+    for (Operation &d : variant.getBody().front()) {
+      if (auto decl = dyn_cast<attn::TensorOp>(d)) {
+        if (decl.getSymName() == l.getTensor())
+          break;
+        ++k;
+      }
+    }
+    constexpr int64_t kWords = sizeof(attn_tensor) / 8;
+    Value base = gep(tensorsPtr, i64, cI64(k * kWords));
+    Value data = LLVM::LoadOp::create(b, loc, ptrTy, base);
+    Value offset = cI64(0);
+    Value inRange = arith::ConstantIntOp::create(b, loc, 1, 1);
+    unsigned dim = 0;
+    for (Value ix : l.getIndices()) {
+      Value v = map.lookup(ix);
+      Value extent = loadWord(base, 2 + dim);
+      Value stride = loadWord(base, 2 + ATTN_MAX_RANK + dim);
+      Value ge0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, v, cI64(0));
+      Value ltE = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, v, extent);
+      Value ok = arith::AndIOp::create(b, loc, ge0, ltE);
+      inRange = arith::AndIOp::create(b, loc, inRange, ok);
+      Value safe = arith::SelectOp::create(b, loc, ok, v, cI64(0));
+      offset = arith::AddIOp::create(b, loc, offset, arith::MulIOp::create(b, loc, safe, stride));
+      ++dim;
+    }
+    // Record an out-of-range read at a real point (the kernel returns it as a
+    // status); padding points past Skv read element 0 silently.
+    Value badAt = arith::XOrIOp::create(b, loc, inRange, arith::ConstantIntOp::create(b, loc, 1, 1));
+    if (pointValid)
+      badAt = arith::AndIOp::create(b, loc, badAt, pointValid);
+    Value bad = arith::ExtUIOp::create(b, loc, b.getI32Type(), badAt);
+    Value prev = memref::LoadOp::create(b, loc, errorFlag, ValueRange{cIndex(0)});
+    memref::StoreOp::create(b, loc, arith::OrIOp::create(b, loc, prev, bad), errorFlag,
+                            ValueRange{cIndex(0)});
+    if (l.getType().isF32())
+      return LLVM::LoadOp::create(b, loc, b.getF32Type(), gep(data, b.getF32Type(), offset));
+    Value v32 = LLVM::LoadOp::create(b, loc, b.getI32Type(), gep(data, b.getI32Type(), offset));
+    return arith::ExtSIOp::create(b, loc, i64, v32);
+  }
+  if (isa<attn::FloorDivOp, attn::FloorModOp>(op)) {
+    Value lhs = map.lookup(op->getOperand(0)), rhs = map.lookup(op->getOperand(1));
+    Value zero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rhs, cI64(0));
+    Value safe = arith::SelectOp::create(b, loc, zero, cI64(1), rhs);
+    Value q = arith::FloorDivSIOp::create(b, loc, lhs, safe);
+    Value r = q;
+    if (isa<attn::FloorModOp>(op))
+      r = arith::SubIOp::create(b, loc, lhs, arith::MulIOp::create(b, loc, q, safe));
+    return arith::SelectOp::create(b, loc, zero, cI64(0), r);
+  }
+  return nullptr;
+}
+
+Value KernelBuilder::emitBody(Region &body, Value i, Value j, ValueRange leading,
+                              ArrayRef<Value> inputs) {
+  Block &blk = body.front();
+  IRMapping map;
+  map.map(blk.getArgument(0), bIdx);
+  map.map(blk.getArgument(1), hIdx);
+  map.map(blk.getArgument(2), i);
+  map.map(blk.getArgument(3), j);
+  unsigned k = 4;
+  for (Value v : leading)
+    map.map(blk.getArgument(k++), v);
+  for (Value v : inputs)
+    map.map(blk.getArgument(k++), v);
+  for (Operation &op : blk.without_terminator()) {
+    if (op.getDialect() && op.getDialect()->getNamespace() == "attn") {
+      Value v = convertAttnOp(&op, map);
+      if (!v) {
+        op.emitError("cpu target: cannot lower ") << op.getName();
+        return cF32(0);
+      }
+      map.map(op.getResult(0), v);
+      continue;
+    }
+    b.clone(op, map);
+  }
+  return map.lookup(cast<cascade::YieldOp>(blk.getTerminator()).getValue());
+}
+
+//===----------------------------------------------------------------------===//
+// Placement
+//===----------------------------------------------------------------------===//
+
+/// True if the op's iteration space includes a key rank.
+bool iteratesKey(Operation *op) {
+  if (isa<cascade::IterateOp>(op))
+    return true;
+  if (auto e = dyn_cast<cascade::EinsumOp>(op)) {
+    for (StringRef r : cascade::rankNames(e.getRanks()))
+      if (isKeyRank(r))
+        return true;
+    for (StringRef r : cascade::rankNames(e.getReduceRanks()))
+      if (isKeyRank(r))
+        return true;
+  }
+  if (auto in = dyn_cast<cascade::InputOp>(op))
+    return in.getName() != "Q";
+  return false;
+}
+
+/// An anchor carries state across key tiles: a reduction over m1 or an iterate.
+bool isAnchor(Operation *op) {
+  if (isa<cascade::IterateOp>(op))
+    return true;
+  if (auto e = dyn_cast<cascade::EinsumOp>(op))
+    return llvm::is_contained(cascade::rankNames(e.getReduceRanks()), "m1");
+  return false;
+}
+
+LogicalResult KernelBuilder::classify() {
+  for (Operation &op : cas.getBody().front()) {
+    if (isa<cascade::OutputOp>(op))
+      continue;
+    for (Value r : op.getResults())
+      for (StringRef rk : cascade::getRanks(r))
+        if (rk == "m" || rk == "m2" || rk == "p0" || rk == "p1")
+          return op.emitError("cpu target: rank '")
+                 << rk << "' is not supported (expected a cascade partitioned as "
+                 << "m -> m1 x m0 with an unpartitioned p)";
+    if (!iteratesKey(&op)) {
+      unsigned phase = 0;
+      for (Value in : op.getOperands()) {
+        Operation *def = in.getDefiningOp();
+        if (!def)
+          continue;
+        if (passOf.count(def) && passOf[def])
+          phase = std::max(phase, passOf[def]);
+        else if (phaseOf.count(def))
+          phase = std::max(phase, phaseOf[def]);
+        else if (needOf.count(def))
+          return op.emitError("cpu target: row-level Einsum reads a per-tile value");
+      }
+      phaseOf[&op] = phase;
+      passOf[&op] = 0;
+      continue;
+    }
+    unsigned need = 1;
+    for (Value in : op.getOperands()) {
+      Operation *def = in.getDefiningOp();
+      if (!def)
+        continue;
+      bool streaming = llvm::is_contained(cascade::getRanks(in), "m1") ||
+                       llvm::is_contained(cascade::getRanks(in), "m0");
+      if (phaseOf.count(def))
+        need = std::max(need, phaseOf[def] + 1);
+      else if (isAnchor(def) && !streaming)
+        need = std::max(need, passOf[def] + 1); // complete only after its pass
+      else if (isAnchor(def))
+        need = std::max(need, passOf[def]);     // iterate prev/cur: same pass
+      else if (needOf.count(def))
+        need = std::max(need, needOf[def]);
+    }
+    if (isAnchor(&op)) {
+      passOf[&op] = need;
+      numPasses = std::max(numPasses, need);
+    } else {
+      needOf[&op] = need;
+    }
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Emission
+//===----------------------------------------------------------------------===//
+
+void KernelBuilder::emitAccumulatorInit(cascade::EinsumOp op) {
+  Value init = op.getInit();
+  double id = cascade::identityOf(*op.getReduce());
+  forEachPoint(cascade::rankNames(op.getRanks()), [&](llvm::StringMap<Value> &pt) {
+    Value v = init ? loadAt(init, pt) : cF32(id);
+    Storage &s = storage[op.getResult()];
+    memref::StoreOp::create(b, loc, v, s.buffer, ValueRange{linearIndex(s, pt)});
+  });
+}
+
+void KernelBuilder::emitEinsum(cascade::EinsumOp op, Value m1) {
+  SmallVector<StringRef> out = cascade::rankNames(op.getRanks());
+  SmallVector<StringRef> red = cascade::rankNames(op.getReduceRanks());
+  bool acrossTiles = llvm::is_contained(red, "m1");
+  if (op.getReduce() && !acrossTiles)
+    emitAccumulatorInit(op);
+  // Loop order: non-head kept ranks, non-head reduced ranks, head ranks.
+  SmallVector<StringRef> order;
+  for (StringRef r : out) if (!isHeadRank(r)) order.push_back(r);
+  for (StringRef r : red) if (!isHeadRank(r)) order.push_back(r);
+  for (StringRef r : out) if (isHeadRank(r)) order.push_back(r);
+  for (StringRef r : red) if (isHeadRank(r)) order.push_back(r);
+  Storage &dst = storage[op.getResult()];
+  forEachPoint(order, [&](llvm::StringMap<Value> &pt) {
+    Value i = pointI(pt);
+    Value j = pointJ(pt, m1);
+    SmallVector<Value> ins;
+    for (Value in : op.getInputs())
+      ins.push_back(loadAt(in, pt));
+    pointValid = pt.count("m0") ? arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, j, skv)
+                                      .getResult()
+                                : Value();
+    Value v = emitBody(op.getBody(), i, j, {}, ins);
+    pointValid = Value();
+    Value at = linearIndex(dst, pt);
+    if (!op.getReduce()) {
+      memref::StoreOp::create(b, loc, v, dst.buffer, ValueRange{at});
+      return;
+    }
+    Value valid;
+    if (pt.count("m0"))
+      valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, j, skv);
+    if (Value keep = op.getKeep()) {
+      Value k = loadAt(keep, pt);
+      valid = valid ? arith::AndIOp::create(b, loc, valid, k).getResult() : k;
+    }
+    if (valid)
+      v = arith::SelectOp::create(b, loc, valid, v, cF32(cascade::identityOf(*op.getReduce())));
+    Value acc = memref::LoadOp::create(b, loc, dst.buffer, ValueRange{at});
+    memref::StoreOp::create(b, loc, combine(*op.getReduce(), acc, v), dst.buffer, ValueRange{at});
+  });
+}
+
+void KernelBuilder::emitIterateInit(cascade::IterateOp op) {
+  Value init = op.getInit();
+  forEachPoint(cascade::rankNames(op.getRanks()), [&](llvm::StringMap<Value> &pt) {
+    Value v = init ? loadAt(init, pt) : cF32(op.getIdentity().convertToDouble());
+    Storage &s = storage[op.getCur()];
+    memref::StoreOp::create(b, loc, v, s.buffer, ValueRange{linearIndex(s, pt)});
+  });
+}
+
+void KernelBuilder::emitIterateStep(cascade::IterateOp op, Value m1) {
+  forEachPoint(cascade::rankNames(op.getRanks()), [&](llvm::StringMap<Value> &pt) {
+    Storage &cur = storage[op.getCur()];
+    Storage &prev = storage[op.getPrev()];
+    Value at = linearIndex(cur, pt);
+    Value old = memref::LoadOp::create(b, loc, cur.buffer, ValueRange{at});
+    memref::StoreOp::create(b, loc, old, prev.buffer, ValueRange{linearIndex(prev, pt)});
+    SmallVector<Value> ins;
+    for (Value in : op.getInputs())
+      ins.push_back(loadAt(in, pt));
+    Value v = emitBody(op.getBody(), pointI(pt), cI64(-1), ValueRange{old}, ins);
+    memref::StoreOp::create(b, loc, v, cur.buffer, ValueRange{at});
+  });
+}
+
+void KernelBuilder::emitKVTile(Value m1) {
+  // K and V tiles [m0, e] in f32, zero past Skv.
+  for (Operation &op : cas.getBody().front()) {
+    auto in = dyn_cast<cascade::InputOp>(op);
+    if (!in || in.getName() == "Q")
+      continue;
+    bool isK = in.getName() == "K";
+    Value base = isK ? kPtr : vPtr;
+    int64_t strideWord = isK ? ATTN_ARG_K_STRIDES : ATTN_ARG_V_STRIDES;
+    Storage &s = storage[in.getResult()];
+    forEachPoint({"m0", "e"}, [&](llvm::StringMap<Value> &pt) {
+      Value j = pointJ(pt, m1);
+      Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, j, skv);
+      Value jj = arith::SelectOp::create(b, loc, ok, j, cI64(0));
+      Value off = arith::AddIOp::create(
+          b, loc,
+          arith::AddIOp::create(
+              b, loc, arith::MulIOp::create(b, loc, bIdx, argWord(strideWord)),
+              arith::MulIOp::create(b, loc, hkIdx, argWord(strideWord + 1))),
+          arith::AddIOp::create(
+              b, loc, arith::MulIOp::create(b, loc, jj, argWord(strideWord + 2)),
+              arith::MulIOp::create(b, loc, toI64(pt["e"]), argWord(strideWord + 3))));
+      Value v = loadInputElem(base, off);
+      v = arith::SelectOp::create(b, loc, ok, v, cF32(0));
+      llvm::StringMap<Value> dst;
+      dst["m0"] = pt["m0"];
+      dst[s.ranks.back()] = pt["e"];
+      memref::StoreOp::create(b, loc, v, s.buffer, ValueRange{linearIndex(s, dst)});
+    });
+  }
+}
+
+void KernelBuilder::emitRowOps(unsigned phase) {
+  for (Operation &op : cas.getBody().front()) {
+    auto it = phaseOf.find(&op);
+    if (it == phaseOf.end() || it->second != phase)
+      continue;
+    if (auto e = dyn_cast<cascade::EinsumOp>(op))
+      emitEinsum(e, nullptr);
+    // Q is loaded at entry.
+  }
+}
+
+LogicalResult KernelBuilder::emitPass(unsigned pass) {
+  // Which streaming ops does this pass need? The closure of its anchors' inputs.
+  llvm::SetVector<Operation *> needed;
+  SmallVector<Operation *> work;
+  for (Operation &op : cas.getBody().front())
+    if (isAnchor(&op) && passOf[&op] == pass)
+      work.push_back(&op);
+  while (!work.empty()) {
+    Operation *op = work.pop_back_val();
+    if (!needed.insert(op))
+      continue;
+    for (Value in : op->getOperands())
+      if (Operation *def = in.getDefiningOp())
+        if (needOf.count(def) && !isa<cascade::InputOp>(def))
+          work.push_back(def);
+  }
+  // Accumulators and iterate states start before the loop.
+  for (Operation &op : cas.getBody().front()) {
+    if (!needed.count(&op) || !isAnchor(&op))
+      continue;
+    if (auto e = dyn_cast<cascade::EinsumOp>(op))
+      emitAccumulatorInit(e);
+    else if (auto it = dyn_cast<cascade::IterateOp>(op))
+      emitIterateInit(it);
+  }
+  auto loop = scf::ForOp::create(b, loc, cIndex(0), toIndex(numTiles), cIndex(1));
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value m1 = loop.getInductionVar();
+  emitKVTile(m1);
+  for (Operation &op : cas.getBody().front()) {
+    if (!needed.count(&op))
+      continue;
+    if (auto e = dyn_cast<cascade::EinsumOp>(op))
+      emitEinsum(e, m1);
+    else if (auto it = dyn_cast<cascade::IterateOp>(op))
+      emitIterateStep(it, m1);
+  }
+  return success();
+}
+
+void KernelBuilder::emitOutput(cascade::OutputOp out) {
+  Value ninf = cF32(-std::numeric_limits<double>::infinity());
+  forEachPoint({"p"}, [&](llvm::StringMap<Value> &pt) {
+    Value kept = loadAt(out.getKept(), pt);
+    Value any = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, kept, cF32(0));
+    Value row = arith::AddIOp::create(b, loc, row0, toI64(pt["p"]));
+    if (Value lse = out.getLse()) {
+      auto ifOp = scf::IfOp::create(
+          b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                        LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), lsePtr),
+                                        cI64(0)),
+          /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      Value v = arith::SelectOp::create(b, loc, any, loadAt(lse, pt), ninf);
+      Value off = arith::AddIOp::create(
+          b, loc,
+          arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, bIdx, argWord(ATTN_ARG_LSE_STRIDES)),
+                                arith::MulIOp::create(b, loc, hIdx, argWord(ATTN_ARG_LSE_STRIDES + 1))),
+          arith::MulIOp::create(b, loc, row, argWord(ATTN_ARG_LSE_STRIDES + 2)));
+      LLVM::StoreOp::create(b, loc, v, gep(lsePtr, b.getF32Type(), off));
+    }
+    Value rowBase = arith::AddIOp::create(
+        b, loc,
+        arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, bIdx, argWord(ATTN_ARG_O_STRIDES)),
+                              arith::MulIOp::create(b, loc, hIdx, argWord(ATTN_ARG_O_STRIDES + 1))),
+        arith::MulIOp::create(b, loc, row, argWord(ATTN_ARG_O_STRIDES + 2)));
+    Value dStride = argWord(ATTN_ARG_O_STRIDES + 3);
+    StringRef headRank = storage[out.getAv()].ranks.back();
+    forEachPoint({headRank}, [&](llvm::StringMap<Value> &inner) {
+      Value v = arith::SelectOp::create(b, loc, any, loadAt(out.getAv(), inner), cF32(0));
+      Value off = arith::AddIOp::create(
+          b, loc, rowBase, arith::MulIOp::create(b, loc, toI64(inner[headRank]), dStride));
+      storeOutputElem(oPtr, off, v);
+    }, pt);
+  });
+}
+
+LogicalResult KernelBuilder::build() {
+  MLIRContext *ctx = target.getContext();
+  ptrTy = LLVM::LLVMPointerType::get(ctx);
+  if (auto parts = cas.getPartitionsAttr())
+    if (auto t = dyn_cast_or_null<IntegerAttr>(parts.get("m")))
+      mTile = t.getInt();
+  if (mTile <= 0)
+    return cas.emitError("cpu target: the cascade must be partitioned (m -> m1 x m0)");
+  if (cas.getSplitAttr())
+    return cas.emitError("cpu target: split-KV cascades are not supported yet");
+  if (failed(classify()))
+    return failure();
+
+  b.setInsertionPointToEnd(target.getBody());
+  auto i64 = b.getI64Type();
+  auto fnType = b.getFunctionType({ptrTy, i64, i64, i64, i64}, {b.getI32Type()});
+  auto fn = func::FuncOp::create(b, loc, tileKernelName(variant.getSymName(), options.inputType),
+                                 fnType);
+  entryBlock = fn.addEntryBlock();
+  b.setInsertionPointToStart(entryBlock);
+  // A terminator placeholder so that allocations can be hoisted before it.
+  auto ret = func::ReturnOp::create(b, loc, ValueRange{arith::ConstantIntOp::create(b, loc, 0, 32)});
+  b.setInsertionPoint(ret);
+
+  args = entryBlock->getArgument(0);
+  bIdx = entryBlock->getArgument(1);
+  hIdx = entryBlock->getArgument(2);
+  row0 = entryBlock->getArgument(3);
+  nrows = entryBlock->getArgument(4);
+  static const char *kSizes[] = {"B", "H", "Hkv", "Sq", "Skv", "D"};
+  for (int k = 0; k < 6; ++k)
+    sizeValues[kSizes[k]] = argWord(ATTN_ARG_B + k);
+  skv = sizeValues["Skv"];
+  dDim = sizeValues["D"];
+  qOff = argWord(ATTN_ARG_QOFFSET);
+  Value group = arith::DivSIOp::create(b, loc, sizeValues["H"], sizeValues["Hkv"]);
+  hkIdx = arith::DivSIOp::create(b, loc, hIdx, group);
+  mTileV = cI64(mTile);
+  numTiles = arith::DivSIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, skv, cI64(mTile - 1)), mTileV);
+  qPtr = loadPtr(args, ATTN_ARG_Q);
+  kPtr = loadPtr(args, ATTN_ARG_K);
+  vPtr = loadPtr(args, ATTN_ARG_V);
+  oPtr = loadPtr(args, ATTN_ARG_O);
+  lsePtr = loadPtr(args, ATTN_ARG_LSE);
+  paramsPtr = loadPtr(args, ATTN_ARG_PARAMS);
+  tensorsPtr = loadPtr(args, ATTN_ARG_TENSORS);
+  errorFlag = memref::AllocaOp::create(b, loc, MemRefType::get({1}, b.getI32Type()));
+  memref::StoreOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 32), errorFlag,
+                          ValueRange{cIndex(0)});
+
+  // Storage for every fiber.
+  for (Operation &op : cas.getBody().front())
+    for (Value r : op.getResults())
+      if (isa<cascade::FiberType>(r.getType()))
+        allocate(r, cascade::getRanks(r));
+  // An iterate's final is its state after the last step: share cur's buffer.
+  for (Operation &op : cas.getBody().front())
+    if (auto it = dyn_cast<cascade::IterateOp>(op))
+      storage[it.getFinal()] = storage[it.getCur()];
+
+  // Q tile [p, e] in f32.
+  for (Operation &op : cas.getBody().front()) {
+    auto in = dyn_cast<cascade::InputOp>(op);
+    if (!in || in.getName() != "Q")
+      continue;
+    Storage &s = storage[in.getResult()];
+    forEachPoint({"p", "e"}, [&](llvm::StringMap<Value> &pt) {
+      Value row = arith::AddIOp::create(b, loc, row0, toI64(pt["p"]));
+      Value off = arith::AddIOp::create(
+          b, loc,
+          arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, bIdx, argWord(ATTN_ARG_Q_STRIDES)),
+                                arith::MulIOp::create(b, loc, hIdx, argWord(ATTN_ARG_Q_STRIDES + 1))),
+          arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, row, argWord(ATTN_ARG_Q_STRIDES + 2)),
+                                arith::MulIOp::create(b, loc, toI64(pt["e"]), argWord(ATTN_ARG_Q_STRIDES + 3))));
+      Value v = loadInputElem(qPtr, off);
+      llvm::StringMap<Value> dst;
+      dst["p"] = pt["p"];
+      dst[s.ranks.back()] = pt["e"];
+      memref::StoreOp::create(b, loc, v, s.buffer, ValueRange{linearIndex(s, dst)});
+    });
+  }
+
+  emitRowOps(0);
+  for (unsigned pass = 1; pass <= numPasses; ++pass) {
+    if (failed(emitPass(pass)))
+      return failure();
+    emitRowOps(pass);
+  }
+  emitOutput(cast<cascade::OutputOp>(cas.getBody().front().getTerminator()));
+
+  // Return the error flag (ATTN_ERROR_OUT_OF_RANGE when set).
+  Value flag = memref::LoadOp::create(b, loc, errorFlag, ValueRange{cIndex(0)});
+  Value status = arith::MulIOp::create(b, loc, flag,
+                                       arith::ConstantIntOp::create(b, loc, ATTN_ERROR_OUT_OF_RANGE, 32));
+  ret->setOperand(0, status);
+  return success();
+}
+
+} // namespace
+
+LogicalResult buildCpuTileKernel(attn::VariantOp variant, ModuleOp target,
+                                 const CpuKernelOptions &options) {
+  cascade::CascadeOp cas;
+  for (Operation &op : variant.getBody().front())
+    if (auto c = dyn_cast<cascade::CascadeOp>(op))
+      cas = c;
+  if (!cas)
+    return variant.emitError("cpu target: variant has no cascade (run attn-to-cascade first)");
+  KernelBuilder kb(variant, cas, target, options);
+  return kb.build();
+}
+
+} // namespace attn

@@ -1,0 +1,67 @@
+//===- CpuCompiler.h - variants -> CPU tile kernels, .so, header -*- C++ -*-===//
+//
+// The CPU target's driver: lowers the variants of an attn module to their
+// cascades and tile kernels, and produces what JIT and AOT need: the LLVM
+// module, a shared library, the variant descriptions and the C header.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNC_COMPILER_TARGETS_CPU_CPUCOMPILER_H
+#define ATTNC_COMPILER_TARGETS_CPU_CPUCOMPILER_H
+
+#include "attn/kernel.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "mlir/Support/LogicalResult.h"
+#include "llvm/Support/Error.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace attn {
+class VariantOp;
+
+struct CpuCompileOptions {
+  int64_t rowTile = 64;                      ///< query rows per tile-kernel call
+  int64_t keyTile = 64;                      ///< keys per tile (m0)
+  std::vector<attn_dtype> dtypes = {ATTN_F32}; ///< one kernel per input dtype
+};
+
+/// An attn_variant_info with the strings it points at.
+struct VariantDescription {
+  std::string name;
+  std::vector<std::string> paramNames, tensorNames;
+  std::vector<attn_param_info> params;
+  std::vector<attn_tensor_info> tensors;
+  attn_variant_info info{};
+};
+
+/// Describes `variant` (declarations + whether the norm has an LSE) for a
+/// kernel of input type `dtype`.
+std::unique_ptr<VariantDescription> describeVariant(VariantOp variant,
+                                                    attn_dtype dtype,
+                                                    int64_t rowTile);
+
+/// Runs the cascade pipeline the CPU target wants (attn-to-cascade, division
+/// deferral, partitioning of m by keyTile, online rewrite) on `module` in place.
+mlir::LogicalResult lowerToCpuCascade(mlir::ModuleOp module,
+                                      const CpuCompileOptions &options);
+
+/// Builds a new module with the tile kernel of every variant of `cascades`
+/// (already lowered by lowerToCpuCascade) for every dtype, lowered to the
+/// LLVM dialect.
+mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>>
+buildCpuKernels(mlir::ModuleOp cascades, const CpuCompileOptions &options);
+
+/// Compiles an LLVM-dialect module to an object and links it into a shared
+/// library at `path` (depends on nothing but what the kernels call).
+llvm::Error writeSharedLibrary(mlir::ModuleOp kernels, const std::string &path);
+
+/// The C header declaring the kernels of `cascades`, their descriptions and a
+/// `attn_<variant>_<dtype>(...)` entry point per kernel (calls libattnrt).
+std::string emitCpuHeader(mlir::ModuleOp cascades, const CpuCompileOptions &options,
+                          const std::string &guard);
+
+} // namespace attn
+
+#endif
