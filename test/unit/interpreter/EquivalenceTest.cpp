@@ -157,6 +157,7 @@ struct Twist {
   bool smallParams = false;
   std::optional<int64_t> qOffsetDelta; ///< q_offset = Skv - Sq + delta
   double qScale = 1.0;                  ///< logits grow with it
+  bool rising = false; ///< logits from about -3000 (first keys) to +3000 (last keys)
 };
 
 const Twist kTwists[] = {
@@ -164,6 +165,7 @@ const Twist kTwists[] = {
     {"small-params", true, std::nullopt, 1.0},
     {"small-params q_offset-3", true, -3, 1.0},
     {"huge-logits", false, std::nullopt, 2000.0},
+    {"rising-logits", false, std::nullopt, 1.0, true},
 };
 
 Problem makeProblem(const attn::ast::Variant &v, const Shape &s, bool smallParams,
@@ -347,6 +349,17 @@ TEST_P(Equivalence, EveryStageMatchesDirect) {
         Problem p = makeProblem(v, s, tw.smallParams, seed++, tw.qScale);
         if (tw.qOffsetDelta)
           p.qOffset = s.Skv - s.Sq + *tw.qOffsetDelta;
+        if (tw.rising) {
+          // q > 0 and k[j] grows with j: the first tiles' maxima are far
+          // below the row's maximum (exercises every rescale).
+          for (double &x : p.q.data)
+            x = 1.0 + 0.5 * x;
+          for (int64_t k = 0; k < p.k.numElements(); ++k) {
+            int64_t j = (k / s.D) % s.Skv;
+            p.k.data[k] = (double(j) - 0.5 * double(s.Skv - 1)) * 3000.0 /
+                              (0.5 * double(s.Skv)) + 0.1 * p.k.data[k];
+          }
+        }
         std::string ctxStr = example + " (variant " + v.name + ") shape [" + s.str() +
                              "] " + tw.name;
         Result want;
