@@ -34,7 +34,7 @@ const char *const kUsage =
     "      the given values in C order (one value fills the whole array)\n"
     "  attn-npy compare A.npy B.npy [--atol 1e-5] [--rtol 1e-4]\n"
     "      prints the max abs/rel error; exit 1 unless |a-b| <= atol + rtol*|b|\n"
-    "      everywhere (like numpy.allclose; equal infinities match)\n"
+    "      everywhere (like numpy.allclose: equal infinities match, NaN never)\n"
     "  attn-npy show X.npy [--count 8]\n"
     "      shape, dtype, the first values and min/max/mean\n";
 
@@ -312,14 +312,10 @@ int compareMain(int argc, char **argv) {
   double maxAbs = 0, maxRel = 0;
   int64_t over = 0, worst = -1;
   for (size_t e = 0; e < x.size(); ++e) {
-    double d;
-    if (x[e] == y[e])
-      d = 0; // also equal infinities
-    else if (std::isnan(x[e]) && std::isnan(y[e]))
-      d = 0;
-    else
-      d = std::fabs(x[e] - y[e]); // NaN against a number: NaN, counted below
-    bool bad = !(d <= atol + rtol * std::fabs(y[e]));
+    // Equal values (also equal infinities) match; a NaN never does.
+    bool same = x[e] == y[e];
+    double d = same ? 0 : std::fabs(x[e] - y[e]);
+    bool bad = !same && !(d <= atol + rtol * std::fabs(y[e]));
     if (std::isnan(d))
       d = INFINITY;
     double rel = d == 0 ? 0 : d / std::fabs(y[e]);
