@@ -804,8 +804,8 @@ TEST(CpuLaunchNumerics, NonContiguousViews) {
 
 TEST(CpuLaunchThreads, ThreadCounts) {
   attn_variant_info info = makeInfo("threads", 1);
-  Tensor q(ATTN_F32, {1, 1, 48, 4}), k(ATTN_F32, {1, 1, 4, 4}), v(ATTN_F32, {1, 1, 4, 4}),
-      o(ATTN_F32, {1, 1, 48, 4});
+  Tensor q(ATTN_F32, {1, 1, 96, 4}), k(ATTN_F32, {1, 1, 4, 4}), v(ATTN_F32, {1, 1, 4, 4}),
+      o(ATTN_F32, {1, 1, 96, 4});
   auto distinctThreads = [&](int32_t threads) {
     threadIds.clear();
     EXPECT_EQ(attn_cpu_launch(&info, threadIdKernel, q.get(), k.get(), v.get(), o.get(), nullptr,
@@ -817,7 +817,7 @@ TEST(CpuLaunchThreads, ThreadCounts) {
   EXPECT_EQ(one, std::set<std::thread::id>{std::this_thread::get_id()});
   std::set<std::thread::id> three = distinctThreads(3);
   EXPECT_LE(three.size(), 3u);
-  EXPECT_GE(three.size(), 2u); // 48 tiles of 2 ms: the helpers do join
+  EXPECT_GE(three.size(), 2u); // 96 tiles of 2 ms: the helpers do join
   EXPECT_TRUE(three.count(std::this_thread::get_id())); // the caller takes part
 
   // ATTN_NUM_THREADS sets the default (num_threads = 0).
