@@ -22,6 +22,7 @@ using attn::rt::fail;
 
 namespace {
 
+/// The dtype as the language spells it (f32, i32, ...).
 const char *dtypeName(attn_dtype dtype) {
   switch (dtype) {
   case ATTN_F32: return "f32";
@@ -34,6 +35,7 @@ const char *dtypeName(attn_dtype dtype) {
   return "unknown";
 }
 
+/// "[2, 4, 16, 8]".
 std::string shapeString(const int64_t *dims, int rank) {
   std::string s = "[";
   for (int i = 0; i < rank; ++i) {
@@ -49,11 +51,13 @@ struct Sizes {
   int64_t v[6];
 };
 
+/// The name of an ATTN_SIZE_* in messages.
 const char *sizeName(int64_t size) {
   static const char *const names[] = {"B", "H", "Hkv", "Sq", "Skv", "D"};
   return size >= 0 && size < 6 ? names[size] : "?";
 }
 
+/// Records `message` and returns ATTN_ERROR_INVALID_ARGUMENT.
 attn_status invalid(std::string message) {
   return fail(ATTN_ERROR_INVALID_ARGUMENT, std::move(message));
 }
@@ -86,6 +90,7 @@ attn_status checkView(const char *name, const attn_tensor *t, int rank) {
   return ATTN_OK;
 }
 
+/// Checks that `t` has dtype `expected`; `why` follows the expected dtype.
 attn_status checkDtype(const char *name, const attn_tensor *t, attn_dtype expected,
                        const char *why) {
   if (t->dtype != expected)
@@ -94,6 +99,7 @@ attn_status checkDtype(const char *name, const attn_tensor *t, attn_dtype expect
   return ATTN_OK;
 }
 
+/// Checks `t`'s extents against `expected`; `names` says where they come from.
 attn_status checkShape(const char *name, const attn_tensor *t, const int64_t *expected,
                        int rank, const char *names) {
   for (int i = 0; i < rank; ++i)
@@ -154,6 +160,7 @@ void writeEmptyRows(attn_tensor *o, attn_tensor *lse) {
       }
 }
 
+/// attn_cpu_launch without the exception guard.
 attn_status launch(const attn_variant_info *info, attn_tile_fn fn, const attn_tensor *q,
                    const attn_tensor *k, const attn_tensor *v, attn_tensor *o,
                    attn_tensor *lse, const double *params, const attn_tensor *tensors,
