@@ -736,3 +736,123 @@ TEST_F(InterpreterTest, MissingCascadeIsAnError) {
 }
 
 } // namespace
+
+namespace {
+
+/// Constants hoisted out of the map actions (as the greedy folder does, into
+/// the variant's body) are read from there; an iterate with `init` starts
+/// from it; a sink as a reduction's init.
+TEST_F(InterpreterTest, HoistedConstantsIterateInitAndSink) {
+  std::string src = R"(
+attn.variant @sink {
+  attn.tensor @sinks : f32 ["H"]
+  %one = arith.constant 1.0 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  cascade.cascade attributes {partitions = {m = 3}} {
+    %zero = arith.constant 0.0 : f32
+    %Q = cascade.input "Q" [p, e] : !F
+    %K = cascade.input "K" [m1, m0, e] : !F
+    %V = cascade.input "V" [m1, m0, f] : !F
+    %S = cascade.einsum "S" [m1, m0, p] = sum [e] (%Q, %K) : !F, !F -> !F {
+    ^bb0(%b: i64, %h: i64, %i: i64, %j: i64, %q: f32, %k: f32):
+      %0 = arith.mulf %q, %k : f32
+      cascade.yield %0 : f32
+    }
+    %SINK = cascade.einsum "SINK" [p] = () -> !F {
+    ^bb0(%b: i64, %h: i64, %i: i64, %j: i64):
+      %0 = attn.load @sinks[%h] : f32
+      cascade.yield %0 : f32
+    }
+    %GM = cascade.einsum "GM" [p] = max [m1, m0] (%S) init %SINK : !F -> !F {
+    ^bb0(%b: i64, %h: i64, %i: i64, %j: i64, %s: f32):
+      cascade.yield %s : f32
+    }
+    %SINKD = cascade.einsum "SINKD" [p] = (%SINK, %GM) : !F, !F -> !F {
+    ^bb0(%b: i64, %h: i64, %i: i64, %j: i64, %s: f32, %gm: f32):
+      %0 = arith.subf %s, %gm : f32
+      %1 = math.exp %0 : f32
+      cascade.yield %1 : f32
+    }
+    %LD = cascade.einsum "LD" [m1, p] = sum [m0] (%S, %GM) : !F, !F -> !F {
+    ^bb0(%b: i64, %h: i64, %i: i64, %j: i64, %s: f32, %gm: f32):
+      %0 = arith.subf %s, %gm : f32
+      %1 = math.exp %0 : f32
+      cascade.yield %1 : f32
+    }
+    %RD_prev, %RD, %RD_final = cascade.iterate "RD" [m1, p] over "m1" identity 0.0 (%LD) init %SINKD : !F {
+    ^bb0(%b: i64, %h: i64, %i: i64, %j: i64, %prev: f32, %ld: f32):
+      %0 = arith.addf %prev, %ld : f32
+      cascade.yield %0 : f32
+    }
+    %NV = cascade.einsum "NV" [p, f] = sum [m1, m0] (%S, %GM, %V) : !F, !F, !F -> !F {
+    ^bb0(%b: i64, %h: i64, %i: i64, %j: i64, %s: f32, %gm: f32, %v: f32):
+      %0 = arith.subf %s, %gm : f32
+      %1 = math.exp %0 : f32
+      %2 = arith.mulf %1, %v : f32
+      %3 = arith.addf %2, %zero : f32
+      cascade.yield %3 : f32
+    }
+    %AV = cascade.einsum "AV" [p, f] = (%NV, %RD_final) : !F, !F -> !F {
+    ^bb0(%b: i64, %h: i64, %i: i64, %j: i64, %nv: f32, %rd: f32):
+      %0 = arith.divf %nv, %rd : f32
+      %1 = arith.mulf %0, %one : f32
+      cascade.yield %1 : f32
+    }
+    %KN = cascade.einsum "KN" [p] = sum [m1, m0] () -> !F {
+    ^bb0(%b: i64, %h: i64, %i: i64, %j: i64):
+      cascade.yield %one : f32
+    }
+    cascade.output %AV kept %KN
+  }
+}
+)";
+  attn::VariantOp v = parse(replaceAll(src, "!F", kF), "sink");
+  ASSERT_TRUE(v);
+  for (const Shape &s : kShapes) {
+    Problem p = randomProblem(s, 15);
+    std::mt19937_64 rng(16);
+    p.tensors["sinks"] = randomArray({s.H}, rng);
+    Result got;
+    ASSERT_EQ(run(v, p, got), "") << s.str();
+    // Naive: softmax over the keys plus a sink logit in the denominator.
+    for (int64_t b = 0; b < s.B; ++b)
+      for (int64_t h = 0; h < s.H; ++h)
+        for (int64_t row = 0; row < s.Sq; ++row) {
+          int64_t hk = h / (s.H / s.Hkv);
+          std::vector<double> sc(s.Skv);
+          double mx = p.tensors["sinks"].data[h];
+          for (int64_t j = 0; j < s.Skv; ++j) {
+            double dot = 0;
+            for (int64_t d = 0; d < s.D; ++d)
+              dot += p.q.data[((b * s.H + h) * s.Sq + row) * s.D + d] *
+                     p.k.data[((b * s.Hkv + hk) * s.Skv + j) * s.D + d];
+            sc[j] = dot;
+            mx = std::max(mx, dot);
+          }
+          double den = std::exp(p.tensors["sinks"].data[h] - mx);
+          for (int64_t j = 0; j < s.Skv; ++j)
+            den += std::exp(sc[j] - mx);
+          for (int64_t d = 0; d < s.D; ++d) {
+            double acc = 0;
+            for (int64_t j = 0; j < s.Skv; ++j)
+              acc += std::exp(sc[j] - mx) / den *
+                     p.v.data[((b * s.Hkv + hk) * s.Skv + j) * s.D + d];
+            double g = got.o.data[((b * s.H + h) * s.Sq + row) * s.D + d];
+            EXPECT_NEAR(g, acc, kTol * (1 + std::fabs(acc))) << s.str();
+          }
+        }
+  }
+}
+
+TEST_F(InterpreterTest, UnknownRankIsAnError) {
+  std::string src = instantiate(kSoftmax3, "r", kNoMask);
+  src = replaceAll(src, "%V = cascade.input \"V\" [m, f]", "%V = cascade.input \"V\" [m, g]");
+  src = replaceAll(src, "\"AV\" [p, f]", "\"AV\" [p, g]");
+  attn::VariantOp v = parse(src, "r");
+  ASSERT_TRUE(v);
+  Result r;
+  std::string e = run(v, randomProblem(kShapes[0], 17), r);
+  EXPECT_NE(e.find("unknown rank 'g'"), std::string::npos) << e;
+}
+
+} // namespace
