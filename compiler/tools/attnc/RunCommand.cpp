@@ -4,6 +4,12 @@
 //       [--tensor NAME=x.npy]... [--param NAME=VALUE]... [--q-offset N]
 //       [--lse lse.npy] -o out.npy [--target ref|direct] [--check]
 //
+// --target ref (the default) lowers the variant through the cascade pipeline
+// and interprets the rewritten cascade in float64; --target direct evaluates
+// LANGUAGE.md's semantics straight from the AST (DirectEval). --check also
+// runs DirectEval and prints the output's max abs error against it. The
+// output has q's dtype; lse is f32 (f64 for f64 inputs).
+//
 // Options are parsed by hand (they repeat, and `--tensor`/`--param` carry
 // names the variant declares). Every user error is a message naming the
 // option, tensor or param at fault, and exit status 1.
@@ -37,7 +43,10 @@ namespace {
 const char *const kRunUsage =
     "usage: attnc run FILE.attn [--variant NAME] --q Q.npy --k K.npy --v V.npy\n"
     "         [--tensor NAME=X.npy]... [--param NAME=VALUE]... [--q-offset N]\n"
-    "         [--lse LSE.npy] -o OUT.npy [--target ref|direct] [--check]\n";
+    "         [--lse LSE.npy] -o OUT.npy [--target ref|direct] [--check]\n"
+    "  --target ref (default): the rewritten Einsum cascade, interpreted in float64\n"
+    "  --target direct: the language's semantics evaluated from the AST in float64\n"
+    "  --check: also print the max abs error against --target direct\n";
 
 /// Everything the command line said.
 struct RunOptions {
