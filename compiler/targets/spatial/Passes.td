@@ -26,4 +26,24 @@ def CascadeToSpatial : Pass<"cascade-to-spatial", "::mlir::ModuleOp"> {
   let dependentDialects = ["::spatial::SpatialDialect"];
 }
 
+def SpatialEstimate : Pass<"spatial-estimate", "::mlir::ModuleOp"> {
+  let summary = "Print the analytical model's estimate of every spatial.program";
+  let description = [{
+    Times each variant's spatial.program with the simulator's model
+    (runtime/simulator/Model.h) on `arch` (a JSON file; FuseMax's
+    configuration when empty) for one shape, and prints one line per variant
+    to stdout. `mask` is none, causal, window=W, streaming=S,W or
+    document=L (index-only masks classified by intervals).
+  }];
+  let options = [
+    Option<"arch", "arch", "std::string", "\"\"", "architecture JSON file">,
+    Option<"batch", "batch", "int64_t", "1", "batch">,
+    Option<"heads", "heads", "int64_t", "1", "heads">,
+    Option<"sq", "sq", "int64_t", "1024", "query rows">,
+    Option<"skv", "skv", "int64_t", "1024", "keys">,
+    Option<"d", "d", "int64_t", "64", "head dim (E = F)">,
+    Option<"mask", "mask", "std::string", "\"none\"", "the mask's interval class">,
+  ];
+}
+
 #endif
