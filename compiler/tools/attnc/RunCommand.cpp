@@ -15,11 +15,9 @@
 // option, tensor or param at fault, and exit status 1.
 //
 //===----------------------------------------------------------------------===//
-#include "compiler/Interpreter/Interpreter.h"
-#include "compiler/Pipeline/Pipeline.h"
+#include "compiler/Interpreter/RunReference.h"
 #include "compiler/reference/DirectEval.h"
 #include "compiler/tools/attnc/Driver.h"
-#include "dialects/attn/AttnDialect.h"
 
 #include "attn/npy.h"
 
@@ -280,27 +278,6 @@ std::string declared(const std::vector<std::string> &names) {
   return s;
 }
 
-/// `--target ref`: lowers the module through the cascade pipeline (default
-/// options: defer-division, partition, online) and interprets the variant's
-/// rewritten cascade in float64.
-std::optional<std::string> runCascade(mlir::ModuleOp module,
-                                      const std::string &variant,
-                                      const ref::Problem &problem,
-                                      ref::Result &result) {
-  if (mlir::failed(lowerToCascade(module, PipelineOptions())))
-    return std::string("lowering to the Einsum cascade failed");
-  VariantOp op;
-  module.walk([&](VariantOp v) {
-    if (v.getSymName() == variant)
-      op = v;
-  });
-  if (!op)
-    return "no attn.variant named '" + variant + "' after lowering";
-  if (llvm::Error e = interpretCascade(op, problem, result))
-    return llvm::toString(std::move(e));
-  return std::nullopt;
-}
-
 } // namespace
 
 int attn::driver::runMain(int argc, char **argv) {
@@ -472,9 +449,10 @@ int attn::driver::runMain(int argc, char **argv) {
   if (o.target == "direct") {
     if (auto err = ref::evaluateDirect(*var, problem, result))
       return evalError(o.file, *err);
-  } else if (auto err = runCascade(*loaded->attnModule, var->name, problem,
-                                    result)) {
-    return evalError(o.file, *err);
+  } else if (llvm::Error err = runCascadeReference(
+                 *loaded->attnModule, var->name, PipelineOptions(), problem,
+                 result)) {
+    return evalError(o.file, llvm::toString(std::move(err)));
   }
   double ms = std::chrono::duration<double, std::milli>(
                   std::chrono::steady_clock::now() - start)
