@@ -48,18 +48,34 @@ namespace {
 
 constexpr double kTol = 1e-9;
 
-std::vector<std::string> listExamples() {
+/// The .attn files of `dir` (full paths), sorted.
+std::vector<std::string> listAttnFiles(const std::string &dir) {
   std::vector<std::string> names;
-  if (DIR *d = opendir(ATTNC_EXAMPLES_DIR)) {
+  if (DIR *d = opendir(dir.c_str())) {
     while (dirent *e = readdir(d)) {
       std::string n = e->d_name;
       if (n.size() > 5 && n.substr(n.size() - 5) == ".attn")
-        names.push_back(n.substr(0, n.size() - 5));
+        names.push_back(dir + "/" + n);
     }
     closedir(d);
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+/// examples/*.attn, then this test's Inputs/*.attn (more of the language).
+std::vector<std::string> listExamples() {
+  std::vector<std::string> all = listAttnFiles(ATTNC_EXAMPLES_DIR);
+  for (const std::string &f : listAttnFiles(ATTNC_EXTRA_DIR))
+    all.push_back(f);
+  return all;
+}
+
+/// "causal" for ".../examples/causal.attn", "extra" for ".../Inputs/extra.attn".
+std::string stem(const std::string &path) {
+  size_t slash = path.rfind('/');
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  return base.substr(0, base.size() - 5);
 }
 
 struct Shape {
@@ -290,8 +306,8 @@ protected:
 };
 
 TEST_P(Equivalence, EveryStageMatchesDirect) {
-  const std::string example = GetParam();
-  std::string path = std::string(ATTNC_EXAMPLES_DIR) + "/" + example + ".attn";
+  const std::string path = GetParam();
+  const std::string example = stem(path);
   std::ifstream in(path);
   ASSERT_TRUE(in.good()) << path;
   std::stringstream ss;
@@ -343,7 +359,7 @@ TEST_P(Equivalence, EveryStageMatchesDirect) {
           st.variant = op;
       });
     }
-    std::set<std::string> failedStages;
+    std::set<std::string> failedStages; // one report per variant and stage
     uint64_t seed = 1;
     int64_t checked = 0, skipped = 0;
     for (const Shape &s : shapes())
@@ -362,7 +378,7 @@ TEST_P(Equivalence, EveryStageMatchesDirect) {
                               (0.5 * double(s.Skv)) + 0.1 * p.k.data[k];
           }
         }
-        std::string ctxStr = example + " (variant " + v.name + ") shape [" + s.str() +
+        std::string ctxStr = example + ".attn (variant " + v.name + ") shape [" + s.str() +
                              "] " + tw.name;
         Result want;
         if (auto e = attn::ref::evaluateDirect(v, p, want)) {
@@ -398,7 +414,7 @@ TEST_P(Equivalence, EveryStageMatchesDirect) {
           }
         }
       }
-    std::cout << "[ info     ] " << example << ": " << stages.size() << " stages, "
+    std::cout << "[ info     ] " << example << "/" << v.name << ": " << stages.size() << " stages, "
               << checked << " stage runs compared, " << skipped
               << " problems skipped (direct evaluation read out of range)\n";
   }
@@ -406,7 +422,7 @@ TEST_P(Equivalence, EveryStageMatchesDirect) {
 
 INSTANTIATE_TEST_SUITE_P(Examples, Equivalence, ::testing::ValuesIn(listExamples()),
                          [](const ::testing::TestParamInfo<std::string> &info) {
-                           return info.param;
+                           return stem(info.param);
                          });
 
 /// runCascadeReference (the `attnc run --target ref` path) on one example.
