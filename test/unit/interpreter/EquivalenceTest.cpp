@@ -30,6 +30,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cmath>
 #include <dirent.h>
@@ -454,4 +455,29 @@ TEST(RunReference, LowersAndInterprets) {
   EXPECT_NE(llvm::toString(std::move(e2)).find("no variant named 'nope'"), std::string::npos);
 }
 
+} // namespace
+
+namespace {
+/// Not a check: how long the interpreter takes on a prefill-sized problem
+/// (run with --gtest_also_run_disabled_tests).
+TEST(InterpreterPerf, DISABLED_CausalPrefill) {
+  mlir::MLIRContext ctx;
+  ctx.loadDialect<attn::AttnDialect, cascade::CascadeDialect, mlir::arith::ArithDialect,
+                  mlir::math::MathDialect>();
+  std::string src = "variant causal { mask = j <= i; }\n";
+  attn::DiagnosticEngine diags("causal.attn", src);
+  auto ast = attn::parseAndCheck(diags);
+  ASSERT_TRUE(ast);
+  auto module = attn::emitAttnModule(ctx, *ast);
+  ASSERT_TRUE(module);
+  Shape s{"GQA", 1, 4, 2, 256, 256, 64};
+  Problem p = makeProblem(ast->variants[0], s, false, 7);
+  Result got;
+  auto t0 = std::chrono::steady_clock::now();
+  llvm::Error e = attn::runCascadeReference(*module, "causal", attn::PipelineOptions(), p, got);
+  ASSERT_FALSE(e) << llvm::toString(std::move(e));
+  auto t1 = std::chrono::steady_clock::now();
+  std::cout << "[ perf     ] " << s.str() << ": "
+            << std::chrono::duration<double, std::milli>(t1 - t0).count() << " ms\n";
+}
 } // namespace
