@@ -481,8 +481,9 @@ LogicalResult VariantLowering::run() {
   scaleStmt = variant.getScaleStmt();
   norm = variant.getNorm();
   Location loc = variant.getLoc();
+  // The canonical names, and NV which cascade-defer-division introduces.
   for (StringRef n : {"Q", "K", "V", "QK", "S", "KEEP", "GM", "SN", "SD", "A", "AV", "LSE",
-                      "KN", "SINK", "SINKD"})
+                      "KN", "SINK", "SINKD", "NV"})
     taken.insert(n);
 
   OpBuilder &b = builder;
