@@ -167,6 +167,9 @@ LogicalResult verifyBody(Operation *op, Region &body, ArrayRef<Type> leading,
 LogicalResult CascadeOp::verify() {
   if (auto parts = getPartitionsAttr())
     for (NamedAttribute na : parts) {
+      if (na.getName() != "m" && na.getName() != "p")
+        return emitOpError("only ranks m and p are partitioned, got '")
+               << na.getName().getValue() << "'";
       auto size = dyn_cast<IntegerAttr>(na.getValue());
       if (!size || size.getInt() <= 0)
         return emitOpError("partition of rank '") << na.getName().getValue()

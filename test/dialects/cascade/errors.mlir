@@ -30,6 +30,16 @@ attn.variant @v {
 // -----
 
 attn.variant @v {
+  // expected-error@+1 {{only ranks m and p are partitioned, got 'e'}}
+  cascade.cascade attributes {partitions = {e = 16 : i64}} {
+    %0 = cascade.input "V" [p, f] : !cascade.fiber<f32>
+    cascade.output %0 kept %0
+  }
+}
+
+// -----
+
+attn.variant @v {
   // expected-error@+1 {{split must be positive}}
   cascade.cascade attributes {split = 0 : i64} {
     %0 = cascade.input "V" [p, f] : !cascade.fiber<f32>
