@@ -366,9 +366,13 @@ Interval MaskClassifier::evaluate(const Tile &t, const MaskEnv &env) const {
       r = {std::max(a(0).lo, a(1).lo), std::max(a(0).hi, a(1).hi)};
       break;
     case Instr::Xor:
-      if (a(0).isPoint() && a(1).isPoint())
-        r = Interval::point(double(int(a(0).lo) ^ int(a(1).lo)));
-      else
+      // x ^ false = x; x ^ true = !x (the front end's `!`).
+      if (isFalse(a(1)) || isFalse(a(0)))
+        r = isFalse(a(1)) ? a(0) : a(1);
+      else if (isOne(a(1)) || isOne(a(0))) {
+        Interval x = isOne(a(1)) ? a(0) : a(1);
+        r = {1 - x.hi, 1 - x.lo};
+      } else
         r = Interval::boolean();
       break;
     case Instr::Select:

@@ -336,6 +336,37 @@ TEST(MaskClass, DocumentWithTensorSummary) {
   EXPECT_GT(with.decided, none.decided);
 }
 
+const char *kNotAbove = R"(
+attn.variant @not_above {
+  attn.mask {
+  ^bb0(%b: i64, %h: i64, %i: i64, %j: i64):
+    %0 = arith.cmpi sgt, %j, %i : i64
+    %true = arith.constant true
+    %1 = arith.xori %0, %true : i1
+    %c2 = arith.constant 2 : i64
+    %2 = arith.muli %j, %c2 : i64
+    %3 = arith.addi %2, %c2 : i64
+    %4 = arith.maxsi %3, %i : i64
+    %5 = arith.minsi %4, %3 : i64
+    %6 = arith.cmpi sge, %5, %i : i64
+    %7 = arith.select %1, %6, %1 : i1
+    attn.yield %7 : i1
+  }
+})";
+
+TEST(MaskClass, NotMulMinMaxSelect) {
+  // keep = !(j > i) && min(max(2j + 2, i), 2j + 2) >= i, i.e. j <= i && 2j + 2 >= i.
+  Mask m(kNotAbove);
+  KeepFn keep = [](int64_t, int64_t, int64_t i, int64_t j, auto &) {
+    return j <= i && std::min(std::max(2 * j + 2, i), 2 * j + 2) >= i;
+  };
+  Stats s = checkRandom(m, keep, {}, 11);
+  EXPECT_GT(s.decided, 0);
+  MaskEnv env;
+  EXPECT_EQ(m.classifier->classify({0, 64, 64, 128, 0, 0}, env), TileClass::Empty);
+  EXPECT_EQ(m.classifier->classify({100, 110, 60, 90, 0, 0}, env), TileClass::Full);
+}
+
 TEST(MaskClass, CascadeKeepEinsum) {
   // The same classifier reads a cascade's KEEP einsum body.
   Mask m(R"(
