@@ -1047,8 +1047,8 @@ private:
       const Fiber &f = *ins[k];
       int64_t o = f.offset(c);
       Slot &s = args[first + k];
-      if (f.isInt)
-        s.i = static_cast<int64_t>(f.data[o]);
+      if (f.isInt) // NaN (a point never computed) must not reach the cast
+        s.i = std::isnan(f.data[o]) ? 0 : static_cast<int64_t>(f.data[o]);
       else
         s.f = f.data[o];
       s.poison = f.poisonAt(o);
