@@ -2,6 +2,7 @@
 #include "compiler/Analysis/MaskClass.h"
 
 #include "dialects/attn/AttnDialect.h"
+#include "dialects/cascade/CascadeDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -258,6 +259,25 @@ llvm::Expected<MaskClassifier> MaskClassifier::build(Block &body) {
   }
   mc.result = get(body.back().getOperand(0));
   return mc;
+}
+
+llvm::Expected<MaskClassifier> MaskClassifier::forVariant(Operation *variant) {
+  Block *body = nullptr;
+  variant->walk([&](cascade::EinsumOp e) {
+    if (!body && e.getName() == "KEEP")
+      body = &e.getBody().front();
+  });
+  if (!body)
+    variant->walk([&](attn::MaskOp m) {
+      if (!body)
+        body = &m.getBody().front();
+    });
+  if (body)
+    return build(*body);
+  MaskClassifier all;
+  all.program.push_back({Instr::Const, {}, 1, ""});
+  all.result = 0;
+  return all;
 }
 
 Interval MaskClassifier::evaluate(const Tile &t, const MaskEnv &env) const {

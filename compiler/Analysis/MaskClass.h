@@ -71,6 +71,11 @@ public:
   /// only on a malformed block.
   static llvm::Expected<MaskClassifier> build(mlir::Block &body);
 
+  /// The classifier of a variant's keep predicate (`variant` is an
+  /// attn.variant): the body of its cascade's `KEEP` einsum, else of its
+  /// attn.mask; without a mask every tile is Full.
+  static llvm::Expected<MaskClassifier> forVariant(mlir::Operation *variant);
+
   /// The class of `tile` under `env`.
   TileClass classify(const Tile &tile, const MaskEnv &env) const;
 

@@ -388,6 +388,24 @@ attn.variant @causal {
   MaskEnv env;
   EXPECT_EQ(m.classifier->classify({64, 128, 0, 64, 0, 0}, env), TileClass::Full);
   EXPECT_EQ(m.classifier->classify({0, 64, 64, 128, 0, 0}, env), TileClass::Empty);
+  // forVariant finds the KEEP einsum.
+  auto byVariant = MaskClassifier::forVariant(&m.module->getBody()->front());
+  ASSERT_TRUE(static_cast<bool>(byVariant));
+  EXPECT_EQ(byVariant->classify({0, 64, 64, 128, 0, 0}, env), TileClass::Empty);
+}
+
+TEST(MaskClass, NoMaskIsFull) {
+  Mask withMask(kCausal);
+  mlir::MLIRContext ctx;
+  ctx.loadDialect<attn::AttnDialect>();
+  auto module = mlir::parseSourceString<mlir::ModuleOp>("attn.variant @full {\n}", &ctx);
+  ASSERT_TRUE(module);
+  auto c = MaskClassifier::forVariant(&module->getBody()->front());
+  ASSERT_TRUE(static_cast<bool>(c));
+  EXPECT_EQ(c->classify({0, 64, 64, 128, 0, 0}, MaskEnv()), TileClass::Full);
+  auto causal = MaskClassifier::forVariant(&withMask.module->getBody()->front());
+  ASSERT_TRUE(static_cast<bool>(causal));
+  EXPECT_EQ(causal->classify({0, 64, 64, 128, 0, 0}, MaskEnv()), TileClass::Empty);
 }
 
 } // namespace
