@@ -14,7 +14,9 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Threading.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/Sequence.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -23,6 +25,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -199,11 +203,18 @@ struct Env {
   /// Records an out-of-range read; returns its poison id.
   uint32_t poison(std::string msg) {
     constexpr size_t kMaxMessages = 256;
+    std::lock_guard<std::mutex> lock(poisonMutex);
     if (poisonMessages.size() < kMaxMessages)
       poisonMessages.push_back(std::move(msg));
     return static_cast<uint32_t>(poisonMessages.size());
   }
-  const std::string &message(uint32_t id) const { return poisonMessages[id - 1]; }
+  std::string message(uint32_t id) {
+    std::lock_guard<std::mutex> lock(poisonMutex);
+    return poisonMessages[id - 1];
+  }
+
+private:
+  std::mutex poisonMutex; ///< slices may run in parallel
 };
 
 /// A compiled map action: slots for every SSA value, constants preset, a
@@ -1420,9 +1431,6 @@ llvm::Error attn::interp::interpretCascade(attn::VariantOp variant, const Proble
   if (!cascadeOp)
     return err(llvm::formatv("variant @{0} has no cascade.cascade (run attn-to-cascade first)",
                              variant.getSymName()));
-  CascadeRunner runner(env, cascadeOp);
-  if (llvm::Error e = runner.prepare())
-    return e;
   result.o.shape = {env.B, env.H, env.Sq, env.D};
   result.o.data.assign(result.o.numElements(), 0.0);
   bool hasLse = false;
@@ -1435,9 +1443,35 @@ llvm::Error attn::interp::interpretCascade(attn::VariantOp variant, const Proble
     result.lse->shape = {env.B, env.H, env.Sq};
     result.lse->data.assign(result.lse->numElements(), 0.0);
   }
-  for (int64_t b = 0; b < env.B; ++b)
-    for (int64_t h = 0; h < env.H; ++h)
-      if (llvm::Error e = runner.run(b, h, result))
-        return e;
+
+  // The (b, h) slices are independent: large problems run them in parallel
+  // (each chunk with its own runner; slices write disjoint rows of `result`).
+  int64_t slices = env.B * env.H;
+  double work = double(slices) * double(env.Sq) * double(env.Skv) * double(env.D);
+  MLIRContext *ctx = variant->getContext();
+  size_t chunks = 1;
+  if (work > 4e6 && ctx->isMultithreadingEnabled())
+    chunks = std::min<size_t>(slices, ctx->getThreadPool().getMaxConcurrency());
+  std::vector<std::optional<std::string>> errors(slices);
+  auto runChunk = [&](size_t chunk) {
+    CascadeRunner runner(env, cascadeOp);
+    if (llvm::Error e = runner.prepare()) {
+      errors[chunk] = llvm::toString(std::move(e));
+      return;
+    }
+    for (int64_t s = chunk; s < slices; s += chunks)
+      if (llvm::Error e = runner.run(s / env.H, s % env.H, result)) {
+        errors[s] = llvm::toString(std::move(e));
+        return;
+      }
+  };
+  if (chunks <= 1)
+    runChunk(0);
+  else
+    mlir::parallelForEach(ctx, llvm::seq<size_t>(0, chunks), runChunk);
+  // The error of the first failing slice, whatever the scheduling.
+  for (const std::optional<std::string> &e : errors)
+    if (e)
+      return err(*e);
   return llvm::Error::success();
 }
