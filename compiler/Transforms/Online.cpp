@@ -69,9 +69,14 @@ public:
     for (Operation &o : block) {
       if (auto y = dyn_cast<YieldOp>(o))
         return lookup(f, y.getValue());
-      if (o.getNumResults() != 1)
+      if (o.getNumResults() == 1) {
+        f[o.getResult(0)] = ofOp(o, f);
         continue;
-      f[o.getResult(0)] = ofOp(o, f);
+      }
+      // Ops of several results are not understood: any dependence is Bad.
+      bool touches = llvm::any_of(o.getOperands(), [&](Value v) { return !lookup(f, v).isFree(); });
+      for (Value res : o.getResults())
+        f[res] = touches ? Factor::bad() : Factor::free();
     }
     return Factor::bad();
   }
