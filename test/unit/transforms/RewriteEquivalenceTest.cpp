@@ -63,6 +63,13 @@ variant maxscaled {
   mask = j <= i && i - j < window;
   norm = custom { m = max_j(s); t = max_j(2 * exp(s - m)); w = exp(s - m) / t; };
 }
+variant twofactors {
+  mask = j <= i;
+  norm = custom {
+    m = max_j(s); n = min_j(s); z = sum_j(exp(2 * (s - m)) * exp(n - s));
+    w = exp(s - m) * exp(n - s) / z;
+  };
+}
 variant written_softmax {
   norm = custom { m = max_j(s); z = sum_j(exp(s - m)); w = exp(s - m) / z; };
 }
