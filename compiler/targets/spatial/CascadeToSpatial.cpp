@@ -418,6 +418,7 @@ FailureOr<spatial::ProgramOp> spatial::mapVariant(Operation *variant,
         op.erase();
 
   MLIRContext *ctx = variant->getContext();
+  ctx->getOrLoadDialect<SpatialDialect>();
   OpBuilder b(ctx);
   b.setInsertionPointAfter(cascadeOp);
   Location loc = cascadeOp.getLoc();

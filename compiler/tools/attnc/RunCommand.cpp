@@ -2,7 +2,7 @@
 //
 //   attnc run FILE.attn [--variant NAME] --q q.npy --k k.npy --v v.npy
 //       [--tensor NAME=x.npy]... [--param NAME=VALUE]... [--q-offset N]
-//       [--lse lse.npy] -o out.npy [--target ref|direct] [--check]
+//       [--lse lse.npy] -o out.npy [--target ref|direct|spatial] [--check]
 //
 // --target ref (the default) lowers the variant through the cascade pipeline
 // and interprets the rewritten cascade in float64; --target direct evaluates
@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 #include "compiler/Interpreter/RunReference.h"
 #include "compiler/reference/DirectEval.h"
+#include "compiler/targets/spatial/RunSpatial.h"
 #include "compiler/tools/attnc/Driver.h"
 
 #include "attn/npy.h"
@@ -41,9 +42,11 @@ namespace {
 const char *const kRunUsage =
     "usage: attnc run FILE.attn [--variant NAME] --q Q.npy --k K.npy --v V.npy\n"
     "         [--tensor NAME=X.npy]... [--param NAME=VALUE]... [--q-offset N]\n"
-    "         [--lse LSE.npy] -o OUT.npy [--target ref|direct] [--check]\n"
+    "         [--lse LSE.npy] -o OUT.npy [--target ref|direct|spatial] [--check]\n"
     "  --target ref (default): the rewritten Einsum cascade, interpreted in float64\n"
     "  --target direct: the language's semantics evaluated from the AST in float64\n"
+    "  --target spatial: mapped onto the FuseMax PE arrays (arch/fusemax.json), executed\n"
+    "                    tile by tile in float64 and timed by the analytical model\n"
     "  --check: also print the max abs error against --target direct\n";
 
 /// Everything the command line said.
@@ -165,8 +168,8 @@ bool parseArgs(int argc, char **argv, RunOptions &o) {
     else if (arg == "--lse")
       o.lse = value;
     else if (arg == "--target") {
-      if (value != "ref" && value != "direct")
-        return error("unknown --target '" + value + "' (expected ref or direct)");
+      if (value != "ref" && value != "direct" && value != "spatial")
+        return error("unknown --target '" + value + "' (expected ref, direct or spatial)");
       o.target = value;
     } else if (arg == "--q-offset") {
       int64_t n;
@@ -449,6 +452,21 @@ int attn::driver::runMain(int argc, char **argv) {
   if (o.target == "direct") {
     if (auto err = ref::evaluateDirect(*var, problem, result))
       return evalError(o.file, *err);
+  } else if (o.target == "spatial") {
+    SpatialRunInfo info;
+    if (llvm::Error err = runSpatial(*loaded->attnModule, var->name, SpatialRunOptions(),
+                                     problem, result, &info))
+      return evalError(o.file, llvm::toString(std::move(err)));
+    const sim::Report &r = info.report;
+    llvm::outs() << "spatial: " << info.binding << " binding, " << info.passes
+                 << " pass(es), " << r.epochs << " epochs per head; model: "
+                 << llvm::format("%.0f", r.computeCycles) << " cycles, "
+                 << llvm::format("%.3g", r.seconds * 1e3) << " ms, 2D util "
+                 << llvm::format("%.1f%%", 100 * r.util2d) << ", 1D util "
+                 << llvm::format("%.1f%%", 100 * r.util1d) << ", DRAM "
+                 << llvm::format("%.0f", r.dramBytes) << " B, buffer "
+                 << llvm::format("%.0f", r.bufferBytes) << " B, energy "
+                 << llvm::format("%.3g", r.energyTotal * 1e-12) << " J\n";
   } else if (llvm::Error err = runCascadeReference(
                  *loaded->attnModule, var->name, PipelineOptions(), problem,
                  result)) {
