@@ -938,6 +938,90 @@ void forEachPoint(llvm::ArrayRef<unsigned> ranks, const Geometry &g, int64_t *c,
   }
 }
 
+/// Walks the points of a list of ranks (last fastest) while keeping linear
+/// functions of the coordinates up to date incrementally: the flat offsets of
+/// fibers, the row and the key position.
+class Odometer {
+public:
+  Odometer(llvm::ArrayRef<int64_t> extents, unsigned numTracked)
+      : ext(extents.begin(), extents.end()), nq(numTracked),
+        strides(extents.size() * numTracked, 0), coord(extents.size(), 0), val(numTracked, 0) {
+  }
+  /// Tracked quantity `q` grows by `stride` per step of dimension `dim`.
+  void setStride(unsigned dim, unsigned q, int64_t stride) { strides[dim * nq + q] = stride; }
+  /// Starts at the first point with the tracked values `base`; false if empty.
+  bool reset(const int64_t *base) {
+    std::fill(coord.begin(), coord.end(), 0);
+    std::copy(base, base + nq, val.begin());
+    for (int64_t e : ext)
+      if (e <= 0)
+        return false;
+    return true;
+  }
+  /// Moves to the next point; false after the last one.
+  bool next() {
+    for (size_t k = ext.size(); k-- > 0;) {
+      const int64_t *st = &strides[k * nq];
+      if (++coord[k] < ext[k]) {
+        for (unsigned q = 0; q < nq; ++q)
+          val[q] += st[q];
+        return true;
+      }
+      for (unsigned q = 0; q < nq; ++q)
+        val[q] -= st[q] * (ext[k] - 1);
+      coord[k] = 0;
+    }
+    return false;
+  }
+  const int64_t *values() const { return val.data(); }
+
+private:
+  llvm::SmallVector<int64_t, 6> ext;
+  unsigned nq;
+  llvm::SmallVector<int64_t, 32> strides;
+  llvm::SmallVector<int64_t, 6> coord;
+  llvm::SmallVector<int64_t, 8> val;
+};
+
+/// How the row and the key position of a point follow from its coordinates
+/// in an iteration space (docs/cascade.md), as linear functions.
+struct IndexPlan {
+  bool rowFull = false, rowPartial = false; ///< p or p1 x p0; p1 alone
+  bool keyFull = false, keyPartial = false; ///< m, m1 x m0 (x m2); a whole tile
+  /// Coefficient of each rank in the row / key position (or tile start).
+  int64_t rowCoef[kNumRanks] = {}, keyCoef[kNumRanks] = {};
+
+  IndexPlan(llvm::ArrayRef<unsigned> space, const Geometry &g) {
+    SpaceInfo s(space);
+    if (s.has[RP]) {
+      rowFull = true;
+      rowCoef[RP] = 1;
+    } else if (s.has[RP1]) {
+      rowCoef[RP1] = g.pTile;
+      if (s.has[RP0]) {
+        rowFull = true;
+        rowCoef[RP0] = 1;
+      } else {
+        rowPartial = true;
+      }
+    }
+    if (s.has[RM]) {
+      keyFull = true;
+      keyCoef[RM] = 1;
+    } else if (g.split ? (s.has[RM2] && s.has[RM1]) : s.has[RM1]) {
+      keyCoef[RM1] = g.mTile;
+      if (g.split)
+        keyCoef[RM2] = g.ext[RM1] * g.mTile;
+      if (s.has[RM0]) {
+        keyFull = true;
+        keyCoef[RM0] = 1;
+      } else {
+        keyPartial = true;
+      }
+    }
+  }
+};
+
 //===----------------------------------------------------------------------===//
 // The interpreter
 //===----------------------------------------------------------------------===//
@@ -1066,6 +1150,71 @@ private:
     }
   }
 
+  /// Fibers read at each point, and where their offsets live in the
+  /// odometer's tracked values: 0 = row, 1 = key, 2.. = fibers.
+  struct Tracked {
+    llvm::SmallVector<const Fiber *, 8> fibers;
+    unsigned add(const Fiber *f) {
+      fibers.push_back(f);
+      return 1 + fibers.size();
+    }
+  };
+
+  /// Builds an odometer over `dims` tracking row, key and `t`'s fibers.
+  Odometer makeOdometer(llvm::ArrayRef<unsigned> dims, const IndexPlan &plan,
+                        const Tracked &t) {
+    llvm::SmallVector<int64_t, 6> ext;
+    for (unsigned r : dims)
+      ext.push_back(geo.ext[r]);
+    Odometer o(ext, 2 + t.fibers.size());
+    for (unsigned k = 0; k < dims.size(); ++k) {
+      unsigned r = dims[k];
+      o.setStride(k, 0, plan.rowCoef[r]);
+      o.setStride(k, 1, plan.keyCoef[r]);
+      for (size_t f = 0; f < t.fibers.size(); ++f) {
+        const Fiber &fb = *t.fibers[f];
+        for (size_t q = 0; q < fb.ranks.size(); ++q)
+          if (fb.ranks[q] == r)
+            o.setStride(k, 2 + f, fb.strides[q]);
+      }
+    }
+    return o;
+  }
+
+  /// The (i, j) of a point from the tracked row / key, or skip.
+  bool pointIndex(const IndexPlan &plan, const int64_t *v, int64_t &i, int64_t &j) const {
+    i = -1;
+    j = -1;
+    if (plan.rowFull || plan.rowPartial) {
+      if (v[0] >= env.Sq)
+        return false;
+      if (plan.rowFull)
+        i = env.qOffset + v[0];
+    }
+    if (plan.keyFull || plan.keyPartial) {
+      if (v[1] >= env.Skv)
+        return false;
+      if (plan.keyFull)
+        j = v[1];
+    }
+    return true;
+  }
+
+  /// Loads the inputs (tracked from index `firstQ`) into argument slots from `first`.
+  static void loadTracked(Slot *args, unsigned first, const Tracked &t, unsigned firstFiber,
+                          unsigned count, const int64_t *v) {
+    for (unsigned k = 0; k < count; ++k) {
+      const Fiber &f = *t.fibers[firstFiber + k];
+      int64_t o = v[2 + firstFiber + k];
+      Slot &s = args[first + k];
+      if (f.isInt) // NaN (a point never computed) must not reach the cast
+        s.i = std::isnan(f.data[o]) ? 0 : static_cast<int64_t>(f.data[o]);
+      else
+        s.f = f.data[o];
+      s.poison = f.poisonAt(o);
+    }
+  }
+
   llvm::Error runEinsum(cascade::EinsumOp op) {
     std::string what = ("cascade.einsum " + op.getName()).str();
     llvm::SmallVector<unsigned, 4> out, red, space;
@@ -1095,81 +1244,89 @@ private:
     Program &prog = programs.find(op.getOperation())->second;
     prog.prepare();
     Slot *args = prog.args();
-    SpaceInfo s(space);
-    int64_t c[kNumRanks] = {};
     Fiber res = geo.makeFiber(out, isInt, kNaN);
-    auto setIdx = [&](const PointIndex &pi) {
-      args[0].i = b;
-      args[1].i = h;
-      args[2].i = pi.i;
-      args[3].i = pi.j;
-    };
 
-    if (!op.getReduce()) {
-      int64_t idx = 0;
-      forEachPoint(out, geo, c, [&]() {
-        PointIndex pi = resolve(s, geo, env, c);
-        if (!pi.skip) {
-          setIdx(pi);
-          loadArgs(args, 4, ins, c);
-          const Slot &v = prog.run();
-          res.data[idx] = isInt ? double(v.i) : v.f;
-          res.setPoison(idx, v.poison);
-        }
-        ++idx;
-      });
-      fibers[op.getResult()] = std::move(res);
-      return llvm::Error::success();
-    }
+    // Tracked: inputs, then the result, keep and init.
+    Tracked t;
+    for (const Fiber *f : ins)
+      t.add(f);
+    unsigned qRes = t.add(&res);
+    unsigned qKeep = keep ? t.add(keep) : 0;
+    unsigned qInit = init ? t.add(init) : 0;
+    IndexPlan plan(space, geo);
+    Odometer outer = makeOdometer(out, plan, t);
+    Odometer inner = makeOdometer(red, plan, t);
+    llvm::SmallVector<int64_t, 8> zero(2 + t.fibers.size(), 0);
+    unsigned nIn = ins.size();
+    args[0].i = b;
+    args[1].i = h;
 
-    cascade::CombineKind kind = *op.getReduce();
-    double identity = cascade::identityOf(kind);
-    int64_t idx = 0;
-    forEachPoint(out, geo, c, [&]() {
-      double acc = init ? init->data[init->offset(c)] : identity;
-      uint32_t accPoison = init ? init->poisonAt(init->offset(c)) : 0;
-      forEachPoint(red, geo, c, [&]() {
-        PointIndex pi = resolve(s, geo, env, c);
-        if (pi.skip)
-          return;
-        if (keep) {
-          int64_t ko = keep->offset(c);
-          if (uint32_t kp = keep->poisonAt(ko)) {
-            if (!accPoison)
-              accPoison = kp;
-            return;
+    std::optional<cascade::CombineKind> kind = op.getReduce();
+    double identity = kind ? cascade::identityOf(*kind) : 0.0;
+    if (outer.reset(zero.data())) {
+      do {
+        const int64_t *ov = outer.values();
+        if (!kind) {
+          int64_t i, j;
+          if (pointIndex(plan, ov, i, j)) {
+            args[2].i = i;
+            args[3].i = j;
+            loadTracked(args, 4, t, 0, nIn, ov);
+            const Slot &v = prog.run();
+            int64_t o = ov[qRes];
+            res.data[o] = isInt ? double(v.i) : v.f;
+            res.setPoison(o, v.poison);
           }
-          if (keep->data[ko] == 0)
-            return;
+          continue;
         }
-        setIdx(pi);
-        loadArgs(args, 4, ins, c);
-        const Slot &v = prog.run();
-        if (v.poison && !accPoison)
-          accPoison = v.poison;
-        switch (kind) {
-        case cascade::CombineKind::sum: acc += v.f; break;
-        case cascade::CombineKind::max:
-          if (v.f > acc || std::isnan(v.f))
-            acc = v.f;
-          break;
-        case cascade::CombineKind::min:
-          if (v.f < acc || std::isnan(v.f))
-            acc = v.f;
-          break;
+        double acc = init ? init->data[ov[qInit]] : identity;
+        uint32_t accPoison = init ? init->poisonAt(ov[qInit]) : 0;
+        if (inner.reset(ov)) {
+          do {
+            const int64_t *v = inner.values();
+            int64_t i, j;
+            if (!pointIndex(plan, v, i, j))
+              continue;
+            if (keep) {
+              int64_t ko = v[qKeep];
+              if (uint32_t kp = keep->poisonAt(ko)) {
+                if (!accPoison)
+                  accPoison = kp;
+                continue;
+              }
+              if (keep->data[ko] == 0)
+                continue;
+            }
+            args[2].i = i;
+            args[3].i = j;
+            loadTracked(args, 4, t, 0, nIn, v);
+            const Slot &sv = prog.run();
+            if (sv.poison && !accPoison)
+              accPoison = sv.poison;
+            switch (*kind) {
+            case cascade::CombineKind::sum: acc += sv.f; break;
+            case cascade::CombineKind::max:
+              if (sv.f > acc || std::isnan(sv.f))
+                acc = sv.f;
+              break;
+            case cascade::CombineKind::min:
+              if (sv.f < acc || std::isnan(sv.f))
+                acc = sv.f;
+              break;
+            }
+          } while (inner.next());
         }
-      });
-      res.data[idx] = acc;
-      res.setPoison(idx, accPoison);
-      ++idx;
-    });
+        res.data[ov[qRes]] = acc;
+        res.setPoison(ov[qRes], accPoison);
+      } while (outer.next());
+    }
     fibers[op.getResult()] = std::move(res);
     return llvm::Error::success();
   }
 
   llvm::Error runIterate(cascade::IterateOp op) {
     std::string what = ("cascade.iterate " + op.getName()).str();
-    llvm::SmallVector<unsigned, 4> ranks, outer;
+    llvm::SmallVector<unsigned, 4> ranks, outerRanks;
     if (llvm::Error e = rankIds(op.getRanks(), what, ranks))
       return e;
     std::optional<unsigned> over = rankId(op.getOver());
@@ -1177,7 +1334,7 @@ private:
       return err(what + ": bad iterative rank '" + op.getOver().str() + "'");
     for (unsigned r : ranks)
       if (r != *over)
-        outer.push_back(r);
+        outerRanks.push_back(r);
     llvm::SmallVector<const Fiber *, 4> ins;
     if (llvm::Error e = gatherInputs(op.getInputs(), ins))
       return e;
@@ -1192,42 +1349,54 @@ private:
     Program &prog = programs.find(op.getOperation())->second;
     prog.prepare();
     Slot *args = prog.args();
-    SpaceInfo s(ranks);
-    int64_t c[kNumRanks] = {};
     Fiber prev = geo.makeFiber(ranks, false, kNaN);
     Fiber cur = geo.makeFiber(ranks, false, kNaN);
-    Fiber fin = geo.makeFiber(outer, false, kNaN);
-    int64_t n = geo.ext[*over];
-    int64_t idx = 0;
-    forEachPoint(outer, geo, c, [&]() {
-      double acc = init ? init->data[init->offset(c)] : identity;
-      uint32_t accPoison = init ? init->poisonAt(init->offset(c)) : 0;
-      for (int64_t r = 0; r < n; ++r) {
-        c[*over] = r;
-        int64_t o = prev.offset(c);
-        prev.data[o] = acc;
-        prev.setPoison(o, accPoison);
-        PointIndex pi = resolve(s, geo, env, c);
-        if (!pi.skip) {
-          args[0].i = b;
-          args[1].i = h;
-          args[2].i = pi.i;
-          args[3].i = -1;
-          args[4].f = acc;
-          args[4].poison = accPoison;
-          loadArgs(args, 5, ins, c);
-          const Slot &v = prog.run();
-          acc = v.f;
-          accPoison = v.poison;
+    Fiber fin = geo.makeFiber(outerRanks, false, kNaN);
+
+    Tracked t;
+    for (const Fiber *f : ins)
+      t.add(f);
+    unsigned qStep = t.add(&prev); // prev and cur share the layout
+    unsigned qFin = t.add(&fin);
+    unsigned qInit = init ? t.add(init) : 0;
+    IndexPlan plan(ranks, geo);
+    Odometer outer = makeOdometer(outerRanks, plan, t);
+    llvm::SmallVector<unsigned, 1> overDim = {*over};
+    Odometer steps = makeOdometer(overDim, plan, t);
+    llvm::SmallVector<int64_t, 8> zero(2 + t.fibers.size(), 0);
+    unsigned nIn = ins.size();
+    args[0].i = b;
+    args[1].i = h;
+    args[3].i = -1;
+    if (outer.reset(zero.data())) {
+      do {
+        const int64_t *ov = outer.values();
+        double acc = init ? init->data[ov[qInit]] : identity;
+        uint32_t accPoison = init ? init->poisonAt(ov[qInit]) : 0;
+        if (steps.reset(ov)) {
+          do {
+            const int64_t *v = steps.values();
+            int64_t o = v[qStep];
+            prev.data[o] = acc;
+            prev.setPoison(o, accPoison);
+            int64_t i, j;
+            if (pointIndex(plan, v, i, j)) {
+              args[2].i = i;
+              args[4].f = acc;
+              args[4].poison = accPoison;
+              loadTracked(args, 5, t, 0, nIn, v);
+              const Slot &sv = prog.run();
+              acc = sv.f;
+              accPoison = sv.poison;
+            }
+            cur.data[o] = acc;
+            cur.setPoison(o, accPoison);
+          } while (steps.next());
         }
-        cur.data[o] = acc;
-        cur.setPoison(o, accPoison);
-      }
-      c[*over] = 0;
-      fin.data[idx] = acc;
-      fin.setPoison(idx, accPoison);
-      ++idx;
-    });
+        fin.data[ov[qFin]] = acc;
+        fin.setPoison(ov[qFin], accPoison);
+      } while (outer.next());
+    }
     fibers[op.getPrev()] = std::move(prev);
     fibers[op.getCur()] = std::move(cur);
     fibers[op.getFinal()] = std::move(fin);
