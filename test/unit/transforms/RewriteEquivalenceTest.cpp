@@ -108,7 +108,8 @@ std::vector<Stage> stages() {
           {"online-undeferred", make(5, 0, true, false, 0)},
           {"online-ptile", make(4, 3, true, true, 0)},
           {"split-kv-3", make(4, 0, true, true, 3)},
-          {"split-kv-4-ptile", make(3, 2, true, true, 4)}};
+          {"split-kv-4-ptile", make(3, 2, true, true, 4)},
+          {"split-kv-empty-workers", make(8, 0, true, true, 8)}};
 }
 
 ref::Array randomArray(std::vector<int64_t> shape, std::mt19937_64 &rng, double scale) {
