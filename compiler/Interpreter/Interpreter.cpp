@@ -1135,21 +1135,6 @@ private:
     return llvm::Error::success();
   }
 
-  /// Loads the inputs at point `c` into the argument slots from `first`.
-  static void loadArgs(Slot *args, unsigned first, llvm::ArrayRef<const Fiber *> ins,
-                       const int64_t *c) {
-    for (size_t k = 0; k < ins.size(); ++k) {
-      const Fiber &f = *ins[k];
-      int64_t o = f.offset(c);
-      Slot &s = args[first + k];
-      if (f.isInt) // NaN (a point never computed) must not reach the cast
-        s.i = std::isnan(f.data[o]) ? 0 : static_cast<int64_t>(f.data[o]);
-      else
-        s.f = f.data[o];
-      s.poison = f.poisonAt(o);
-    }
-  }
-
   /// Fibers read at each point, and where their offsets live in the
   /// odometer's tracked values: 0 = row, 1 = key, 2.. = fibers.
   struct Tracked {
@@ -1200,7 +1185,7 @@ private:
     return true;
   }
 
-  /// Loads the inputs (tracked from index `firstQ`) into argument slots from `first`.
+  /// Loads `count` tracked fibers from `firstFiber` into the argument slots from `first`.
   static void loadTracked(Slot *args, unsigned first, const Tracked &t, unsigned firstFiber,
                           unsigned count, const int64_t *v) {
     for (unsigned k = 0; k < count; ++k) {
