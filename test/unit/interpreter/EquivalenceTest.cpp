@@ -182,6 +182,7 @@ const Twist kTwists[] = {
     {"default-params", false, std::nullopt, 1.0},
     {"small-params", true, std::nullopt, 1.0},
     {"small-params q_offset-3", true, -3, 1.0},
+    {"q_offset+2", false, 2, 1.0},
     {"huge-logits", false, std::nullopt, 2000.0},
     {"rising-logits", false, std::nullopt, 1.0, true},
 };
