@@ -20,6 +20,8 @@
 //    So a bias that reads a tensor only where the mask holds is fine, as in
 //    the direct evaluator.
 //  - Integer division or remainder by zero gives 0 (never traps).
+//  - Large problems run their (b, h) slices on the MLIR context's thread
+//    pool (when multithreading is enabled); results do not depend on it.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNC_COMPILER_INTERPRETER_INTERPRETER_H
