@@ -12,6 +12,7 @@
 #include <iomanip>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -532,6 +533,12 @@ bool parseOptions(int argc, char **argv, BenchOptions &opts, std::string &err) {
 int runBenchmark(const BenchOptions &opts, const KernelProvider &provider, std::ostream &os) {
   const TimingOptions &timing = opts.timing;
   const int threads = timing.threads;
+  // Kernels first (a JIT provider compiles here), so that nothing it prints
+  // lands inside the table.
+  std::map<std::pair<std::string, int64_t>, CpuKernel> kernels;
+  for (const std::string &variant : opts.variants)
+    for (int64_t D : opts.headDims)
+      kernels[{variant, D}] = provider(variant, D);
   const double peak = measureSgemmPeak(threads, opts.gemmSize, std::max(3, timing.reps));
   os << "# attn-bench-cpu: fp32, " << threads << " thread(s), B=" << opts.batch
      << " H=" << opts.heads << " Hkv=" << (opts.kvHeads > 0 ? opts.kvHeads : opts.heads) << ", best of " << timing.reps
@@ -561,7 +568,7 @@ int runBenchmark(const BenchOptions &opts, const KernelProvider &provider, std::
         os << "| " << name << " | " << S << " | " << D << " | " << fixed(flops / (4.0 * c.batch * c.heads * S * S * D), 3)
            << " | ";
         os.flush();
-        CpuKernel kernel = provider(variant, D);
+        CpuKernel kernel = kernels[{variant, D}];
         double attnGflops = 0, err = 0;
         std::string attnCell = "-", errCell = "-";
         if (kernel.fn && kernel.info) {
