@@ -6,9 +6,6 @@
 
 namespace attn::sim {
 
-/// Whether a tile of the score matrix has no kept pair, some, or all.
-enum class TileClass { Empty, Partial, Full };
-
 /// Classifies rows [i0, i1] x keys [j0, j1] (inclusive, absolute positions)
 /// under `mask` without visiting the points.
 TileClass classifyTile(const MaskSpec &mask, int64_t i0, int64_t i1, int64_t j0,

@@ -60,6 +60,11 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
   const int64_t e = work.e, f = work.f, sq = work.sq, skv = work.skv;
   const int64_t qOff = work.qOffset >= 0 ? work.qOffset : skv - sq;
   const int64_t bh = work.batch * work.heads;
+  const bool masked = work.classify || work.mask.kind != MaskKind::None;
+  auto classOf = [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    return work.classify ? work.classify(i0, i1, j0, j1)
+                         : classifyTile(work.mask, i0, i1, j0, j1);
+  };
   r.p0 = p0;
   r.m0 = m0;
   r.pTiles = ceilDiv(sq, p0);
@@ -84,13 +89,12 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
     // With empty tiles skipped, a row keeps only its non-empty tiles.
     int64_t maxP1 = std::max<int64_t>(1, arch.maxRowBlock / p0);
     int64_t widest = r.mTiles;
-    if (work.mask.kind != MaskKind::None && program.skipEmptyTiles) {
+    if (masked && program.skipEmptyTiles) {
       widest = 0;
       for (int64_t t = 0; t < r.pTiles; ++t) {
         int64_t i0 = qOff + t * p0, i1 = qOff + std::min(sq, (t + 1) * p0) - 1, kept = 0;
         for (int64_t u = 0; u < r.mTiles; ++u)
-          kept += classifyTile(work.mask, i0, i1, u * m0, std::min(skv, (u + 1) * m0) - 1) !=
-                  TileClass::Empty;
+          kept += classOf(i0, i1, u * m0, std::min(skv, (u + 1) * m0) - 1) != TileClass::Empty;
         widest = std::max(widest, kept);
       }
     }
@@ -109,9 +113,9 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
   // Epochs: classify every (p tile, m tile) by intervals; count the K/V
   // tiles each chunk must stream (those non-empty for some p tile in it).
   double kvKeysStreamed = 0; // keys streamed from DRAM, summed over chunks
-  if (work.mask.kind == MaskKind::None || !program.skipEmptyTiles) {
+  if (!masked || !program.skipEmptyTiles) {
     r.epochs = r.pTiles * r.mTiles;
-    r.fullEpochs = work.mask.kind == MaskKind::None ? r.epochs : 0;
+    r.fullEpochs = !masked ? r.epochs : 0;
     r.partialEpochs = r.epochs - r.fullEpochs;
     kvKeysStreamed = static_cast<double>(r.p2) * skv;
   } else {
@@ -122,7 +126,7 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
         int64_t i0 = qOff + t * p0, i1 = qOff + std::min(sq, (t + 1) * p0) - 1;
         for (int64_t u = 0; u < r.mTiles; ++u) {
           int64_t j0 = u * m0, j1 = std::min(skv, (u + 1) * m0) - 1;
-          switch (classifyTile(work.mask, i0, i1, j0, j1)) {
+          switch (classOf(i0, i1, j0, j1)) {
           case TileClass::Empty: ++r.emptyEpochs; continue;
           case TileClass::Partial: ++r.partialEpochs; break;
           case TileClass::Full: ++r.fullEpochs; break;

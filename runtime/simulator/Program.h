@@ -13,6 +13,7 @@
 #define ATTNC_RUNTIME_SIMULATOR_PROGRAM_H
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,9 @@ struct MaskSpec {
   int64_t window = 0, sinks = 0, docLen = 0;
 };
 
+/// Whether a tile of the score matrix has no kept pair, some, or all.
+enum class TileClass { Empty, Partial, Full };
+
 /// One call: batch, heads, sequence lengths, head dims, mask.
 struct Workload {
   int64_t batch = 1, heads = 1;
@@ -91,6 +95,10 @@ struct Workload {
   int64_t e = 64, f = 64;
   int64_t qOffset = -1; ///< -1: Skv - Sq
   MaskSpec mask;
+  /// A classifier of tiles (absolute rows [i0, i1] x keys [j0, j1],
+  /// inclusive) that replaces `mask` when set: the compiler's interval
+  /// analysis of the variant's own mask (compiler/Analysis/MaskClass.h).
+  std::function<TileClass(int64_t i0, int64_t i1, int64_t j0, int64_t j1)> classify;
 };
 
 } // namespace attn::sim

@@ -3,6 +3,7 @@
 #include "compiler/Interpreter/Interpreter.h"
 #include "compiler/Pipeline/Pipeline.h"
 #include "compiler/targets/spatial/CascadeToSpatial.h"
+#include "compiler/targets/spatial/MaskTiles.h"
 #include "compiler/targets/spatial/ToSimProgram.h"
 #include "dialects/attn/AttnDialect.h"
 #include "dialects/spatial/SpatialDialect.h"
@@ -13,6 +14,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
+#include <cmath>
 
 using namespace mlir;
 namespace sim = attn::sim;
@@ -34,6 +36,45 @@ attn::ref::Array sliceRows(const attn::ref::Array &a, int64_t r0, int64_t r1) {
     std::copy(a.data.begin() + (o * s + r0) * inner, a.data.begin() + (o * s + r1) * inner,
               out.data.begin() + o * (r1 - r0) * inner);
   return out;
+}
+
+/// The range of `a` over a box of (clamped) indices; unknown past 2^20
+/// elements or on a rank mismatch.
+std::optional<cascade::Interval> boxRange(const attn::ref::Array &a,
+                                          llvm::ArrayRef<cascade::Interval> box) {
+  if (box.size() != a.shape.size())
+    return std::nullopt;
+  std::vector<int64_t> lo(box.size()), hi(box.size());
+  double count = 1;
+  for (size_t d = 0; d < box.size(); ++d) {
+    if (!std::isfinite(box[d].lo) || !std::isfinite(box[d].hi))
+      return std::nullopt;
+    lo[d] = std::max<int64_t>(0, static_cast<int64_t>(std::ceil(box[d].lo)));
+    hi[d] = std::min<int64_t>(a.shape[d] - 1, static_cast<int64_t>(std::floor(box[d].hi)));
+    if (lo[d] > hi[d])
+      return std::nullopt; // out of range: the interpreter reports it
+    count *= double(hi[d] - lo[d] + 1);
+  }
+  if (count > double(1 << 20))
+    return std::nullopt;
+  cascade::Interval r{INFINITY, -INFINITY};
+  std::vector<int64_t> idx(lo);
+  while (true) {
+    int64_t flat = 0;
+    for (size_t d = 0; d < idx.size(); ++d)
+      flat = flat * a.shape[d] + idx[d];
+    r.lo = std::min(r.lo, a.data[flat]);
+    r.hi = std::max(r.hi, a.data[flat]);
+    size_t d = idx.size();
+    while (d > 0 && idx[d - 1] == hi[d - 1]) {
+      idx[d - 1] = lo[d - 1];
+      --d;
+    }
+    if (d == 0)
+      break;
+    ++idx[d - 1];
+  }
+  return r;
 }
 
 /// Writes `part` (rows [r0, r0 + part rows)) into `whole`.
@@ -139,6 +180,23 @@ llvm::Error attn::runSpatial(ModuleOp attnModule, llvm::StringRef variantName,
     w.skv = skv;
     w.e = w.f = problem.q.shape[3];
     w.qOffset = base;
+    // The model skips the tiles the variant's mask leaves empty.
+    MaskTileEnv env;
+    env.sizes = {{"B", w.batch}, {"H", w.heads}, {"Hkv", problem.k.shape[1]},
+                 {"Sq", sq},     {"Skv", skv},   {"D", w.e}};
+    for (const auto &[name, value] : problem.params)
+      env.params[name] = value;
+    env.tensorRange = [&problem](llvm::StringRef name, llvm::ArrayRef<cascade::Interval> box)
+        -> std::optional<cascade::Interval> {
+      auto it = problem.tensors.find(name.str());
+      if (it == problem.tensors.end())
+        return std::nullopt;
+      return boxRange(it->second, box);
+    };
+    auto classify = maskTileClassifier(variant, env);
+    if (!classify)
+      return classify.takeError();
+    w.classify = std::move(*classify);
     if (auto e = sim::simulate(arch, *simProgram, w, info->report))
       return err(*e);
     llvm::raw_string_ostream os(info->program);
