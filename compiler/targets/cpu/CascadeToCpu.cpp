@@ -21,6 +21,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/SetVector.h"
@@ -37,6 +38,13 @@ std::string tileKernelName(llvm::StringRef variant, attn_dtype inputType) {
 }
 
 namespace {
+
+/// Lanes of the vectors the contraction micro-kernel uses (one zmm of f32).
+constexpr int64_t kVec = 16;
+/// Rows of the broadcast operand per micro-kernel step (accumulators).
+constexpr int64_t kRows = 8;
+
+int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 bool isKeyRank(StringRef r) { return r == "m" || r == "m0" || r == "m1" || r == "m2"; }
 bool isHeadRank(StringRef r) { return r == "e" || r == "f"; }
@@ -95,6 +103,11 @@ private:
   void emitIterateInit(cascade::IterateOp op);
   void emitAccumulatorInit(cascade::EinsumOp op);
   void emitKVTile(Value m1);
+  void zeroFill(const Storage &s);
+  /// Buffers are allocated at function entry, after the sizes are loaded.
+  void setAllocationPoint() { b.setInsertionPointAfter(errorFlag.getDefiningOp()); }
+  bool emitContraction(cascade::EinsumOp op, Value m1);
+  Value maskedOperand(cascade::EinsumOp op, Value x, Value m1);
   void emitOutput(cascade::OutputOp out);
   Value emitBody(Region &body, Value i, Value j, ValueRange leading,
                  ArrayRef<Value> inputs);
@@ -116,7 +129,7 @@ private:
 
   // Kernel arguments and values loaded once at entry.
   Value args, bIdx, hIdx, hkIdx, row0, nrows;
-  Value qOff, skv, dDim, mTileV, numTiles, errorFlag;
+  Value qOff, skv, dDim, paddedD, mTileV, numTiles, errorFlag, anyKept;
   Value qPtr, kPtr, vPtr, oPtr, lsePtr, paramsPtr, tensorsPtr;
   llvm::StringMap<Value> sizeValues;
   int64_t mTile = 0;
@@ -159,18 +172,22 @@ void KernelBuilder::storeOutputElem(Value base, Value offset, Value v) {
 }
 
 /// Allocation extent of a rank (an index value).
+/// Head dims and rows are padded to whole vectors (zero-filled where they
+/// are inputs) so that the contraction micro-kernel needs no remainder code.
 Value KernelBuilder::extentOf(StringRef rank) {
   if (rank == "p")
-    return cIndex(options.rowTile);
+    return cIndex(roundUp(options.rowTile, kVec));
   if (rank == "m0")
     return cIndex(mTile);
-  return toIndex(dDim); // e, f
+  return paddedD; // e, f
 }
 
 /// Loop bound of a rank (an index value).
 Value KernelBuilder::boundOf(StringRef rank) {
   if (rank == "p")
     return toIndex(nrows);
+  if (isHeadRank(rank))
+    return toIndex(dDim);
   return extentOf(rank);
 }
 
@@ -179,12 +196,10 @@ Storage &KernelBuilder::allocate(Value fiber, ArrayRef<StringRef> ranks) {
   for (StringRef r : ranks)
     if (r != "m1")
       s.ranks.push_back(r);
+  if (auto in = fiber.getDefiningOp<cascade::InputOp>(); in && in.getName() == "Q")
+    s.ranks = {"e", "p"};
   OpBuilder::InsertionGuard g(b);
-  b.setInsertionPointToStart(entryBlock);
-  // Extents of p/m0 are constants; e/f read D, loaded at entry: place the
-  // allocation right after the entry loads (the insertion point marker).
-  b.setInsertionPoint(entryBlock->getTerminator() ? entryBlock->getTerminator()
-                                                  : &entryBlock->back());
+  setAllocationPoint();
   Value size = cIndex(1);
   for (StringRef r : s.ranks)
     size = arith::MulIOp::create(b, loc, size, extentOf(r));
@@ -192,6 +207,16 @@ Storage &KernelBuilder::allocate(Value fiber, ArrayRef<StringRef> ranks) {
   s.buffer = memref::AllocaOp::create(
       b, loc, MemRefType::get({ShapedType::kDynamic}, elem), ValueRange{size});
   return storage[fiber] = s;
+}
+
+void KernelBuilder::zeroFill(const Storage &s) {
+  Value size = cIndex(1);
+  for (StringRef r : s.ranks)
+    size = arith::MulIOp::create(b, loc, size, extentOf(r));
+  auto loop = scf::ForOp::create(b, loc, cIndex(0), size, cIndex(1));
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(loop.getBody());
+  memref::StoreOp::create(b, loc, cF32(0), s.buffer, ValueRange{loop.getInductionVar()});
 }
 
 Value KernelBuilder::linearIndex(const Storage &s, const llvm::StringMap<Value> &point) {
@@ -474,10 +499,14 @@ void KernelBuilder::emitEinsum(cascade::EinsumOp op, Value m1) {
   bool acrossTiles = llvm::is_contained(red, "m1");
   if (op.getReduce() && !acrossTiles)
     emitAccumulatorInit(op);
-  // Loop order: non-head kept ranks, non-head reduced ranks, head ranks.
+  if (op.getReduce() && emitContraction(op, m1))
+    return;
+  // Loop order: reduced key ranks outside the kept ranks (so that the
+  // innermost loop runs along a kept, contiguous rank and vectorises), head
+  // ranks innermost.
   SmallVector<StringRef> order;
-  for (StringRef r : out) if (!isHeadRank(r)) order.push_back(r);
   for (StringRef r : red) if (!isHeadRank(r)) order.push_back(r);
+  for (StringRef r : out) if (!isHeadRank(r)) order.push_back(r);
   for (StringRef r : out) if (isHeadRank(r)) order.push_back(r);
   for (StringRef r : red) if (isHeadRank(r)) order.push_back(r);
   Storage &dst = storage[op.getResult()];
@@ -509,6 +538,138 @@ void KernelBuilder::emitEinsum(cascade::EinsumOp op, Value m1) {
     Value acc = memref::LoadOp::create(b, loc, dst.buffer, ValueRange{at});
     memref::StoreOp::create(b, loc, combine(*op.getReduce(), acc, v), dst.buffer, ValueRange{at});
   });
+}
+
+/// A copy of the contraction operand `x` with the points that take no part
+/// (keep false, or a key past Skv) set to zero; null if the mask does not
+/// live on x's ranks.
+Value KernelBuilder::maskedOperand(cascade::EinsumOp op, Value x, Value m1) {
+  const Storage &sx = storage[x];
+  Value keep = op.getKeep();
+  if (keep && !llvm::all_of(storage[keep].ranks,
+                            [&](StringRef r) { return llvm::is_contained(sx.ranks, r); }))
+    return nullptr;
+  Storage copy;
+  copy.ranks = sx.ranks;
+  {
+    OpBuilder::InsertionGuard g(b);
+    setAllocationPoint();
+    Value size = cIndex(1);
+    for (StringRef r : copy.ranks)
+      size = arith::MulIOp::create(b, loc, size, extentOf(r));
+    copy.buffer = memref::AllocaOp::create(b, loc, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
+                                           ValueRange{size});
+  }
+  forEachPoint(copy.ranks, [&](llvm::StringMap<Value> &pt) {
+    Value v = loadAt(x, pt);
+    Value valid;
+    if (pt.count("m0"))
+      valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, pointJ(pt, m1), skv);
+    if (keep) {
+      Value k = loadAt(keep, pt);
+      valid = valid ? arith::AndIOp::create(b, loc, valid, k).getResult() : k;
+    }
+    if (valid)
+      v = arith::SelectOp::create(b, loc, valid, v, cF32(0));
+    memref::StoreOp::create(b, loc, v, copy.buffer, ValueRange{linearIndex(copy, pt)});
+  });
+  return copy.buffer;
+}
+
+/// `C[a, b] (+)= sum_k X[a, k] * Y[k, b]` with Y contiguous along b: a
+/// register-tiled micro-kernel (kRows broadcast rows x one vector of b, FMA
+/// over k). Returns false (nothing emitted) when `op` is not of that shape.
+bool KernelBuilder::emitContraction(cascade::EinsumOp op, Value m1) {
+  if (*op.getReduce() != cascade::CombineKind::sum || op.getInit() || op.getInputs().size() != 2)
+    return false;
+  Block &blk = op.getBody().front();
+  auto yield = cast<cascade::YieldOp>(blk.getTerminator());
+  auto mul = yield.getValue().getDefiningOp<arith::MulFOp>();
+  if (!mul || &blk.front() != mul.getOperation())
+    return false;
+  Value a0 = blk.getArgument(4), a1 = blk.getArgument(5);
+  bool direct = mul.getLhs() == a0 && mul.getRhs() == a1;
+  bool swapped = mul.getLhs() == a1 && mul.getRhs() == a0;
+  if (!direct && !swapped)
+    return false;
+  Storage &dst = storage[op.getResult()];
+  SmallVector<StringRef> red;
+  for (StringRef r : cascade::rankNames(op.getReduceRanks()))
+    if (r != "m1")
+      red.push_back(r);
+  if (dst.ranks.size() != 2 || red.size() != 1)
+    return false;
+  StringRef aR = dst.ranks[0], bR = dst.ranks[1], kR = red[0];
+  auto staticMultiple = [&](StringRef r, int64_t m) {
+    if (r == "m0")
+      return mTile % m == 0;
+    return r == "p" || isHeadRank(r); // padded to kVec
+  };
+  if (!staticMultiple(aR, kRows) || !staticMultiple(bR, kVec))
+    return false;
+  Value x, y;
+  for (int swap = 0; swap < 2 && !x; ++swap) {
+    Value cx = op.getInputs()[swap], cy = op.getInputs()[1 - swap];
+    const auto &rx = storage[cx].ranks, &ry = storage[cy].ranks;
+    if (rx.size() == 2 && llvm::is_contained(rx, aR) && llvm::is_contained(rx, kR) &&
+        ry.size() == 2 && ry[0] == kR && ry[1] == bR) {
+      x = cx;
+      y = cy;
+    }
+  }
+  if (!x)
+    return false;
+  Value xBuf = storage[x].buffer;
+  bool needMask = op.getKeep() || kR == "m0" || aR == "m0";
+  if (needMask) {
+    xBuf = maskedOperand(op, x, m1);
+    if (!xBuf)
+      return false;
+  }
+  const Storage xs{xBuf, storage[x].ranks};
+  const Storage &ys = storage[y];
+  auto f32 = b.getF32Type();
+  auto vt = VectorType::get({kVec}, f32);
+  Value aExt = extentOf(aR), bExt = extentOf(bR), kBound = boundOf(kR);
+  auto outer = scf::ForOp::create(b, loc, cIndex(0), aExt, cIndex(kRows));
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(outer.getBody());
+  Value aBase = outer.getInductionVar();
+  auto inner = scf::ForOp::create(b, loc, cIndex(0), bExt, cIndex(kVec));
+  b.setInsertionPointToStart(inner.getBody());
+  Value bBase = inner.getInductionVar();
+  SmallVector<Value> rows, cAt, accs;
+  for (int64_t r = 0; r < kRows; ++r) {
+    rows.push_back(arith::AddIOp::create(b, loc, aBase, cIndex(r)));
+    llvm::StringMap<Value> pt;
+    pt[aR] = rows.back();
+    pt[bR] = bBase;
+    cAt.push_back(linearIndex(dst, pt));
+    accs.push_back(vector::LoadOp::create(b, loc, vt, dst.buffer, ValueRange{cAt.back()}));
+  }
+  auto kLoop = scf::ForOp::create(
+      b, loc, cIndex(0), kBound, cIndex(1), accs,
+      [&](OpBuilder &nb, Location, Value k, ValueRange iter) {
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+        llvm::StringMap<Value> ypt;
+        ypt[kR] = k;
+        ypt[bR] = bBase;
+        Value yv = vector::LoadOp::create(b, loc, vt, ys.buffer, ValueRange{linearIndex(ys, ypt)});
+        SmallVector<Value> next;
+        for (int64_t r = 0; r < kRows; ++r) {
+          llvm::StringMap<Value> xpt;
+          xpt[aR] = rows[r];
+          xpt[kR] = k;
+          Value xv = memref::LoadOp::create(b, loc, xs.buffer, ValueRange{linearIndex(xs, xpt)});
+          Value xb = vector::BroadcastOp::create(b, loc, vt, xv);
+          next.push_back(vector::FMAOp::create(b, loc, xb, yv, iter[r]));
+        }
+        scf::YieldOp::create(b, loc, next);
+      });
+  for (int64_t r = 0; r < kRows; ++r)
+    vector::StoreOp::create(b, loc, kLoop.getResult(r), dst.buffer, ValueRange{cAt[r]});
+  return true;
 }
 
 void KernelBuilder::emitIterateInit(cascade::IterateOp op) {
@@ -607,6 +768,45 @@ LogicalResult KernelBuilder::emitPass(unsigned pass) {
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(loop.getBody());
   Value m1 = loop.getInductionVar();
+
+  // Mask-aware tile skipping: the keep predicates (Einsums of i1 without
+  // inputs) are evaluated first; a key tile where no (row, key) pair is kept
+  // contributes only identities to the reductions, which leaves every
+  // accumulator and iterate of the online form unchanged, so the rest of the
+  // tile (loads, scores, exponentials, both contractions) is skipped.
+  SmallVector<cascade::EinsumOp> keeps;
+  bool allGuarded = true;
+  for (Operation *op : needed) {
+    auto e = dyn_cast<cascade::EinsumOp>(op);
+    if (!e)
+      continue;
+    if (e.getInputs().empty() && !e.getReduce() &&
+        cast<cascade::FiberType>(e.getType()).getElementType().isInteger(1))
+      keeps.push_back(e);
+    else if (e.getReduce() && !e.getKeep())
+      allGuarded = false;
+  }
+  bool skipEmpty = allGuarded && keeps.size() == 1;
+  if (skipEmpty) {
+    cascade::EinsumOp keep = keeps.front();
+    emitEinsum(keep, m1);
+    memref::StoreOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 1), anyKept,
+                            ValueRange{cIndex(0)});
+    forEachPoint(storage[keep.getResult()].ranks, [&](llvm::StringMap<Value> &pt) {
+      Value k = loadAt(keep.getResult(), pt);
+      if (pt.count("m0"))
+        k = arith::AndIOp::create(b, loc, k,
+                                  arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                                        pointJ(pt, m1), skv));
+      Value acc = memref::LoadOp::create(b, loc, anyKept, ValueRange{cIndex(0)});
+      memref::StoreOp::create(b, loc, arith::OrIOp::create(b, loc, acc, k), anyKept,
+                              ValueRange{cIndex(0)});
+    });
+    auto ifOp = scf::IfOp::create(
+        b, loc, memref::LoadOp::create(b, loc, anyKept, ValueRange{cIndex(0)}), false);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    needed.remove(keep);
+  }
   emitKVTile(m1);
   for (Operation &op : cas.getBody().front()) {
     if (!needed.count(&op))
@@ -691,6 +891,10 @@ LogicalResult KernelBuilder::build() {
     sizeValues[kSizes[k]] = argWord(ATTN_ARG_B + k);
   skv = sizeValues["Skv"];
   dDim = sizeValues["D"];
+  paddedD = toIndex(arith::MulIOp::create(
+      b, loc, arith::DivSIOp::create(b, loc, arith::AddIOp::create(b, loc, dDim, cI64(kVec - 1)),
+                                     cI64(kVec)),
+      cI64(kVec)));
   qOff = argWord(ATTN_ARG_QOFFSET);
   Value group = arith::DivSIOp::create(b, loc, sizeValues["H"], sizeValues["Hkv"]);
   hkIdx = arith::DivSIOp::create(b, loc, hIdx, group);
@@ -713,6 +917,11 @@ LogicalResult KernelBuilder::build() {
     for (Value r : op.getResults())
       if (isa<cascade::FiberType>(r.getType()))
         allocate(r, cascade::getRanks(r));
+  // Inputs are zero-padded (rows past nrows, head dims past D).
+  for (Operation &op : cas.getBody().front())
+    if (auto in = dyn_cast<cascade::InputOp>(op))
+      zeroFill(storage[in.getResult()]);
+  anyKept = memref::AllocaOp::create(b, loc, MemRefType::get({1}, b.getI1Type()));
   // An iterate's final is its state after the last step: share cur's buffer.
   for (Operation &op : cas.getBody().front())
     if (auto it = dyn_cast<cascade::IterateOp>(op))
@@ -733,9 +942,7 @@ LogicalResult KernelBuilder::build() {
           arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, row, argWord(ATTN_ARG_Q_STRIDES + 2)),
                                 arith::MulIOp::create(b, loc, toI64(pt["e"]), argWord(ATTN_ARG_Q_STRIDES + 3))));
       Value v = loadInputElem(qPtr, off);
-      llvm::StringMap<Value> dst;
-      dst["p"] = pt["p"];
-      dst[s.ranks.back()] = pt["e"];
+      llvm::StringMap<Value> dst = pt; // Q is stored as [e, p]
       memref::StoreOp::create(b, loc, v, s.buffer, ValueRange{linearIndex(s, dst)});
     });
   }
