@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "bench/cpu/Harness.h"
-#include "compiler/targets/cpu/CascadeToCpu.h"
+#include "compiler/targets/common/TileKernel.h"
 #include "compiler/targets/cpu/CpuCodegen.h"
 #include "compiler/targets/cpu/CpuCompiler.h"
 #include "dialects/attn/AttnDialect.h"

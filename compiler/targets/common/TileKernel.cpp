@@ -1,4 +1,4 @@
-//===- CascadeToCpu.cpp - a variant's cascade -> a CPU tile kernel --------===//
+//===- TileKernel.cpp - a variant's cascade -> a CPU or GPU tile kernel ---===//
 //
 // Every fiber gets a flat stack buffer over its ranks without `m1` (the key
 // tile loop): streaming values hold one key tile, row values one row tile.
@@ -10,7 +10,7 @@
 // the Einsum bodies; attn ops in them read the argument block.
 //
 //===----------------------------------------------------------------------===//
-#include "compiler/targets/cpu/CascadeToCpu.h"
+#include "compiler/targets/common/TileKernel.h"
 
 #include "attn/kernel.h"
 #include "dialects/attn/AttnDialect.h"
@@ -18,6 +18,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -32,15 +33,13 @@ using namespace mlir;
 
 namespace attn {
 
-std::string tileKernelName(llvm::StringRef variant, attn_dtype inputType) {
+std::string tileKernelName(llvm::StringRef variant, attn_dtype inputType, KernelTarget target) {
   const char *t = inputType == ATTN_BF16 ? "bf16" : inputType == ATTN_F16 ? "f16" : "f32";
-  return ("attn_" + variant + "_" + t + "_tile").str();
+  return ("attn_" + variant + "_" + t + (target == KernelTarget::Gpu ? "_gpu" : "_tile")).str();
 }
 
 namespace {
 
-/// Lanes of the vectors the contraction micro-kernel uses (one zmm of f32).
-constexpr int64_t kVec = 16;
 /// Rows of the broadcast operand per micro-kernel step (accumulators).
 constexpr int64_t kRows = 8;
 
@@ -58,9 +57,9 @@ struct Storage {
 class KernelBuilder {
 public:
   KernelBuilder(attn::VariantOp variant, cascade::CascadeOp cascadeOp,
-                ModuleOp target, const CpuKernelOptions &options)
+                ModuleOp target, const TileKernelOptions &options)
       : variant(variant), cas(cascadeOp), target(target), options(options),
-        b(target.getContext()), loc(variant.getLoc()) {}
+        b(target.getContext()), loc(variant.getLoc()), kVec(options.vectorLanes) {}
 
   LogicalResult build();
 
@@ -122,9 +121,11 @@ private:
   attn::VariantOp variant;
   cascade::CascadeOp cas;
   ModuleOp target;
-  CpuKernelOptions options;
+  TileKernelOptions options;
   OpBuilder b;
   Location loc;
+  /// Vector lanes (padding of head dims and rows; 1 = no micro-kernel).
+  int64_t kVec;
   Type ptrTy;
 
   // Kernel arguments and values loaded once at entry.
@@ -385,7 +386,7 @@ Value KernelBuilder::emitBody(Region &body, Value i, Value j, ValueRange leading
     if (op.getDialect() && op.getDialect()->getNamespace() == "attn") {
       Value v = convertAttnOp(&op, map);
       if (!v) {
-        op.emitError("cpu target: cannot lower ") << op.getName();
+        op.emitError("tile kernel: cannot lower ") << op.getName();
         return cF32(0);
       }
       map.map(op.getResult(0), v);
@@ -433,7 +434,7 @@ LogicalResult KernelBuilder::classify() {
     for (Value r : op.getResults())
       for (StringRef rk : cascade::getRanks(r))
         if (rk == "m" || rk == "m2" || rk == "p0" || rk == "p1")
-          return op.emitError("cpu target: rank '")
+          return op.emitError("tile kernel: rank '")
                  << rk << "' is not supported (expected a cascade partitioned as "
                  << "m -> m1 x m0 with an unpartitioned p)";
     if (!iteratesKey(&op)) {
@@ -447,7 +448,7 @@ LogicalResult KernelBuilder::classify() {
         else if (phaseOf.count(def))
           phase = std::max(phase, phaseOf[def]);
         else if (needOf.count(def))
-          return op.emitError("cpu target: row-level Einsum reads a per-tile value");
+          return op.emitError("tile kernel: row-level Einsum reads a per-tile value");
       }
       phaseOf[&op] = phase;
       passOf[&op] = 0;
@@ -864,28 +865,69 @@ LogicalResult KernelBuilder::build() {
     if (auto t = dyn_cast_or_null<IntegerAttr>(parts.get("m")))
       mTile = t.getInt();
   if (mTile <= 0)
-    return cas.emitError("cpu target: the cascade must be partitioned (m -> m1 x m0)");
+    return cas.emitError("tile kernel: the cascade must be partitioned (m -> m1 x m0)");
   if (cas.getSplitAttr())
-    return cas.emitError("cpu target: split-KV cascades are not supported yet");
+    return cas.emitError("tile kernel: split-KV cascades are not supported yet");
   if (failed(classify()))
     return failure();
 
-  b.setInsertionPointToEnd(target.getBody());
   auto i64 = b.getI64Type();
-  auto fnType = b.getFunctionType({ptrTy, i64, i64, i64, i64}, {b.getI32Type()});
-  auto fn = func::FuncOp::create(b, loc, tileKernelName(variant.getSymName(), options.inputType),
-                                 fnType);
-  entryBlock = fn.addEntryBlock();
-  b.setInsertionPointToStart(entryBlock);
-  // A terminator placeholder so that allocations can be hoisted before it.
-  auto ret = func::ReturnOp::create(b, loc, ValueRange{arith::ConstantIntOp::create(b, loc, 0, 32)});
-  b.setInsertionPoint(ret);
-
-  args = entryBlock->getArgument(0);
-  bIdx = entryBlock->getArgument(1);
-  hIdx = entryBlock->getArgument(2);
-  row0 = entryBlock->getArgument(3);
-  nrows = entryBlock->getArgument(4);
+  Operation *ret = nullptr;
+  if (options.target == KernelTarget::Cpu) {
+    b.setInsertionPointToEnd(target.getBody());
+    auto fnType = b.getFunctionType({ptrTy, i64, i64, i64, i64}, {b.getI32Type()});
+    auto fn = func::FuncOp::create(
+        b, loc, tileKernelName(variant.getSymName(), options.inputType, options.target), fnType);
+    entryBlock = fn.addEntryBlock();
+    b.setInsertionPointToStart(entryBlock);
+    // The status is filled in at the end; code goes before the return.
+    ret = func::ReturnOp::create(b, loc, ValueRange{arith::ConstantIntOp::create(b, loc, 0, 32)});
+    b.setInsertionPoint(ret);
+    args = entryBlock->getArgument(0);
+    bIdx = entryBlock->getArgument(1);
+    hIdx = entryBlock->getArgument(2);
+    row0 = entryBlock->getArgument(3);
+    nrows = entryBlock->getArgument(4);
+  } else {
+    // One thread per output row: gid -> (b, h, row), rows past B*H*Sq idle.
+    target->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), UnitAttr::get(ctx));
+    gpu::GPUModuleOp gm;
+    for (auto m : target.getOps<gpu::GPUModuleOp>())
+      gm = m;
+    if (!gm) {
+      b.setInsertionPointToEnd(target.getBody());
+      gm = gpu::GPUModuleOp::create(b, loc, "attn_kernels");
+    }
+    b.setInsertionPoint(gm.getBody()->getTerminator());
+    auto fn = gpu::GPUFuncOp::create(
+        b, loc, tileKernelName(variant.getSymName(), options.inputType, options.target),
+        b.getFunctionType({ptrTy}, {}));
+    fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
+    Block &gpuEntry = fn.getBody().front();
+    b.setInsertionPointToStart(&gpuEntry);
+    gpu::ReturnOp::create(b, loc);
+    b.setInsertionPointToStart(&gpuEntry);
+    args = gpuEntry.getArgument(0);
+    Value gid = arith::AddIOp::create(
+        b, loc,
+        arith::MulIOp::create(b, loc, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
+                              gpu::BlockDimOp::create(b, loc, gpu::Dimension::x)),
+        gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
+    gid = toI64(gid);
+    Value hq = arith::MulIOp::create(b, loc, argWord(ATTN_ARG_H), argWord(ATTN_ARG_SQ));
+    Value total = arith::MulIOp::create(b, loc, argWord(ATTN_ARG_B), hq);
+    auto inRange = scf::IfOp::create(
+        b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, gid, total), false);
+    entryBlock = inRange.thenBlock();
+    ret = entryBlock->getTerminator();
+    b.setInsertionPoint(ret);
+    Value sq = argWord(ATTN_ARG_SQ);
+    bIdx = arith::DivSIOp::create(b, loc, gid, hq);
+    hIdx = arith::RemSIOp::create(b, loc, arith::DivSIOp::create(b, loc, gid, sq),
+                                  argWord(ATTN_ARG_H));
+    row0 = arith::RemSIOp::create(b, loc, gid, sq);
+    nrows = cI64(1);
+  }
   static const char *kSizes[] = {"B", "H", "Hkv", "Sq", "Skv", "D"};
   for (int k = 0; k < 6; ++k)
     sizeValues[kSizes[k]] = argWord(ATTN_ARG_B + k);
@@ -955,24 +997,37 @@ LogicalResult KernelBuilder::build() {
   }
   emitOutput(cast<cascade::OutputOp>(cas.getBody().front().getTerminator()));
 
-  // Return the error flag (ATTN_ERROR_OUT_OF_RANGE when set).
+  // Report the error flag (ATTN_ERROR_OUT_OF_RANGE when set): the CPU kernel
+  // returns it; a GPU thread ORs it into the int32 whose device address is
+  // the args block's word ATTN_ARG_COUNT (attn/gpu.h: ATTN_ARG_GPU_ERROR).
   Value flag = memref::LoadOp::create(b, loc, errorFlag, ValueRange{cIndex(0)});
   Value status = arith::MulIOp::create(b, loc, flag,
                                        arith::ConstantIntOp::create(b, loc, ATTN_ERROR_OUT_OF_RANGE, 32));
-  ret->setOperand(0, status);
+  if (options.target == KernelTarget::Cpu) {
+    ret->setOperand(0, status);
+    return success();
+  }
+  auto failed = scf::IfOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, status,
+                            arith::ConstantIntOp::create(b, loc, 0, 32)),
+      false);
+  b.setInsertionPointToStart(failed.thenBlock());
+  LLVM::AtomicRMWOp::create(b, loc, LLVM::AtomicBinOp::_or, loadPtr(args, ATTN_ARG_COUNT), status,
+                            LLVM::AtomicOrdering::monotonic);
   return success();
 }
 
 } // namespace
 
-LogicalResult buildCpuTileKernel(attn::VariantOp variant, ModuleOp target,
-                                 const CpuKernelOptions &options) {
+LogicalResult buildTileKernel(attn::VariantOp variant, ModuleOp target,
+                              const TileKernelOptions &options) {
   cascade::CascadeOp cas;
   for (Operation &op : variant.getBody().front())
     if (auto c = dyn_cast<cascade::CascadeOp>(op))
       cas = c;
   if (!cas)
-    return variant.emitError("cpu target: variant has no cascade (run attn-to-cascade first)");
+    return variant.emitError("tile kernel: variant has no cascade (run attn-to-cascade first)");
   KernelBuilder kb(variant, cas, target, options);
   return kb.build();
 }

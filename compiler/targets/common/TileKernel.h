@@ -1,12 +1,16 @@
-//===- CascadeToCpu.h - a variant's cascade -> a CPU tile kernel -*- C++ -*-===//
+//===- TileKernel.h - a variant's cascade -> a tile kernel ------*- C++ -*-===//
 //
-// Builds the tile kernel of runtime/include/attn/kernel.h from a partitioned
-// cascade (normally the online, 1-pass form): a `func.func` over scf / arith /
-// math / memref / llvm that computes rows [row0, row0 + nrows) of one (b, h).
+// The mapping shared by the CPU and GPU targets: a partitioned cascade
+// (normally the online, 1-pass form) becomes a kernel that computes rows
+// [row0, row0 + nrows) of one (b, h) with loops over stack buffers
+// (scf / arith / math / memref / vector / llvm). The CPU entry is a plain
+// function (runtime/include/attn/kernel.h) run by libattnrt's thread pool;
+// the GPU entry is a `gpu.func` kernel where each thread computes one row
+// (runtime/include/attn/gpu.h).
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNC_COMPILER_TARGETS_CPU_CASCADETOCPU_H
-#define ATTNC_COMPILER_TARGETS_CPU_CASCADETOCPU_H
+#ifndef ATTNC_COMPILER_TARGETS_COMMON_TILEKERNEL_H
+#define ATTNC_COMPILER_TARGETS_COMMON_TILEKERNEL_H
 
 #include "attn/attn.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -17,20 +21,30 @@
 namespace attn {
 class VariantOp;
 
+/// Which entry the kernel gets.
+enum class KernelTarget { Cpu, Gpu };
+
 /// How the kernel is specialised.
-struct CpuKernelOptions {
-  int64_t rowTile = 64;             ///< rows per call (the runtime's row tile)
-  attn_dtype inputType = ATTN_F32;  ///< q / k / v / o element type
+struct TileKernelOptions {
+  KernelTarget target = KernelTarget::Cpu;
+  int64_t rowTile = 64;            ///< rows per call (CPU); 1 on the GPU
+  attn_dtype inputType = ATTN_F32; ///< q / k / v / o element type
+  /// Vector lanes of the contraction micro-kernel; head dims and rows are
+  /// padded to it. 1 turns the micro-kernel off (GPU threads are scalar).
+  int64_t vectorLanes = 16;
 };
 
-/// The symbol name of a variant's tile kernel: `attn_<variant>_<dtype>_tile`.
-std::string tileKernelName(llvm::StringRef variant, attn_dtype inputType);
+/// The symbol name of a variant's kernel: `attn_<variant>_<dtype>_tile` on
+/// the CPU, `attn_<variant>_<dtype>_gpu` on the GPU.
+std::string tileKernelName(llvm::StringRef variant, attn_dtype inputType,
+                           KernelTarget target = KernelTarget::Cpu);
 
-/// Adds the tile kernel of `variant` (which must hold a partitioned
-/// `cascade.cascade`) to `target`. Reports errors on the variant's location.
-mlir::LogicalResult buildCpuTileKernel(attn::VariantOp variant,
-                                       mlir::ModuleOp target,
-                                       const CpuKernelOptions &options);
+/// Adds the kernel of `variant` (which must hold a partitioned
+/// `cascade.cascade`) to `target`: a `func.func` for the CPU, a `gpu.func`
+/// in the module's `gpu.module @attn_kernels` for the GPU. Reports errors on
+/// the variant's location.
+mlir::LogicalResult buildTileKernel(attn::VariantOp variant, mlir::ModuleOp target,
+                                    const TileKernelOptions &options);
 
 } // namespace attn
 

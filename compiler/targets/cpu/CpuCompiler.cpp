@@ -2,7 +2,7 @@
 #include "compiler/targets/cpu/CpuCompiler.h"
 
 #include "compiler/Pipeline/Pipeline.h"
-#include "compiler/targets/cpu/CascadeToCpu.h"
+#include "compiler/targets/common/TileKernel.h"
 #include "compiler/targets/cpu/CpuCodegen.h"
 #include "dialects/attn/AttnDialect.h"
 #include "dialects/cascade/CascadeDialect.h"
@@ -120,10 +120,10 @@ FailureOr<OwningOpRef<ModuleOp>> buildCpuKernels(ModuleOp cascades,
   OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(ctx));
   for (auto variant : cascades.getOps<VariantOp>())
     for (attn_dtype t : options.dtypes) {
-      CpuKernelOptions ko;
+      TileKernelOptions ko;
       ko.rowTile = options.rowTile;
       ko.inputType = t;
-      if (failed(buildCpuTileKernel(variant, *kernels, ko)))
+      if (failed(buildTileKernel(variant, *kernels, ko)))
         return failure();
     }
   if (failed(lowerCpuKernelsToLLVM(*kernels)))

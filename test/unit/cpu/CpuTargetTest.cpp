@@ -11,7 +11,7 @@
 //===----------------------------------------------------------------------===//
 #include "attn/kernel.h"
 #include "compiler/reference/DirectEval.h"
-#include "compiler/targets/cpu/CascadeToCpu.h"
+#include "compiler/targets/common/TileKernel.h"
 #include "compiler/targets/cpu/CpuCodegen.h"
 #include "compiler/targets/cpu/CpuCompiler.h"
 #include "dialects/attn/AttnDialect.h"
