@@ -1,0 +1,48 @@
+//===- LaunchChecks.h - argument checks shared by the launchers -*- C++ -*-===//
+//
+// The checks every launcher (attn_cpu_launch, attn_gpu_launch) makes on a call
+// before it touches any memory: the variant description, q/k/v/o/lse views
+// (ranks, extents, strides, dtypes, shapes, H % Hkv), the extra tensors and
+// the params (defaults filled in, types and ranges checked). Each failure is
+// an ATTN_ERROR_INVALID_ARGUMENT with a message (attn_last_error).
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNC_RUNTIME_LIB_LAUNCHCHECKS_H
+#define ATTNC_RUNTIME_LIB_LAUNCHCHECKS_H
+
+#include "attn/kernel.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace attn::rt {
+
+/// What a checked call computes: its sizes and its param values.
+struct CheckedCall {
+  std::string variant;        ///< the variant's name ("?" when unnamed)
+  int64_t B = 0, H = 0, Hkv = 0, Sq = 0, Skv = 0, D = 0;
+  int64_t qOffset = 0;        ///< resolved: Skv - Sq when the caller passed < 0
+  std::vector<double> params; ///< one value per declared param, defaults filled in
+};
+
+/// Checks a call against `info` (everything but the kernel itself and how it
+/// is run) and fills `out`. Tensor data pointers are only checked for null.
+attn_status checkLaunchArguments(const attn_variant_info *info, const attn_tensor *q,
+                                 const attn_tensor *k, const attn_tensor *v,
+                                 const attn_tensor *o, const attn_tensor *lse,
+                                 const double *params, const attn_tensor *tensors,
+                                 int64_t qOffset, CheckedCall &out);
+
+/// The dtype as the language spells it (f32, i32, ...).
+const char *dtypeName(attn_dtype dtype);
+
+/// "[2, 4, 16, 8]".
+std::string shapeString(const int64_t *dims, int rank);
+
+/// Records `message` and returns ATTN_ERROR_INVALID_ARGUMENT.
+attn_status invalidArgument(std::string message);
+
+} // namespace attn::rt
+
+#endif
