@@ -21,10 +21,10 @@
 // CHECK-NEXT: spatial.bind "SN" on "2d" "tile" stage 2 pass 1 {add = 1.000000e+00 : f64, exp = 1.000000e+00 : f64} from "SN"
 // CHECK-NEXT: spatial.bind "LSD" on "2d" "tile" stage 2 pass 1 {add = 1.000000e+00 : f64} from "LSD"
 // CHECK-NEXT: spatial.bind "PRGM" on "1d" "row" stage 2 pass 1 {add = 1.000000e+00 : f64, exp = 1.000000e+00 : f64} from "RGM"
-// CHECK-NEXT: spatial.bind "RSD.rescale" on "1d" "row" stage 2 pass 1 {mac = 1.000000e+00 : f64} from "RSD" {state}
+// CHECK-NEXT: spatial.bind "RSD.rescale" on "1d" "row" stage 2 pass 1 {mac = 1.000000e+00 : f64} from "RSD"
 // CHECK-NEXT: spatial.bind "RSD" on "1d" "row" stage 0 pass 1 {add = 1.000000e+00 : f64} from "RSD" {state}
 // CHECK-NEXT: spatial.bind "LNV" on "2d" "tile_f" stage 3 pass 1 {mac = 1.000000e+00 : f64} from "LNV"
-// CHECK-NEXT: spatial.bind "RNV.rescale" on "1d" "row_f" stage 3 pass 1 {mac = 1.000000e+00 : f64} from "RNV" {state}
+// CHECK-NEXT: spatial.bind "RNV.rescale" on "1d" "row_f" stage 3 pass 1 {mac = 1.000000e+00 : f64} from "RNV"
 // CHECK-NEXT: spatial.bind "RNV" on "1d" "row_f" stage 0 pass 1 {add = 1.000000e+00 : f64} from "RNV" {state}
 // CHECK-NEXT: spatial.bind "LKN" on "2d" "tile" stage 0 pass 1 {add = 1.000000e+00 : f64} from "LKN" {partial_only}
 // CHECK-NEXT: spatial.bind "RKN" on "1d" "row" stage 0 pass 1 {add = 1.000000e+00 : f64} from "RKN" {state}

@@ -5,7 +5,7 @@
 // The compiler's programs, timed by the model. BERT-Base at 1K: the 1-pass
 // program reproduces FuseMax's 2D utilisation (published 0.8896, the rest is
 // 512 cycles of fill/drain) and the 3-pass FLAT program FLAT's 12.5%.
-// ONE: spatial-estimate @full: fusemax, fusemax binding, 1 pass(es), epochs 16 (empty 0, partial 0), cycles 1892864, 2D util 0.8894, 1D util 0.9997, DRAM 402653184 B, buffer 464896 B
+// ONE: spatial-estimate @full: fusemax, fusemax binding, 1 pass(es), epochs 16 (empty 0, partial 0), cycles 1892864, 2D util 0.8894, 1D util 0.9997, DRAM 402653184 B, buffer 331776 B
 // THREE: spatial-estimate @full: flat, flat binding, 3 pass(es), epochs 16 (empty 0, partial 0), cycles 12586496, 2D util 0.1250, 1D util 1.0000
 // The 4x4 configuration of test/unit/spatial (68 cycles, derived there).
 // TINY: spatial-estimate @full: tiny4x4, fusemax binding, 1 pass(es), epochs 4 (empty 0, partial 0), cycles 68, 2D util 0.7647

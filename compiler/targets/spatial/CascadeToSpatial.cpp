@@ -116,7 +116,10 @@ llvm::DenseSet<Value> uniformValues(Block &block) {
 
 /// Counts the per-point actions of a map action. With `prevArg`, a select on
 /// `prev == constant` (an iterate's first-step guard) is control, not work.
-Actions bodyActions(Block &block, int prevArg = -1) {
+/// With `wide` (block arguments of inputs over a head rank), only the ops
+/// that depend on one of them are counted, or with `narrow` only the others.
+Actions bodyActions(Block &block, int prevArg = -1,
+                    const llvm::DenseSet<Value> *wide = nullptr, bool narrow = false) {
   llvm::DenseSet<Value> uniform = uniformValues(block);
   llvm::DenseSet<Operation *> skip;
   if (prevArg >= 0)
@@ -127,9 +130,18 @@ Actions bodyActions(Block &block, int prevArg = -1) {
             skip.insert(sel);
             skip.insert(cmp);
           }
+  llvm::DenseSet<Value> dependsWide;
+  if (wide)
+    dependsWide.insert(wide->begin(), wide->end());
   Actions a;
   for (Operation &op : block.without_terminator()) {
+    bool isWide = llvm::any_of(op.getOperands(), [&](Value v) { return dependsWide.contains(v); });
+    if (isWide)
+      for (Value r : op.getResults())
+        dependsWide.insert(r);
     if (skip.contains(&op) || (op.getNumResults() && uniform.contains(op.getResult(0))))
+      continue;
+    if (wide && isWide == narrow)
       continue;
     addAction(a, classify(&op));
   }
@@ -270,7 +282,22 @@ private:
     b.name = e.getName().str();
     b.einsum = b.name;
     b.pass = pass;
-    b.actions = bodyActions(body);
+    // Over f, the part of the map action that does not read an f-indexed
+    // input (the weight of SN * V) is computed once per point, not per f.
+    llvm::DenseSet<Value> fArgs;
+    if (keyPoint && hasF)
+      for (auto [k, in] : llvm::enumerate(e.getInputs()))
+        if (llvm::is_contained(cascade::getRanks(in), "f"))
+          fArgs.insert(body.getArgument(4 + k));
+    std::optional<Actions> perPoint;
+    if (!fArgs.empty()) {
+      b.actions = bodyActions(body, -1, &fArgs, /*narrow=*/false);
+      Actions w = bodyActions(body, -1, &fArgs, /*narrow=*/true);
+      if (w.mac + w.add + w.max + w.div + w.exp > 0)
+        perPoint = w;
+    } else {
+      b.actions = bodyActions(body);
+    }
     if (auto kind = e.getReduce()) {
       Value yielded = body.getTerminator()->getOperand(0);
       bool product = yielded.getDefiningOp<arith::MulFOp>() != nullptr;
@@ -306,6 +333,15 @@ private:
       b.array = binding == "fusemax" || matmul ? "2d" : "1d";
       if (binding == "fusemax")
         b.stage = !afterIt ? 0 : hasF ? 3 : 2;
+      if (perPoint) {
+        Bind w = b;
+        w.name = b.name + ".w";
+        w.extent = "tile";
+        w.actions = *perPoint;
+        w.array = binding == "fusemax" ? "2d" : "1d";
+        w.stage = binding == "fusemax" ? (afterIt ? 2 : 0) : 0;
+        binds.push_back(w);
+      }
     } else {
       b.array = "1d";
       b.extent = hasF ? "row_f" : "row";
@@ -371,13 +407,13 @@ private:
       s.actions.mac = 1;
       s.stage = binding == "fusemax" ? (hasF ? 3 : 2) : 0;
       s.pass = pass;
-      s.state = true;
       binds.push_back(s);
       Bind a = s;
       a.name = name;
       a.actions = Actions();
       a.actions.add = 1;
       a.stage = 0;
+      a.state = true; // the running value, once per row (or row and f)
       binds.push_back(a);
       return success();
     }
