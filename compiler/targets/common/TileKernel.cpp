@@ -76,10 +76,11 @@ private:
     return LLVM::GEPOp::create(b, loc, ptrTy, elem, base, ValueRange{offset});
   }
   Value loadWord(Value base, int64_t k) {
-    return LLVM::LoadOp::create(b, loc, b.getI64Type(), gep(base, b.getI64Type(), cI64(k)));
+    return LLVM::LoadOp::create(b, loc, b.getI64Type(), gep(base, b.getI64Type(), cI64(k)),
+                                /*alignment=*/8);
   }
   Value loadPtr(Value base, int64_t k) {
-    return LLVM::LoadOp::create(b, loc, ptrTy, gep(base, ptrTy, cI64(k)));
+    return LLVM::LoadOp::create(b, loc, ptrTy, gep(base, ptrTy, cI64(k)), /*alignment=*/8);
   }
   Value argWord(int64_t k) { return loadWord(args, k); }
   Type inputElemType();
@@ -898,7 +899,7 @@ LogicalResult KernelBuilder::build() {
       b.setInsertionPointToEnd(target.getBody());
       gm = gpu::GPUModuleOp::create(b, loc, "attn_kernels");
     }
-    b.setInsertionPoint(gm.getBody()->getTerminator());
+    b.setInsertionPointToEnd(gm.getBody());
     auto fn = gpu::GPUFuncOp::create(
         b, loc, tileKernelName(variant.getSymName(), options.inputType, options.target),
         b.getFunctionType({ptrTy}, {}));

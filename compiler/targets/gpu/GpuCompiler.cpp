@@ -1,0 +1,113 @@
+//===- GpuCompiler.cpp - variants -> GPU kernels -> PTX / cubin -----------===//
+#include "compiler/targets/gpu/GpuCompiler.h"
+
+#include "compiler/Pipeline/Pipeline.h"
+#include "compiler/targets/common/TileKernel.h"
+#include "dialects/attn/AttnDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/Support/FileSystem.h"
+
+#include <cstdlib>
+
+using namespace mlir;
+
+namespace attn {
+
+void registerGpuCodegenDialects(DialectRegistry &registry) {
+  registry.insert<arith::ArithDialect, func::FuncDialect, gpu::GPUDialect, LLVM::LLVMDialect,
+                  NVVM::NVVMDialect, math::MathDialect, memref::MemRefDialect, scf::SCFDialect,
+                  vector::VectorDialect>();
+  registerAllExtensions(registry);
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerGPUDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  registerNVVMDialectTranslation(registry);
+}
+
+LogicalResult lowerToGpuCascade(ModuleOp module, const GpuCompileOptions &options) {
+  PipelineOptions po;
+  po.mTile = options.keyTile;
+  po.pTile = 0;
+  return lowerToCascade(module, po);
+}
+
+FailureOr<OwningOpRef<ModuleOp>> buildGpuKernels(ModuleOp cascades,
+                                                 const GpuCompileOptions &options) {
+  MLIRContext *ctx = cascades.getContext();
+  DialectRegistry registry;
+  registerGpuCodegenDialects(registry);
+  ctx->appendDialectRegistry(registry);
+  ctx->loadAllAvailableDialects();
+  OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(ctx));
+  for (auto variant : cascades.getOps<VariantOp>())
+    for (attn_dtype t : options.dtypes) {
+      TileKernelOptions ko;
+      ko.target = KernelTarget::Gpu;
+      ko.rowTile = 1;
+      ko.vectorLanes = 1;
+      ko.inputType = t;
+      if (failed(buildTileKernel(variant, *kernels, ko)))
+        return failure();
+    }
+  return kernels;
+}
+
+namespace {
+/// Polynomial approximations of math functions: no libdevice calls remain.
+struct ApproximateMathPass : public PassWrapper<ApproximateMathPass, OperationPass<>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(ApproximateMathPass)
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateMathPolynomialApproximationPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+} // namespace
+
+FailureOr<std::string> compileGpuKernels(ModuleOp kernels, const GpuCompileOptions &options,
+                                         bool ptx) {
+  // gpu-module-to-binary finds ptxas through CUDA_HOME (TOOLCHAIN.md).
+  if (!ptx && !std::getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda/bin/ptxas"))
+    ::setenv("CUDA_HOME", "/usr/local/cuda", 0);
+  PassManager pm(kernels.getContext());
+  pm.addPass(std::make_unique<ApproximateMathPass>());
+  gpu::GPUToNVVMPipelineOptions gpuOpts;
+  gpuOpts.cubinChip = options.chip;
+  gpuOpts.cubinFeatures = options.features;
+  gpuOpts.cubinFormat = ptx ? "isa" : "bin";
+  gpuOpts.optLevel = options.optLevel;
+  gpuOpts.kernelUseBarePtrCallConv = true;
+  gpu::buildLowerToNVVMPassPipeline(pm, gpuOpts);
+  if (failed(pm.run(kernels)))
+    return failure();
+  for (auto binary : kernels.getOps<gpu::BinaryOp>())
+    for (Attribute obj : binary.getObjects())
+      if (auto o = dyn_cast<gpu::ObjectAttr>(obj))
+        return o.getObject().getValue().str();
+  return kernels.emitError("gpu target: no binary was produced");
+}
+
+} // namespace attn

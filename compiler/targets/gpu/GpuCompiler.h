@@ -1,0 +1,49 @@
+//===- GpuCompiler.h - variants -> GPU kernels -> PTX / cubin ---*- C++ -*-===//
+//
+// The GPU target's driver: lowers the variants of an attn module to their
+// cascades and GPU tile kernels (compiler/targets/common/TileKernel.h, one
+// thread per row), then through gpu / nvvm and LLVM's NVPTX backend to PTX,
+// and through ptxas to an sm_90a cubin (gpu-module-to-binary).
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNC_COMPILER_TARGETS_GPU_GPUCOMPILER_H
+#define ATTNC_COMPILER_TARGETS_GPU_GPUCOMPILER_H
+
+#include "attn/attn.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "mlir/Support/LogicalResult.h"
+
+#include <string>
+#include <vector>
+
+namespace attn {
+
+struct GpuCompileOptions {
+  int64_t keyTile = 16;                        ///< keys per tile (m0)
+  std::vector<attn_dtype> dtypes = {ATTN_BF16, ATTN_F16, ATTN_F32};
+  std::string chip = "sm_90a";
+  std::string features = "+ptx80";
+  int optLevel = 3;
+};
+
+/// Registers the dialects and translations the GPU target produces.
+void registerGpuCodegenDialects(mlir::DialectRegistry &registry);
+
+/// The cascade pipeline the GPU target wants (online, m partitioned by
+/// keyTile), in place.
+mlir::LogicalResult lowerToGpuCascade(mlir::ModuleOp module, const GpuCompileOptions &options);
+
+/// A new module holding `gpu.module @attn_kernels` with one kernel per
+/// variant of `cascades` and dtype.
+mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>>
+buildGpuKernels(mlir::ModuleOp cascades, const GpuCompileOptions &options);
+
+/// Lowers a module from buildGpuKernels to a binary: `ptx` true gives PTX
+/// text, false a cubin (needs ptxas: CUDA_HOME or /usr/local/cuda).
+mlir::FailureOr<std::string> compileGpuKernels(mlir::ModuleOp kernels,
+                                               const GpuCompileOptions &options, bool ptx);
+
+} // namespace attn
+
+#endif
