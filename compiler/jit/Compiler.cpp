@@ -1,0 +1,424 @@
+//===- Compiler.cpp - attn::Compiler: JIT a variant, cache it -------------===//
+//
+// compile(): parse and check the source, emit the variant's attn IR, hash it
+// (printed without locations) with the target, the options, the compiler
+// version and the host into the cache key; then the in-memory cache, the
+// on-disk cache, or a fresh compile (CPU cascade pipeline, tile kernels,
+// LLVM, ExecutionEngine JIT) whose shared library is then stored on disk.
+// A second map from a hash of the source text itself to the key makes a
+// repeated compile() of the same text a lookup, without parsing.
+//
+//===----------------------------------------------------------------------===//
+#include "attn/compiler.hpp"
+
+#include "compiler/jit/DiskCache.h"
+#include "compiler/jit/KernelImpl.h"
+#include "compiler/targets/common/TileKernel.h"
+#include "compiler/targets/cpu/CpuCodegen.h"
+#include "compiler/targets/cpu/CpuCompiler.h"
+#include "dialects/attn/AttnDialect.h"
+#include "dialects/cascade/CascadeDialect.h"
+#include "frontend/Frontend.h"
+#include "frontend/emit/EmitAttn.h"
+
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SHA256.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+namespace attn {
+
+namespace {
+
+/// What one compile produced: a kernel or an error.
+struct Outcome {
+  std::shared_ptr<const Kernel> kernel;
+  std::string error;
+};
+
+/// A variant's attn IR in its own context, and its cache key.
+struct Prepared {
+  std::unique_ptr<mlir::MLIRContext> ctx;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  std::string variant;
+  std::string key;
+};
+
+std::string hexDigest(llvm::StringRef text) {
+  llvm::SHA256 h;
+  h.update(text);
+  auto digest = h.final();
+  return llvm::toHex(digest, /*LowerCase=*/true).substr(0, 40);
+}
+
+double msSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+/// Collects MLIR diagnostics as `loc: error: message` lines.
+class DiagnosticCollector {
+public:
+  explicit DiagnosticCollector(mlir::MLIRContext &ctx)
+      : handler(&ctx, [this](mlir::Diagnostic &d) {
+          std::string loc;
+          llvm::raw_string_ostream ls(loc);
+          d.getLocation().print(ls);
+          if (auto fl = llvm::dyn_cast<mlir::FileLineColLoc>(d.getLocation()))
+            loc = (fl.getFilename().str() + ":" + std::to_string(fl.getLine()) + ":" +
+                   std::to_string(fl.getColumn()));
+          const char *sev = d.getSeverity() == mlir::DiagnosticSeverity::Error ? "error"
+                            : d.getSeverity() == mlir::DiagnosticSeverity::Warning
+                                ? "warning"
+                                : "note";
+          text += loc + ": " + sev + ": " + d.str() + "\n";
+          return mlir::success();
+        }) {}
+  std::string take(const std::string &fallback) {
+    return text.empty() ? fallback : std::move(text);
+  }
+
+private:
+  std::string text;
+  mlir::ScopedDiagnosticHandler handler;
+};
+
+} // namespace
+
+struct Compiler::Impl {
+  CompilerOptions options;
+  std::string optionsText; ///< the options' part of every key
+  std::mutex mutex;
+  /// Every key compiled or being compiled (failed compiles are removed).
+  std::map<std::string, std::shared_future<Outcome>> byKey;
+  /// Hash of (options, variant, source text) -> key, for compiles that succeeded.
+  std::map<std::string, std::string> bySource;
+  /// Whether cacheDir exists and is writable (stores are skipped otherwise).
+  bool cacheWritable = false;
+  /// Background writers of cache files (joined by waitForDiskCache / ~Impl).
+  std::mutex writersMutex;
+  std::vector<std::thread> writers;
+
+  ~Impl() { waitForWriters(); }
+  void waitForWriters() {
+    std::vector<std::thread> joining;
+    {
+      std::lock_guard<std::mutex> lock(writersMutex);
+      joining.swap(writers);
+    }
+    for (std::thread &t : joining)
+      t.join();
+  }
+
+  /// Validates the options; "" when fine.
+  std::string checkOptions() const;
+  bool prepare(const std::string &source, const std::string &variant,
+               const std::string &fileName, Prepared &out, std::string &error) const;
+  Outcome build(Prepared &p);
+};
+
+std::string Compiler::Impl::checkOptions() const {
+  if (options.dtypes.empty())
+    return "attnc: error: CompilerOptions::dtypes is empty";
+  for (attn_dtype d : options.dtypes)
+    if (d != ATTN_F32 && d != ATTN_BF16 && d != ATTN_F16)
+      return std::string("attnc: error: no CPU kernel for dtype ") +
+             ((unsigned)d <= ATTN_BOOL ? dtypeShortName(d) : "unknown") +
+             " (allowed: f32, bf16, f16)";
+  if (options.rowTile < 1 || options.keyTile < 1)
+    return "attnc: error: rowTile and keyTile must be >= 1";
+  return "";
+}
+
+bool Compiler::Impl::prepare(const std::string &source, const std::string &variant,
+                             const std::string &fileName, Prepared &out,
+                             std::string &error) const {
+  DiagnosticEngine diags(fileName, source);
+  auto ast = parseAndCheck(diags);
+  if (!ast) {
+    std::ostringstream os;
+    diags.print(os);
+    error = os.str();
+    return false;
+  }
+  std::string names;
+  bool found = false;
+  for (auto &v : ast->variants) {
+    names += (names.empty() ? "" : ", ") + v.name;
+    found |= v.name == variant;
+  }
+  out.variant = variant;
+  if (variant.empty()) {
+    if (ast->variants.size() != 1) {
+      error = fileName + ": error: the source defines " + std::to_string(ast->variants.size()) +
+              " variants (" + names + "): name one";
+      return false;
+    }
+    out.variant = ast->variants.front().name;
+  } else if (!found) {
+    error = fileName + ": error: no variant named '" + variant + "' (the source defines: " +
+            (names.empty() ? "none" : names) + ")";
+    return false;
+  }
+  out.ctx = std::make_unique<mlir::MLIRContext>(mlir::MLIRContext::Threading::DISABLED);
+  out.ctx->loadDialect<AttnDialect, mlir::arith::ArithDialect, mlir::math::MathDialect>();
+  DiagnosticCollector collect(*out.ctx);
+  out.module = emitAttnModule(*out.ctx, *ast, out.variant);
+  if (!out.module) {
+    error = collect.take(fileName + ": error: cannot emit variant '" + out.variant + "'");
+    return false;
+  }
+  std::string ir;
+  llvm::raw_string_ostream os(ir);
+  out.module->print(os, mlir::OpPrintingFlags()); // no locations
+  out.key = hexDigest("attnc-jit-cache 1\ntarget cpu\n" + optionsText + "version " +
+                      jit::compilerVersion() + "\nhost " + jit::hostDescription() + "\n" + ir);
+  return true;
+}
+
+Outcome Compiler::Impl::build(Prepared &p) {
+  auto start = std::chrono::steady_clock::now();
+  Outcome result;
+  // The on-disk cache.
+  if (options.diskCache && !options.cacheDir.empty()) {
+    std::string why;
+    if (auto impl = jit::loadCached(options.cacheDir, p.key, &why)) {
+      impl->info.buildMs = msSince(start);
+      result.kernel = std::make_shared<const Kernel>(std::move(impl));
+      return result;
+    }
+  }
+  // A fresh compile.
+  mlir::MLIRContext &ctx = *p.ctx;
+  ctx.loadDialect<cascade::CascadeDialect>();
+  DiagnosticCollector collect(ctx);
+  CpuCompileOptions co;
+  co.rowTile = options.rowTile;
+  co.keyTile = options.keyTile;
+  co.dtypes = options.dtypes;
+  auto fail = [&](const std::string &what) {
+    result.error = collect.take("attnc: error: " + what + " failed for variant '" + p.variant +
+                                "'");
+    return result;
+  };
+  if (mlir::failed(lowerToCpuCascade(*p.module, co)))
+    return fail("lowering to the Einsum cascade");
+  VariantOp op;
+  for (auto v : p.module->getOps<VariantOp>())
+    if (v.getSymName() == p.variant)
+      op = v;
+  if (!op)
+    return fail("finding the variant after lowering");
+  auto impl = std::make_unique<Kernel::Impl>();
+  KernelInfo &info = impl->info;
+  auto desc = describeVariant(op, ATTN_F32, options.rowTile);
+  info.variant = p.variant;
+  info.dtypes = options.dtypes;
+  for (const attn_param_info &c : desc->params)
+    info.params.push_back({c.name, c.type, c.has_default != 0, c.default_value});
+  for (const attn_tensor_info &c : desc->tensors)
+    info.tensors.push_back({c.name, c.dtype, std::vector<int64_t>(c.dims, c.dims + c.rank)});
+  info.hasLse = desc->info.has_lse != 0;
+  info.rowTile = options.rowTile;
+  info.keyTile = options.keyTile;
+  info.key = p.key;
+  info.origin = KernelOrigin::Compiled;
+
+  auto kernels = buildCpuKernels(*p.module, co);
+  if (mlir::failed(kernels))
+    return fail("building the tile kernels");
+  auto engine = jitCompile(**kernels);
+  if (!engine) {
+    result.error = "attnc: error: JIT compilation of variant '" + p.variant +
+                   "' failed: " + llvm::toString(engine.takeError());
+    return result;
+  }
+  for (attn_dtype d : options.dtypes) {
+    std::string sym = tileKernelName(p.variant, d);
+    auto fn = (*engine)->lookup(sym);
+    if (!fn) {
+      result.error = "attnc: error: the JIT has no symbol " + sym + ": " +
+                     llvm::toString(fn.takeError());
+      return result;
+    }
+    Kernel::Impl::Entry e;
+    e.dtype = d;
+    e.fn = reinterpret_cast<attn_tile_fn>(*fn);
+    impl->entries.push_back(e);
+  }
+  impl->engine = std::move(*engine);
+  if (cacheWritable)
+    info.cacheFile = jit::cachePath(options.cacheDir, p.key);
+  impl->finalize();
+  info.buildMs = msSince(start);
+  // Store for later processes, in the background (it compiles the kernels
+  // once more, to an object, and links it): the JIT'd kernel is usable now.
+  // A failed store only costs the store.
+  if (cacheWritable) {
+    auto task = [ctx = std::move(p.ctx), module = std::move(p.module),
+                 kernels = std::move(*kernels), dir = options.cacheDir, info]() mutable {
+      auto path = jit::storeCached(*kernels, dir, info);
+      if (!path)
+        llvm::consumeError(path.takeError());
+      kernels = nullptr;
+      module = nullptr;
+      ctx.reset();
+    };
+    std::lock_guard<std::mutex> lock(writersMutex);
+    writers.emplace_back(std::move(task));
+  }
+  result.kernel = std::make_shared<const Kernel>(std::move(impl));
+  return result;
+}
+
+Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
+  static std::once_flag targetsOnce;
+  std::call_once(targetsOnce, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+  });
+  if (options.cacheDir.empty())
+    options.cacheDir = defaultCacheDir();
+  if (!options.diskCache)
+    options.cacheDir.clear();
+  // Duplicated dtypes would build one kernel twice.
+  std::vector<attn_dtype> dtypes;
+  for (attn_dtype d : options.dtypes)
+    if (std::find(dtypes.begin(), dtypes.end(), d) == dtypes.end())
+      dtypes.push_back(d);
+  options.dtypes = dtypes;
+  impl->options = std::move(options);
+  if (!impl->options.cacheDir.empty()) {
+    const std::string &dir = impl->options.cacheDir;
+    impl->cacheWritable = !llvm::sys::fs::create_directories(dir) &&
+                          llvm::sys::fs::can_write(dir);
+  }
+  std::string text = "dtypes";
+  for (attn_dtype d : impl->options.dtypes)
+    text += std::string(" ") + dtypeShortName(d);
+  text += "\nrow_tile " + std::to_string(impl->options.rowTile) + "\nkey_tile " +
+          std::to_string(impl->options.keyTile) + "\n";
+  impl->optionsText = text;
+}
+
+Compiler::~Compiler() = default;
+
+const CompilerOptions &Compiler::options() const { return impl->options; }
+
+void Compiler::waitForDiskCache() { impl->waitForWriters(); }
+
+std::string Compiler::versionString() { return jit::compilerVersion(); }
+
+std::string Compiler::defaultCacheDir() { return jit::defaultCacheDir(); }
+
+std::string Compiler::cacheKey(const std::string &source, const std::string &variant,
+                               std::string *error, const std::string &fileName) const {
+  Prepared p;
+  std::string err;
+  if (!impl->prepare(source, variant, fileName, p, err)) {
+    if (error)
+      *error = err;
+    return "";
+  }
+  return p.key;
+}
+
+std::shared_ptr<const Kernel> Compiler::compile(const std::string &source,
+                                                const std::string &variant,
+                                                std::string *error,
+                                                const std::string &fileName,
+                                                KernelOrigin *origin) {
+  auto failWith = [&](std::string msg) -> std::shared_ptr<const Kernel> {
+    if (error)
+      *error = std::move(msg);
+    return nullptr;
+  };
+  if (std::string bad = impl->checkOptions(); !bad.empty())
+    return failWith(bad);
+  std::string sourceKey = hexDigest(impl->optionsText + "variant " + variant + "\n" + source);
+  // Seen this exact text before: no parsing.
+  {
+    std::lock_guard<std::mutex> lock(impl->mutex);
+    auto s = impl->bySource.find(sourceKey);
+    if (s != impl->bySource.end()) {
+      auto k = impl->byKey.find(s->second);
+      if (k != impl->byKey.end() &&
+          k->second.wait_for(std::chrono::seconds(0)) == std::future_status::ready &&
+          k->second.get().kernel) {
+        if (origin)
+          *origin = KernelOrigin::Memory;
+        return k->second.get().kernel;
+      }
+    }
+  }
+  Prepared p;
+  std::string err;
+  if (!impl->prepare(source, variant, fileName, p, err))
+    return failWith(err);
+
+  std::promise<Outcome> promise;
+  std::shared_future<Outcome> future;
+  bool owner = false;
+  {
+    std::lock_guard<std::mutex> lock(impl->mutex);
+    auto it = impl->byKey.find(p.key);
+    if (it != impl->byKey.end()) {
+      future = it->second;
+    } else {
+      future = promise.get_future().share();
+      impl->byKey.emplace(p.key, future);
+      owner = true;
+    }
+  }
+  if (!owner) {
+    // Someone else compiled it or is compiling it: wait for their result.
+    const Outcome &o = future.get();
+    if (!o.kernel)
+      return failWith(o.error);
+    std::lock_guard<std::mutex> lock(impl->mutex);
+    impl->bySource[sourceKey] = p.key;
+    if (origin)
+      *origin = KernelOrigin::Memory;
+    return o.kernel;
+  }
+  Outcome outcome = impl->build(p);
+  promise.set_value(outcome);
+  {
+    std::lock_guard<std::mutex> lock(impl->mutex);
+    if (outcome.kernel)
+      impl->bySource[sourceKey] = p.key;
+    else
+      impl->byKey.erase(p.key);
+  }
+  if (!outcome.kernel)
+    return failWith(outcome.error);
+  if (origin)
+    *origin = outcome.kernel->info().origin;
+  return outcome.kernel;
+}
+
+std::shared_ptr<const Kernel> Compiler::compileFile(const std::string &path,
+                                                    const std::string &variant,
+                                                    std::string *error,
+                                                    KernelOrigin *origin) {
+  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buf) {
+    if (error)
+      *error = "attnc: error: cannot read '" + path + "': " + buf.getError().message();
+    return nullptr;
+  }
+  return compile((*buf)->getBuffer().str(), variant, error, path, origin);
+}
+
+} // namespace attn

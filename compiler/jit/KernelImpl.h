@@ -1,0 +1,69 @@
+//===- KernelImpl.h - attn::Kernel's state (JIT engine or dlopen'd library) -===//
+//
+// A Kernel holds its KernelInfo, the C descriptions (attn_variant_info per
+// dtype, pointing into the KernelInfo's strings) and the tile functions, and
+// owns what keeps the code alive: an mlir::ExecutionEngine or a dlopen
+// handle. The text form of the description is what the on-disk cache stores
+// inside each shared library (symbol kMetaSymbol).
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNC_COMPILER_JIT_KERNELIMPL_H
+#define ATTNC_COMPILER_JIT_KERNELIMPL_H
+
+#include "attn/compiler.hpp"
+
+#include "llvm/Support/Error.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mlir {
+class ExecutionEngine;
+} // namespace mlir
+
+namespace attn {
+
+struct Kernel::Impl {
+  /// One tile kernel.
+  struct Entry {
+    attn_dtype dtype;
+    attn_tile_fn fn = nullptr;
+    attn_variant_info cinfo{};
+  };
+
+  KernelInfo info;
+  std::vector<attn_param_info> cparams;
+  std::vector<attn_tensor_info> ctensors;
+  std::vector<Entry> entries;
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  void *dlHandle = nullptr;
+
+  Impl();
+  ~Impl();
+
+  /// Builds cparams / ctensors / entries[*].cinfo from `info` (call once the
+  /// info is final; entries must already hold their dtype and fn).
+  void finalize();
+
+  /// The entry for `dtype`, or null.
+  const Entry *find(attn_dtype dtype) const;
+};
+
+/// Name of the NUL-terminated string in every cached shared library that
+/// describes its kernels (serializeInfo's text).
+inline constexpr const char *kMetaSymbol = "attnc_cache_meta";
+
+/// The description of `info` as text: the variant, dtypes, tiles, key,
+/// has_lse, params and tensors (one per line).
+std::string serializeInfo(const KernelInfo &info);
+
+/// Parses serializeInfo's text (origin / timing fields are left default).
+llvm::Expected<KernelInfo> parseInfo(const std::string &text);
+
+/// "f32", "bf16", "f16", ...
+const char *dtypeShortName(attn_dtype dtype);
+
+} // namespace attn
+
+#endif

@@ -1,0 +1,185 @@
+//===- attn/compiler.hpp - the C++ JIT API: attn::Compiler, attn::Kernel --===//
+//
+// Compiles a variant of a `.attn` source in-process (MLIR ExecutionEngine JIT
+// for the host CPU) and runs it through libattnrt. Compiled kernels are cached
+// in memory (per Compiler) and on disk (one shared library per cache key, in
+// $ATTN_CACHE_DIR, else $XDG_CACHE_HOME/attnc, else ~/.cache/attnc), so a
+// later process that compiles the same variant with the same options on the
+// same host loads it in milliseconds. Implemented by libattnc_jit
+// (compiler/jit); CMake target `attnc::jit`. Errors are values: compile()
+// returns null and an error string, Kernel::run returns an attn_status with
+// attn_last_error() set. Nothing here throws or aborts on bad input.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTN_COMPILER_HPP
+#define ATTN_COMPILER_HPP
+
+#include "attn/kernel.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace attn {
+
+/// How a Compiler specialises kernels and where it caches them.
+struct CompilerOptions {
+  /// One tile kernel per input dtype (q, k, v and o share it). Allowed:
+  /// ATTN_F32, ATTN_BF16, ATTN_F16.
+  std::vector<attn_dtype> dtypes = {ATTN_F32, ATTN_BF16, ATTN_F16};
+  int64_t rowTile = 64; ///< query rows per tile-kernel call (>= 1)
+  int64_t keyTile = 64; ///< keys per inner tile (>= 1)
+  /// The on-disk cache folder; empty: $ATTN_CACHE_DIR, else
+  /// $XDG_CACHE_HOME/attnc, else $HOME/.cache/attnc.
+  std::string cacheDir;
+  /// Look up and store compiled kernels on disk. An unusable cache folder or
+  /// file is never an error: the kernel is then compiled in memory.
+  bool diskCache = true;
+};
+
+/// Where the kernel of one compile() call came from.
+enum class KernelOrigin {
+  Memory,  ///< this Compiler had it already
+  Disk,    ///< loaded from the on-disk cache (dlopen)
+  Compiled ///< compiled now (MLIR -> LLVM -> ExecutionEngine JIT)
+};
+
+/// "memory", "disk" or "compiled".
+const char *originName(KernelOrigin origin);
+
+/// A runtime scalar of a compiled variant.
+struct ParamInfo {
+  std::string name;
+  attn_dtype type; ///< ATTN_I32, ATTN_F32 or ATTN_BOOL
+  bool hasDefault;
+  double defaultValue;
+};
+
+/// An extra tensor of a compiled variant; dims as in attn_tensor_info
+/// (>= 0: an extent; < 0: -(1 + ATTN_SIZE_*)).
+struct TensorInfo {
+  std::string name;
+  attn_dtype dtype;
+  std::vector<int64_t> dims;
+};
+
+/// What a Kernel is.
+struct KernelInfo {
+  std::string variant;              ///< the variant's name
+  std::vector<attn_dtype> dtypes;   ///< input dtypes it has a tile kernel for
+  std::vector<ParamInfo> params;    ///< declaration order
+  std::vector<TensorInfo> tensors;  ///< declaration order
+  bool hasLse = false;              ///< the norm defines a log-sum-exp
+  int64_t rowTile = 0, keyTile = 0; ///< the specialisation
+  std::string key;                  ///< the cache key (hex SHA-256 prefix)
+  KernelOrigin origin = KernelOrigin::Compiled; ///< how this object was made (disk or compiled)
+  double buildMs = 0;               ///< time it took to make this object
+  /// Its shared library in the on-disk cache ("" if none): the file it was
+  /// loaded from, or the one a fresh compile is storing (see
+  /// Compiler::waitForDiskCache).
+  std::string cacheFile;
+};
+
+/// A compiled variant: one tile kernel per dtype and their descriptions.
+/// Immutable and thread-safe; shared by every Compiler cache hit.
+class Kernel {
+public:
+  struct Impl;
+  explicit Kernel(std::unique_ptr<Impl> impl);
+  ~Kernel();
+  Kernel(const Kernel &) = delete;
+  Kernel &operator=(const Kernel &) = delete;
+
+  /// Runs the variant on q [B, H, Sq, D], k, v [B, Hkv, Skv, D] into o
+  /// [B, H, Sq, D] (o has q's dtype), with the tile kernel of q's dtype.
+  /// `lse` (f32 [B, H, Sq]) may be null; `params` holds one value per
+  /// declared param in order, NaN for "the default" (null: all defaults);
+  /// `tensors` one view per declared tensor in order; `qOffset` < 0 means
+  /// Skv - Sq; `threads` 0 means all cores. Returns ATTN_OK or a status with
+  /// attn_last_error() set (a dtype without a kernel is
+  /// ATTN_ERROR_UNSUPPORTED).
+  attn_status run(const attn_tensor &q, const attn_tensor &k,
+                  const attn_tensor &v, attn_tensor &o,
+                  attn_tensor *lse = nullptr, const double *params = nullptr,
+                  const attn_tensor *tensors = nullptr, int64_t qOffset = -1,
+                  int32_t threads = 0) const;
+
+  /// As above with params and tensors by name: a name the variant does not
+  /// declare, or a missing tensor, is ATTN_ERROR_INVALID_ARGUMENT with a
+  /// message naming it and what the variant declares. Params not given take
+  /// their defaults.
+  attn_status run(const attn_tensor &q, const attn_tensor &k,
+                  const attn_tensor &v, attn_tensor &o, attn_tensor *lse,
+                  const std::map<std::string, double> &params,
+                  const std::map<std::string, attn_tensor> &tensors = {},
+                  int64_t qOffset = -1, int32_t threads = 0) const;
+
+  /// The variant, its declarations and how it was built.
+  const KernelInfo &info() const;
+
+  /// The C description and tile function for `dtype` (for attn_cpu_launch
+  /// directly); null when there is no kernel for it.
+  const attn_variant_info *variantInfo(attn_dtype dtype) const;
+  attn_tile_fn tileFunction(attn_dtype dtype) const;
+
+private:
+  std::unique_ptr<Impl> impl;
+};
+
+/// JIT-compiles variants, with an in-memory and an on-disk cache. Thread-safe:
+/// concurrent compiles of the same variant do the work once.
+class Compiler {
+public:
+  explicit Compiler(CompilerOptions options = CompilerOptions());
+  ~Compiler();
+  Compiler(const Compiler &) = delete;
+  Compiler &operator=(const Compiler &) = delete;
+
+  /// Compiles `variant` of the .attn text `source` (`variant` may be empty
+  /// when the source defines exactly one). On failure returns null and sets
+  /// `*error` (when given) to the diagnostics, `fileName:line:col: error:
+  /// ...` with the source line and a caret, or to a one-line message.
+  /// `*origin` (when given) says where the kernel came from.
+  std::shared_ptr<const Kernel> compile(const std::string &source,
+                                        const std::string &variant,
+                                        std::string *error = nullptr,
+                                        const std::string &fileName = "<source>",
+                                        KernelOrigin *origin = nullptr);
+
+  /// compile() on the contents of the file at `path`.
+  std::shared_ptr<const Kernel> compileFile(const std::string &path,
+                                            const std::string &variant,
+                                            std::string *error = nullptr,
+                                            KernelOrigin *origin = nullptr);
+
+  /// The options, with cacheDir resolved ("" when there is no disk cache).
+  const CompilerOptions &options() const;
+
+  /// A fresh compile stores its shared library in the on-disk cache on a
+  /// background thread (the JIT'd kernel is usable at once); this waits for
+  /// every such store. The destructor waits too.
+  void waitForDiskCache();
+
+  /// The cache key a compile() of this source and variant would use, or ""
+  /// (with `*error`) when the source does not compile to attn IR.
+  std::string cacheKey(const std::string &source, const std::string &variant,
+                       std::string *error = nullptr,
+                       const std::string &fileName = "<source>") const;
+
+  /// The compiler identity that is part of every cache key (version, LLVM,
+  /// build of libattnc_jit).
+  static std::string versionString();
+
+  /// The default on-disk cache folder (see CompilerOptions::cacheDir).
+  static std::string defaultCacheDir();
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl;
+};
+
+} // namespace attn
+
+#endif // ATTN_COMPILER_HPP
