@@ -401,6 +401,9 @@ LogicalResult Emitter::emitNorm(const ast::NormSpec &norm) {
     Value v = emit(*a.value);
     if (!v)
       break;
+    // `m = max_j(...)`: the NameLoc names the reduction's Einsum (`M`) in the cascade.
+    if (auto r = v.getDefiningOp<ReduceJOp>())
+      r->setLoc(NameLoc::get(b.getStringAttr(a.name), r->getLoc()));
     normLocals.push_back(v);
     if (a.name == "w") {
       w = v;
