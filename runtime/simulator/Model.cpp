@@ -147,8 +147,9 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
     stages = std::max(stages, b.stage + 1);
   // Without interleaving, the 1D array's stage-0 work gets a stage of its own
   // after the last one.
+  const unsigned lastStage = stages;
   auto stageOf = [&](const Binding &b) {
-    return !program.interleave && b.stage == 0 && b.array == ArrayKind::OneD ? stages
+    return !program.interleave && b.stage == 0 && b.array == ArrayKind::OneD ? lastStage
                                                                               : b.stage;
   };
   if (!program.interleave)

@@ -133,6 +133,17 @@ TEST(SpatialModel, NoOverlapWithoutPipelining) {
   EXPECT_DOUBLE_EQ(r.computeCycles, 120);
 }
 
+// Without interleaving, the 1D array's stage-0 work (RD, RNV, the final
+// division: 16 cycles) gets a stage of its own after stage 3 instead of
+// hiding behind QK and LM: 12 + 4 + 32 + 8 + 16 + 8 = 80.
+TEST(SpatialModel, NoInterleaving) {
+  Program p = onePassSoftmax();
+  p.interleave = false;
+  Report r;
+  ASSERT_FALSE(simulate(tiny(), p, small(), r));
+  EXPECT_DOUBLE_EQ(r.computeCycles, 80);
+}
+
 // Causal, q_offset 0: tile (rows 0-3, keys 0-3) partial, (0-3, 4-7) empty,
 // (4-7, 0-3) full, (4-7, 4-7) partial: 3 epochs, 1 skipped. K/V: both key
 // tiles are needed by the single chunk, so traffic is unchanged.

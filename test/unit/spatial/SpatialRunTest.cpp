@@ -8,7 +8,12 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/reference/DirectEval.h"
+#include "compiler/Pipeline/Pipeline.h"
+#include "compiler/targets/spatial/CascadeToSpatial.h"
 #include "compiler/targets/spatial/RunSpatial.h"
+#include "compiler/targets/spatial/ToSimProgram.h"
+#include "runtime/simulator/Arch.h"
+#include "runtime/simulator/Programs.h"
 #include "dialects/attn/AttnDialect.h"
 #include "dialects/cascade/CascadeDialect.h"
 #include "dialects/spatial/SpatialDialect.h"
@@ -18,6 +23,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
 
 #include <gtest/gtest.h>
 
@@ -176,6 +182,52 @@ TEST_P(SpatialRun, MatchesDirect) {
 
 INSTANTIATE_TEST_SUITE_P(Examples, SpatialRun, ::testing::ValuesIn(listExamples()),
                          [](const auto &info) { return info.param; });
+
+/// The compiler's programs for plain softmax are the reference programs:
+/// the 1-pass one is FuseMax's binding, the multi-pass one FLAT's, to the
+/// cycle, on BERT-Base at 1K and 64K.
+TEST(SpatialRunPrograms, CompilerMatchesReferencePrograms) {
+  mlir::MLIRContext ctx;
+  ctx.loadDialect<attn::AttnDialect, cascade::CascadeDialect, spatial::SpatialDialect,
+                  mlir::arith::ArithDialect, mlir::math::MathDialect>();
+  for (bool online : {true, false}) {
+    mlir::OwningOpRef<mlir::ModuleOp> m =
+        mlir::parseSourceString<mlir::ModuleOp>("attn.variant @full {\n}\n", &ctx);
+    ASSERT_TRUE(m);
+    attn::PipelineOptions po;
+    po.mTile = 256;
+    po.online = online;
+    po.deferDivision = online;
+    po.splitKV = 0;
+    ASSERT_TRUE(mlir::succeeded(attn::lowerToCascade(*m, po)));
+    attn::VariantOp v;
+    m->walk([&](attn::VariantOp op) { v = op; });
+    spatial::MappingOptions mo;
+    mo.lse = false;
+    auto program = spatial::mapVariant(v, mo);
+    ASSERT_TRUE(mlir::succeeded(program));
+    auto got = spatial::toSimProgram(*program);
+    ASSERT_TRUE(bool(got));
+    attn::sim::Program want = online ? attn::sim::onePassSoftmax() : attn::sim::threePassSoftmax();
+    attn::sim::ArchConfig arch;
+    if (!online)
+      ASSERT_FALSE(attn::sim::loadArch(ATTNC_ARCH_DIR "/flat.json", arch));
+    for (int64_t s : {1024, 65536}) {
+      attn::sim::Workload w;
+      w.batch = 64;
+      w.heads = 12;
+      w.sq = w.skv = s;
+      attn::sim::Report a, b;
+      ASSERT_FALSE(attn::sim::simulate(arch, *got, w, a));
+      ASSERT_FALSE(attn::sim::simulate(arch, want, w, b));
+      EXPECT_EQ(got->passes, want.passes);
+      EXPECT_DOUBLE_EQ(a.computeCycles, b.computeCycles) << (online ? "1-pass " : "3-pass ") << s;
+      EXPECT_DOUBLE_EQ(a.busy2d, b.busy2d);
+      EXPECT_DOUBLE_EQ(a.dramBytes, b.dramBytes);
+      EXPECT_DOUBLE_EQ(a.bufferBytes, b.bufferBytes);
+    }
+  }
+}
 
 TEST(SpatialRunErrors, BadArchAndVariant) {
   mlir::MLIRContext ctx;
