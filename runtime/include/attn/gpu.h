@@ -1,0 +1,123 @@
+/*===- attn/gpu.h - running attnc's GPU kernels (CUDA driver API) ---------===*
+ *
+ * libattnrt loads the CUDA driver itself (dlopen("libcuda.so.1") at first
+ * use; it never links libcuda), so a program built with the GPU entry points
+ * runs on machines without a GPU and gets ATTN_ERROR_UNSUPPORTED with a
+ * message (attn_last_error) saying why.
+ *
+ * A GPU kernel of a variant (cubin, `attn_<variant>_<dtype>_gpu`) takes ONE
+ * kernel parameter: the device address of an int64 argument block with the
+ * layout of attn/kernel.h (ATTN_ARG_Q .. ATTN_ARG_TENSORS) plus one word,
+ * ATTN_ARG_GPU_ERROR. On the GPU every pointer in the block is a device
+ * address: q/k/v/o/lse data, the params (a device array of double, one per
+ * declared param, defaults filled in) and the extra tensors (a device array of
+ * attn_tensor whose `data` are device addresses). ATTN_ARG_GPU_ERROR holds the
+ * device address of an int32 that the launcher zeroes before the launch; the
+ * kernel atomically ORs ATTN_ERROR_OUT_OF_RANGE into it when a tensor index
+ * is out of range.
+ *
+ * Launch geometry: one thread per output row (b, h, row), B*H*Sq threads in
+ * a 1-D grid of ATTN_GPU_BLOCK_SIZE-thread blocks; the kernel derives (b, h,
+ * row) from its global id (id = (b*H + h)*Sq + row) and returns when the id
+ * is out of range. docs/gpu.md has the details.
+ *
+ * Every function returns an attn_status; CUDA errors carry the driver's
+ * error name and string in attn_last_error(). All functions are thread-safe.
+ *
+ *===----------------------------------------------------------------------===*/
+#ifndef ATTN_GPU_H
+#define ATTN_GPU_H
+
+#include "attn/kernel.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The GPU argument block: kernel.h's words plus the error flag's address. */
+enum {
+  ATTN_ARG_GPU_ERROR = ATTN_ARG_COUNT, /* int32_t * (device) error flag, zeroed per launch */
+  ATTN_GPU_ARG_COUNT
+};
+
+/* Threads per block of every attnc GPU kernel launch. */
+#define ATTN_GPU_BLOCK_SIZE 128
+
+/* A loaded cubin (CUmodule) in one CUDA context. */
+typedef struct attn_gpu_module attn_gpu_module;
+
+/* The device the runtime uses (the current context's, else ATTN_GPU_DEVICE
+ * or device 0). */
+typedef struct attn_gpu_device_info {
+  char name[256];
+  int32_t ordinal;
+  int32_t cc_major, cc_minor;   /* compute capability: 9.0 for H100/H200 */
+  int32_t sm_count;
+  int32_t driver_version;       /* CUDA version of the driver, e.g. 13000 */
+  uint64_t total_memory;        /* bytes */
+} attn_gpu_device_info;
+
+/* ATTN_OK when the driver loads and sees a device, else
+ * ATTN_ERROR_UNSUPPORTED with the reason in attn_last_error(): no driver
+ * (libcuda.so.1 not found), driver too old, or no device. Never crashes. */
+attn_status attn_gpu_available(void);
+
+/* Describes the device the runtime uses. */
+attn_status attn_gpu_device_properties(attn_gpu_device_info *out);
+
+/* Loads a cubin (or PTX / fatbin) image with cuModuleLoadData into the
+ * current CUDA context; when no context is current, the primary context of
+ * device ATTN_GPU_DEVICE (default 0) is retained and made current on this
+ * thread. Loads are cached per context on (image address, size): loading the
+ * same image again returns the same module (reference counted) at no cost, so
+ * the image must stay alive and unchanged while it is loaded. */
+attn_status attn_gpu_module_load(const void *image, size_t size, attn_gpu_module **out);
+
+/* Drops one reference; the module is unloaded with its last. Null is a no-op. */
+attn_status attn_gpu_module_unload(attn_gpu_module *module);
+
+/* Runs kernel `kernel` of `module` on device tensors. Checks every argument
+ * as attn_cpu_launch does (null pointers, ranks, shapes, dtypes, H % Hkv,
+ * extra tensors, params, strides) before any CUDA call, then that every view
+ * lies inside a device allocation, builds the argument block, copies it (with
+ * the params and the attn_tensor array) to device memory on `stream`
+ * (a CUstream; null: the default stream), launches, and waits for the kernel
+ * to read back its error flag: ATTN_ERROR_OUT_OF_RANGE when an index was out
+ * of range. `params`, `tensors`, `q_offset`: as attn_cpu_launch (host arrays;
+ * the tensors' data are device addresses). */
+attn_status attn_gpu_launch(const attn_variant_info *info, attn_gpu_module *module,
+                            const char *kernel, const attn_tensor *q,
+                            const attn_tensor *k, const attn_tensor *v,
+                            attn_tensor *o, attn_tensor *lse, const double *params,
+                            const attn_tensor *tensors, int64_t q_offset,
+                            void *stream);
+
+/* Times `reps` launches (after `warmup` untimed ones) of the same call with
+ * CUDA events around each launch, all on `stream`; the argument block is
+ * copied once. Writes the per-launch milliseconds to `times_ms` (reps
+ * entries; may be null) and their median to `*median_ms`. Returns
+ * ATTN_ERROR_OUT_OF_RANGE if any launch flagged an out-of-range index. */
+attn_status attn_gpu_time_launches(const attn_variant_info *info, attn_gpu_module *module,
+                                   const char *kernel, const attn_tensor *q,
+                                   const attn_tensor *k, const attn_tensor *v,
+                                   attn_tensor *o, attn_tensor *lse, const double *params,
+                                   const attn_tensor *tensors, int64_t q_offset,
+                                   void *stream, int32_t warmup, int32_t reps,
+                                   float *times_ms, double *median_ms);
+
+/* Device memory in the current context (primary context of ATTN_GPU_DEVICE
+ * when none is current). attn_gpu_alloc of 0 bytes gives null; freeing null
+ * is a no-op. The copies are synchronous. */
+attn_status attn_gpu_alloc(size_t bytes, void **out);
+attn_status attn_gpu_free(void *device_ptr);
+attn_status attn_gpu_copy_to_device(void *device_dst, const void *host_src, size_t bytes);
+attn_status attn_gpu_copy_to_host(void *host_dst, const void *device_src, size_t bytes);
+
+/* Waits for all work of the current context (cuCtxSynchronize). */
+attn_status attn_gpu_synchronize(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATTN_GPU_H */

@@ -1,0 +1,746 @@
+//===- GpuLaunch.cpp - attn_gpu_*: modules, launches, device memory -------===//
+//
+// The GPU face of libattnrt (attn/gpu.h) on the CUDA driver API, which
+// CudaDriver.cpp opens with dlopen. A launch checks its arguments with the
+// CPU launcher's checks (LaunchChecks.h), checks that every view lies in a
+// device allocation, writes the argument block, params and attn_tensor array
+// into one host staging buffer, copies it with one cuMemcpyHtoDAsync into a
+// per-(context, stream) scratch buffer that is reused across launches,
+// launches one thread per output row and reads the error flag back.
+//
+//===----------------------------------------------------------------------===//
+#include "attn/gpu.h"
+#include "runtime/lib/CudaDriver.h"
+#include "runtime/lib/Error.h"
+#include "runtime/lib/LaunchChecks.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+using namespace attn::rt::cuda;
+using attn::rt::invalidArgument;
+
+/// A loaded cubin in one context, shared by every load of the same image.
+struct attn_gpu_module {
+  CUcontext ctx = nullptr;
+  CUmodule mod = nullptr;
+  const void *image = nullptr;
+  size_t size = 0;
+  uint64_t sample = 0; ///< a checksum of a few bytes of the image
+  int refs = 0;        ///< guarded by the module cache's mutex
+  std::mutex fnMutex;
+  std::unordered_map<std::string, CUfunction> functions;
+};
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Contexts
+//===----------------------------------------------------------------------===//
+
+/// The device ATTN_GPU_DEVICE names (default 0).
+attn_status selectedDevice(const Driver &d, CUdevice *out) {
+  int ordinal = 0;
+  if (const char *env = std::getenv("ATTN_GPU_DEVICE"); env && *env) {
+    char *end = nullptr;
+    long value = std::strtol(env, &end, 10);
+    if (*end || value < 0 || value > 1 << 20)
+      return invalidArgument(std::string("ATTN_GPU_DEVICE='") + env +
+                             "' is not a device ordinal");
+    ordinal = static_cast<int>(value);
+  }
+  int count = 0;
+  if (CUresult rc = d.cuDeviceGetCount(&count))
+    return fail(d, rc, "cuDeviceGetCount");
+  if (ordinal >= count)
+    return attn::rt::fail(ATTN_ERROR_UNSUPPORTED,
+                          "ATTN_GPU_DEVICE=" + std::to_string(ordinal) + " but the driver sees " +
+                              std::to_string(count) + " device(s)");
+  if (CUresult rc = d.cuDeviceGet(out, ordinal))
+    return fail(d, rc, "cuDeviceGet(" + std::to_string(ordinal) + ")");
+  return ATTN_OK;
+}
+
+/// The current context of this thread; when there is none, the primary
+/// context of the selected device, retained once for the process and made
+/// current on this thread.
+attn_status currentContext(const Driver &d, CUcontext *out) {
+  if (CUresult rc = d.cuCtxGetCurrent(out))
+    return fail(d, rc, "cuCtxGetCurrent");
+  if (*out)
+    return ATTN_OK;
+  static std::mutex mutex;
+  static CUcontext primary = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!primary) {
+      CUdevice dev = 0;
+      if (attn_status s = selectedDevice(d, &dev))
+        return s;
+      if (CUresult rc = d.cuDevicePrimaryCtxRetain(&primary, dev))
+        return fail(d, rc, "cuDevicePrimaryCtxRetain");
+    }
+    *out = primary;
+  }
+  if (CUresult rc = d.cuCtxSetCurrent(*out))
+    return fail(d, rc, "cuCtxSetCurrent");
+  return ATTN_OK;
+}
+
+/// The driver and a current context, or the reason there is none.
+attn_status setUp(const Driver *&d, CUcontext &ctx) {
+  attn_status s = ATTN_OK;
+  d = driver(&s);
+  if (!d)
+    return s;
+  return currentContext(*d, &ctx);
+}
+
+/// Makes `ctx` current for the lifetime of the guard (when it is not already).
+class ContextScope {
+public:
+  ContextScope(const Driver &d, CUcontext ctx) : d(d) {
+    CUcontext current = nullptr;
+    if (d.cuCtxGetCurrent(&current) == CUDA_SUCCESS && current == ctx)
+      return;
+    rc = d.cuCtxPushCurrent(ctx);
+    pushed = rc == CUDA_SUCCESS;
+  }
+  ~ContextScope() {
+    if (pushed) {
+      CUcontext popped = nullptr;
+      d.cuCtxPopCurrent(&popped);
+    }
+  }
+  CUresult result() const { return rc; }
+
+private:
+  const Driver &d;
+  bool pushed = false;
+  CUresult rc = CUDA_SUCCESS;
+};
+
+//===----------------------------------------------------------------------===//
+// Module cache
+//===----------------------------------------------------------------------===//
+
+/// A cheap checksum of up to 64 bytes spread over the image, so that a new
+/// image at the address of an unloaded one is not mistaken for it.
+uint64_t sampleImage(const void *image, size_t size) {
+  const unsigned char *p = static_cast<const unsigned char *>(image);
+  uint64_t h = 1469598103934665603ull ^ size;
+  const size_t n = std::min<size_t>(size, 64);
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[size <= 64 ? i : i * (size - 1) / 63];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+struct ModuleCache {
+  std::mutex mutex;
+  std::map<std::tuple<CUcontext, const void *, size_t>, attn_gpu_module *> modules;
+};
+
+ModuleCache &moduleCache() {
+  static ModuleCache *cache = new ModuleCache; // never destroyed: used at exit
+  return *cache;
+}
+
+//===----------------------------------------------------------------------===//
+// Scratch buffers: one per (context, stream), reused across launches
+//===----------------------------------------------------------------------===//
+
+struct Scratch {
+  std::mutex mutex; ///< held from the copy of the block to the read of the flag
+  CUdeviceptr ptr = 0;
+  size_t capacity = 0;
+  std::vector<unsigned char> staging;
+};
+
+struct ScratchCache {
+  std::mutex mutex;
+  std::map<std::pair<CUcontext, CUstream>, std::unique_ptr<Scratch>> buffers;
+};
+
+Scratch &scratchFor(CUcontext ctx, CUstream stream) {
+  static ScratchCache *cache = new ScratchCache;
+  std::lock_guard<std::mutex> lock(cache->mutex);
+  auto &slot = cache->buffers[{ctx, stream}];
+  if (!slot)
+    slot = std::make_unique<Scratch>();
+  return *slot;
+}
+
+constexpr size_t align16(size_t n) { return (n + 15) & ~size_t(15); }
+
+//===----------------------------------------------------------------------===//
+// Launch
+//===----------------------------------------------------------------------===//
+
+/// The first and one-past-last byte offsets a (non-empty) view touches.
+size_t viewBytes(const attn_tensor &t) {
+  int64_t last = 0;
+  for (int i = 0; i < t.rank; ++i)
+    if (t.shape[i] > 1)
+      last += (t.shape[i] - 1) * t.strides[i];
+  return static_cast<size_t>(last + 1) * attn_dtype_size(t.dtype);
+}
+
+bool isEmpty(const attn_tensor &t) {
+  for (int i = 0; i < t.rank; ++i)
+    if (t.shape[i] == 0)
+      return true;
+  return false;
+}
+
+/// Checks that the view `t` lies inside one device allocation of the current
+/// context (or is memory the device can address, such as managed memory).
+attn_status checkDeviceView(const Driver &d, const char *name, const attn_tensor &t) {
+  if (isEmpty(t))
+    return ATTN_OK;
+  CUdeviceptr ptr = reinterpret_cast<uintptr_t>(t.data);
+  CUdeviceptr base = 0;
+  size_t size = 0;
+  char addr[32];
+  std::snprintf(addr, sizeof addr, "0x%llx", static_cast<unsigned long long>(ptr));
+  if (d.cuMemGetAddressRange(&base, &size, ptr) == CUDA_SUCCESS) {
+    size_t bytes = viewBytes(t);
+    if (ptr + bytes > base + size)
+      return invalidArgument(std::string(name) + ": the view (shape " +
+                             attn::rt::shapeString(t.shape, t.rank) + ", strides " +
+                             attn::rt::shapeString(t.strides, t.rank) + ") spans " +
+                             std::to_string(bytes) + " bytes from " + addr +
+                             " but its device allocation ends " +
+                             std::to_string(base + size - ptr) + " bytes after it");
+    return ATTN_OK;
+  }
+  // Not a cuMemAlloc allocation: accept memory the driver knows (managed,
+  // mapped host memory), reject the rest (a host pointer, a freed buffer).
+  unsigned memoryType = 0;
+  if (d.cuPointerGetAttribute(&memoryType, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, ptr) ==
+      CUDA_SUCCESS)
+    return ATTN_OK;
+  return invalidArgument(std::string(name) + ": data " + addr +
+                         " is not device memory of the current CUDA context (a host "
+                         "pointer, or a freed buffer?)");
+}
+
+/// A checked call, ready to launch.
+struct Prepared {
+  attn::rt::CheckedCall call;
+  const Driver *d = nullptr;
+  CUfunction fn = nullptr;
+  CUstream stream = nullptr;
+  unsigned grid = 0;
+  bool nothingToDo = false; ///< B == 0 or Sq == 0
+  bool noKeys = false;      ///< Skv == 0: zeros and -inf, no kernel
+};
+
+/// The checks that need no CUDA call (LaunchChecks.h, the kernel name, the
+/// module, the grid), then the driver.
+attn_status checkCall(const attn_variant_info *info, attn_gpu_module *m, const char *kernel,
+                      const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
+                      const attn_tensor *o, const attn_tensor *lse, const double *params,
+                      const attn_tensor *tensors, int64_t qOffset, void *stream, Prepared &p) {
+  if (attn_status s =
+          attn::rt::checkLaunchArguments(info, q, k, v, o, lse, params, tensors, qOffset, p.call))
+    return s;
+  if (!kernel || !*kernel)
+    return invalidArgument("variant '" + p.call.variant + "': kernel name is null or empty");
+  if (!m)
+    return invalidArgument("variant '" + p.call.variant + "': GPU module is null");
+  const auto &c = p.call;
+  uint64_t rows = static_cast<uint64_t>(c.B) * static_cast<uint64_t>(c.H) *
+                  static_cast<uint64_t>(c.Sq);
+  uint64_t blocks = (rows + ATTN_GPU_BLOCK_SIZE - 1) / ATTN_GPU_BLOCK_SIZE;
+  if (blocks > 0x7fffffffull)
+    return attn::rt::fail(ATTN_ERROR_UNSUPPORTED,
+                          "variant '" + c.variant + "': B*H*Sq = " + std::to_string(rows) +
+                              " rows is more than one launch can cover");
+  p.grid = static_cast<unsigned>(blocks);
+  p.stream = static_cast<CUstream>(stream);
+  p.nothingToDo = c.B == 0 || c.Sq == 0;
+  p.noKeys = !p.nothingToDo && c.Skv == 0;
+  attn_status s = ATTN_OK;
+  p.d = driver(&s);
+  return s;
+}
+
+/// With the module's context current: every view lies in device memory, and
+/// the kernel's function (cached in the module).
+attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const char *kernel,
+                    const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
+                    const attn_tensor *o, const attn_tensor *lse, const attn_tensor *tensors,
+                    Prepared &p) {
+  const auto &c = p.call;
+  const Driver &d = *p.d;
+  if (attn_status s = checkDeviceView(d, "q", *q)) return s;
+  if (attn_status s = checkDeviceView(d, "k", *k)) return s;
+  if (attn_status s = checkDeviceView(d, "v", *v)) return s;
+  if (attn_status s = checkDeviceView(d, "o", *o)) return s;
+  if (lse)
+    if (attn_status s = checkDeviceView(d, "lse", *lse)) return s;
+  for (int32_t t = 0; t < info->num_tensors; ++t) {
+    std::string name =
+        std::string("tensor '") + (info->tensors[t].name ? info->tensors[t].name : "?") + "'";
+    if (attn_status s = checkDeviceView(d, name.c_str(), tensors[t])) return s;
+  }
+  if (p.noKeys)
+    return ATTN_OK;
+  std::lock_guard<std::mutex> lock(m->fnMutex);
+  auto it = m->functions.find(kernel);
+  if (it == m->functions.end()) {
+    CUfunction fn = nullptr;
+    if (CUresult rc = d.cuModuleGetFunction(&fn, m->mod, kernel))
+      return fail(d, rc, "variant '" + c.variant + "': kernel '" + kernel +
+                             "' not found in the module (cuModuleGetFunction)");
+    it = m->functions.emplace(kernel, fn).first;
+  }
+  p.fn = it->second;
+  return ATTN_OK;
+}
+
+/// Writes zeros to o and -inf to lse on the stream (rows with no key).
+attn_status writeEmptyRows(const Prepared &p, const attn_tensor &o, const attn_tensor *lse) {
+  const Driver &d = *p.d;
+  size_t es = attn_dtype_size(o.dtype);
+  for (int64_t b = 0; b < o.shape[0]; ++b)
+    for (int64_t h = 0; h < o.shape[1]; ++h)
+      for (int64_t s = 0; s < o.shape[2]; ++s) {
+        CUdeviceptr row = reinterpret_cast<uintptr_t>(o.data) +
+                          (b * o.strides[0] + h * o.strides[1] + s * o.strides[2]) * es;
+        if (o.strides[3] == 1 || o.shape[3] == 1) {
+          if (CUresult rc = d.cuMemsetD8Async(row, 0, o.shape[3] * es, p.stream))
+            return fail(d, rc, "cuMemsetD8Async (o)");
+        } else {
+          for (int64_t e = 0; e < o.shape[3]; ++e)
+            if (CUresult rc = d.cuMemsetD8Async(row + e * o.strides[3] * es, 0, es, p.stream))
+              return fail(d, rc, "cuMemsetD8Async (o)");
+        }
+        if (lse) {
+          CUdeviceptr at = reinterpret_cast<uintptr_t>(lse->data) +
+                           (b * lse->strides[0] + h * lse->strides[1] + s * lse->strides[2]) * 4;
+          if (CUresult rc = d.cuMemsetD32Async(at, 0xff800000u, 1, p.stream)) // -inf
+            return fail(d, rc, "cuMemsetD32Async (lse)");
+        }
+      }
+  if (CUresult rc = d.cuStreamSynchronize(p.stream))
+    return fail(d, rc, "cuStreamSynchronize");
+  return ATTN_OK;
+}
+
+/// Fills the scratch buffer of the stream with the argument block (lock held).
+attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_variant_info *info,
+                           const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
+                           const attn_tensor *o, const attn_tensor *lse,
+                           const attn_tensor *tensors) {
+  const Driver &d = *p.d;
+  const auto &c = p.call;
+  const size_t argsBytes = align16(ATTN_GPU_ARG_COUNT * sizeof(int64_t));
+  const size_t flagOffset = argsBytes;
+  const size_t paramsOffset = flagOffset + 16;
+  const size_t tensorsOffset = paramsOffset + align16(c.params.size() * sizeof(double));
+  const size_t total =
+      tensorsOffset + align16(static_cast<size_t>(info->num_tensors) * sizeof(attn_tensor));
+  if (scratch.capacity < total) {
+    if (scratch.ptr) {
+      // Earlier launches on this stream may still read the old buffer.
+      if (CUresult rc = d.cuStreamSynchronize(p.stream))
+        return fail(d, rc, "cuStreamSynchronize");
+      d.cuMemFree(scratch.ptr);
+      scratch.ptr = 0;
+      scratch.capacity = 0;
+    }
+    size_t capacity = std::max<size_t>(total, 4096);
+    if (CUresult rc = d.cuMemAlloc(&scratch.ptr, capacity))
+      return fail(d, rc, "cuMemAlloc (argument block, " + std::to_string(capacity) + " bytes)");
+    scratch.capacity = capacity;
+  }
+  scratch.staging.assign(total, 0);
+  unsigned char *host = scratch.staging.data();
+  int64_t *args = reinterpret_cast<int64_t *>(host);
+  auto addr = [](const void *ptr) { return static_cast<int64_t>(reinterpret_cast<intptr_t>(ptr)); };
+  args[ATTN_ARG_Q] = addr(q->data);
+  args[ATTN_ARG_K] = addr(k->data);
+  args[ATTN_ARG_V] = addr(v->data);
+  args[ATTN_ARG_O] = addr(o->data);
+  args[ATTN_ARG_LSE] = lse ? addr(lse->data) : 0;
+  args[ATTN_ARG_B] = c.B;
+  args[ATTN_ARG_H] = c.H;
+  args[ATTN_ARG_HKV] = c.Hkv;
+  args[ATTN_ARG_SQ] = c.Sq;
+  args[ATTN_ARG_SKV] = c.Skv;
+  args[ATTN_ARG_D] = c.D;
+  args[ATTN_ARG_QOFFSET] = c.qOffset;
+  for (int i = 0; i < 4; ++i) {
+    args[ATTN_ARG_Q_STRIDES + i] = q->strides[i];
+    args[ATTN_ARG_K_STRIDES + i] = k->strides[i];
+    args[ATTN_ARG_V_STRIDES + i] = v->strides[i];
+    args[ATTN_ARG_O_STRIDES + i] = o->strides[i];
+  }
+  for (int i = 0; i < 3; ++i)
+    args[ATTN_ARG_LSE_STRIDES + i] = lse ? lse->strides[i] : 0;
+  const int64_t base = static_cast<int64_t>(scratch.ptr);
+  args[ATTN_ARG_PARAMS] = base + static_cast<int64_t>(paramsOffset);
+  args[ATTN_ARG_TENSORS] = base + static_cast<int64_t>(tensorsOffset);
+  args[ATTN_ARG_GPU_ERROR] = base + static_cast<int64_t>(flagOffset);
+  if (!c.params.empty())
+    std::memcpy(host + paramsOffset, c.params.data(), c.params.size() * sizeof(double));
+  if (info->num_tensors > 0)
+    std::memcpy(host + tensorsOffset, tensors,
+                static_cast<size_t>(info->num_tensors) * sizeof(attn_tensor));
+  // The flag (host + flagOffset) is zero: staging was zero-filled.
+  if (CUresult rc = d.cuMemcpyHtoDAsync(scratch.ptr, host, total, p.stream))
+    return fail(d, rc, "cuMemcpyHtoDAsync (argument block)");
+  return ATTN_OK;
+}
+
+/// Enqueues one launch of the prepared kernel (lock held).
+attn_status enqueue(const Prepared &p, Scratch &scratch) {
+  const Driver &d = *p.d;
+  CUdeviceptr argsPtr = scratch.ptr;
+  void *kernelParams[] = {&argsPtr};
+  if (CUresult rc = d.cuLaunchKernel(p.fn, p.grid, 1, 1, ATTN_GPU_BLOCK_SIZE, 1, 1, 0, p.stream,
+                                     kernelParams, nullptr))
+    return fail(d, rc, "variant '" + p.call.variant + "': cuLaunchKernel (grid " +
+                           std::to_string(p.grid) + ", block " +
+                           std::to_string(ATTN_GPU_BLOCK_SIZE) + ")");
+  return ATTN_OK;
+}
+
+/// Waits for the stream and reads the error flag (lock held).
+attn_status readFlag(const Prepared &p, Scratch &scratch) {
+  const Driver &d = *p.d;
+  int32_t flag = 0;
+  const size_t flagOffset = align16(ATTN_GPU_ARG_COUNT * sizeof(int64_t));
+  if (CUresult rc = d.cuMemcpyDtoHAsync(&flag, scratch.ptr + flagOffset, sizeof flag, p.stream))
+    return fail(d, rc, "variant '" + p.call.variant + "': reading the error flag");
+  if (CUresult rc = d.cuStreamSynchronize(p.stream))
+    return fail(d, rc, "variant '" + p.call.variant + "': cuStreamSynchronize after the kernel");
+  if (flag & ATTN_ERROR_OUT_OF_RANGE)
+    return attn::rt::fail(ATTN_ERROR_OUT_OF_RANGE,
+                          "tensor index out of range in variant '" + p.call.variant + "'");
+  if (flag != 0)
+    return attn::rt::fail(ATTN_ERROR_INTERNAL, "GPU kernel of variant '" + p.call.variant +
+                                                   "' set error flag " + std::to_string(flag));
+  return ATTN_OK;
+}
+
+/// attn_gpu_launch and attn_gpu_time_launches (medianMs null: one plain
+/// launch).
+attn_status launch(const attn_variant_info *info, attn_gpu_module *m, const char *kernel,
+                   const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
+                   attn_tensor *o, attn_tensor *lse, const double *params,
+                   const attn_tensor *tensors, int64_t qOffset, void *stream, int32_t warmup,
+                   int32_t reps, float *timesMs, double *medianMs) {
+  const bool timing = medianMs != nullptr;
+  if (timing) {
+    *medianMs = 0;
+    if (warmup < 0 || reps <= 0)
+      return invalidArgument("attn_gpu_time_launches: warmup must be >= 0 and reps > 0, got " +
+                             std::to_string(warmup) + " and " + std::to_string(reps));
+  }
+  Prepared p;
+  if (attn_status s =
+          checkCall(info, m, kernel, q, k, v, o, lse, params, tensors, qOffset, stream, p))
+    return s;
+  if (p.nothingToDo)
+    return ATTN_OK;
+  const Driver &d = *p.d;
+  ContextScope scope(d, m->ctx);
+  if (CUresult rc = scope.result())
+    return fail(d, rc, "cuCtxPushCurrent (the module's context)");
+  if (attn_status s = resolve(info, m, kernel, q, k, v, o, lse, tensors, p))
+    return s;
+  if (p.noKeys)
+    return writeEmptyRows(p, *o, lse);
+
+  Scratch &scratch = scratchFor(m->ctx, p.stream);
+  std::lock_guard<std::mutex> lock(scratch.mutex);
+  if (attn_status s = stageArguments(p, scratch, info, q, k, v, o, lse, tensors))
+    return s;
+  if (!timing) {
+    if (attn_status s = enqueue(p, scratch))
+      return s;
+    return readFlag(p, scratch);
+  }
+
+  for (int32_t i = 0; i < warmup; ++i)
+    if (attn_status s = enqueue(p, scratch))
+      return s;
+  std::vector<CUevent> events(2 * static_cast<size_t>(reps), nullptr);
+  struct EventGuard {
+    const Driver &d;
+    std::vector<CUevent> &events;
+    ~EventGuard() {
+      for (CUevent e : events)
+        if (e)
+          d.cuEventDestroy(e);
+    }
+  } guard{d, events};
+  for (CUevent &e : events)
+    if (CUresult rc = d.cuEventCreate(&e, CU_EVENT_DEFAULT))
+      return fail(d, rc, "cuEventCreate");
+  for (int32_t r = 0; r < reps; ++r) {
+    if (CUresult rc = d.cuEventRecord(events[2 * r], p.stream))
+      return fail(d, rc, "cuEventRecord");
+    if (attn_status s = enqueue(p, scratch))
+      return s;
+    if (CUresult rc = d.cuEventRecord(events[2 * r + 1], p.stream))
+      return fail(d, rc, "cuEventRecord");
+  }
+  if (attn_status s = readFlag(p, scratch))
+    return s;
+  std::vector<float> times(static_cast<size_t>(reps));
+  for (int32_t r = 0; r < reps; ++r)
+    if (CUresult rc = d.cuEventElapsedTime(&times[r], events[2 * r], events[2 * r + 1]))
+      return fail(d, rc, "cuEventElapsedTime");
+  if (timesMs)
+    std::copy(times.begin(), times.end(), timesMs);
+  std::sort(times.begin(), times.end());
+  size_t n = times.size();
+  *medianMs = n % 2 ? times[n / 2] : 0.5 * (double(times[n / 2 - 1]) + double(times[n / 2]));
+  return ATTN_OK;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// C ABI
+//===----------------------------------------------------------------------===//
+
+#define ATTN_GUARD(name, body)                                                                    \
+  try {                                                                                           \
+    body                                                                                          \
+  } catch (const std::exception &e) {                                                             \
+    return attn::rt::fail(ATTN_ERROR_INTERNAL, std::string(name ": ") + e.what());                \
+  } catch (...) {                                                                                 \
+    return attn::rt::fail(ATTN_ERROR_INTERNAL, name ": unknown exception");                       \
+  }
+
+extern "C" attn_status attn_gpu_available(void) {
+  ATTN_GUARD("attn_gpu_available", {
+    attn_status s = ATTN_OK;
+    driver(&s);
+    return s;
+  })
+}
+
+extern "C" attn_status attn_gpu_device_properties(attn_gpu_device_info *out) {
+  ATTN_GUARD("attn_gpu_device_properties", {
+    if (!out)
+      return invalidArgument("attn_gpu_device_properties: out is null");
+    std::memset(out, 0, sizeof *out);
+    const Driver *d = nullptr;
+    CUcontext ctx = nullptr;
+    if (attn_status s = setUp(d, ctx))
+      return s;
+    CUdevice dev = 0;
+    if (CUresult rc = d->cuCtxGetDevice(&dev))
+      return fail(*d, rc, "cuCtxGetDevice");
+    out->ordinal = dev;
+    if (CUresult rc = d->cuDeviceGetName(out->name, sizeof out->name - 1, dev))
+      return fail(*d, rc, "cuDeviceGetName");
+    int value = 0;
+    if (CUresult rc = d->cuDeviceGetAttribute(&value, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev))
+      return fail(*d, rc, "cuDeviceGetAttribute");
+    out->cc_major = value;
+    if (CUresult rc = d->cuDeviceGetAttribute(&value, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev))
+      return fail(*d, rc, "cuDeviceGetAttribute");
+    out->cc_minor = value;
+    if (CUresult rc = d->cuDeviceGetAttribute(&value, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev))
+      return fail(*d, rc, "cuDeviceGetAttribute");
+    out->sm_count = value;
+    if (CUresult rc = d->cuDriverGetVersion(&value))
+      return fail(*d, rc, "cuDriverGetVersion");
+    out->driver_version = value;
+    size_t bytes = 0;
+    if (CUresult rc = d->cuDeviceTotalMem(&bytes, dev))
+      return fail(*d, rc, "cuDeviceTotalMem");
+    out->total_memory = bytes;
+    return ATTN_OK;
+  })
+}
+
+extern "C" attn_status attn_gpu_module_load(const void *image, size_t size,
+                                            attn_gpu_module **out) {
+  ATTN_GUARD("attn_gpu_module_load", {
+    if (!out)
+      return invalidArgument("attn_gpu_module_load: out is null");
+    *out = nullptr;
+    if (!image || size == 0)
+      return invalidArgument("attn_gpu_module_load: the image is null or empty");
+    const Driver *d = nullptr;
+    CUcontext ctx = nullptr;
+    if (attn_status s = setUp(d, ctx))
+      return s;
+    uint64_t sample = sampleImage(image, size);
+    ModuleCache &cache = moduleCache();
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    auto key = std::make_tuple(ctx, image, size);
+    auto it = cache.modules.find(key);
+    if (it != cache.modules.end() && it->second->sample == sample) {
+      ++it->second->refs;
+      *out = it->second;
+      return ATTN_OK;
+    }
+    CUmodule mod = nullptr;
+    if (CUresult rc = d->cuModuleLoadData(&mod, image))
+      return fail(*d, rc, "cuModuleLoadData (" + std::to_string(size) + "-byte image)");
+    auto *m = new attn_gpu_module;
+    m->ctx = ctx;
+    m->mod = mod;
+    m->image = image;
+    m->size = size;
+    m->sample = sample;
+    m->refs = 1;
+    // A different image now lives at a cached address: the old module stays
+    // valid for those holding it, but new loads get the new one.
+    cache.modules[key] = m;
+    *out = m;
+    return ATTN_OK;
+  })
+}
+
+extern "C" attn_status attn_gpu_module_unload(attn_gpu_module *m) {
+  ATTN_GUARD("attn_gpu_module_unload", {
+    if (!m)
+      return ATTN_OK;
+    attn_status s = ATTN_OK;
+    const Driver *d = driver(&s);
+    if (!d)
+      return s;
+    ModuleCache &cache = moduleCache();
+    {
+      std::lock_guard<std::mutex> lock(cache.mutex);
+      if (--m->refs > 0)
+        return ATTN_OK;
+      auto it = cache.modules.find(std::make_tuple(m->ctx, m->image, m->size));
+      if (it != cache.modules.end() && it->second == m)
+        cache.modules.erase(it);
+    }
+    ContextScope scope(*d, m->ctx);
+    CUresult rc = d->cuModuleUnload(m->mod);
+    delete m;
+    if (rc)
+      return fail(*d, rc, "cuModuleUnload");
+    return ATTN_OK;
+  })
+}
+
+extern "C" attn_status attn_gpu_launch(const attn_variant_info *info, attn_gpu_module *module,
+                                       const char *kernel, const attn_tensor *q,
+                                       const attn_tensor *k, const attn_tensor *v,
+                                       attn_tensor *o, attn_tensor *lse, const double *params,
+                                       const attn_tensor *tensors, int64_t q_offset,
+                                       void *stream) {
+  ATTN_GUARD("attn_gpu_launch", {
+    return launch(info, module, kernel, q, k, v, o, lse, params, tensors, q_offset, stream, 0, 0,
+                  nullptr, nullptr);
+  })
+}
+
+extern "C" attn_status attn_gpu_time_launches(const attn_variant_info *info,
+                                              attn_gpu_module *module, const char *kernel,
+                                              const attn_tensor *q, const attn_tensor *k,
+                                              const attn_tensor *v, attn_tensor *o,
+                                              attn_tensor *lse, const double *params,
+                                              const attn_tensor *tensors, int64_t q_offset,
+                                              void *stream, int32_t warmup, int32_t reps,
+                                              float *times_ms, double *median_ms) {
+  ATTN_GUARD("attn_gpu_time_launches", {
+    if (!median_ms)
+      return invalidArgument("attn_gpu_time_launches: median_ms is null");
+    return launch(info, module, kernel, q, k, v, o, lse, params, tensors, q_offset, stream,
+                  warmup, reps, times_ms, median_ms);
+  })
+}
+
+extern "C" attn_status attn_gpu_alloc(size_t bytes, void **out) {
+  ATTN_GUARD("attn_gpu_alloc", {
+    if (!out)
+      return invalidArgument("attn_gpu_alloc: out is null");
+    *out = nullptr;
+    const Driver *d = nullptr;
+    CUcontext ctx = nullptr;
+    if (attn_status s = setUp(d, ctx))
+      return s;
+    if (bytes == 0)
+      return ATTN_OK;
+    CUdeviceptr ptr = 0;
+    if (CUresult rc = d->cuMemAlloc(&ptr, bytes))
+      return fail(*d, rc, "cuMemAlloc (" + std::to_string(bytes) + " bytes)");
+    *out = reinterpret_cast<void *>(static_cast<uintptr_t>(ptr));
+    return ATTN_OK;
+  })
+}
+
+extern "C" attn_status attn_gpu_free(void *ptr) {
+  ATTN_GUARD("attn_gpu_free", {
+    if (!ptr)
+      return ATTN_OK;
+    const Driver *d = nullptr;
+    CUcontext ctx = nullptr;
+    if (attn_status s = setUp(d, ctx))
+      return s;
+    if (CUresult rc = d->cuMemFree(reinterpret_cast<uintptr_t>(ptr)))
+      return fail(*d, rc, "cuMemFree");
+    return ATTN_OK;
+  })
+}
+
+extern "C" attn_status attn_gpu_copy_to_device(void *dst, const void *src, size_t bytes) {
+  ATTN_GUARD("attn_gpu_copy_to_device", {
+    if (bytes == 0)
+      return ATTN_OK;
+    if (!dst || !src)
+      return invalidArgument("attn_gpu_copy_to_device: null pointer");
+    const Driver *d = nullptr;
+    CUcontext ctx = nullptr;
+    if (attn_status s = setUp(d, ctx))
+      return s;
+    if (CUresult rc = d->cuMemcpyHtoD(reinterpret_cast<uintptr_t>(dst), src, bytes))
+      return fail(*d, rc, "cuMemcpyHtoD (" + std::to_string(bytes) + " bytes)");
+    return ATTN_OK;
+  })
+}
+
+extern "C" attn_status attn_gpu_copy_to_host(void *dst, const void *src, size_t bytes) {
+  ATTN_GUARD("attn_gpu_copy_to_host", {
+    if (bytes == 0)
+      return ATTN_OK;
+    if (!dst || !src)
+      return invalidArgument("attn_gpu_copy_to_host: null pointer");
+    const Driver *d = nullptr;
+    CUcontext ctx = nullptr;
+    if (attn_status s = setUp(d, ctx))
+      return s;
+    if (CUresult rc = d->cuMemcpyDtoH(dst, reinterpret_cast<uintptr_t>(src), bytes))
+      return fail(*d, rc, "cuMemcpyDtoH (" + std::to_string(bytes) + " bytes)");
+    return ATTN_OK;
+  })
+}
+
+extern "C" attn_status attn_gpu_synchronize(void) {
+  ATTN_GUARD("attn_gpu_synchronize", {
+    const Driver *d = nullptr;
+    CUcontext ctx = nullptr;
+    if (attn_status s = setUp(d, ctx))
+      return s;
+    if (CUresult rc = d->cuCtxSynchronize())
+      return fail(*d, rc, "cuCtxSynchronize");
+    return ATTN_OK;
+  })
+}
