@@ -2,13 +2,17 @@
 #ifndef ATTNC_COMPILER_TOOLS_ATTNC_DRIVER_H
 #define ATTNC_COMPILER_TOOLS_ATTNC_DRIVER_H
 
+#include "attn/attn.h"
+#include "compiler/reference/Problem.h"
 #include "frontend/AST.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OwningOpRef.h"
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace attn::driver {
 
@@ -35,6 +39,37 @@ int runMain(int argc, char **argv);
 /// variant of `module`, the cascade before and after the rewrites and the pass
 /// count with reasons (explain), or just the final cascade IR.
 int explainMain(mlir::ModuleOp attnModule, bool explain, llvm::raw_ostream &os);
+
+/// What `attnc FILE` produces ahead of time (Aot.cpp).
+enum class AotKind {
+  Library, ///< a shared library with every tile kernel (-o libX.so)
+  Header,  ///< the C header declaring them (--emit header)
+  Llvm     ///< the optimised LLVM IR (--emit llvm)
+};
+
+/// The options of an AOT build.
+struct AotOptions {
+  AotKind kind = AotKind::Library;
+  std::string input;          ///< the .attn file (for messages)
+  std::string output = "-";   ///< "-": stdout (not for a library)
+  std::string target = "cpu"; ///< only cpu builds anything yet
+  std::vector<attn_dtype> dtypes = {ATTN_F32, ATTN_BF16, ATTN_F16};
+  int64_t rowTile = 64, keyTile = 64;
+  bool verbose = false; ///< announce the work at once (else after 1 s)
+};
+
+/// Builds what `o` asks for from every variant of `attnModule` (the attn
+/// dialect; lowered in place). Errors go to stderr; returns the exit status.
+int aotMain(mlir::ModuleOp attnModule, const AotOptions &o);
+
+/// `attnc run --target cpu` (RunCpu.cpp): JIT-compiles `variant` of `file`
+/// for q's dtype through attn::Compiler (with its caches), runs it on
+/// `problem` (q/k/v in `qType`) and returns o (and lse when the norm has one)
+/// as float64 in `result`. Prints where the kernel came from and the times
+/// to stdout. Returns an error message on failure.
+std::optional<std::string> runOnCpu(const std::string &file, const std::string &variant,
+                                    const ref::Problem &problem, attn_dtype qType,
+                                    ref::Result &result);
 
 } // namespace attn::driver
 

@@ -2,7 +2,7 @@
 //
 //   attnc run FILE.attn [--variant NAME] --q q.npy --k k.npy --v v.npy
 //       [--tensor NAME=x.npy]... [--param NAME=VALUE]... [--q-offset N]
-//       [--lse lse.npy] -o out.npy [--target ref|direct|spatial] [--check]
+//       [--lse lse.npy] -o out.npy [--target ref|direct|spatial|cpu] [--check]
 //
 // --target ref (the default) lowers the variant through the cascade pipeline
 // and interprets the rewritten cascade in float64; --target direct evaluates
@@ -42,11 +42,13 @@ namespace {
 const char *const kRunUsage =
     "usage: attnc run FILE.attn [--variant NAME] --q Q.npy --k K.npy --v V.npy\n"
     "         [--tensor NAME=X.npy]... [--param NAME=VALUE]... [--q-offset N]\n"
-    "         [--lse LSE.npy] -o OUT.npy [--target ref|direct|spatial] [--check]\n"
+    "         [--lse LSE.npy] -o OUT.npy [--target ref|direct|spatial|cpu] [--check]\n"
     "  --target ref (default): the rewritten Einsum cascade, interpreted in float64\n"
     "  --target direct: the language's semantics evaluated from the AST in float64\n"
     "  --target spatial: mapped onto the FuseMax PE arrays (arch/fusemax.json), executed\n"
     "                    tile by tile in float64 and timed by the analytical model\n"
+    "  --target cpu: JIT-compiled for the host CPU (attn::Compiler, cached on disk),\n"
+    "                for f32, bf16 and f16 inputs\n"
     "  --check: also print the max abs error against --target direct\n";
 
 /// Everything the command line said.
@@ -168,8 +170,8 @@ bool parseArgs(int argc, char **argv, RunOptions &o) {
     else if (arg == "--lse")
       o.lse = value;
     else if (arg == "--target") {
-      if (value != "ref" && value != "direct" && value != "spatial")
-        return error("unknown --target '" + value + "' (expected ref, direct or spatial)");
+      if (value != "ref" && value != "direct" && value != "spatial" && value != "cpu")
+        return error("unknown --target '" + value + "' (expected ref, direct, spatial or cpu)");
       o.target = value;
     } else if (arg == "--q-offset") {
       int64_t n;
@@ -451,6 +453,9 @@ int attn::driver::runMain(int argc, char **argv) {
   auto start = std::chrono::steady_clock::now();
   if (o.target == "direct") {
     if (auto err = ref::evaluateDirect(*var, problem, result))
+      return evalError(o.file, *err);
+  } else if (o.target == "cpu") {
+    if (auto err = driver::runOnCpu(o.file, var->name, problem, qType, result))
       return evalError(o.file, *err);
   } else if (o.target == "spatial") {
     SpatialRunInfo info;

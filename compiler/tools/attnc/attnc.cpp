@@ -1,17 +1,24 @@
 //===- attnc.cpp - the attnc compiler driver ------------------------------===//
 //
-//   attnc FILE.attn [--variant NAME] [--emit mlir|cascade] [--explain] [-o OUT]
-//   attnc run FILE.attn --variant NAME --q q.npy ... -o out.npy --target ref
+//   attnc FILE.attn [--variant NAME] [--emit mlir|cascade|llvm|header|lib]
+//         [--explain] [--target cpu|gpu|spatial|all] [--dtypes LIST]
+//         [--row-tile N] [--key-tile N] [-v] [-o OUT]
+//   attnc run FILE.attn --variant NAME --q q.npy ... -o out.npy [--target ...]
+//
+// Without --emit the output file decides: `-o X.so` builds a shared library,
+// `-o X.h` writes the header, anything else (or no -o) prints the attn
+// dialect. docs/cli.md has every option.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/tools/attnc/Driver.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/ToolOutputFile.h"
-#include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstring>
@@ -23,13 +30,32 @@ cl::opt<std::string> inputFile(cl::Positional, cl::desc("<file.attn>"), cl::Requ
 cl::opt<std::string> variantName("variant", cl::desc("Only this variant"), cl::init(""));
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"));
-enum class EmitKind { Mlir, Cascade };
+enum class EmitKind { Default, Mlir, Cascade, Llvm, Header, Lib };
 cl::opt<EmitKind> emitKind(
-    "emit", cl::desc("What to produce"), cl::init(EmitKind::Mlir),
+    "emit", cl::desc("What to produce (default: from -o: .so a library, .h the header, "
+                     "else the attn dialect)"),
+    cl::init(EmitKind::Default),
     cl::values(clEnumValN(EmitKind::Mlir, "mlir", "the attn dialect"),
-               clEnumValN(EmitKind::Cascade, "cascade", "the rewritten Einsum cascade")));
+               clEnumValN(EmitKind::Cascade, "cascade", "the rewritten Einsum cascade"),
+               clEnumValN(EmitKind::Llvm, "llvm", "the optimised LLVM IR of the CPU kernels"),
+               clEnumValN(EmitKind::Header, "header", "the C header of the shared library"),
+               clEnumValN(EmitKind::Lib, "lib", "a shared library with the CPU kernels")));
 cl::opt<bool> explain("explain",
                       cl::desc("Print the cascade before/after the rewrites and its pass count"));
+cl::opt<std::string> target("target", cl::desc("cpu (default), gpu, spatial or all"),
+                            cl::init("cpu"));
+cl::opt<std::string> dtypeList("dtypes",
+                               cl::desc("Input dtypes to build kernels for (default "
+                                        "f32,bf16,f16)"),
+                               cl::init("f32,bf16,f16"));
+cl::opt<int64_t> rowTile("row-tile", cl::desc("Query rows per tile-kernel call"), cl::init(64));
+cl::opt<int64_t> keyTile("key-tile", cl::desc("Keys per inner tile"), cl::init(64));
+cl::opt<bool> verbose("v", cl::desc("Say what is being compiled and how long it took"));
+
+int usageError(const std::string &message) {
+  errs() << "attnc: error: " << message << "\n";
+  return 1;
+}
 } // namespace
 
 int main(int argc, char **argv) {
@@ -40,11 +66,54 @@ int main(int argc, char **argv) {
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
   cl::ParseCommandLineOptions(argc, argv, "attnc: a compiler for attention variants\n");
+
+  // What to do: --emit, else --explain, else the output file's extension.
+  EmitKind kind = emitKind;
+  if (kind == EmitKind::Default) {
+    StringRef out = outputFile;
+    kind = explain                 ? EmitKind::Cascade
+           : out.ends_with(".so")  ? EmitKind::Lib
+           : out.ends_with(".h")   ? EmitKind::Header
+                                   : EmitKind::Mlir;
+  }
+  if (target != "cpu" && target != "gpu" && target != "spatial" && target != "all")
+    return usageError("unknown --target '" + target + "' (expected cpu, gpu, spatial or all)");
+  attn::driver::AotOptions aot;
+  aot.dtypes.clear();
+  for (StringRef d : split(StringRef(dtypeList), ',')) {
+    d = d.trim();
+    if (d == "f32")
+      aot.dtypes.push_back(ATTN_F32);
+    else if (d == "bf16")
+      aot.dtypes.push_back(ATTN_BF16);
+    else if (d == "f16")
+      aot.dtypes.push_back(ATTN_F16);
+    else
+      return usageError("unknown dtype '" + d.str() + "' in --dtypes (expected f32, bf16, f16)");
+  }
+  if (aot.dtypes.empty())
+    return usageError("--dtypes is empty");
+  if (rowTile < 1 || keyTile < 1)
+    return usageError("--row-tile and --key-tile must be >= 1");
+
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
   auto loaded = attn::driver::loadAttnFile(ctx, inputFile, variantName);
   if (!loaded)
     return 1;
+
+  if (kind == EmitKind::Lib || kind == EmitKind::Header || kind == EmitKind::Llvm) {
+    aot.kind = kind == EmitKind::Lib      ? attn::driver::AotKind::Library
+               : kind == EmitKind::Header ? attn::driver::AotKind::Header
+                                          : attn::driver::AotKind::Llvm;
+    aot.input = inputFile;
+    aot.output = outputFile;
+    aot.target = target;
+    aot.rowTile = rowTile;
+    aot.keyTile = keyTile;
+    aot.verbose = verbose;
+    return attn::driver::aotMain(*loaded->attnModule, aot);
+  }
 
   std::string err;
   auto out = mlir::openOutputFile(outputFile, &err);
@@ -53,7 +122,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   int rc = 0;
-  if (explain || emitKind == EmitKind::Cascade)
+  if (explain || kind == EmitKind::Cascade)
     rc = attn::driver::explainMain(*loaded->attnModule, explain, out->os());
   else
     loaded->attnModule->print(out->os(), mlir::OpPrintingFlags());
