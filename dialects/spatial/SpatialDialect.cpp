@@ -55,8 +55,8 @@ LogicalResult BindOp::verify() {
     return emitOpError("array must be \"2d\" or \"1d\", got \"") << getArray() << "\"";
   bool inEpoch = isa<EpochOp>((*this)->getParentOp());
   bool known = llvm::StringSwitch<bool>(getExtent())
-                   .Cases("tile", "tile_e", "tile_f", inEpoch)
-                   .Cases("row", "row_f", true)
+                   .Cases({"tile", "tile_e", "tile_f"}, inEpoch)
+                   .Cases({"row", "row_f"}, true)
                    .Default(false);
   if (!known)
     return emitOpError("extent \"") << getExtent() << "\" is not valid "
