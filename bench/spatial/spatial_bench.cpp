@@ -60,8 +60,8 @@ int fuseMaxTable(const ArchConfig &fm, const ArchConfig &flat, FILE *csv) {
   std::printf("## Table 1: FuseMax (1-pass) vs FLAT (3-pass), batch 64\n\n");
   std::printf("| model | seq | 2D util 1-pass (pub) | 2D util 3-pass (pub) | speedup (pub, ratio) "
               "| energy 1p/3p (pub) | energy 1p, 3p / pub | buffer 1-pass MiB | buffer 3-pass MiB "
-              "| 3-pass spill TB | 3-pass on fusemax.json util |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "| 3-pass spill TB | 3-pass on fusemax.json util | 1D util 1p, 3p |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   if (csv)
     std::fprintf(csv, "model,seq,util1p,util1p_pub,util3p,util3p_pub,speedup,speedup_pub,"
                       "energy_ratio,energy_ratio_pub,energy1p_pj,energy1p_pub,buffer1p,"
@@ -95,12 +95,12 @@ int fuseMaxTable(const ArchConfig &fm, const ArchConfig &flat, FILE *csv) {
       maxPub = std::max(maxPub, pubSpeed);
       ++n;
       std::printf("| %s | %s | %.2f%% (%.2f%%) | %.2f%% (%.2f%%) | %.2fx (%.2fx, %.3f) "
-                  "| %.3f (%.3f) | %.3f, %.3f | %.2f | %.1f | %.1f | %.2f%% |\n",
+                  "| %.3f (%.3f) | %.3f, %.3f | %.2f | %.1f | %.1f | %.2f%% | %.1f%%, %.1f%% |\n",
                   m.name, s.name, 100 * one.util2d, 100 * pub->fmUtil, 100 * three.util2d,
                   100 * pub->flatUtil, speed, pubSpeed, speed / pubSpeed, eRatio, pubE,
                   one.energyTotal / pub->fmEnergy, three.energyTotal / pub->flatEnergy,
                   mib(one.bufferBytes), mib(three.bufferBytes), three.spillBytes / 1e12,
-                  100 * threeFm.util2d);
+                  100 * threeFm.util2d, 100 * one.util1d, 100 * three.util1d);
       if (csv)
         std::fprintf(csv, "%s,%s,%.6f,%.6f,%.6f,%.6f,%.4f,%.4f,%.4f,%.4f,%.6e,%.6e,%.0f,%.0f,"
                           "%.6e,%.6e,%.6e,%.6e\n",
