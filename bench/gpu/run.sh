@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# bench/gpu/run.sh: builds, HERE (no GPU needed), everything the device run
+# needs and stages it in one folder that a device call carries:
+#   libattnrt.so, GpuLaunchTest, attn-gpu-bench, and the cubins + .info files
+#   of the anchor variants from `attnc --target gpu --emit cubin`.
+# Then the lead runs ONE device command (printed at the end; docs/gpu.md).
+#
+# Environment (all optional):
+#   ATTNC_BUILD_DIR   build folder (default: build if configured, else build-gpu,
+#                     configured here)
+#   ATTNC_GPU_STAGE   stage folder, relative to the repository root
+#                     (default build-gpu-stage; /build*/ is git-ignored)
+#   ATTNC_GPU_DTYPES  dtypes to compile (default bf16,f16)
+#   ATTNC_GPU_VARIANTS  examples to compile (default: the 8 anchors)
+#   ATTNC_GPU_EMIT    the compile command, run with ATTNC FILE DTYPES OUTDIR
+#                     exported (default:
+#                     "$ATTNC" "$FILE" --target gpu --emit cubin --dtypes "$DTYPES" -o "$OUTDIR",
+#                     which must write OUTDIR/<variant>_<dtype>.cubin and OUTDIR/<variant>.info)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+# Default: the main build folder when it exists (attnc is built there already).
+if [ -z "${ATTNC_BUILD_DIR:-}" ] && [ -f build/build.ninja ]; then ATTNC_BUILD_DIR=build; fi
+BUILD=${ATTNC_BUILD_DIR:-build-gpu}
+STAGE_REL=${ATTNC_GPU_STAGE:-build-gpu-stage}
+STAGE=$ROOT/$STAGE_REL
+DTYPES=${ATTNC_GPU_DTYPES:-bf16,f16}
+VARIANTS=${ATTNC_GPU_VARIANTS:-full causal sliding_window alibi_causal softcap prefix_lm document sigmoid_attn}
+JOBS=${ATTNC_JOBS:-2}
+
+case "$STAGE_REL" in
+  /*|..*) echo "run.sh: ATTNC_GPU_STAGE must be a path inside the repository" >&2; exit 1 ;;
+esac
+
+if [ ! -f "$BUILD/build.ninja" ]; then
+  echo "== configuring $BUILD"
+  CC=${CC:-/usr/lib/llvm-22/bin/clang} CXX=${CXX:-/usr/lib/llvm-22/bin/clang++} \
+    cmake -G Ninja -S "$ROOT" -B "$BUILD" -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
+      -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld \
+      -DATTNC_ENABLE_FUZZER=OFF >/dev/null
+fi
+
+echo "== building attnrt, GpuLaunchTest, attn-gpu-bench"
+ninja -C "$BUILD" -j"$JOBS" attnrt GpuLaunchTest attn-gpu-bench
+
+rm -rf "$STAGE"
+mkdir -p "$STAGE/bin" "$STAGE/lib" "$STAGE/cubins"
+cp -P "$BUILD"/lib/libattnrt.so* "$STAGE/lib/"
+cp "$BUILD/bin/GpuLaunchTest" "$BUILD/bin/attn-gpu-bench" "$STAGE/bin/"
+
+echo "== compiling the GPU kernels"
+HAVE_ATTNC=0
+if ninja -C "$BUILD" -j"$JOBS" attnc >/dev/null 2>&1; then
+  HAVE_ATTNC=1
+else
+  echo "run.sh: attnc did not build; staging the runtime, tests and benchmark without cubins"
+fi
+ATTNC=$ROOT/$BUILD/bin/attnc
+case "$BUILD" in /*) ATTNC=$BUILD/bin/attnc ;; esac
+if [ "$HAVE_ATTNC" = 1 ] && [ -z "${ATTNC_GPU_EMIT:-}" ] && \
+   ! "$ATTNC" --help 2>&1 | grep -q -- 'cubin'; then
+  echo "run.sh: this attnc has no '--emit cubin' yet (attnc --help does not mention it):"
+  echo "        staging the runtime, tests and benchmark without cubins; the device run then"
+  echo "        runs GpuLaunchTest and the peers only"
+  HAVE_ATTNC=0
+fi
+compiled=0
+failed=""
+if [ "$HAVE_ATTNC" = 1 ]; then
+  export ATTNC DTYPES
+  for v in $VARIANTS; do
+    FILE=$ROOT/examples/$v.attn
+    if [ ! -f "$FILE" ]; then
+      echo "run.sh: no $FILE, skipped"; continue
+    fi
+    OUTDIR=$STAGE/cubins
+    export FILE OUTDIR
+    if [ -n "${ATTNC_GPU_EMIT:-}" ]; then
+      bash -c "$ATTNC_GPU_EMIT" || { failed="$failed $v"; continue; }
+    else
+      "$ATTNC" "$FILE" --target gpu --emit cubin --dtypes "$DTYPES" -o "$OUTDIR" \
+        || { failed="$failed $v"; continue; }
+    fi
+    compiled=$((compiled + 1))
+  done
+fi
+[ -n "$failed" ] && echo "run.sh: attnc failed on:$failed (the benchmark skips them)"
+
+echo "== staged in $STAGE_REL ($compiled variant(s) compiled)"
+ls -la "$STAGE/cubins" | sed 's/^/   /'
+size=$(du -sm "$STAGE" | cut -f1)
+echo "   total ${size} MiB (a device call carries at most 64 MiB with the working tree)"
+if [ "$size" -ge 56 ]; then
+  echo "run.sh: the stage is too large to carry" >&2; exit 1
+fi
+cat <<MSG
+
+Now ONE device call (device tool 'run'; kind left out = one H100):
+  command: bash bench/gpu/device.sh $STAGE_REL
+  carry:   ["$STAGE_REL"]
+  timeout_s: 600
+Results come back under \$OUT (see docs/gpu.md): attnc_gpu.log, attnc_gpu.jsonl,
+peers.log, gpu_compare.json, gpurt_test.log; the comparison table is printed last.
+MSG
