@@ -26,13 +26,14 @@
 using namespace llvm;
 
 namespace {
-cl::opt<std::string> inputFile(cl::Positional, cl::desc("<file.attn>"), cl::Required);
-cl::opt<std::string> variantName("variant", cl::desc("Only this variant"), cl::init(""));
-cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
+cl::OptionCategory attncCategory("attnc options");
+cl::opt<std::string> inputFile(cl::Positional, cl::cat(attncCategory), cl::desc("<file.attn>"), cl::Required);
+cl::opt<std::string> variantName("variant", cl::cat(attncCategory), cl::desc("Only this variant"), cl::init(""));
+cl::opt<std::string> outputFile("o", cl::cat(attncCategory), cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"));
 enum class EmitKind { Default, Mlir, Cascade, Llvm, Header, Lib };
 cl::opt<EmitKind> emitKind(
-    "emit", cl::desc("What to produce (default: from -o: .so a library, .h the header, "
+    "emit", cl::cat(attncCategory), cl::desc("What to produce (default: from -o: .so a library, .h the header, "
                      "else the attn dialect)"),
     cl::init(EmitKind::Default),
     cl::values(clEnumValN(EmitKind::Mlir, "mlir", "the attn dialect"),
@@ -40,17 +41,17 @@ cl::opt<EmitKind> emitKind(
                clEnumValN(EmitKind::Llvm, "llvm", "the optimised LLVM IR of the CPU kernels"),
                clEnumValN(EmitKind::Header, "header", "the C header of the shared library"),
                clEnumValN(EmitKind::Lib, "lib", "a shared library with the CPU kernels")));
-cl::opt<bool> explain("explain",
+cl::opt<bool> explain("explain", cl::cat(attncCategory),
                       cl::desc("Print the cascade before/after the rewrites and its pass count"));
-cl::opt<std::string> target("target", cl::desc("cpu (default), gpu, spatial or all"),
+cl::opt<std::string> target("target", cl::cat(attncCategory), cl::desc("cpu (default), gpu, spatial or all"),
                             cl::init("cpu"));
-cl::opt<std::string> dtypeList("dtypes",
+cl::opt<std::string> dtypeList("dtypes", cl::cat(attncCategory),
                                cl::desc("Input dtypes to build kernels for (default "
                                         "f32,bf16,f16)"),
                                cl::init("f32,bf16,f16"));
-cl::opt<int64_t> rowTile("row-tile", cl::desc("Query rows per tile-kernel call"), cl::init(64));
-cl::opt<int64_t> keyTile("key-tile", cl::desc("Keys per inner tile"), cl::init(64));
-cl::opt<bool> verbose("v", cl::desc("Say what is being compiled and how long it took"));
+cl::opt<int64_t> rowTile("row-tile", cl::cat(attncCategory), cl::desc("Query rows per tile-kernel call"), cl::init(64));
+cl::opt<int64_t> keyTile("key-tile", cl::cat(attncCategory), cl::desc("Keys per inner tile"), cl::init(64));
+cl::opt<bool> verbose("v", cl::cat(attncCategory), cl::desc("Say what is being compiled and how long it took"));
 
 int usageError(const std::string &message) {
   errs() << "attnc: error: " << message << "\n";
@@ -65,7 +66,13 @@ int main(int argc, char **argv) {
   // --mlir-print-debuginfo, --mlir-print-op-generic, ... for --emit mlir.
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
-  cl::ParseCommandLineOptions(argc, argv, "attnc: a compiler for attention variants\n");
+  // --help lists attnc's own options (LLVM's and MLIR's still parse).
+  cl::HideUnrelatedOptions(attncCategory);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "attnc: a compiler for attention variants\n\n"
+                              "  attnc FILE.attn [options]      compile (see --emit)\n"
+                              "  attnc run FILE.attn ...        run a variant on .npy files "
+                              "(attnc run --help)\n");
 
   // What to do: --emit, else --explain, else the output file's extension.
   EmitKind kind = emitKind;

@@ -191,7 +191,7 @@ TEST(JitCompiler, ColdMemoryAndDiskHits) {
     auto commented = c.compile("# another comment\n" + src, "causal", &err, "x.attn", &origin);
     EXPECT_EQ(commented, first);
     EXPECT_EQ(origin, KernelOrigin::Memory);
-    std::printf("[ timing ] causal.attn cold compile (f32+bf16+f16, store): %.1f ms "
+    std::printf("[ timing ] causal.attn cold compile (f32+bf16+f16; disk store follows in the background): %.1f ms "
                 "(JIT part %.1f ms); memory hit %.4f ms\n",
                 cold, first->info().buildMs, hit);
   }
