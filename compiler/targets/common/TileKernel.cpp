@@ -93,6 +93,10 @@ private:
   Storage &allocate(Value fiber, ArrayRef<StringRef> ranks);
   Value linearIndex(const Storage &s, const llvm::StringMap<Value> &point);
   Value loadAt(Value fiber, const llvm::StringMap<Value> &point);
+  /// Reads Q / K / V at a point straight from the caller's tensor (zero for
+  /// keys past Skv); used instead of tile copies where each thread has its
+  /// own row (the GPU entry), so that no per-thread copy of K and V exists.
+  Value loadInputDirect(cascade::InputOp in, const llvm::StringMap<Value> &point);
 
   // --- ops ---------------------------------------------------------------
   LogicalResult classify();
@@ -148,6 +152,10 @@ private:
   /// While a body is inlined at a point of a key tile: whether the point is a
   /// real key (j < Skv). Padding points must not report out-of-range reads.
   Value pointValid;
+  /// Inputs are read in place (GPU) rather than copied into tile buffers (CPU).
+  bool directInputs = false;
+  /// The key tile of the loop being emitted (for direct K / V reads).
+  Value curM1;
 };
 
 Type KernelBuilder::inputElemType() {
@@ -232,8 +240,40 @@ Value KernelBuilder::linearIndex(const Storage &s, const llvm::StringMap<Value> 
 }
 
 Value KernelBuilder::loadAt(Value fiber, const llvm::StringMap<Value> &point) {
+  if (directInputs)
+    if (auto in = fiber.getDefiningOp<cascade::InputOp>())
+      return loadInputDirect(in, point);
   Storage &s = storage[fiber];
   return memref::LoadOp::create(b, loc, s.buffer, ValueRange{linearIndex(s, point)});
+}
+
+Value KernelBuilder::loadInputDirect(cascade::InputOp in, const llvm::StringMap<Value> &pt) {
+  StringRef name = in.getName();
+  StringRef head = name == "V" ? "f" : "e";
+  if (name == "Q") {
+    Value row = arith::AddIOp::create(b, loc, row0, toI64(pt.lookup("p")));
+    Value off = arith::AddIOp::create(
+        b, loc,
+        arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, bIdx, argWord(ATTN_ARG_Q_STRIDES)),
+                              arith::MulIOp::create(b, loc, hIdx, argWord(ATTN_ARG_Q_STRIDES + 1))),
+        arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, row, argWord(ATTN_ARG_Q_STRIDES + 2)),
+                              arith::MulIOp::create(b, loc, toI64(pt.lookup(head)),
+                                                    argWord(ATTN_ARG_Q_STRIDES + 3))));
+    return loadInputElem(qPtr, off);
+  }
+  int64_t strideWord = name == "K" ? ATTN_ARG_K_STRIDES : ATTN_ARG_V_STRIDES;
+  Value j = pointJ(pt, curM1);
+  Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, j, skv);
+  Value jj = arith::SelectOp::create(b, loc, ok, j, cI64(0));
+  Value off = arith::AddIOp::create(
+      b, loc,
+      arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, bIdx, argWord(strideWord)),
+                            arith::MulIOp::create(b, loc, hkIdx, argWord(strideWord + 1))),
+      arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, jj, argWord(strideWord + 2)),
+                            arith::MulIOp::create(b, loc, toI64(pt.lookup(head)),
+                                                  argWord(strideWord + 3))));
+  Value v = loadInputElem(name == "K" ? kPtr : vPtr, off);
+  return arith::SelectOp::create(b, loc, ok, v, cF32(0));
 }
 
 void KernelBuilder::forEachPoint(ArrayRef<StringRef> ranks,
@@ -582,6 +622,8 @@ Value KernelBuilder::maskedOperand(cascade::EinsumOp op, Value x, Value m1) {
 /// register-tiled micro-kernel (kRows broadcast rows x one vector of b, FMA
 /// over k). Returns false (nothing emitted) when `op` is not of that shape.
 bool KernelBuilder::emitContraction(cascade::EinsumOp op, Value m1) {
+  if (kVec == 1 || directInputs)
+    return false;
   if (*op.getReduce() != cascade::CombineKind::sum || op.getInit() || op.getInputs().size() != 2)
     return false;
   Block &blk = op.getBody().front();
@@ -699,6 +741,9 @@ void KernelBuilder::emitIterateStep(cascade::IterateOp op, Value m1) {
 }
 
 void KernelBuilder::emitKVTile(Value m1) {
+  curM1 = m1;
+  if (directInputs)
+    return;
   // K and V tiles [m0, e] in f32, zero past Skv.
   for (Operation &op : cas.getBody().front()) {
     auto in = dyn_cast<cascade::InputOp>(op);
@@ -960,9 +1005,11 @@ LogicalResult KernelBuilder::build() {
     for (Value r : op.getResults())
       if (isa<cascade::FiberType>(r.getType()))
         allocate(r, cascade::getRanks(r));
-  // Inputs are zero-padded (rows past nrows, head dims past D).
+  // Inputs are zero-padded (rows past nrows, head dims past D), or read in
+  // place on the GPU.
+  directInputs = options.directInputs;
   for (Operation &op : cas.getBody().front())
-    if (auto in = dyn_cast<cascade::InputOp>(op))
+    if (auto in = dyn_cast<cascade::InputOp>(op); in && !directInputs)
       zeroFill(storage[in.getResult()]);
   anyKept = memref::AllocaOp::create(b, loc, MemRefType::get({1}, b.getI1Type()));
   // An iterate's final is its state after the last step: share cur's buffer.
@@ -973,7 +1020,7 @@ LogicalResult KernelBuilder::build() {
   // Q tile [p, e] in f32.
   for (Operation &op : cas.getBody().front()) {
     auto in = dyn_cast<cascade::InputOp>(op);
-    if (!in || in.getName() != "Q")
+    if (!in || in.getName() != "Q" || directInputs)
       continue;
     Storage &s = storage[in.getResult()];
     forEachPoint({"p", "e"}, [&](llvm::StringMap<Value> &pt) {

@@ -32,6 +32,10 @@ struct TileKernelOptions {
   /// Vector lanes of the contraction micro-kernel; head dims and rows are
   /// padded to it. 1 turns the micro-kernel off (GPU threads are scalar).
   int64_t vectorLanes = 16;
+  /// Read Q / K / V in place instead of copying tiles into stack buffers
+  /// (the GPU, where each thread owns one row). Tests also run this mapping
+  /// on the CPU, with rowTile = vectorLanes = 1.
+  bool directInputs = false;
 };
 
 /// The symbol name of a variant's kernel: `attn_<variant>_<dtype>_tile` on

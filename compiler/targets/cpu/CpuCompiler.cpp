@@ -121,8 +121,12 @@ FailureOr<OwningOpRef<ModuleOp>> buildCpuKernels(ModuleOp cascades,
   for (auto variant : cascades.getOps<VariantOp>())
     for (attn_dtype t : options.dtypes) {
       TileKernelOptions ko;
-      ko.rowTile = options.rowTile;
+      ko.rowTile = options.gpuMapping ? 1 : options.rowTile;
       ko.inputType = t;
+      if (options.gpuMapping) {
+        ko.vectorLanes = 1;
+        ko.directInputs = true;
+      }
       if (failed(buildTileKernel(variant, *kernels, ko)))
         return failure();
     }

@@ -25,6 +25,9 @@ struct CpuCompileOptions {
   int64_t rowTile = 64;                      ///< query rows per tile-kernel call
   int64_t keyTile = 64;                      ///< keys per tile (m0)
   std::vector<attn_dtype> dtypes = {ATTN_F32}; ///< one kernel per input dtype
+  /// The GPU's mapping (one row per call, inputs read in place, no vectors),
+  /// run on the CPU: lets CI check the GPU kernels' logic numerically.
+  bool gpuMapping = false;
 };
 
 /// An attn_variant_info with the strings it points at.

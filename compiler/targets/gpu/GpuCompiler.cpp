@@ -67,6 +67,7 @@ FailureOr<OwningOpRef<ModuleOp>> buildGpuKernels(ModuleOp cascades,
       ko.target = KernelTarget::Gpu;
       ko.rowTile = 1;
       ko.vectorLanes = 1;
+      ko.directInputs = true;
       ko.inputType = t;
       if (failed(buildTileKernel(variant, *kernels, ko)))
         return failure();

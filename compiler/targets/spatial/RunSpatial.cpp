@@ -176,6 +176,7 @@ llvm::Error attn::runSpatial(ModuleOp attnModule, llvm::StringRef variantName,
     sim::Workload w;
     w.batch = problem.q.shape[0];
     w.heads = problem.q.shape[1];
+    w.kvHeads = problem.k.shape[1];
     w.sq = sq;
     w.skv = skv;
     w.e = w.f = problem.q.shape[3];

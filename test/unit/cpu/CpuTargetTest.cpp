@@ -121,6 +121,9 @@ struct CompiledFile {
 
 class CpuTargetTest : public ::testing::TestWithParam<std::string> {
 protected:
+  /// Compiles examples/<file> and checks every variant, shape and dtype.
+  void run(const std::string &file, bool gpuMapping);
+
   static mlir::MLIRContext &context() {
     static mlir::MLIRContext ctx;
     static bool init = [] {
@@ -239,11 +242,20 @@ protected:
   }
 };
 
-TEST_P(CpuTargetTest, MatchesFloat64Reference) {
-  std::string path = std::string(ATTNC_EXAMPLES_DIR) + "/" + GetParam();
+TEST_P(CpuTargetTest, MatchesFloat64Reference) { run(GetParam(), false); }
+
+/// The GPU target's mapping (one row per thread, inputs read in place),
+/// compiled for the CPU: the GPU kernels' logic checked without a GPU.
+TEST_P(CpuTargetTest, GpuMappingMatchesFloat64Reference) { run(GetParam(), true); }
+
+void CpuTargetTest::run(const std::string &file, bool gpuMapping) {
+  std::string path = std::string(ATTNC_EXAMPLES_DIR) + "/" + file;
   CpuCompileOptions opts;
   opts.rowTile = 16;
   opts.keyTile = 16;
+  opts.gpuMapping = gpuMapping;
+  if (gpuMapping)
+    opts.rowTile = 1;
   opts.dtypes = {ATTN_F32, ATTN_BF16};
   CompiledFile f = compile(path, opts);
   ASSERT_TRUE(f.engine);
