@@ -200,8 +200,11 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
     double moves = 2.0 * (program.passes - 1) * scoresPerHead; // write + read back
     (r.fitsBuffer ? scoresOnChip : spillWords) = moves;
   }
+  const double kvShare = work.kvHeads > 0 && work.kvHeads < work.heads
+                             ? static_cast<double>(work.kvHeads) / work.heads
+                             : 1.0;
   double dramWordsPerHead = static_cast<double>(sq) * e + static_cast<double>(sq) * f +
-                            kvKeysStreamed * (e + f) + spillWords;
+                            kvKeysStreamed * (e + f) * kvShare + spillWords;
   r.dramBytes = dramWordsPerHead * w * bh;
   r.spillBytes = spillWords * w * bh;
   r.memSeconds = r.dramBytes / arch.dramBytesPerSec;

@@ -91,6 +91,9 @@ enum class TileClass { Empty, Partial, Full };
 /// One call: batch, heads, sequence lengths, head dims, mask.
 struct Workload {
   int64_t batch = 1, heads = 1;
+  /// K/V heads (GQA / MQA); 0 = heads. The query heads of a group run back
+  /// to back in one p2 chunk and share each streamed K/V tile.
+  int64_t kvHeads = 0;
   int64_t sq = 1, skv = 1;
   int64_t e = 64, f = 64;
   int64_t qOffset = -1; ///< -1: Skv - Sq

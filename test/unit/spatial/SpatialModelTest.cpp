@@ -133,6 +133,21 @@ TEST(SpatialModel, NoOverlapWithoutPipelining) {
   EXPECT_DOUBLE_EQ(r.computeCycles, 120);
 }
 
+// GQA: 4 query heads sharing 2 K/V heads stream each K/V tile once per
+// group: per query head Q 16 + O 16 words and half of K/V's 32 = 48 words,
+// x 4 heads x 2 B = 384 B (MHA: 4 x 64 x 2 = 512 B).
+TEST(SpatialModel, GroupedHeadsShareKV) {
+  Workload w = small();
+  w.heads = 4;
+  w.kvHeads = 2;
+  Report r;
+  ASSERT_FALSE(simulate(tiny(), onePassSoftmax(), w, r));
+  EXPECT_DOUBLE_EQ(r.dramBytes, 384);
+  w.kvHeads = 0;
+  ASSERT_FALSE(simulate(tiny(), onePassSoftmax(), w, r));
+  EXPECT_DOUBLE_EQ(r.dramBytes, 512);
+}
+
 // Without interleaving, the 1D array's stage-0 work (RD, RNV, the final
 // division: 16 cycles) gets a stage of its own after stage 3 instead of
 // hiding behind QK and LM: 12 + 4 + 32 + 8 + 16 + 8 = 80.
