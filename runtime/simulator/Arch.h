@@ -37,7 +37,7 @@ struct ArchConfig {
   int64_t maxRowBlock = 1024;
   OpCost mac{1, 17.1645};
   OpCost add{1, 8.3395};
-  OpCost max{1, 8.3395};
+  OpCost max{1, 0.028036};
   OpCost div{1, 36.2512};
   OpCost exp{6, 6 * 17.1645};       ///< exp = 6 sequential MACs
   /// exp(a - b) costs only `exp` (a fused subtract-exponent unit, FLAT).
