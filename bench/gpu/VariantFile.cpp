@@ -125,11 +125,14 @@ std::unique_ptr<VariantDescription> parseVariantFile(const std::string &text,
         return bad("a tensor has at most " + std::to_string(ATTN_MAX_RANK) + " dimensions");
       t.rank = static_cast<int32_t>(w.size() - 3);
       for (size_t k = 3; k < w.size(); ++k) {
-        int64_t dim = -1;
+        int64_t dim = 0;
+        bool named = false;
         for (int s = 0; s < 6; ++s)
-          if (w[k] == kSizeNames[s])
+          if (w[k] == kSizeNames[s]) {
             dim = -(1 + s);
-        if (dim == -1) {
+            named = true;
+          }
+        if (!named) {
           char *end = nullptr;
           long long n = std::strtoll(w[k].c_str(), &end, 10);
           if (*end || n < 0)

@@ -11,7 +11,8 @@
 // log-sum-exp) with a float64 evaluator (Reference.h) on every row of the
 // check shapes and on sampled rows of the timed ones, checks that every
 // output element was written (outputs are poisoned with NaN), then times
-// the kernel with CUDA events (warm-up, median of --reps) and prints
+// the kernel with CUDA events (warm-up, median of --reps; fewer when a launch
+// is so slow that a row would take over --max-seconds) and prints
 // TFLOP/s (4*B*H*Sq*Skv*D*kept / time) or, for decode, TB/s over the kept
 // K and V bytes. One JSON object per row goes to --json (peers.py reads it).
 //
@@ -23,6 +24,7 @@
 #include "bench/gpu/VariantFile.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -52,9 +54,11 @@ struct Options {
   std::string dir;
   std::vector<std::string> dtypes = {"bf16", "f16"};
   std::set<std::string> variants; ///< empty: all
+  std::set<std::string> shapes;   ///< empty: all
   std::vector<int64_t> seqs = {2048};
   std::vector<int64_t> decodeKv = {8192};
   int warmup = 3, reps = 20;
+  double maxSeconds = 4; ///< timing budget of one row
   bool checkOnly = false, skipChecks = false;
   std::string json;
 };
@@ -72,7 +76,7 @@ void usage() {
   std::printf(
       "usage: attn-gpu-bench --dir DIR [--dtypes bf16,f16] [--variants a,b] [--seq 2048,8192]\n"
       "                      [--decode-kv 8192,32768] [--warmup N] [--reps N] [--check-only]\n"
-      "                      [--json FILE]\n"
+      "                      [--shapes NAME,...] [--max-seconds S] [--json FILE]\n"
       "DIR: <variant>_<dtype>.cubin (+ <variant>.info) as written by attnc --target gpu --emit cubin\n");
 }
 
@@ -103,6 +107,9 @@ bool parseOptions(int argc, char **argv, Options &o) {
     } else if (a.rfind("--variants", 0) == 0 && value(v)) {
       for (auto &x : splitList(v))
         o.variants.insert(x);
+    } else if (a.rfind("--shapes", 0) == 0 && value(v)) {
+      for (auto &x : splitList(v))
+        o.shapes.insert(x);
     } else if (a.rfind("--seq", 0) == 0 && value(v)) {
       o.seqs.clear();
       for (auto &x : splitList(v))
@@ -111,6 +118,8 @@ bool parseOptions(int argc, char **argv, Options &o) {
       o.decodeKv.clear();
       for (auto &x : splitList(v))
         o.decodeKv.push_back(std::stoll(x));
+    } else if (a.rfind("--max-seconds", 0) == 0 && value(v)) {
+      o.maxSeconds = std::stod(v);
     } else if (a.rfind("--warmup", 0) == 0 && value(v)) {
       o.warmup = std::stoi(v);
     } else if (a.rfind("--reps", 0) == 0 && value(v)) {
@@ -300,7 +309,8 @@ bool readFile(const fs::path &path, std::vector<char> &out) {
 }
 
 /// Finds <variant>_<dtype>.cubin files and their descriptions in `dir`.
-std::vector<std::unique_ptr<Variant>> discover(const Options &o) {
+/// Unreadable files and malformed descriptions count in `problems`.
+std::vector<std::unique_ptr<Variant>> discover(const Options &o, int &problems) {
   std::map<std::string, std::unique_ptr<Variant>> byName;
   std::error_code ec;
   for (const auto &entry : fs::directory_iterator(o.dir, ec)) {
@@ -329,7 +339,8 @@ std::vector<std::unique_ptr<Variant>> discover(const Options &o) {
       v->name = name;
     }
     if (!readFile(entry.path(), v->images[dtype])) {
-      std::printf("skip %s: cannot read it\n", entry.path().c_str());
+      std::printf("FAIL %s: cannot read it\n", entry.path().c_str());
+      ++problems;
       v->images.erase(dtype);
     }
   }
@@ -343,7 +354,8 @@ std::vector<std::unique_ptr<Variant>> discover(const Options &o) {
     if (fs::exists(info)) {
       v->desc = readVariantFile(info.string(), error);
       if (!v->desc) {
-        std::printf("skip %s: %s\n", name.c_str(), error.c_str());
+        std::printf("FAIL %s: %s\n", name.c_str(), error.c_str());
+        ++problems;
         continue;
       }
     } else if (!v->anchor.empty()) {
@@ -377,6 +389,7 @@ struct Result {
   Problem p;
   double kept = 1, relErr = NAN, lseErr = NAN, ms = NAN, tflops = NAN, tbps = NAN;
   int64_t unwritten = 0, rowsChecked = 0;
+  int reps = 0;
   bool ok = false, timed = false;
   std::string error;
 };
@@ -409,7 +422,8 @@ std::string toJson(const Result &r) {
      << ", \"q_offset\": " << r.p.offset() << ", \"kept\": " << num(r.kept)
      << ", \"rel_err\": " << num(r.relErr) << ", \"lse_err\": " << num(r.lseErr)
      << ", \"unwritten\": " << r.unwritten << ", \"ok\": " << (r.ok ? "true" : "false")
-     << ", \"timed\": " << (r.timed ? "true" : "false") << ", \"ms\": " << num(r.ms)
+     << ", \"timed\": " << (r.timed ? "true" : "false") << ", \"reps\": " << r.reps
+     << ", \"ms\": " << num(r.ms)
      << ", \"tflops\": " << num(r.tflops) << ", \"tbps\": " << num(r.tbps)
      << ", \"error\": \"" << jsonEscape(r.error) << "\"}";
   return os.str();
@@ -521,11 +535,14 @@ Result runOne(Variant &var, const std::string &dtypeName, const Shape &shape, Sh
     r.error = "poisoning the output failed";
     return r;
   }
+  auto start = std::chrono::steady_clock::now();
   if (attn_gpu_launch(&info, module, kernel.c_str(), &q, &k, &v, &o, lsePtr, params.data(),
                       tensorPtr, p.qOffset, nullptr) != ATTN_OK) {
     r.error = attn_last_error();
     return r;
   }
+  const double checkMs =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::vector<unsigned char> oh(data.o.bytes);
   std::vector<float> lh(data.lse.bytes / 4);
   if (attn_gpu_copy_to_host(oh.data(), data.o.ptr, oh.size()) != ATTN_OK ||
@@ -588,10 +605,18 @@ Result runOne(Variant &var, const std::string &dtypeName, const Shape &shape, Sh
   if (!r.timed)
     return r;
 
-  // Time.
+  // Time: at most about --max-seconds per row (slow kernels get fewer reps).
+  int reps = opt.reps, warmup = opt.warmup;
+  const double budgetMs = opt.maxSeconds * 1000.0;
+  if (checkMs * (reps + warmup) > budgetMs) {
+    warmup = std::min(warmup, 1);
+    reps = std::max(3, static_cast<int>(budgetMs / std::max(checkMs, 1e-3)) - warmup);
+    reps = std::min(reps, opt.reps);
+  }
+  r.reps = reps;
   double median = 0;
   if (attn_gpu_time_launches(&info, module, kernel.c_str(), &q, &k, &v, &o, lsePtr, params.data(),
-                             tensorPtr, p.qOffset, nullptr, opt.warmup, opt.reps, nullptr,
+                             tensorPtr, p.qOffset, nullptr, warmup, reps, nullptr,
                              &median) != ATTN_OK) {
     r.error = attn_last_error();
     r.ok = false;
@@ -621,7 +646,8 @@ int main(int argc, char **argv) {
                 dev.name, dev.cc_major, dev.cc_minor, dev.sm_count,
                 dev.total_memory / 1073741824.0, dev.driver_version / 1000,
                 dev.driver_version % 1000 / 10);
-  auto variants = discover(opt);
+  int failures = 0;
+  auto variants = discover(opt, failures);
   if (variants.empty()) {
     std::printf("attn-gpu-bench: no kernels to run in %s (expected <variant>_<dtype>.cubin for "
                 "dtypes", opt.dir.c_str());
@@ -630,7 +656,6 @@ int main(int argc, char **argv) {
     std::printf(")\n");
     return 2;
   }
-  int failures = 0;
   for (auto &v : variants)
     for (auto &[dtype, image] : v->images) {
       attn_gpu_module *m = nullptr;
@@ -658,6 +683,8 @@ int main(int argc, char **argv) {
     if (!any)
       continue;
     for (const Shape &shape : shapes(opt)) {
+      if (!opt.shapes.empty() && !opt.shapes.count(shape.name))
+        continue;
       ShapeData data;
       if (!data.make(shape.p, dtype, seed++)) {
         std::printf("FAIL %s %s: could not set up the inputs\n", shape.name.c_str(),
