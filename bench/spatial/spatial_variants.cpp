@@ -150,8 +150,9 @@ int main(int argc, char **argv) {
                       "energy_ratio,seconds1p,buffer1p,buffer_base\n");
   std::printf("## attnc variants through the compiler (BERT-Base shapes, batch 64)\n\n");
   std::printf("| variant | seq | passes (online / not) | tiles kept | 2D util 1-pass "
-              "| 2D util FLAT | speedup | energy 1p/FLAT | time 1-pass s | buffer 1p / FLAT MiB |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+              "| 2D util FLAT | speedup | energy 1p/FLAT | time 1-pass s | buffer 1p / FLAT MiB "
+              "| barrier schedule |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const std::string &file : files) {
     std::string path = examplesDir + "/" + file;
     std::ifstream in(path);
@@ -190,11 +191,12 @@ int main(int argc, char **argv) {
         }
         double kept = double(a.epochs) / double(a.pTiles * a.mTiles);
         std::printf("| %s | %lld | %u / %u | %.2f%% | %.2f%% | %.2f%% | %.2fx | %.3f | %.4g "
-                    "| %.2f / %.1f |\n",
+                    "| %.2f / %.1f | +%.2f%% |\n",
                     v.name.c_str(), (long long)s, one.passes, base.passes, 100 * kept,
                     100 * a.util2d, 100 * b.util2d, b.seconds / a.seconds,
                     a.energyTotal / b.energyTotal, a.seconds, a.bufferBytes / (1 << 20),
-                    b.bufferBytes / (1 << 20));
+                    b.bufferBytes / (1 << 20),
+                    100 * (a.barrierCycles / a.computeCycles - 1));
         if (csv)
           std::fprintf(csv, "%s,%lld,%u,%u,%.6f,%.6f,%.6f,%.4f,%.4f,%.6e,%.0f,%.0f\n",
                        v.name.c_str(), (long long)s, one.passes, base.passes, kept, a.util2d,

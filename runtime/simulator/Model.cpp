@@ -113,10 +113,14 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
   // Epochs: classify every (p tile, m tile) by intervals; count the K/V
   // tiles each chunk must stream (those non-empty for some p tile in it).
   double kvKeysStreamed = 0; // keys streamed from DRAM, summed over chunks
+  // For the barrier schedule: the class of each p tile's last epoch (its
+  // tile-end work runs with it), and p tiles without any epoch.
+  int64_t lastPartial = 0, lastFull = 0, noEpochTiles = 0;
   if (!masked || !program.skipEmptyTiles) {
     r.epochs = r.pTiles * r.mTiles;
     r.fullEpochs = !masked ? r.epochs : 0;
     r.partialEpochs = r.epochs - r.fullEpochs;
+    (masked ? lastPartial : lastFull) = r.pTiles;
     kvKeysStreamed = static_cast<double>(r.p2) * skv;
   } else {
     std::vector<char> needed(r.mTiles);
@@ -124,15 +128,21 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
       std::fill(needed.begin(), needed.end(), 0);
       for (int64_t t = c * r.p1; t < (c + 1) * r.p1; ++t) {
         int64_t i0 = qOff + t * p0, i1 = qOff + std::min(sq, (t + 1) * p0) - 1;
+        TileClass last = TileClass::Empty;
         for (int64_t u = 0; u < r.mTiles; ++u) {
           int64_t j0 = u * m0, j1 = std::min(skv, (u + 1) * m0) - 1;
-          switch (classOf(i0, i1, j0, j1)) {
+          TileClass cls = classOf(i0, i1, j0, j1);
+          switch (cls) {
           case TileClass::Empty: ++r.emptyEpochs; continue;
           case TileClass::Partial: ++r.partialEpochs; break;
           case TileClass::Full: ++r.fullEpochs; break;
           }
+          last = cls;
           needed[u] = 1;
         }
+        ++(last == TileClass::Empty ? noEpochTiles
+           : last == TileClass::Partial ? lastPartial
+                                        : lastFull);
       }
       for (int64_t u = 0; u < r.mTiles; ++u)
         if (needed[u])
@@ -155,6 +165,12 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
   if (!program.interleave)
     ++stages;
   std::vector<double> stage2d(stages, 0.0), stage1d(stages, 0.0);
+  // One epoch's cycles per array and stage: [partial][with the tile end].
+  std::vector<double> epoch2d[2][2], epoch1d[2][2];
+  for (int k = 0; k < 4; ++k) {
+    epoch2d[k / 2][k % 2].assign(stages, 0.0);
+    epoch1d[k / 2][k % 2].assign(stages, 0.0);
+  }
   double opsEnergy2d = 0, opsEnergy1d = 0, regEnergy = 0, stateWords = 0;
   for (const Binding &b : program.einsums) {
     double units = 0, points = 0;
@@ -175,8 +191,14 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
     case Extent::RowF: case Extent::RowFinalF: points = p0 * f; break;
     }
     double pes = b.array == ArrayKind::TwoD ? arch.rows2d * arch.cols2d : arch.pes1d;
-    double cycles = units * std::ceil(points / pes) * pointCycles(arch, b.ops);
+    double perUnit = std::ceil(points / pes) * pointCycles(arch, b.ops);
+    double cycles = units * perUnit;
     (b.array == ArrayKind::TwoD ? stage2d : stage1d)[stageOf(b)] += cycles;
+    bool tileEnd = b.extent == Extent::RowFinal || b.extent == Extent::RowFinalF;
+    for (int partial = 0; partial < 2; ++partial)
+      for (int end = 0; end < 2; ++end)
+        if ((tileEnd ? end == 1 : true) && (!b.partialOnly || partial == 1))
+          (b.array == ArrayKind::TwoD ? epoch2d : epoch1d)[partial][end][stageOf(b)] += perUnit;
     r.perEinsum.push_back({b.name, b.array, cycles * bh});
     double count = units * points * bh;
     (b.array == ArrayKind::TwoD ? opsEnergy2d : opsEnergy1d) += count * pointEnergy(arch, b.ops);
@@ -191,6 +213,23 @@ std::optional<std::string> simulate(const ArchConfig &arch, const Program &progr
     perHead += program.pipelined ? std::max(stage2d[s], stage1d[s]) : stage2d[s] + stage1d[s];
   }
   r.computeCycles = perHead * bh + arch.fillDrainCycles;
+  // The same work with a barrier after every stage of every epoch: no slack
+  // moves from one epoch to the next (equal to the above when all epochs
+  // are alike, as without a mask).
+  auto epochCost = [&](int partial, int end, bool only1d) {
+    double c = 0;
+    for (unsigned st = 0; st < stages; ++st) {
+      double a = only1d ? 0.0 : epoch2d[partial][end][st];
+      double b = epoch1d[partial][end][st] - (only1d ? epoch1d[partial][0][st] : 0.0);
+      c += program.pipelined ? std::max(a, b) : a + b;
+    }
+    return c;
+  };
+  double barrierPerHead =
+      (r.fullEpochs - lastFull) * epochCost(0, 0, false) + lastFull * epochCost(0, 1, false) +
+      (r.partialEpochs - lastPartial) * epochCost(1, 0, false) +
+      lastPartial * epochCost(1, 1, false) + noEpochTiles * epochCost(0, 1, true);
+  r.barrierCycles = barrierPerHead * bh + arch.fillDrainCycles;
   r.computeSeconds = r.computeCycles / arch.clockHz;
 
   // DRAM: Q in, O out, K/V once per chunk, plus spilled scores.

@@ -36,7 +36,11 @@ struct Report {
   int64_t p2 = 0;            ///< chunks: K/V are streamed once per chunk
   // Time, whole run.
   double busy2d = 0, busy1d = 0; ///< cycles each array computes
-  double computeCycles = 0;      ///< pipelined compute time
+  double computeCycles = 0;      ///< pipelined compute time (FuseMax's waterfall)
+  /// Compute time with a barrier after every stage of every epoch (slack
+  /// never moves between epochs): an upper bound that equals computeCycles
+  /// when all epochs are alike.
+  double barrierCycles = 0;
   double computeSeconds = 0, memSeconds = 0, seconds = 0;
   bool memoryBound = false;
   double util2d = 0, util1d = 0; ///< busy cycles / total cycles

@@ -101,6 +101,7 @@ TEST(SpatialModel, OnePassHandCounted) {
   EXPECT_DOUBLE_EQ(cyclesOf(r, "SLN"), 28);
   EXPECT_DOUBLE_EQ(cyclesOf(r, "AV"), 4);
   EXPECT_DOUBLE_EQ(r.computeCycles, 68);
+  EXPECT_DOUBLE_EQ(r.barrierCycles, 68); // all epochs alike
   EXPECT_DOUBLE_EQ(r.busy2d, 52);
   EXPECT_DOUBLE_EQ(r.busy1d, 60);
   // Buffer: 2048 words; a K/V tile is 4 * (E + F) = 16 words; a row keeps
@@ -172,6 +173,19 @@ TEST(SpatialModel, CausalSkipsEmptyTiles) {
   // stage 0: max(3 * 3, 3 * 3 + 2 * 2) = 13; stage 1: 3; stage 2: 24;
   // stage 3: 6; + 8 = 54.
   EXPECT_DOUBLE_EQ(r.computeCycles, 54);
+  // With a barrier per stage and epoch: each p tile's last epoch carries its
+  // division (1D stage 0: 3 + 2 = 5 against 2D 3); every epoch costs
+  // 3 + 1 + 8 + 2 = 14 without and 16 with it: 14 + 2 * 16 + 8 = 54.
+  EXPECT_DOUBLE_EQ(r.barrierCycles, 54);
+  // With a partial-only mask action of 4 cycles (2D stage 0 of partial
+  // epochs: 3 + 4 = 7): the aggregate is max(3 * 3 + 2 * 4, 13) = 17 in
+  // stage 0 -> 58; with barriers the partial epochs (the tiles' last ones)
+  // cost max(7, 5) + 1 + 8 + 2 = 18 and the full one 14: 50 + 8 = 58.
+  ScoreWork sw;
+  sw.mask.add = 4;
+  ASSERT_FALSE(simulate(tiny(), onePassSoftmax(sw), small(MaskKind::Causal), r));
+  EXPECT_DOUBLE_EQ(r.computeCycles, 58);
+  EXPECT_DOUBLE_EQ(r.barrierCycles, 58);
 }
 
 // Three passes, FLAT binding, everything overlapped. Per epoch: 2D QK 2 +
