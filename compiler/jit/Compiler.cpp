@@ -133,7 +133,7 @@ std::string Compiler::Impl::checkOptions() const {
   for (attn_dtype d : options.dtypes)
     if (d != ATTN_F32 && d != ATTN_BF16 && d != ATTN_F16)
       return std::string("attnc: error: no CPU kernel for dtype ") +
-             ((unsigned)d <= ATTN_BOOL ? dtypeShortName(d) : "unknown") +
+             ((unsigned)d <= ATTN_BOOL ? dtypeLabel(d) : "unknown") +
              " (allowed: f32, bf16, f16)";
   if (options.rowTile < 1 || options.keyTile < 1)
     return "attnc: error: rowTile and keyTile must be >= 1";
@@ -306,7 +306,7 @@ Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
   }
   std::string text = "dtypes";
   for (attn_dtype d : impl->options.dtypes)
-    text += std::string(" ") + dtypeShortName(d);
+    text += std::string(" ") + dtypeLabel(d);
   text += "\nrow_tile " + std::to_string(impl->options.rowTile) + "\nkey_tile " +
           std::to_string(impl->options.keyTile) + "\n";
   impl->optionsText = text;

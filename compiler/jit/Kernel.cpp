@@ -23,7 +23,7 @@ const char *originName(KernelOrigin origin) {
   return "?";
 }
 
-const char *dtypeShortName(attn_dtype dtype) {
+const char *dtypeLabel(attn_dtype dtype) {
   switch (dtype) {
   case ATTN_F32: return "f32";
   case ATTN_F16: return "f16";
@@ -189,7 +189,7 @@ attn_tile_fn Kernel::tileFunction(attn_dtype dtype) const {
 static std::string builtFor(const KernelInfo &info) {
   std::string s;
   for (attn_dtype d : info.dtypes)
-    s += (s.empty() ? "" : ", ") + std::string(dtypeShortName(d));
+    s += (s.empty() ? "" : ", ") + std::string(dtypeLabel(d));
   return s;
 }
 
@@ -198,7 +198,7 @@ attn_status Kernel::run(const attn_tensor &q, const attn_tensor &k, const attn_t
                         const attn_tensor *tensors, int64_t qOffset, int32_t threads) const {
   const Impl::Entry *e = impl->find(q.dtype);
   if (!e) {
-    const char *name = (unsigned)q.dtype <= ATTN_BOOL ? dtypeShortName(q.dtype) : "unknown";
+    const char *name = (unsigned)q.dtype <= ATTN_BOOL ? dtypeLabel(q.dtype) : "unknown";
     return rt::fail(ATTN_ERROR_UNSUPPORTED,
                     "variant '" + impl->info.variant + "': no kernel for q's dtype " + name +
                         " (this kernel was built for " + builtFor(impl->info) + ")");

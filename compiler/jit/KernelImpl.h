@@ -62,7 +62,7 @@ std::string serializeInfo(const KernelInfo &info);
 llvm::Expected<KernelInfo> parseInfo(const std::string &text);
 
 /// "f32", "bf16", "f16", ...
-const char *dtypeShortName(attn_dtype dtype);
+const char *dtypeLabel(attn_dtype dtype);
 
 } // namespace attn
 

@@ -37,10 +37,19 @@ std::string readExample(const std::string &name) {
   return buf ? (*buf)->getBuffer().str() : std::string();
 }
 
-/// A fresh empty folder under the system temp folder.
+/// Fresh empty folders under the system temp folder, removed at exit.
 std::string tempDir(const std::string &tag) {
+  struct Folders {
+    std::vector<std::string> paths;
+    ~Folders() {
+      for (auto &p : paths)
+        llvm::sys::fs::remove_directories(p);
+    }
+  };
+  static Folders folders;
   llvm::SmallString<128> path;
   llvm::sys::fs::createUniqueDirectory("attnc-jit-" + tag, path);
+  folders.paths.push_back(path.str().str());
   return path.str().str();
 }
 
@@ -487,6 +496,14 @@ TEST(JitCompiler, BadRunCalls) {
   Buffer o3({1, 3, 8, 4}, ATTN_F32);
   EXPECT_EQ(sw->run(gqa.q.view, gqa.k.view, gqa.v.view, o3.view), ATTN_ERROR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(attn_last_error()), "");
+
+  // A param without a default must be given.
+  auto nodef = c.compile("variant nodef { param x: f32; bias = x; }", "", &err, "nodef.attn");
+  ASSERT_TRUE(nodef) << err;
+  EXPECT_RUN_ERROR(nodef->run(in.q.view, in.k.view, in.v.view, o.view, nullptr, noParams),
+                   ATTN_ERROR_INVALID_ARGUMENT, "x");
+  EXPECT_EQ(nodef->run(in.q.view, in.k.view, in.v.view, o.view, nullptr, {{"x", 0.5}}), ATTN_OK)
+      << attn_last_error();
 
   // The C view of a kernel.
   EXPECT_TRUE(sw->variantInfo(ATTN_F32));
