@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/targets/common/TileKernel.h"
+#include "compiler/targets/common/VariantDescription.h"
 
 #include "attn/kernel.h"
 #include "dialects/attn/AttnDialect.h"
@@ -34,8 +35,9 @@ using namespace mlir;
 namespace attn {
 
 std::string tileKernelName(llvm::StringRef variant, attn_dtype inputType, KernelTarget target) {
-  const char *t = inputType == ATTN_BF16 ? "bf16" : inputType == ATTN_F16 ? "f16" : "f32";
-  return ("attn_" + variant + "_" + t + (target == KernelTarget::Gpu ? "_gpu" : "_tile")).str();
+  return ("attn_" + variant + "_" + dtypeShortName(inputType) +
+          (target == KernelTarget::Gpu ? "_gpu" : "_tile"))
+      .str();
 }
 
 namespace {

@@ -22,87 +22,6 @@ using namespace mlir;
 
 namespace attn {
 
-static attn_dtype declType(Type t) {
-  if (t.isF32())
-    return ATTN_F32;
-  if (t.isInteger(1))
-    return ATTN_BOOL;
-  return ATTN_I32;
-}
-
-static const char *dtypeName(attn_dtype t) {
-  switch (t) {
-  case ATTN_BF16: return "bf16";
-  case ATTN_F16: return "f16";
-  default: return "f32";
-  }
-}
-
-static const char *dtypeEnum(attn_dtype t) {
-  switch (t) {
-  case ATTN_F32: return "ATTN_F32";
-  case ATTN_F16: return "ATTN_F16";
-  case ATTN_BF16: return "ATTN_BF16";
-  case ATTN_F64: return "ATTN_F64";
-  case ATTN_I32: return "ATTN_I32";
-  case ATTN_BOOL: return "ATTN_BOOL";
-  }
-  return "ATTN_F32";
-}
-
-std::unique_ptr<VariantDescription> describeVariant(VariantOp variant, attn_dtype dtype,
-                                                    int64_t rowTile) {
-  auto d = std::make_unique<VariantDescription>();
-  d->name = variant.getSymName().str();
-  bool hasLse = false;
-  for (Operation &op : variant.getBody().front()) {
-    if (auto p = dyn_cast<ParamOp>(op)) {
-      d->paramNames.push_back(p.getSymName().str());
-      attn_param_info info{};
-      info.type = declType(p.getType());
-      if (auto def = p.getDefaultValueAttr()) {
-        info.has_default = 1;
-        if (auto f = dyn_cast<FloatAttr>(def))
-          info.default_value = f.getValueAsDouble();
-        else if (auto i = dyn_cast<IntegerAttr>(def))
-          info.default_value = p.getType().isInteger(1) ? (double)(i.getValue().getBoolValue())
-                                                        : (double)i.getInt();
-      }
-      d->params.push_back(info);
-    } else if (auto t = dyn_cast<TensorOp>(op)) {
-      d->tensorNames.push_back(t.getSymName().str());
-      attn_tensor_info info{};
-      info.dtype = t.getElementType().isF32() ? ATTN_F32 : ATTN_I32;
-      info.rank = (int32_t)t.getDims().size();
-      int k = 0;
-      for (Attribute dim : t.getDims()) {
-        if (auto n = dyn_cast<IntegerAttr>(dim))
-          info.dims[k] = n.getInt();
-        else if (auto s = symbolizeSizeKind(cast<StringAttr>(dim).getValue()))
-          info.dims[k] = -(1 + (int64_t)*s);
-        ++k;
-      }
-      d->tensors.push_back(info);
-    } else if (auto c = dyn_cast<cascade::CascadeOp>(op)) {
-      auto out = cast<cascade::OutputOp>(c.getBody().front().getTerminator());
-      hasLse = (bool)out.getLse();
-    }
-  }
-  for (size_t k = 0; k < d->params.size(); ++k)
-    d->params[k].name = d->paramNames[k].c_str();
-  for (size_t k = 0; k < d->tensors.size(); ++k)
-    d->tensors[k].name = d->tensorNames[k].c_str();
-  d->info.name = d->name.c_str();
-  d->info.input_dtype = dtype;
-  d->info.num_params = (int32_t)d->params.size();
-  d->info.params = d->params.data();
-  d->info.num_tensors = (int32_t)d->tensors.size();
-  d->info.tensors = d->tensors.data();
-  d->info.has_lse = hasLse;
-  d->info.row_tile = rowTile;
-  return d;
-}
-
 LogicalResult lowerToCpuCascade(ModuleOp module, const CpuCompileOptions &options) {
   PipelineOptions po;
   po.mTile = options.keyTile;
@@ -181,7 +100,7 @@ std::string emitCpuHeader(ModuleOp cascades, const CpuCompileOptions &options,
       for (auto &p : desc->params) {
         char buf[64];
         std::snprintf(buf, sizeof buf, "%.17g", p.default_value);
-        os << "  {\"" << p.name << "\", " << dtypeEnum(p.type) << ", " << p.has_default
+        os << "  {\"" << p.name << "\", " << dtypeEnumName(p.type) << ", " << p.has_default
            << ", " << buf << "},\n";
       }
       os << "};\n";
@@ -189,7 +108,7 @@ std::string emitCpuHeader(ModuleOp cascades, const CpuCompileOptions &options,
     if (!desc->tensors.empty()) {
       os << "static const attn_tensor_info attn_" << v << "_tensors[] = {\n";
       for (auto &t : desc->tensors) {
-        os << "  {\"" << t.name << "\", " << dtypeEnum(t.dtype) << ", " << t.rank << ", {";
+        os << "  {\"" << t.name << "\", " << dtypeEnumName(t.dtype) << ", " << t.rank << ", {";
         for (int k = 0; k < t.rank; ++k)
           os << (k ? ", " : "") << t.dims[k];
         os << "}},\n";
@@ -198,16 +117,16 @@ std::string emitCpuHeader(ModuleOp cascades, const CpuCompileOptions &options,
     }
     for (attn_dtype t : options.dtypes) {
       std::string kernel = tileKernelName(v, t);
-      std::string fn = "attn_" + v + "_" + dtypeName(t);
+      std::string fn = "attn_" + v + "_" + dtypeShortName(t);
       os << "int32_t " << kernel << "(const int64_t *args, int64_t b, int64_t h, int64_t row0, "
          << "int64_t nrows);\n"
          << "static const attn_variant_info " << fn << "_info = {\"" << v << "\", "
-         << dtypeEnum(t) << ", " << desc->params.size() << ", "
+         << dtypeEnumName(t) << ", " << desc->params.size() << ", "
          << (desc->params.empty() ? "0" : "attn_" + v + "_params") << ", "
          << desc->tensors.size() << ", "
          << (desc->tensors.empty() ? "0" : "attn_" + v + "_tensors") << ", "
          << desc->info.has_lse << ", " << options.rowTile << "};\n"
-         << "/* Runs variant " << v << " on " << dtypeName(t)
+         << "/* Runs variant " << v << " on " << dtypeShortName(t)
          << " q/k/v/o. params: one double per declared param in order (NaN or a null array: "
          << "the defaults); tensors: one view per declared tensor in order; q_offset < 0: "
          << "Skv - Sq; threads 0: all cores. */\n"

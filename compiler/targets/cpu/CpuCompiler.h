@@ -9,6 +9,7 @@
 #define ATTNC_COMPILER_TARGETS_CPU_CPUCOMPILER_H
 
 #include "attn/kernel.h"
+#include "compiler/targets/common/VariantDescription.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/LogicalResult.h"
@@ -29,21 +30,6 @@ struct CpuCompileOptions {
   /// run on the CPU: lets CI check the GPU kernels' logic numerically.
   bool gpuMapping = false;
 };
-
-/// An attn_variant_info with the strings it points at.
-struct VariantDescription {
-  std::string name;
-  std::vector<std::string> paramNames, tensorNames;
-  std::vector<attn_param_info> params;
-  std::vector<attn_tensor_info> tensors;
-  attn_variant_info info{};
-};
-
-/// Describes `variant` (declarations + whether the norm has an LSE) for a
-/// kernel of input type `dtype`.
-std::unique_ptr<VariantDescription> describeVariant(VariantOp variant,
-                                                    attn_dtype dtype,
-                                                    int64_t rowTile);
 
 /// Runs the cascade pipeline the CPU target wants (attn-to-cascade, division
 /// deferral, partitioning of m by keyTile, online rewrite) on `module` in place.

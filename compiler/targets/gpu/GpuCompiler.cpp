@@ -3,6 +3,7 @@
 
 #include "compiler/Pipeline/Pipeline.h"
 #include "compiler/targets/common/TileKernel.h"
+#include "compiler/targets/common/VariantDescription.h"
 #include "dialects/attn/AttnDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -27,6 +28,8 @@
 #include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <cstdlib>
 
@@ -51,6 +54,63 @@ LogicalResult lowerToGpuCascade(ModuleOp module, const GpuCompileOptions &option
   po.mTile = options.keyTile;
   po.pTile = 0;
   return lowerToCascade(module, po);
+}
+
+/// One kernel module per (variant, dtype) so that each cubin holds one kernel.
+static FailureOr<OwningOpRef<ModuleOp>> buildOneKernel(VariantOp variant, attn_dtype dtype) {
+  MLIRContext *ctx = variant.getContext();
+  OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(ctx));
+  TileKernelOptions ko;
+  ko.target = KernelTarget::Gpu;
+  ko.rowTile = 1;
+  ko.vectorLanes = 1;
+  ko.directInputs = true;
+  ko.inputType = dtype;
+  if (failed(buildTileKernel(variant, *kernels, ko)))
+    return failure();
+  return kernels;
+}
+
+LogicalResult writeGpuArtifacts(ModuleOp attnModule, const GpuCompileOptions &options,
+                                const std::string &dir, bool ptx, std::string &error) {
+  DialectRegistry registry;
+  registerGpuCodegenDialects(registry);
+  attnModule.getContext()->appendDialectRegistry(registry);
+  attnModule.getContext()->loadAllAvailableDialects();
+  if (failed(lowerToGpuCascade(attnModule, options))) {
+    error = "lowering to the cascade failed";
+    return failure();
+  }
+  auto writeFile = [&](const std::string &name, llvm::StringRef bytes) {
+    llvm::SmallString<256> path(dir);
+    llvm::sys::path::append(path, name);
+    std::error_code ec;
+    llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
+    if (ec) {
+      error = "cannot write " + std::string(path) + ": " + ec.message();
+      return false;
+    }
+    os << bytes;
+    return true;
+  };
+  for (auto variant : attnModule.getOps<VariantOp>()) {
+    std::string v = variant.getSymName().str();
+    for (attn_dtype t : options.dtypes) {
+      auto kernels = buildOneKernel(variant, t);
+      if (failed(kernels))
+        return failure();
+      auto binary = compileGpuKernels(**kernels, options, ptx);
+      if (failed(binary)) {
+        error = "compiling the kernel of '" + v + "' (" + dtypeShortName(t) + ") failed";
+        return failure();
+      }
+      if (!writeFile(v + "_" + dtypeShortName(t) + (ptx ? ".ptx" : ".cubin"), *binary))
+        return failure();
+    }
+    if (!writeFile(v + ".info", toInfoText(*describeVariant(variant, options.dtypes.front(), 1))))
+      return failure();
+  }
+  return success();
 }
 
 FailureOr<OwningOpRef<ModuleOp>> buildGpuKernels(ModuleOp cascades,

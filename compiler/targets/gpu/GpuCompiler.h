@@ -44,6 +44,14 @@ buildGpuKernels(mlir::ModuleOp cascades, const GpuCompileOptions &options);
 mlir::FailureOr<std::string> compileGpuKernels(mlir::ModuleOp kernels,
                                                const GpuCompileOptions &options, bool ptx);
 
+/// Compiles every variant of `attnModule` (lowered in place) for every dtype
+/// of `options` and writes, into the existing directory `dir`,
+/// `<variant>_<dtype>.cubin` (or `.ptx` when `ptx`) holding kernel
+/// `attn_<variant>_<dtype>_gpu`, and `<variant>.info` (docs/gpu.md).
+/// Errors are reported on the variants' locations or returned as text.
+mlir::LogicalResult writeGpuArtifacts(mlir::ModuleOp attnModule, const GpuCompileOptions &options,
+                                      const std::string &dir, bool ptx, std::string &error);
+
 } // namespace attn
 
 #endif

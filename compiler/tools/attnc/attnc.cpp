@@ -10,6 +10,7 @@
 // dialect. docs/cli.md has every option.
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/targets/gpu/GpuCompiler.h"
 #include "compiler/tools/attnc/Driver.h"
 
 #include "mlir/IR/AsmState.h"
@@ -31,7 +32,7 @@ cl::opt<std::string> inputFile(cl::Positional, cl::cat(attncCategory), cl::desc(
 cl::opt<std::string> variantName("variant", cl::cat(attncCategory), cl::desc("Only this variant"), cl::init(""));
 cl::opt<std::string> outputFile("o", cl::cat(attncCategory), cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"));
-enum class EmitKind { Default, Mlir, Cascade, Llvm, Header, Lib };
+enum class EmitKind { Default, Mlir, Cascade, Llvm, Header, Lib, Cubin, Ptx };
 cl::opt<EmitKind> emitKind(
     "emit", cl::cat(attncCategory), cl::desc("What to produce (default: from -o: .so a library, .h the header, "
                      "else the attn dialect)"),
@@ -40,7 +41,11 @@ cl::opt<EmitKind> emitKind(
                clEnumValN(EmitKind::Cascade, "cascade", "the rewritten Einsum cascade"),
                clEnumValN(EmitKind::Llvm, "llvm", "the optimised LLVM IR of the CPU kernels"),
                clEnumValN(EmitKind::Header, "header", "the C header of the shared library"),
-               clEnumValN(EmitKind::Lib, "lib", "a shared library with the CPU kernels")));
+               clEnumValN(EmitKind::Lib, "lib", "a shared library with the CPU kernels"),
+               clEnumValN(EmitKind::Cubin, "cubin",
+                          "with --target gpu: -o DIR gets <variant>_<dtype>.cubin (sm_90a) "
+                          "and <variant>.info per variant"),
+               clEnumValN(EmitKind::Ptx, "ptx", "with --target gpu: as cubin, but PTX text")));
 cl::opt<bool> explain("explain", cl::cat(attncCategory),
                       cl::desc("Print the cascade before/after the rewrites and its pass count"));
 cl::opt<std::string> target("target", cl::cat(attncCategory), cl::desc("cpu (default), gpu, spatial or all"),
@@ -108,6 +113,28 @@ int main(int argc, char **argv) {
   auto loaded = attn::driver::loadAttnFile(ctx, inputFile, variantName);
   if (!loaded)
     return 1;
+
+  if (kind == EmitKind::Cubin || kind == EmitKind::Ptx) {
+    if (target != "gpu")
+      return usageError("--emit cubin/ptx needs --target gpu");
+    if (outputFile == "-")
+      return usageError("--emit cubin/ptx needs -o DIR (a directory)");
+    if (std::error_code ec = sys::fs::create_directories(outputFile))
+      return usageError("cannot create directory '" + outputFile + "': " + ec.message());
+    attn::GpuCompileOptions gpu;
+    gpu.dtypes = aot.dtypes;
+    gpu.keyTile = keyTile == 64 ? gpu.keyTile : keyTile; // --key-tile overrides the GPU default
+    if (verbose)
+      errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";
+    std::string error;
+    if (mlir::failed(attn::writeGpuArtifacts(*loaded->attnModule, gpu, outputFile,
+                                             kind == EmitKind::Ptx, error))) {
+      if (!error.empty())
+        errs() << "attnc: error: " << error << "\n";
+      return 1;
+    }
+    return 0;
+  }
 
   if (kind == EmitKind::Lib || kind == EmitKind::Header || kind == EmitKind::Llvm) {
     aot.kind = kind == EmitKind::Lib      ? attn::driver::AotKind::Library
