@@ -58,7 +58,7 @@ struct Options {
   std::vector<int64_t> seqs = {2048};
   std::vector<int64_t> decodeKv = {8192};
   int warmup = 3, reps = 20;
-  double maxSeconds = 4; ///< timing budget of one row
+  double maxSeconds = 3; ///< timing budget of one row
   bool checkOnly = false, skipChecks = false;
   std::string json;
 };
