@@ -67,6 +67,8 @@ Loaded load() {
             lookup(lib, d.cuCtxPopCurrent, {"cuCtxPopCurrent_v2"}, missing) &&
             lookup(lib, d.cuCtxGetDevice, {"cuCtxGetDevice"}, missing) &&
             lookup(lib, d.cuCtxSynchronize, {"cuCtxSynchronize"}, missing) &&
+            lookup(lib, d.cuCtxGetLimit, {"cuCtxGetLimit"}, missing) &&
+            lookup(lib, d.cuCtxSetLimit, {"cuCtxSetLimit"}, missing) &&
             lookup(lib, d.cuModuleLoadData, {"cuModuleLoadData"}, missing) &&
             lookup(lib, d.cuModuleUnload, {"cuModuleUnload"}, missing) &&
             lookup(lib, d.cuModuleGetFunction, {"cuModuleGetFunction"}, missing) &&

@@ -55,6 +55,8 @@ struct Driver {
   CUresult (*cuCtxPopCurrent)(CUcontext *);
   CUresult (*cuCtxGetDevice)(CUdevice *);
   CUresult (*cuCtxSynchronize)();
+  CUresult (*cuCtxGetLimit)(size_t *, int);
+  CUresult (*cuCtxSetLimit)(int, size_t);
   CUresult (*cuModuleLoadData)(CUmodule *, const void *);
   CUresult (*cuModuleUnload)(CUmodule);
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);

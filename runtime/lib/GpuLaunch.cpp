@@ -407,6 +407,22 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
   return ATTN_OK;
 }
 
+/// attnc's GPU kernels keep one row's per-tile values (head-dim vectors
+/// among them) in per-thread stack buffers whose size depends on D: raise
+/// the context's per-thread stack (1 KiB by default) to what D needs.
+attn_status ensureStack(const Driver &d, int64_t D) {
+  constexpr int kLimitStackSize = 0x00; // CU_LIMIT_STACK_SIZE
+  size_t want = 4096 + static_cast<size_t>(D) * 4 * 16;
+  size_t have = 0;
+  if (CUresult rc = d.cuCtxGetLimit(&have, kLimitStackSize))
+    return fail(d, rc, "cuCtxGetLimit (stack size)");
+  if (have >= want)
+    return ATTN_OK;
+  if (CUresult rc = d.cuCtxSetLimit(kLimitStackSize, want))
+    return fail(d, rc, "cuCtxSetLimit (stack size " + std::to_string(want) + " bytes)");
+  return ATTN_OK;
+}
+
 /// Enqueues one launch of the prepared kernel (lock held).
 attn_status enqueue(const Prepared &p, Scratch &scratch) {
   const Driver &d = *p.d;
@@ -467,6 +483,8 @@ attn_status launch(const attn_variant_info *info, attn_gpu_module *m, const char
   if (p.noKeys)
     return writeEmptyRows(p, *o, lse);
 
+  if (attn_status s = ensureStack(d, p.call.D))
+    return s;
   Scratch &scratch = scratchFor(m->ctx, p.stream);
   std::lock_guard<std::mutex> lock(scratch.mutex);
   if (attn_status s = stageArguments(p, scratch, info, q, k, v, o, lse, tensors))

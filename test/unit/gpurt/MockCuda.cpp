@@ -310,6 +310,11 @@ MOCK cuCtxGetDevice(int *d) {
   return OK;
 }
 MOCK cuCtxSynchronize() { return OK; }
+MOCK cuCtxGetLimit(size_t *value, int) {
+  *value = 1024;
+  return OK;
+}
+MOCK cuCtxSetLimit(int, size_t) { return OK; }
 MOCK cuModuleLoadData(void **mod, const void *image) {
   const char *text = static_cast<const char *>(image);
   auto *m = new Module;
