@@ -4,7 +4,8 @@
 // (printed without locations) with the target, the options, the compiler
 // version and the host into the cache key; then the in-memory cache, the
 // on-disk cache, or a fresh compile (CPU cascade pipeline, tile kernels,
-// LLVM, ExecutionEngine JIT) whose shared library is then stored on disk.
+// LLVM, one ExecutionEngine per dtype on threads of their own) whose shared
+// library is then stored on disk by a background thread.
 // A second map from a hash of the source text itself to the key makes a
 // repeated compile() of the same text a lookup, without parsing.
 //
@@ -46,8 +47,9 @@ struct Outcome {
   std::string error;
 };
 
-/// A variant's attn IR in its own context, and its cache key.
+/// A variant's AST and attn IR in its own context, and its cache key.
 struct Prepared {
+  std::unique_ptr<ast::Module> ast;
   std::unique_ptr<mlir::MLIRContext> ctx;
   mlir::OwningOpRef<mlir::ModuleOp> module;
   std::string variant;
@@ -92,6 +94,42 @@ private:
   std::string text;
   mlir::ScopedDiagnosticHandler handler;
 };
+
+/// One dtype's JIT'd tile kernel, or why there is none.
+struct JitPart {
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  Kernel::Impl::Entry entry;
+  std::string error;
+};
+
+/// Builds the tile kernel of `variant` for `dtype` from the lowered module
+/// `cascades` and JIT-compiles it.
+void jitOne(mlir::ModuleOp cascades, CpuCompileOptions co, const std::string &variant,
+            attn_dtype dtype, JitPart &out) {
+  co.dtypes = {dtype};
+  auto kernels = buildCpuKernels(cascades, co);
+  if (mlir::failed(kernels)) {
+    out.error = "attnc: error: building the " + std::string(dtypeLabel(dtype)) +
+                " tile kernel of variant '" + variant + "' failed";
+    return;
+  }
+  auto engine = jitCompile(**kernels);
+  if (!engine) {
+    out.error = "attnc: error: JIT compilation of variant '" + variant +
+                "' failed: " + llvm::toString(engine.takeError());
+    return;
+  }
+  std::string sym = tileKernelName(variant, dtype);
+  auto fn = (*engine)->lookup(sym); // materialises: LLVM code generation happens here
+  if (!fn) {
+    out.error = "attnc: error: the JIT has no symbol " + sym + ": " +
+                llvm::toString(fn.takeError());
+    return;
+  }
+  out.entry.dtype = dtype;
+  out.entry.fn = reinterpret_cast<attn_tile_fn>(*fn);
+  out.engine = std::move(*engine);
+}
 
 } // namespace
 
@@ -174,6 +212,7 @@ bool Compiler::Impl::prepare(const std::string &source, const std::string &varia
   out.ctx->loadDialect<AttnDialect, mlir::arith::ArithDialect, mlir::math::MathDialect>();
   DiagnosticCollector collect(*out.ctx);
   out.module = emitAttnModule(*out.ctx, *ast, out.variant);
+  out.ast = std::move(ast);
   if (!out.module) {
     error = collect.take(fileName + ": error: cannot emit variant '" + out.variant + "'");
     return false;
@@ -234,29 +273,35 @@ Outcome Compiler::Impl::build(Prepared &p) {
   info.key = p.key;
   info.origin = KernelOrigin::Compiled;
 
-  auto kernels = buildCpuKernels(*p.module, co);
-  if (mlir::failed(kernels))
-    return fail("building the tile kernels");
-  auto engine = jitCompile(**kernels);
-  if (!engine) {
-    result.error = "attnc: error: JIT compilation of variant '" + p.variant +
-                   "' failed: " + llvm::toString(engine.takeError());
-    return result;
-  }
-  for (attn_dtype d : options.dtypes) {
-    std::string sym = tileKernelName(p.variant, d);
-    auto fn = (*engine)->lookup(sym);
-    if (!fn) {
-      result.error = "attnc: error: the JIT has no symbol " + sym + ": " +
-                     llvm::toString(fn.takeError());
+  // One kernel per dtype, each JIT-compiled on its own thread in its own
+  // context (LLVM's O3 and code generation dominate a cold compile): the
+  // first dtype here on the lowered module, the others from the AST.
+  std::vector<JitPart> parts(options.dtypes.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < options.dtypes.size(); ++i)
+    threads.emplace_back([&, i] {
+      mlir::MLIRContext tctx(mlir::MLIRContext::Threading::DISABLED);
+      tctx.loadDialect<AttnDialect, cascade::CascadeDialect, mlir::arith::ArithDialect,
+                       mlir::math::MathDialect>();
+      DiagnosticCollector tcollect(tctx);
+      auto module = emitAttnModule(tctx, *p.ast, p.variant);
+      if (!module || mlir::failed(lowerToCpuCascade(*module, co)))
+        parts[i].error = tcollect.take("attnc: error: lowering variant '" + p.variant +
+                                       "' to the Einsum cascade failed");
+      else
+        jitOne(*module, co, p.variant, options.dtypes[i], parts[i]);
+    });
+  jitOne(*p.module, co, p.variant, options.dtypes[0], parts[0]);
+  for (std::thread &t : threads)
+    t.join();
+  for (JitPart &part : parts) {
+    if (!part.error.empty()) {
+      result.error = collect.take(part.error);
       return result;
     }
-    Kernel::Impl::Entry e;
-    e.dtype = d;
-    e.fn = reinterpret_cast<attn_tile_fn>(*fn);
-    impl->entries.push_back(e);
+    impl->entries.push_back(part.entry);
+    impl->engines.push_back(std::move(part.engine));
   }
-  impl->engine = std::move(*engine);
   if (cacheWritable)
     info.cacheFile = jit::cachePath(options.cacheDir, p.key);
   impl->finalize();
@@ -265,12 +310,15 @@ Outcome Compiler::Impl::build(Prepared &p) {
   // once more, to an object, and links it): the JIT'd kernel is usable now.
   // A failed store only costs the store.
   if (cacheWritable) {
-    auto task = [ctx = std::move(p.ctx), module = std::move(p.module),
-                 kernels = std::move(*kernels), dir = options.cacheDir, info]() mutable {
-      auto path = jit::storeCached(*kernels, dir, info);
-      if (!path)
-        llvm::consumeError(path.takeError());
-      kernels = nullptr;
+    auto task = [ctx = std::move(p.ctx), module = std::move(p.module), co,
+                 dir = options.cacheDir, info]() mutable {
+      auto kernels = buildCpuKernels(*module, co);
+      if (mlir::succeeded(kernels)) {
+        auto path = jit::storeCached(**kernels, dir, info);
+        if (!path)
+          llvm::consumeError(path.takeError());
+      }
+      kernels = mlir::failure();
       module = nullptr;
       ctx.reset();
     };

@@ -38,7 +38,7 @@ const char *dtypeLabel(attn_dtype dtype) {
 Kernel::Impl::Impl() = default;
 
 Kernel::Impl::~Impl() {
-  engine.reset();
+  engines.clear();
   if (dlHandle)
     dlclose(dlHandle);
 }

@@ -36,7 +36,8 @@ struct Kernel::Impl {
   std::vector<attn_param_info> cparams;
   std::vector<attn_tensor_info> ctensors;
   std::vector<Entry> entries;
-  std::unique_ptr<mlir::ExecutionEngine> engine;
+  /// One JIT engine per dtype (compiled in parallel), or none when loaded.
+  std::vector<std::unique_ptr<mlir::ExecutionEngine>> engines;
   void *dlHandle = nullptr;
 
   Impl();

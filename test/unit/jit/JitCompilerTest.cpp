@@ -387,6 +387,32 @@ TEST(JitCompiler, ConcurrentCompilesDoTheWorkOnce) {
   EXPECT_EQ(compiled, 1);
 }
 
+TEST(JitCompiler, ConcurrentCompilesOfDifferentVariants) {
+  // Four variants at once, each JIT-compiling its three dtypes on threads of
+  // its own: every kernel matches float64.
+  Compiler c(withDir(tempDir("different")));
+  const char *files[] = {"softcap.attn", "streaming.attn", "l2_distance.attn", "softpick.attn"};
+  std::vector<std::shared_ptr<const Kernel>> got(4);
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] { got[t] = c.compile(readExample(files[t]), "", &errors[t]); });
+  for (auto &t : threads)
+    t.join();
+  for (int t = 0; t < 4; ++t) {
+    SCOPED_TRACE(files[t]);
+    ASSERT_TRUE(got[t]) << errors[t];
+    for (attn_dtype d : {ATTN_F32, ATTN_F16}) {
+      Inputs in(1, 2, 2, 20, 33, 8, d, 11 + t);
+      ref::Result want = reference(readExample(files[t]), got[t]->info().variant, in.problem);
+      Buffer o({1, 2, 20, 8}, d);
+      ASSERT_EQ(got[t]->run(in.q.view, in.k.view, in.v.view, o.view), ATTN_OK)
+          << attn_last_error();
+      EXPECT_LE(maxError(o, want.o), tolerance(d));
+    }
+  }
+}
+
 TEST(JitCompiler, CompileErrors) {
   Compiler c(withDir(tempDir("errors")));
   std::string err;
