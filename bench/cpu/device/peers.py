@@ -232,6 +232,7 @@ def main():
         for variant in variants:
             cases.append((S, D, variant))
     inputs = {}
+    failures = {}
 
     def make_inputs(S, D, variant):
         key = (S, D, variant)
@@ -253,7 +254,8 @@ def main():
 
     def base(impl, S, D, variant, W, kept):
         return {"impl": impl, "variant": variant, "S": S, "D": D, "B": B, "H": H,
-                "threads": args.threads, "window": W, "kept": round(kept, 6)}
+                "threads": args.threads, "window": W,
+                "kept": None if kept is None else round(kept, 6)}
 
     def report(rec):
         emit(rec)
@@ -261,14 +263,15 @@ def main():
         if rec.get("compile_s") is not None:
             extra = "  (compile+first call %.1f s, block mask %.2f s)" % (
                 rec["compile_s"], rec.get("block_mask_s", 0.0))
+        kept = "-" if rec["kept"] is None else "%.4f" % rec["kept"]
         if rec["status"] in ("ok", "wrong"):
-            print("%-5s %-15s %6d %4d %8.4f %11.2e %10.3f %10.1f%s%s" % (
-                rec["impl"], rec["variant"], rec["S"], rec["D"], rec["kept"], rec["max_err"],
+            print("%-5s %-15s %6d %4d %8s %11.2e %10.3f %10.1f%s%s" % (
+                rec["impl"], rec["variant"], rec["S"], rec["D"], kept, rec["max_err"],
                 rec["seconds"] * 1e3, rec["gflops"],
                 "  WRONG" if rec["status"] == "wrong" else "", extra), flush=True)
         else:
-            print("%-5s %-15s %6d %4d %8.4f  n/a: %s" % (
-                rec["impl"], rec["variant"], rec["S"], rec["D"], rec["kept"],
+            print("%-5s %-15s %6d %4d %8s  n/a: %s" % (
+                rec["impl"], rec["variant"], rec["S"], rec["D"], kept,
                 rec.get("note", "")), flush=True)
 
     with torch.inference_mode():
@@ -291,18 +294,20 @@ def main():
             if (impl == "sdpa" and args.no_sdpa) or (impl == "flex" and args.no_flex):
                 continue
             for (S, D, variant) in cases:
+                need = 30.0 if impl == "flex" else 5.0
+                skip = None
+                if remaining() < need:
+                    skip = "time budget of the device run spent"
+                elif impl == "flex" and flex is None:
+                    skip = flex_reason or "FlexAttention unavailable"
+                if skip:
+                    rec = base(impl, S, D, variant, window_for(S, args.window), None)
+                    rec.update(status="na", note=skip)
+                    report(rec)
+                    continue
                 q, k, v, W, docs, mask, kept, rows, ref = make_inputs(S, D, variant)
                 rec = base(impl, S, D, variant, W, kept)
                 flops = 4.0 * B * H * S * S * D * kept
-                need = 30.0 if impl == "flex" else 5.0
-                if remaining() < need:
-                    rec.update(status="na", note="time budget of the device run spent")
-                    report(rec)
-                    continue
-                if impl == "flex" and flex is None:
-                    rec.update(status="na", note=flex_reason or "FlexAttention unavailable")
-                    report(rec)
-                    continue
                 try:
                     if impl == "sdpa":
                         if variant == "full":
@@ -353,6 +358,12 @@ def main():
                 except Exception as exc:  # noqa: BLE001
                     rec.update(status="na", note=first_line(exc))
                     traceback.print_exc(limit=3)
+                    failures[impl] = failures.get(impl, 0) + 1
+                    if impl == "flex" and failures[impl] >= 2:
+                        # Systematic (no C++ compiler, unsupported case...):
+                        # don't spend the budget failing the same way again.
+                        flex = None
+                        flex_reason = "gave up after 2 failures; last: " + first_line(exc)
                 report(rec)
     return 0
 

@@ -65,7 +65,10 @@ def main(argv):
             gemm[r.get("threads")] = r
             continue
         key = (r.get("threads"), r.get("variant"), r.get("S"), r.get("D"))
-        by.setdefault(key, {})[r.get("impl")] = r  # the last record wins
+        slot = by.setdefault(key, {})
+        old = slot.get(r.get("impl"))
+        if old is None or old.get("status") != "ok" or r.get("status") == "ok":
+            slot[r.get("impl")] = r  # the last record wins, unless it replaces an "ok" one
     threads = sorted({k[0] for k in by if k[0] is not None})
     notes = []
     problems = {}  # (threads, impl, status, why) -> cases
