@@ -34,6 +34,7 @@
 #include <chrono>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -240,13 +241,14 @@ Outcome Compiler::Impl::build(Prepared &p) {
   // A fresh compile.
   mlir::MLIRContext &ctx = *p.ctx;
   ctx.loadDialect<cascade::CascadeDialect>();
-  DiagnosticCollector collect(ctx);
+  // Released before the context moves to the background store.
+  std::optional<DiagnosticCollector> collect(std::in_place, ctx);
   CpuCompileOptions co;
   co.rowTile = options.rowTile;
   co.keyTile = options.keyTile;
   co.dtypes = options.dtypes;
   auto fail = [&](const std::string &what) {
-    result.error = collect.take("attnc: error: " + what + " failed for variant '" + p.variant +
+    result.error = collect->take("attnc: error: " + what + " failed for variant '" + p.variant +
                                 "'");
     return result;
   };
@@ -296,12 +298,13 @@ Outcome Compiler::Impl::build(Prepared &p) {
     t.join();
   for (JitPart &part : parts) {
     if (!part.error.empty()) {
-      result.error = collect.take(part.error);
+      result.error = collect->take(part.error);
       return result;
     }
     impl->entries.push_back(part.entry);
     impl->engines.push_back(std::move(part.engine));
   }
+  collect.reset();
   if (cacheWritable)
     info.cacheFile = jit::cachePath(options.cacheDir, p.key);
   impl->finalize();
