@@ -13,6 +13,8 @@
 #include "compiler/targets/gpu/GpuCompiler.h"
 #include "compiler/tools/attnc/Driver.h"
 
+#include "attn/compiler.hpp"
+
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Support/FileUtilities.h"
@@ -73,6 +75,8 @@ int main(int argc, char **argv) {
   mlir::registerMLIRContextCLOptions();
   // --help lists attnc's own options (LLVM's and MLIR's still parse).
   cl::HideUnrelatedOptions(attncCategory);
+  cl::SetVersionPrinter(
+      [](raw_ostream &os) { os << attn::Compiler::versionString() << "\n"; });
   cl::ParseCommandLineOptions(argc, argv,
                               "attnc: a compiler for attention variants\n\n"
                               "  attnc FILE.attn [options]      compile (see --emit)\n"
