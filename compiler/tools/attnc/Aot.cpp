@@ -101,6 +101,9 @@ int fail(const std::string &message) {
 } // namespace
 
 int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
+  if (o.target == "gpu")
+    return fail("--target gpu builds cubins or PTX (--emit cubin|ptx -o DIR); shared "
+                "libraries, headers and LLVM IR are for --target cpu");
   if (o.target != "cpu")
     return fail("--target " + o.target +
                 " is not available yet: only the cpu target builds libraries, headers "
