@@ -26,6 +26,8 @@ PY=${PYTHON:-python3}
 : >"$LOG"
 
 elapsed() { echo $(($(date +%s) - START)); }
+# cap N: N seconds, or less when the budget ends sooner (never under 30).
+cap() { local left=$((END - $(date +%s) + 30)); [ $left -lt 30 ] && left=30; echo $(($1 < left ? $1 : left)); }
 
 run_all() {
   echo "== device CPU benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), stage $STAGE"
@@ -67,12 +69,12 @@ run_all() {
   for t in $THREADS; do
     if [ -n "$KSET" ]; then
       echo "== attnc, $t threads ($(elapsed)s)"
-      timeout 150 "$STAGE/attn-bench-cpu-device" --threads "$t" --sizes "$SIZES" \
+      timeout "$(cap 150)" "$STAGE/attn-bench-cpu-device" --threads "$t" --sizes "$SIZES" \
         --max-seconds 2 --json "$RESULTS"
       echo "   (attnc rc $?)"
     fi
     echo "== SDPA, $t threads ($(elapsed)s)"
-    PYTHONUNBUFFERED=1 OMP_NUM_THREADS=$t timeout 150 $PY "$SELF/peers.py" --threads "$t" \
+    PYTHONUNBUFFERED=1 OMP_NUM_THREADS=$t timeout "$(cap 150)" $PY "$SELF/peers.py" --threads "$t" \
       --sizes "$SIZES" --max-seconds 2 --json "$RESULTS" --no-flex --deadline "$END"
     echo "   (SDPA rc $?)"
   done
