@@ -69,6 +69,20 @@ def doc_ids(batch, S):
     return ids
 
 
+def make_mask_mod(variant, W, docs):
+    """FlexAttention's mask_mod for a variant (a closure: exactly 4 arguments)."""
+    if variant == "causal":
+        def mask_mod(b, h, qi, kj):
+            return kj <= qi
+    elif variant == "sliding_window":
+        def mask_mod(b, h, qi, kj):
+            return (kj <= qi) & (qi - kj < W)
+    else:
+        def mask_mod(b, h, qi, kj):
+            return (docs[b, qi] == docs[b, kj]) & (kj <= qi)
+    return mask_mod
+
+
 def window_for(S, window):
     return window if window > 0 else min(1024, max(1, S // 4))
 
@@ -274,7 +288,7 @@ def main():
                 rec["impl"], rec["variant"], rec["S"], rec["D"], kept,
                 rec.get("note", "")), flush=True)
 
-    with torch.inference_mode():
+    with torch.no_grad():
         if args.gemm > 0 and not args.no_sdpa:
             n = args.gemm
             g = torch.Generator().manual_seed(7)
@@ -322,15 +336,7 @@ def main():
                         if variant == "full":
                             bm = None
                         else:
-                            if variant == "causal":
-                                def mask_mod(b, h, qi, kj):
-                                    return kj <= qi
-                            elif variant == "sliding_window":
-                                def mask_mod(b, h, qi, kj, W=W):
-                                    return (kj <= qi) & (qi - kj < W)
-                            else:
-                                def mask_mod(b, h, qi, kj, docs=docs):
-                                    return (docs[b, qi] == docs[b, kj]) & (kj <= qi)
+                            mask_mod = make_mask_mod(variant, W, docs)
                             bm = create_block_mask(mask_mod, B if variant == "document" else None,
                                                    None, S, S, device="cpu")
                         rec["block_mask_s"] = round(time.perf_counter() - t0, 3)
