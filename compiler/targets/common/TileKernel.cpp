@@ -95,9 +95,9 @@ private:
   Storage &allocate(Value fiber, ArrayRef<StringRef> ranks);
   Value linearIndex(const Storage &s, const llvm::StringMap<Value> &point);
   Value loadAt(Value fiber, const llvm::StringMap<Value> &point);
-  /// Reads Q / K / V at a point straight from the caller's tensor (zero for
-  /// keys past Skv); used instead of tile copies where each thread has its
-  /// own row (the GPU entry), so that no per-thread copy of K and V exists.
+  /// Reads K / V at a point straight from the caller's tensor (zero for keys
+  /// past Skv); used instead of tile copies where each thread has its own row
+  /// (the GPU entry), so that no per-thread copy of K and V exists.
   Value loadInputDirect(cascade::InputOp in, const llvm::StringMap<Value> &point);
 
   // --- ops ---------------------------------------------------------------
@@ -154,7 +154,9 @@ private:
   /// While a body is inlined at a point of a key tile: whether the point is a
   /// real key (j < Skv). Padding points must not report out-of-range reads.
   Value pointValid;
-  /// Inputs are read in place (GPU) rather than copied into tile buffers (CPU).
+  /// K and V are read in place (GPU: a warp's rows read the same key, a
+  /// broadcast) rather than copied into tile buffers (CPU); Q, re-read for
+  /// every key, is always copied once.
   bool directInputs = false;
   /// The key tile of the loop being emitted (for direct K / V reads).
   Value curM1;
@@ -243,7 +245,7 @@ Value KernelBuilder::linearIndex(const Storage &s, const llvm::StringMap<Value> 
 
 Value KernelBuilder::loadAt(Value fiber, const llvm::StringMap<Value> &point) {
   if (directInputs)
-    if (auto in = fiber.getDefiningOp<cascade::InputOp>())
+    if (auto in = fiber.getDefiningOp<cascade::InputOp>(); in && in.getName() != "Q")
       return loadInputDirect(in, point);
   Storage &s = storage[fiber];
   return memref::LoadOp::create(b, loc, s.buffer, ValueRange{linearIndex(s, point)});
@@ -252,17 +254,6 @@ Value KernelBuilder::loadAt(Value fiber, const llvm::StringMap<Value> &point) {
 Value KernelBuilder::loadInputDirect(cascade::InputOp in, const llvm::StringMap<Value> &pt) {
   StringRef name = in.getName();
   StringRef head = name == "V" ? "f" : "e";
-  if (name == "Q") {
-    Value row = arith::AddIOp::create(b, loc, row0, toI64(pt.lookup("p")));
-    Value off = arith::AddIOp::create(
-        b, loc,
-        arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, bIdx, argWord(ATTN_ARG_Q_STRIDES)),
-                              arith::MulIOp::create(b, loc, hIdx, argWord(ATTN_ARG_Q_STRIDES + 1))),
-        arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, row, argWord(ATTN_ARG_Q_STRIDES + 2)),
-                              arith::MulIOp::create(b, loc, toI64(pt.lookup(head)),
-                                                    argWord(ATTN_ARG_Q_STRIDES + 3))));
-    return loadInputElem(qPtr, off);
-  }
   int64_t strideWord = name == "K" ? ATTN_ARG_K_STRIDES : ATTN_ARG_V_STRIDES;
   Value j = pointJ(pt, curM1);
   Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, j, skv);
@@ -1011,7 +1002,7 @@ LogicalResult KernelBuilder::build() {
   // place on the GPU.
   directInputs = options.directInputs;
   for (Operation &op : cas.getBody().front())
-    if (auto in = dyn_cast<cascade::InputOp>(op); in && !directInputs)
+    if (auto in = dyn_cast<cascade::InputOp>(op); in && (!directInputs || in.getName() == "Q"))
       zeroFill(storage[in.getResult()]);
   anyKept = memref::AllocaOp::create(b, loc, MemRefType::get({1}, b.getI1Type()));
   // An iterate's final is its state after the last step: share cur's buffer.
@@ -1022,7 +1013,7 @@ LogicalResult KernelBuilder::build() {
   // Q tile [p, e] in f32.
   for (Operation &op : cas.getBody().front()) {
     auto in = dyn_cast<cascade::InputOp>(op);
-    if (!in || in.getName() != "Q" || directInputs)
+    if (!in || in.getName() != "Q")
       continue;
     Storage &s = storage[in.getResult()];
     forEachPoint({"p", "e"}, [&](llvm::StringMap<Value> &pt) {

@@ -32,9 +32,9 @@ struct TileKernelOptions {
   /// Vector lanes of the contraction micro-kernel; head dims and rows are
   /// padded to it. 1 turns the micro-kernel off (GPU threads are scalar).
   int64_t vectorLanes = 16;
-  /// Read Q / K / V in place instead of copying tiles into stack buffers
-  /// (the GPU, where each thread owns one row). Tests also run this mapping
-  /// on the CPU, with rowTile = vectorLanes = 1.
+  /// Read K / V in place instead of copying tiles into stack buffers (the
+  /// GPU, where each thread owns one row; Q is still copied once). Tests also
+  /// run this mapping on the CPU, with rowTile = vectorLanes = 1.
   bool directInputs = false;
 };
 
