@@ -35,7 +35,9 @@ run_all() {
   echo "== machine"
   grep -m1 'model name' /proc/cpuinfo
   echo "cores: $(nproc) online; flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f|avx512bw|avx512_bf16|avx512_fp16|amx_tile|amx_bf16)$' | tr '\n' ' ')"
-  $PY -c 'import torch; print("torch", torch.__version__, "| default threads", torch.get_num_threads(), "|", torch.__config__.parallel_info().splitlines()[0:4])' 2>&1 | head -3
+  TORCH_INFO=$($PY -c 'import torch; print("torch", torch.__version__, "| default threads", torch.get_num_threads(), "|", " ".join(torch.__config__.parallel_info().splitlines()[0:4]))' 2>&1 | head -3)
+  echo "$TORCH_INFO"
+  TORCH_VERSION=$(echo "$TORCH_INFO" | awk '/^torch / {print $2; exit}')
   command -v g++ >/dev/null && echo "g++: $(g++ --version | head -1)" || echo "g++: none (FlexAttention's CPU path needs a C++ compiler)"
 
   if [ ! -x "$STAGE/attn-bench-cpu-device" ]; then
@@ -92,7 +94,7 @@ run_all() {
   $PY "$SELF/table.py" "$RESULTS"
   echo
   if [ -n "$KSET" ]; then
-    echo "attnc: AOT kernels built off the device by attnc -o lib.so (${KSET} set), called through the generated header -> libattnrt's attn_cpu_launch; no JIT, MLIR or LLVM at run time. SDPA/Flex: PyTorch $($PY -c 'import torch; print(torch.__version__)' 2>/dev/null) on the same thread count; Flex compile time is not in its GFLOP/s."
+    echo "attnc: AOT kernels built off the device by attnc -o lib.so (${KSET} set), called through the generated header -> libattnrt's attn_cpu_launch; no JIT, MLIR or LLVM at run time. SDPA/Flex: PyTorch ${TORCH_VERSION:-?} on the same thread count; Flex compile time is not in its GFLOP/s."
   fi
 }
 
