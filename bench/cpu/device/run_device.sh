@@ -49,11 +49,13 @@ run_all() {
   KSET=""
   for set in native v4 v3; do
     echo "== probe: $set kernels"
-    if LD_LIBRARY_PATH="$STAGE/$set" timeout 60 "$STAGE/attn-bench-cpu-device" --probe --threads 2; then
+    LD_LIBRARY_PATH="$STAGE/$set" timeout 60 "$STAGE/attn-bench-cpu-device" --probe --threads 2
+    rc=$?
+    if [ $rc -eq 0 ]; then
       KSET=$set
       break
     fi
-    echo "   ($set kernels failed here: rc $?)"
+    echo "   ($set kernels failed here: rc $rc$([ $rc -eq 132 ] && echo ', illegal instruction: the CPU lacks a feature they use'))"
   done
   if [ -z "$KSET" ]; then
     echo "run_device.sh: no attnc kernel set runs on this CPU; peers only"
