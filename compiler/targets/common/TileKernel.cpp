@@ -122,6 +122,10 @@ private:
   void forEachPoint(ArrayRef<StringRef> ranks,
                     function_ref<void(llvm::StringMap<Value> &)> fn,
                     const llvm::StringMap<Value> &outer = {});
+  /// Folds `fn` over the points of `ranks` (but m1), the accumulator
+  /// carried through the loops' iter_args.
+  Value reducePoints(ArrayRef<StringRef> ranks, Value init,
+                     function_ref<Value(llvm::StringMap<Value> &, Value)> fn);
   Value pointI(const llvm::StringMap<Value> &pt);
   Value pointJ(const llvm::StringMap<Value> &pt, Value m1);
 
@@ -137,7 +141,7 @@ private:
 
   // Kernel arguments and values loaded once at entry.
   Value args, bIdx, hIdx, hkIdx, row0, nrows;
-  Value qOff, skv, dDim, paddedD, mTileV, numTiles, errorFlag, anyKept;
+  Value qOff, skv, dDim, paddedD, mTileV, numTiles, errorFlag;
   Value qPtr, kPtr, vPtr, oPtr, lsePtr, paramsPtr, tensorsPtr;
   llvm::StringMap<Value> sizeValues;
   int64_t mTile = 0;
@@ -218,6 +222,8 @@ Storage &KernelBuilder::allocate(Value fiber, ArrayRef<StringRef> ranks) {
   for (StringRef r : s.ranks)
     size = arith::MulIOp::create(b, loc, size, extentOf(r));
   Type elem = cast<cascade::FiberType>(fiber.getType()).getElementType();
+  if (elem.isInteger(1))
+    elem = b.getI8Type(); // predicates are stored as bytes: i1 vectors vectorise badly
   s.buffer = memref::AllocaOp::create(
       b, loc, MemRefType::get({ShapedType::kDynamic}, elem), ValueRange{size});
   return storage[fiber] = s;
@@ -248,7 +254,10 @@ Value KernelBuilder::loadAt(Value fiber, const llvm::StringMap<Value> &point) {
     if (auto in = fiber.getDefiningOp<cascade::InputOp>(); in && in.getName() != "Q")
       return loadInputDirect(in, point);
   Storage &s = storage[fiber];
-  return memref::LoadOp::create(b, loc, s.buffer, ValueRange{linearIndex(s, point)});
+  Value v = memref::LoadOp::create(b, loc, s.buffer, ValueRange{linearIndex(s, point)});
+  if (cast<cascade::FiberType>(fiber.getType()).getElementType().isInteger(1))
+    return arith::TruncIOp::create(b, loc, b.getI1Type(), v);
+  return v;
 }
 
 Value KernelBuilder::loadInputDirect(cascade::InputOp in, const llvm::StringMap<Value> &pt) {
@@ -292,6 +301,31 @@ void KernelBuilder::forEachPoint(ArrayRef<StringRef> ranks,
                          pt[n] = iv;
                        fn(pt);
                      });
+}
+
+Value KernelBuilder::reducePoints(ArrayRef<StringRef> ranks, Value init,
+                                  function_ref<Value(llvm::StringMap<Value> &, Value)> fn) {
+  SmallVector<Value> lbs, ubs, steps;
+  SmallVector<StringRef> names;
+  for (StringRef r : ranks) {
+    if (r == "m1")
+      continue;
+    names.push_back(r);
+    lbs.push_back(cIndex(0));
+    ubs.push_back(boundOf(r));
+    steps.push_back(cIndex(1));
+  }
+  scf::LoopNest nest = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, ValueRange{init},
+      [&](OpBuilder &nested, Location, ValueRange ivs, ValueRange iter) -> scf::ValueVector {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
+        llvm::StringMap<Value> pt;
+        for (auto [n, iv] : llvm::zip(names, ivs))
+          pt[n] = iv;
+        return {fn(pt, iter.front())};
+      });
+  return nest.results.front();
 }
 
 Value KernelBuilder::pointI(const llvm::StringMap<Value> &pt) {
@@ -558,6 +592,8 @@ void KernelBuilder::emitEinsum(cascade::EinsumOp op, Value m1) {
     pointValid = Value();
     Value at = linearIndex(dst, pt);
     if (!op.getReduce()) {
+      if (v.getType().isInteger(1))
+        v = arith::ExtUIOp::create(b, loc, b.getI8Type(), v);
       memref::StoreOp::create(b, loc, v, dst.buffer, ValueRange{at});
       return;
     }
@@ -823,27 +859,27 @@ LogicalResult KernelBuilder::emitPass(unsigned pass) {
     if (e.getInputs().empty() && !e.getReduce() &&
         cast<cascade::FiberType>(e.getType()).getElementType().isInteger(1))
       keeps.push_back(e);
-    else if (e.getReduce() && !e.getKeep())
-      allGuarded = false;
+    else if (e.getReduce() && !e.getKeep() &&
+             llvm::any_of(cascade::rankNames(e.getReduceRanks()), isKeyRank))
+      allGuarded = false; // a reduction over keys that the mask does not guard
   }
   bool skipEmpty = allGuarded && keeps.size() == 1;
   if (skipEmpty) {
     cascade::EinsumOp keep = keeps.front();
     emitEinsum(keep, m1);
-    memref::StoreOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 1), anyKept,
-                            ValueRange{cIndex(0)});
-    forEachPoint(storage[keep.getResult()].ranks, [&](llvm::StringMap<Value> &pt) {
-      Value k = loadAt(keep.getResult(), pt);
-      if (pt.count("m0"))
-        k = arith::AndIOp::create(b, loc, k,
-                                  arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                                        pointJ(pt, m1), skv));
-      Value acc = memref::LoadOp::create(b, loc, anyKept, ValueRange{cIndex(0)});
-      memref::StoreOp::create(b, loc, arith::OrIOp::create(b, loc, acc, k), anyKept,
-                              ValueRange{cIndex(0)});
-    });
-    auto ifOp = scf::IfOp::create(
-        b, loc, memref::LoadOp::create(b, loc, anyKept, ValueRange{cIndex(0)}), false);
+    // An or-reduction carried in registers (loop iter_args), so it vectorises.
+    Value any = reducePoints(storage[keep.getResult()].ranks,
+                             arith::ConstantIntOp::create(b, loc, 0, 1),
+                             [&](llvm::StringMap<Value> &pt, Value acc) -> Value {
+                               Value k = loadAt(keep.getResult(), pt);
+                               if (pt.count("m0"))
+                                 k = arith::AndIOp::create(
+                                     b, loc, k,
+                                     arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                                           pointJ(pt, m1), skv));
+                               return arith::OrIOp::create(b, loc, acc, k);
+                             });
+    auto ifOp = scf::IfOp::create(b, loc, any, false);
     b.setInsertionPointToStart(ifOp.thenBlock());
     needed.remove(keep);
   }
@@ -1004,7 +1040,6 @@ LogicalResult KernelBuilder::build() {
   for (Operation &op : cas.getBody().front())
     if (auto in = dyn_cast<cascade::InputOp>(op); in && (!directInputs || in.getName() == "Q"))
       zeroFill(storage[in.getResult()]);
-  anyKept = memref::AllocaOp::create(b, loc, MemRefType::get({1}, b.getI1Type()));
   // An iterate's final is its state after the last step: share cur's buffer.
   for (Operation &op : cas.getBody().front())
     if (auto it = dyn_cast<cascade::IterateOp>(op))
