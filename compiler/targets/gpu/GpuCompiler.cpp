@@ -1,6 +1,7 @@
 //===- GpuCompiler.cpp - variants -> GPU kernels -> PTX / cubin -----------===//
 #include "compiler/targets/gpu/GpuCompiler.h"
 
+#include "compiler/targets/common/ApproximateMath.h"
 #include "compiler/Pipeline/Pipeline.h"
 #include "compiler/targets/common/TileKernel.h"
 #include "compiler/targets/common/VariantDescription.h"
@@ -13,7 +14,6 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -26,7 +26,6 @@
 #include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
@@ -56,27 +55,27 @@ LogicalResult lowerToGpuCascade(ModuleOp module, const GpuCompileOptions &option
   return lowerToCascade(module, po);
 }
 
-/// One kernel module per (variant, dtype) so that each cubin holds one kernel.
-static FailureOr<OwningOpRef<ModuleOp>> buildOneKernel(VariantOp variant, attn_dtype dtype) {
-  MLIRContext *ctx = variant.getContext();
-  OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(ctx));
+/// The GPU's mapping: one row per thread, no vectors, K and V read in place.
+static TileKernelOptions gpuKernelOptions(attn_dtype dtype) {
   TileKernelOptions ko;
   ko.target = KernelTarget::Gpu;
   ko.rowTile = 1;
   ko.vectorLanes = 1;
   ko.directInputs = true;
   ko.inputType = dtype;
-  if (failed(buildTileKernel(variant, *kernels, ko)))
-    return failure();
-  return kernels;
+  return ko;
+}
+
+static void loadGpuDialects(MLIRContext *ctx) {
+  DialectRegistry registry;
+  registerGpuCodegenDialects(registry);
+  ctx->appendDialectRegistry(registry);
+  ctx->loadAllAvailableDialects();
 }
 
 LogicalResult writeGpuArtifacts(ModuleOp attnModule, const GpuCompileOptions &options,
                                 const std::string &dir, bool ptx, std::string &error) {
-  DialectRegistry registry;
-  registerGpuCodegenDialects(registry);
-  attnModule.getContext()->appendDialectRegistry(registry);
-  attnModule.getContext()->loadAllAvailableDialects();
+  loadGpuDialects(attnModule.getContext());
   if (failed(lowerToGpuCascade(attnModule, options))) {
     error = "lowering to the cascade failed";
     return failure();
@@ -96,10 +95,11 @@ LogicalResult writeGpuArtifacts(ModuleOp attnModule, const GpuCompileOptions &op
   for (auto variant : attnModule.getOps<VariantOp>()) {
     std::string v = variant.getSymName().str();
     for (attn_dtype t : options.dtypes) {
-      auto kernels = buildOneKernel(variant, t);
-      if (failed(kernels))
+      // One module per (variant, dtype): each cubin holds one kernel.
+      OwningOpRef<ModuleOp> kernels = ModuleOp::create(variant.getLoc());
+      if (failed(buildTileKernel(variant, *kernels, gpuKernelOptions(t))))
         return failure();
-      auto binary = compileGpuKernels(**kernels, options, ptx);
+      auto binary = compileGpuKernels(*kernels, options, ptx);
       if (failed(binary)) {
         error = "compiling the kernel of '" + v + "' (" + dtypeShortName(t) + ") failed";
         return failure();
@@ -115,38 +115,15 @@ LogicalResult writeGpuArtifacts(ModuleOp attnModule, const GpuCompileOptions &op
 
 FailureOr<OwningOpRef<ModuleOp>> buildGpuKernels(ModuleOp cascades,
                                                  const GpuCompileOptions &options) {
-  MLIRContext *ctx = cascades.getContext();
-  DialectRegistry registry;
-  registerGpuCodegenDialects(registry);
-  ctx->appendDialectRegistry(registry);
-  ctx->loadAllAvailableDialects();
-  OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(ctx));
+  loadGpuDialects(cascades.getContext());
+  OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(cascades.getContext()));
   for (auto variant : cascades.getOps<VariantOp>())
-    for (attn_dtype t : options.dtypes) {
-      TileKernelOptions ko;
-      ko.target = KernelTarget::Gpu;
-      ko.rowTile = 1;
-      ko.vectorLanes = 1;
-      ko.directInputs = true;
-      ko.inputType = t;
-      if (failed(buildTileKernel(variant, *kernels, ko)))
+    for (attn_dtype t : options.dtypes)
+      if (failed(buildTileKernel(variant, *kernels, gpuKernelOptions(t))))
         return failure();
-    }
   return kernels;
 }
 
-namespace {
-/// Polynomial approximations of math functions: no libdevice calls remain.
-struct ApproximateMathPass : public PassWrapper<ApproximateMathPass, OperationPass<>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(ApproximateMathPass)
-  void runOnOperation() override {
-    RewritePatternSet patterns(&getContext());
-    populateMathPolynomialApproximationPatterns(patterns);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
-      signalPassFailure();
-  }
-};
-} // namespace
 
 FailureOr<std::string> compileGpuKernels(ModuleOp kernels, const GpuCompileOptions &options,
                                          bool ptx) {
@@ -154,7 +131,7 @@ FailureOr<std::string> compileGpuKernels(ModuleOp kernels, const GpuCompileOptio
   if (!ptx && !std::getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda/bin/ptxas"))
     ::setenv("CUDA_HOME", "/usr/local/cuda", 0);
   PassManager pm(kernels.getContext());
-  pm.addPass(std::make_unique<ApproximateMathPass>());
+  pm.addPass(createApproximateMathPass());
   gpu::GPUToNVVMPipelineOptions gpuOpts;
   gpuOpts.cubinChip = options.chip;
   gpuOpts.cubinFeatures = options.features;
