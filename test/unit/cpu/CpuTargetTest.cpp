@@ -18,6 +18,7 @@
 #include "dialects/cascade/CascadeDialect.h"
 #include "frontend/Frontend.h"
 #include "frontend/emit/EmitAttn.h"
+#include "test/unit/common/TestSupport.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/MLIRContext.h"
@@ -27,7 +28,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <dirent.h>
 #include <random>
 
 using namespace attn;
@@ -37,57 +37,7 @@ using attn::ref::Result;
 
 namespace {
 
-uint16_t toBF16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fff + ((u >> 16) & 1); // round to nearest even
-  return (uint16_t)(u >> 16);
-}
-float fromBF16(uint16_t h) {
-  uint32_t u = (uint32_t)h << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-/// A dense buffer and its attn_tensor view.
-struct Buffer {
-  std::vector<char> bytes;
-  attn_tensor view{};
-  Buffer(const std::vector<int64_t> &shape, attn_dtype dtype) {
-    view.dtype = dtype;
-    view.rank = (int32_t)shape.size();
-    int64_t n = 1;
-    for (int k = view.rank - 1; k >= 0; --k) {
-      view.shape[k] = shape[k];
-      view.strides[k] = n;
-      n *= shape[k];
-    }
-    bytes.resize(std::max<int64_t>(n, 1) * attn_dtype_size(dtype));
-    view.data = bytes.data();
-  }
-  int64_t size() const {
-    int64_t n = 1;
-    for (int k = 0; k < view.rank; ++k) n *= view.shape[k];
-    return n;
-  }
-  void set(int64_t i, double v) {
-    switch (view.dtype) {
-    case ATTN_F32: ((float *)view.data)[i] = (float)v; break;
-    case ATTN_BF16: ((uint16_t *)view.data)[i] = toBF16((float)v); break;
-    case ATTN_I32: ((int32_t *)view.data)[i] = (int32_t)v; break;
-    default: break;
-    }
-  }
-  double get(int64_t i) const {
-    switch (view.dtype) {
-    case ATTN_F32: return ((const float *)view.data)[i];
-    case ATTN_BF16: return fromBF16(((const uint16_t *)view.data)[i]);
-    case ATTN_I32: return ((const int32_t *)view.data)[i];
-    default: return 0;
-    }
-  }
-};
+using Buffer = attn::test::HostTensor;
 
 /// Copies `a` into a buffer of `dtype`, and rounds `a` to what the buffer holds.
 Buffer toBuffer(Array &a, attn_dtype dtype) {
@@ -278,25 +228,8 @@ void CpuTargetTest::run(const std::string &file, bool gpuMapping) {
   }
 }
 
-std::vector<std::string> exampleFiles() {
-  std::vector<std::string> files;
-  if (DIR *d = opendir(ATTNC_EXAMPLES_DIR)) {
-    while (dirent *e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n.size() > 5 && n.substr(n.size() - 5) == ".attn")
-        files.push_back(n);
-    }
-    closedir(d);
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-INSTANTIATE_TEST_SUITE_P(Examples, CpuTargetTest, ::testing::ValuesIn(exampleFiles()),
-                         [](const auto &info) {
-                           std::string n = info.param.substr(0, info.param.size() - 5);
-                           for (char &c : n) if (!isalnum((unsigned char)c)) c = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Examples, CpuTargetTest,
+                         ::testing::ValuesIn(attn::test::listAttnFiles(ATTNC_EXAMPLES_DIR)),
+                         [](const auto &info) { return attn::test::testName(info.param); });
 
 } // namespace

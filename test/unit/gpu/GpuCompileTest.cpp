@@ -12,6 +12,7 @@
 #include "dialects/cascade/CascadeDialect.h"
 #include "frontend/Frontend.h"
 #include "frontend/emit/EmitAttn.h"
+#include "test/unit/common/TestSupport.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/FileSystem.h"
@@ -19,7 +20,6 @@
 
 #include <gtest/gtest.h>
 
-#include <dirent.h>
 
 using namespace attn;
 
@@ -57,25 +57,8 @@ TEST_P(GpuCompileTest, CompilesToCubin) {
   }
 }
 
-std::vector<std::string> exampleFiles() {
-  std::vector<std::string> files;
-  if (DIR *d = opendir(ATTNC_EXAMPLES_DIR)) {
-    while (dirent *e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n.size() > 5 && n.substr(n.size() - 5) == ".attn")
-        files.push_back(n);
-    }
-    closedir(d);
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-INSTANTIATE_TEST_SUITE_P(Examples, GpuCompileTest, ::testing::ValuesIn(exampleFiles()),
-                         [](const auto &info) {
-                           std::string n = info.param.substr(0, info.param.size() - 5);
-                           for (char &c : n) if (!isalnum((unsigned char)c)) c = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Examples, GpuCompileTest,
+                         ::testing::ValuesIn(attn::test::listAttnFiles(ATTNC_EXAMPLES_DIR)),
+                         [](const auto &info) { return attn::test::testName(info.param); });
 
 } // namespace

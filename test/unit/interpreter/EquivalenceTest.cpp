@@ -19,6 +19,7 @@
 #include "dialects/attn/AttnDialect.h"
 #include "dialects/cascade/CascadeDialect.h"
 #include "frontend/Frontend.h"
+#include "test/unit/common/TestSupport.h"
 #include "frontend/emit/EmitAttn.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -33,7 +34,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cmath>
-#include <dirent.h>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -49,25 +49,10 @@ namespace {
 
 constexpr double kTol = 1e-9;
 
-/// The .attn files of `dir` (full paths), sorted.
-std::vector<std::string> listAttnFiles(const std::string &dir) {
-  std::vector<std::string> names;
-  if (DIR *d = opendir(dir.c_str())) {
-    while (dirent *e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n.size() > 5 && n.substr(n.size() - 5) == ".attn")
-        names.push_back(dir + "/" + n);
-    }
-    closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 /// examples/*.attn, then this test's Inputs/*.attn (more of the language).
 std::vector<std::string> listExamples() {
-  std::vector<std::string> all = listAttnFiles(ATTNC_EXAMPLES_DIR);
-  for (const std::string &f : listAttnFiles(ATTNC_EXTRA_DIR))
+  std::vector<std::string> all = attn::test::listAttnFiles(ATTNC_EXAMPLES_DIR, true);
+  for (const std::string &f : attn::test::listAttnFiles(ATTNC_EXTRA_DIR, true))
     all.push_back(f);
   return all;
 }

@@ -14,6 +14,7 @@
 #include "attn/npy.h"
 #include "compiler/reference/DirectEval.h"
 #include "frontend/Frontend.h"
+#include "test/unit/common/TestSupport.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -65,61 +66,7 @@ double processCpuMs() {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-uint16_t toBF16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fff + ((u >> 16) & 1);
-  return (uint16_t)(u >> 16);
-}
-float fromBF16(uint16_t h) {
-  uint32_t u = (uint32_t)h << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-/// A dense buffer and its attn_tensor view.
-struct Buffer {
-  std::vector<char> bytes;
-  attn_tensor view{};
-  Buffer(const std::vector<int64_t> &shape, attn_dtype dtype) {
-    view.dtype = dtype;
-    view.rank = (int32_t)shape.size();
-    int64_t n = 1;
-    for (int k = view.rank - 1; k >= 0; --k) {
-      view.shape[k] = shape[k];
-      view.strides[k] = n;
-      n *= shape[k];
-    }
-    bytes.resize(std::max<int64_t>(n, 1) * std::max<size_t>(attn_dtype_size(dtype), 1));
-    view.data = bytes.data();
-  }
-  int64_t size() const {
-    int64_t n = 1;
-    for (int k = 0; k < view.rank; ++k) n *= view.shape[k];
-    return n;
-  }
-  void set(int64_t i, double v) {
-    switch (view.dtype) {
-    case ATTN_F32: ((float *)view.data)[i] = (float)v; break;
-    case ATTN_F64: ((double *)view.data)[i] = v; break;
-    case ATTN_BF16: ((uint16_t *)view.data)[i] = toBF16((float)v); break;
-    case ATTN_F16: ((_Float16 *)view.data)[i] = (_Float16)(float)v; break;
-    case ATTN_I32: ((int32_t *)view.data)[i] = (int32_t)v; break;
-    default: break;
-    }
-  }
-  double get(int64_t i) const {
-    switch (view.dtype) {
-    case ATTN_F32: return ((const float *)view.data)[i];
-    case ATTN_F64: return ((const double *)view.data)[i];
-    case ATTN_BF16: return fromBF16(((const uint16_t *)view.data)[i]);
-    case ATTN_F16: return (float)((const _Float16 *)view.data)[i];
-    case ATTN_I32: return ((const int32_t *)view.data)[i];
-    default: return 0;
-    }
-  }
-};
+using Buffer = attn::test::HostTensor;
 
 /// Random q/k/v in `dtype` and the same values (rounded) as float64 arrays.
 struct Inputs {

@@ -19,6 +19,7 @@
 #include "dialects/spatial/SpatialDialect.h"
 #include "frontend/Frontend.h"
 #include "frontend/emit/EmitAttn.h"
+#include "test/unit/common/TestSupport.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -29,7 +30,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <dirent.h>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -40,17 +40,11 @@ using attn::ref::Result;
 
 namespace {
 
+/// The example names (stems), sorted.
 std::vector<std::string> listExamples() {
   std::vector<std::string> names;
-  if (DIR *d = opendir(ATTNC_EXAMPLES_DIR)) {
-    while (dirent *e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n.size() > 5 && n.substr(n.size() - 5) == ".attn")
-        names.push_back(n.substr(0, n.size() - 5));
-    }
-    closedir(d);
-  }
-  std::sort(names.begin(), names.end());
+  for (const std::string &f : attn::test::listAttnFiles(ATTNC_EXAMPLES_DIR))
+    names.push_back(f.substr(0, f.size() - 5));
   return names;
 }
 
