@@ -73,6 +73,16 @@ static void loadGpuDialects(MLIRContext *ctx) {
   ctx->loadAllAvailableDialects();
 }
 
+FailureOr<std::string> compileVariantBinary(VariantOp variant, attn_dtype dtype,
+                                            const GpuCompileOptions &options, bool ptx) {
+  loadGpuDialects(variant.getContext());
+  // One module per (variant, dtype): each binary holds one kernel.
+  OwningOpRef<ModuleOp> kernels = ModuleOp::create(variant.getLoc());
+  if (failed(buildTileKernel(variant, *kernels, gpuKernelOptions(dtype))))
+    return failure();
+  return compileGpuKernels(*kernels, options, ptx);
+}
+
 LogicalResult writeGpuArtifacts(ModuleOp attnModule, const GpuCompileOptions &options,
                                 const std::string &dir, bool ptx, std::string &error) {
   loadGpuDialects(attnModule.getContext());
@@ -95,11 +105,7 @@ LogicalResult writeGpuArtifacts(ModuleOp attnModule, const GpuCompileOptions &op
   for (auto variant : attnModule.getOps<VariantOp>()) {
     std::string v = variant.getSymName().str();
     for (attn_dtype t : options.dtypes) {
-      // One module per (variant, dtype): each cubin holds one kernel.
-      OwningOpRef<ModuleOp> kernels = ModuleOp::create(variant.getLoc());
-      if (failed(buildTileKernel(variant, *kernels, gpuKernelOptions(t))))
-        return failure();
-      auto binary = compileGpuKernels(*kernels, options, ptx);
+      auto binary = compileVariantBinary(variant, t, options, ptx);
       if (failed(binary)) {
         error = "compiling the kernel of '" + v + "' (" + dtypeShortName(t) + ") failed";
         return failure();

@@ -18,6 +18,7 @@
 #include <vector>
 
 namespace attn {
+class VariantOp;
 
 struct GpuCompileOptions {
   int64_t keyTile = 16;                        ///< keys per tile (m0)
@@ -43,6 +44,12 @@ buildGpuKernels(mlir::ModuleOp cascades, const GpuCompileOptions &options);
 /// text, false a cubin (needs ptxas: CUDA_HOME or /usr/local/cuda).
 mlir::FailureOr<std::string> compileGpuKernels(mlir::ModuleOp kernels,
                                                const GpuCompileOptions &options, bool ptx);
+
+/// Compiles the kernel of one variant (its cascade already built by
+/// lowerToGpuCascade) for `dtype` into a cubin (or PTX) holding
+/// `attn_<variant>_<dtype>_gpu`.
+mlir::FailureOr<std::string> compileVariantBinary(attn::VariantOp variant, attn_dtype dtype,
+                                                  const GpuCompileOptions &options, bool ptx);
 
 /// Compiles every variant of `attnModule` (lowered in place) for every dtype
 /// of `options` and writes, into the existing directory `dir`,

@@ -71,6 +71,13 @@ std::optional<std::string> runOnCpu(const std::string &file, const std::string &
                                     const ref::Problem &problem, attn_dtype qType,
                                     ref::Result &result);
 
+/// `attnc run --target gpu` (RunGpu.cpp): compiles the variant's GPU kernel
+/// for `qType`, runs it through libattnrt's CUDA launcher; an error message
+/// (e.g. no GPU or driver) on failure.
+std::optional<std::string> runOnGpu(const std::string &file, const std::string &variant,
+                                    const ref::Problem &problem, attn_dtype qType,
+                                    ref::Result &result);
+
 } // namespace attn::driver
 
 #endif

@@ -2,7 +2,7 @@
 //
 //   attnc run FILE.attn [--variant NAME] --q q.npy --k k.npy --v v.npy
 //       [--tensor NAME=x.npy]... [--param NAME=VALUE]... [--q-offset N]
-//       [--lse lse.npy] -o out.npy [--target ref|direct|spatial|cpu] [--check]
+//       [--lse lse.npy] -o out.npy [--target ref|direct|spatial|cpu|gpu] [--check]
 //
 // --target ref (the default) lowers the variant through the cascade pipeline
 // and interprets the rewritten cascade in float64; --target direct evaluates
@@ -42,7 +42,7 @@ namespace {
 const char *const kRunUsage =
     "usage: attnc run FILE.attn [--variant NAME] --q Q.npy --k K.npy --v V.npy\n"
     "         [--tensor NAME=X.npy]... [--param NAME=VALUE]... [--q-offset N]\n"
-    "         [--lse LSE.npy] -o OUT.npy [--target ref|direct|spatial|cpu] [--check]\n"
+    "         [--lse LSE.npy] -o OUT.npy [--target ref|direct|spatial|cpu|gpu] [--check]\n"
     "  --target ref (default): the rewritten Einsum cascade, interpreted in float64\n"
     "  --target direct: the language's semantics evaluated from the AST in float64\n"
     "  --target spatial: mapped onto the FuseMax PE arrays (arch/fusemax.json), executed\n"
@@ -170,8 +170,10 @@ bool parseArgs(int argc, char **argv, RunOptions &o) {
     else if (arg == "--lse")
       o.lse = value;
     else if (arg == "--target") {
-      if (value != "ref" && value != "direct" && value != "spatial" && value != "cpu")
-        return error("unknown --target '" + value + "' (expected ref, direct, spatial or cpu)");
+      if (value != "ref" && value != "direct" && value != "spatial" && value != "cpu" &&
+          value != "gpu")
+        return error("unknown --target '" + value +
+                     "' (expected ref, direct, spatial, cpu or gpu)");
       o.target = value;
     } else if (arg == "--q-offset") {
       int64_t n;
@@ -456,6 +458,9 @@ int attn::driver::runMain(int argc, char **argv) {
       return evalError(o.file, *err);
   } else if (o.target == "cpu") {
     if (auto err = driver::runOnCpu(o.file, var->name, problem, qType, result))
+      return evalError(o.file, *err);
+  } else if (o.target == "gpu") {
+    if (auto err = driver::runOnGpu(o.file, var->name, problem, qType, result))
       return evalError(o.file, *err);
   } else if (o.target == "spatial") {
     SpatialRunInfo info;

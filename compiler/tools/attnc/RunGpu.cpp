@@ -1,0 +1,174 @@
+//===- RunGpu.cpp - `attnc run --target gpu`: compile, load, launch -------===//
+//
+// Compiles the variant's GPU kernel for q's dtype in memory (sm_90a cubin),
+// loads it through libattnrt's CUDA driver loader, copies the inputs to the
+// device, launches, and copies the output back. Without a GPU or driver it
+// reports libattnrt's reason.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/tools/attnc/Driver.h"
+
+#include "attn/gpu.h"
+#include "attn/npy.h"
+#include "compiler/targets/common/TileKernel.h"
+#include "compiler/targets/common/VariantDescription.h"
+#include "compiler/targets/gpu/GpuCompiler.h"
+#include "dialects/attn/AttnDialect.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+
+using namespace attn;
+
+namespace {
+
+/// A host array converted to `dtype`, mirrored in device memory.
+struct DeviceArray {
+  attn_npy_array host{};
+  attn_tensor view{}; ///< data points at the device copy
+  void *device = nullptr;
+  std::string error;
+
+  DeviceArray(const std::vector<int64_t> &shape, attn_dtype dtype, const double *values) {
+    if (attn_npy_alloc(dtype, (int32_t)shape.size(), shape.data(), &host) != ATTN_OK ||
+        (values && attn_npy_from_f64(&host, values, attn_npy_num_elements(&host)) != ATTN_OK)) {
+      error = attn_last_error();
+      return;
+    }
+    size_t bytes = std::max<size_t>(host.nbytes, 1);
+    if (attn_gpu_alloc(bytes, &device) != ATTN_OK ||
+        (host.nbytes && attn_gpu_copy_to_device(device, host.data, host.nbytes) != ATTN_OK)) {
+      error = attn_last_error();
+      return;
+    }
+    view.data = device;
+    view.dtype = dtype;
+    view.rank = (int32_t)shape.size();
+    int64_t stride = 1;
+    for (int d = view.rank - 1; d >= 0; --d) {
+      view.shape[d] = shape[d];
+      view.strides[d] = stride;
+      stride *= shape[d];
+    }
+  }
+  ~DeviceArray() {
+    if (device)
+      attn_gpu_free(device);
+    attn_npy_free(&host);
+  }
+  DeviceArray(const DeviceArray &) = delete;
+  DeviceArray &operator=(const DeviceArray &) = delete;
+
+  /// Copies the device data back and converts it to doubles.
+  std::optional<std::string> read(const std::vector<int64_t> &shape, ref::Array &out) {
+    if (host.nbytes && attn_gpu_copy_to_host(host.data, device, host.nbytes) != ATTN_OK)
+      return std::string(attn_last_error());
+    out.shape = shape;
+    out.data.resize(attn_npy_num_elements(&host));
+    if (attn_npy_to_f64(&host, out.data.data()) != ATTN_OK)
+      return std::string(attn_last_error());
+    return std::nullopt;
+  }
+};
+
+double msSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+} // namespace
+
+std::optional<std::string> driver::runOnGpu(const std::string &file, const std::string &variant,
+                                            const ref::Problem &problem, attn_dtype qType,
+                                            ref::Result &result) {
+  if (qType != ATTN_F32 && qType != ATTN_BF16 && qType != ATTN_F16)
+    return std::string("--target gpu runs f32, bf16 and f16 inputs; q is ") +
+           attn_dtype_name(qType) + " (use --target ref or direct for f64)";
+  if (problem.qOffset && *problem.qOffset < 0)
+    return std::string("--target gpu needs --q-offset >= 0 (the C ABI reads a negative "
+                       "offset as the default Skv - Sq)");
+  if (attn_gpu_available() != ATTN_OK)
+    return std::string("--target gpu: ") + attn_last_error();
+
+  auto compileStart = std::chrono::steady_clock::now();
+  mlir::MLIRContext ctx;
+  registerDialects(ctx);
+  auto loaded = loadAttnFile(ctx, file, variant);
+  if (!loaded)
+    return std::string("cannot compile '") + file + "'";
+  GpuCompileOptions options;
+  if (mlir::failed(lowerToGpuCascade(*loaded->attnModule, options)))
+    return std::string("lowering '") + variant + "' to its cascade failed";
+  VariantOp op;
+  for (auto v : loaded->attnModule->getOps<VariantOp>())
+    if (v.getSymName() == variant)
+      op = v;
+  if (!op)
+    return "no variant named '" + variant + "'";
+  auto cubin = compileVariantBinary(op, qType, options, /*ptx=*/false);
+  if (mlir::failed(cubin))
+    return std::string("compiling the GPU kernel of '") + variant + "' failed";
+  auto desc = describeVariant(op, qType, /*rowTile=*/1);
+  double compileMs = msSince(compileStart);
+
+  attn_gpu_module *module = nullptr;
+  if (attn_gpu_module_load(cubin->data(), cubin->size(), &module) != ATTN_OK)
+    return std::string(attn_last_error());
+  std::unique_ptr<attn_gpu_module, attn_status (*)(attn_gpu_module *)> moduleGuard(
+      module, attn_gpu_module_unload);
+
+  DeviceArray q(problem.q.shape, qType, problem.q.data.data());
+  DeviceArray k(problem.k.shape, qType, problem.k.data.data());
+  DeviceArray v(problem.v.shape, qType, problem.v.data.data());
+  DeviceArray o(problem.q.shape, qType, nullptr);
+  std::vector<int64_t> lseShape(problem.q.shape.begin(), problem.q.shape.begin() + 3);
+  DeviceArray lse(lseShape, ATTN_F32, nullptr);
+  for (DeviceArray *a : {&q, &k, &v, &o, &lse})
+    if (!a->error.empty())
+      return "cannot place the inputs on the GPU: " + a->error;
+  // Params in declaration order (NaN: the default), tensors in declaration order.
+  std::vector<double> params;
+  for (const std::string &name : desc->paramNames) {
+    auto it = problem.params.find(name);
+    params.push_back(it == problem.params.end() ? std::nan("") : it->second);
+  }
+  std::vector<std::unique_ptr<DeviceArray>> owned;
+  std::vector<attn_tensor> tensors;
+  for (size_t t = 0; t < desc->tensors.size(); ++t) {
+    auto it = problem.tensors.find(desc->tensorNames[t]);
+    if (it == problem.tensors.end())
+      return "variant '" + variant + "' needs tensor '" + desc->tensorNames[t] + "'";
+    owned.push_back(std::make_unique<DeviceArray>(it->second.shape, desc->tensors[t].dtype,
+                                                  it->second.data.data()));
+    if (!owned.back()->error.empty())
+      return "cannot place tensor '" + desc->tensorNames[t] + "' on the GPU: " +
+             owned.back()->error;
+    tensors.push_back(owned.back()->view);
+  }
+
+  std::string kernel = tileKernelName(variant, qType, KernelTarget::Gpu);
+  auto runStart = std::chrono::steady_clock::now();
+  attn_status s = attn_gpu_launch(&desc->info, module, kernel.c_str(), &q.view, &k.view, &v.view,
+                                  &o.view, desc->info.has_lse ? &lse.view : nullptr,
+                                  params.empty() ? nullptr : params.data(),
+                                  tensors.empty() ? nullptr : tensors.data(),
+                                  problem.qOffset.value_or(-1), /*stream=*/nullptr);
+  double runMs = msSince(runStart);
+  if (s != ATTN_OK)
+    return std::string(attn_status_string(s)) + ": " + attn_last_error();
+  if (auto e = o.read(problem.q.shape, result.o))
+    return "cannot read the output: " + *e;
+  if (desc->info.has_lse) {
+    result.lse.emplace();
+    if (auto e = lse.read(lseShape, *result.lse))
+      return "cannot read the lse: " + *e;
+  }
+  llvm::outs() << "attnc run: gpu kernel " << kernel << " (compiled in "
+               << llvm::format("%.1f", compileMs) << " ms), ran in "
+               << llvm::format("%.3f", runMs) << " ms\n";
+  return std::nullopt;
+}
