@@ -104,6 +104,8 @@ private:
   LogicalResult classify();
   void emitRowOps(unsigned phase);
   LogicalResult emitPass(unsigned pass);
+  /// One key tile's work: the K/V tile, then the pass's Einsums and iterates.
+  void emitTileBody(const llvm::SetVector<Operation *> &needed, Value m1);
   void emitEinsum(cascade::EinsumOp op, Value m1);
   void emitIterateStep(cascade::IterateOp op, Value m1);
   void emitIterateInit(cascade::IterateOp op);
@@ -164,6 +166,9 @@ private:
   bool directInputs = false;
   /// The key tile of the loop being emitted (for direct K / V reads).
   Value curM1;
+  /// While emitting a tile known to be fully kept with only real keys: the
+  /// mask and the key-validity test are skipped.
+  bool tileFull = false;
 };
 
 Type KernelBuilder::inputElemType() {
@@ -598,9 +603,9 @@ void KernelBuilder::emitEinsum(cascade::EinsumOp op, Value m1) {
       return;
     }
     Value valid;
-    if (pt.count("m0"))
+    if (pt.count("m0") && !tileFull)
       valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, j, skv);
-    if (Value keep = op.getKeep()) {
+    if (Value keep = op.getKeep(); keep && !tileFull) {
       Value k = loadAt(keep, pt);
       valid = valid ? arith::AndIOp::create(b, loc, valid, k).getResult() : k;
     }
@@ -693,7 +698,7 @@ bool KernelBuilder::emitContraction(cascade::EinsumOp op, Value m1) {
   if (!x)
     return false;
   Value xBuf = storage[x].buffer;
-  bool needMask = op.getKeep() || kR == "m0" || aR == "m0";
+  bool needMask = !tileFull && (op.getKeep() || kR == "m0" || aR == "m0");
   if (needMask) {
     xBuf = maskedOperand(op, x, m1);
     if (!xBuf)
@@ -879,10 +884,35 @@ LogicalResult KernelBuilder::emitPass(unsigned pass) {
                                                            pointJ(pt, m1), skv));
                                return arith::OrIOp::create(b, loc, acc, k);
                              });
-    auto ifOp = scf::IfOp::create(b, loc, any, false);
-    b.setInsertionPointToStart(ifOp.thenBlock());
+    // Likewise an and-reduction: a tile where every pair is kept (and every
+    // key is real) runs without the mask: no per-point selects, no masked
+    // copy of the contraction operand.
+    Value all = reducePoints(storage[keep.getResult()].ranks,
+                             arith::ConstantIntOp::create(b, loc, 1, 1),
+                             [&](llvm::StringMap<Value> &pt, Value acc) -> Value {
+                               Value k = loadAt(keep.getResult(), pt);
+                               if (pt.count("m0"))
+                                 k = arith::AndIOp::create(
+                                     b, loc, k,
+                                     arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                                           pointJ(pt, m1), skv));
+                               return arith::AndIOp::create(b, loc, acc, k);
+                             });
+    auto ifAny = scf::IfOp::create(b, loc, any, false);
+    b.setInsertionPointToStart(ifAny.thenBlock());
     needed.remove(keep);
+    auto ifAll = scf::IfOp::create(b, loc, all, /*withElseRegion=*/true);
+    b.setInsertionPointToStart(ifAll.thenBlock());
+    tileFull = true;
+    emitTileBody(needed, m1);
+    tileFull = false;
+    b.setInsertionPointToStart(ifAll.elseBlock());
   }
+  emitTileBody(needed, m1);
+  return success();
+}
+
+void KernelBuilder::emitTileBody(const llvm::SetVector<Operation *> &needed, Value m1) {
   emitKVTile(m1);
   for (Operation &op : cas.getBody().front()) {
     if (!needed.count(&op))
@@ -892,7 +922,6 @@ LogicalResult KernelBuilder::emitPass(unsigned pass) {
     else if (auto it = dyn_cast<cascade::IterateOp>(op))
       emitIterateStep(it, m1);
   }
-  return success();
 }
 
 void KernelBuilder::emitOutput(cascade::OutputOp out) {
