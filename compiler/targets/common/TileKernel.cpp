@@ -681,7 +681,9 @@ bool KernelBuilder::emitContraction(cascade::EinsumOp op, Value m1) {
   auto staticMultiple = [&](StringRef r, int64_t m) {
     if (r == "m0")
       return mTile % m == 0;
-    return r == "p" || isHeadRank(r); // padded to kVec
+    if (r == "p")
+      return roundUp(options.rowTile, kVec) % m == 0;
+    return isHeadRank(r) && kVec % m == 0; // padded to a multiple of kVec
   };
   if (!staticMultiple(aR, kRows) || !staticMultiple(bR, kVec))
     return false;
@@ -847,6 +849,18 @@ LogicalResult KernelBuilder::emitPass(unsigned pass) {
   }
   auto loop = scf::ForOp::create(b, loc, cIndex(0), toIndex(numTiles), cIndex(1));
   OpBuilder::InsertionGuard g(b);
+  // After the last tile an iterate is final: make `prev` equal `cur` so that
+  // a later pass that reads it through prev/cur (e.g. a rescale factor
+  // exp(c * (cur - prev))) sees the final value, unchanged across its tiles.
+  b.setInsertionPointAfter(loop);
+  for (Operation *op : needed)
+    if (auto it = dyn_cast<cascade::IterateOp>(op))
+      forEachPoint(cascade::rankNames(it.getRanks()), [&](llvm::StringMap<Value> &pt) {
+        Storage &cur = storage[it.getCur()];
+        Storage &prev = storage[it.getPrev()];
+        Value v = memref::LoadOp::create(b, loc, cur.buffer, ValueRange{linearIndex(cur, pt)});
+        memref::StoreOp::create(b, loc, v, prev.buffer, ValueRange{linearIndex(prev, pt)});
+      });
   b.setInsertionPointToStart(loop.getBody());
   Value m1 = loop.getInductionVar();
 

@@ -72,8 +72,8 @@ struct CompiledFile {
 
 class CpuTargetTest : public ::testing::TestWithParam<std::string> {
 protected:
-  /// Compiles examples/<file> and checks every variant, shape and dtype.
-  void run(const std::string &file, bool gpuMapping);
+  /// Compiles the .attn file at `path` and checks every variant, shape and dtype.
+  void run(const std::string &path, bool gpuMapping);
 
   static mlir::MLIRContext &context() {
     static mlir::MLIRContext ctx;
@@ -204,8 +204,7 @@ TEST_P(CpuTargetTest, MatchesFloat64Reference) { run(GetParam(), false); }
 /// compiled for the CPU: the GPU kernels' logic checked without a GPU.
 TEST_P(CpuTargetTest, GpuMappingMatchesFloat64Reference) { run(GetParam(), true); }
 
-void CpuTargetTest::run(const std::string &file, bool gpuMapping) {
-  std::string path = std::string(ATTNC_EXAMPLES_DIR) + "/" + file;
+void CpuTargetTest::run(const std::string &path, bool gpuMapping) {
   CpuCompileOptions opts;
   opts.rowTile = 16;
   opts.keyTile = 16;
@@ -236,7 +235,12 @@ void CpuTargetTest::run(const std::string &file, bool gpuMapping) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Examples, CpuTargetTest,
-                         ::testing::ValuesIn(attn::test::listAttnFiles(ATTNC_EXAMPLES_DIR)),
+                         ::testing::ValuesIn(attn::test::listAttnFiles(ATTNC_EXAMPLES_DIR, true)),
+                         [](const auto &info) { return attn::test::testName(info.param); });
+
+/// test/unit/cpu/Inputs: cascades the examples do not produce (multi-pass norms).
+INSTANTIATE_TEST_SUITE_P(Inputs, CpuTargetTest,
+                         ::testing::ValuesIn(attn::test::listAttnFiles(ATTNC_CPU_INPUTS_DIR, true)),
                          [](const auto &info) { return attn::test::testName(info.param); });
 
 } // namespace
