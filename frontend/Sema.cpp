@@ -268,6 +268,11 @@ private:
       } else if (d.kind == RefKind::Tensor) {
         TensorDecl &t = v.tensors[d.index];
         declare(t.name, t.loc, RefKind::Tensor, idx, "tensor");
+        // The targets and the runtime hold tensor elements as i32 or f32.
+        if (t.elemType == DeclType::Bool)
+          error(t.loc, "tensor '" + t.name +
+                           "' has element type bool, which is not supported; declare it i32 "
+                           "(0/1) and compare with != 0");
         checkDims(t);
       } else {
         declare(v.lets[d.index].name, v.lets[d.index].loc, RefKind::Let, idx, "let");

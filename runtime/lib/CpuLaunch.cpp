@@ -97,6 +97,18 @@ attn_status launch(const attn_variant_info *info, attn_tile_fn fn, const attn_te
                 D = call.D;
   std::vector<double> &paramValues = call.params;
 
+  // attnc's tile kernels keep a row tile's head-dim vectors (about a dozen
+  // [rows x D] f32 buffers) on the calling thread's stack: refuse a D whose
+  // buffers would not fit in a 4 MiB budget rather than overflow it.
+  const int64_t rows = (info->row_tile + 15) / 16 * 16;
+  const int64_t maxD = (int64_t(4) << 20) / (12 * 4 * rows);
+  if (D > maxD)
+    return attn::rt::fail(ATTN_ERROR_UNSUPPORTED,
+                          "variant '" + variant + "': head dimension D = " + std::to_string(D) +
+                              " is above the CPU kernels' limit of " + std::to_string(maxD) +
+                              " for a row tile of " + std::to_string(info->row_tile) +
+                              " (compile with a smaller --row-tile)");
+
   // Nothing to compute; no key at all: every row is empty.
   if (B == 0 || Sq == 0)
     return ATTN_OK;

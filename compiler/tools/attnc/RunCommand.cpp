@@ -25,6 +25,7 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -516,6 +517,12 @@ int attn::driver::runMain(int argc, char **argv) {
     if (raw.lse && want.lse)
       llvm::outs() << "; lse " << llvm::format("%.3g", maxAbsError(*raw.lse, *want.lse));
     llvm::outs() << ")\n";
+    // NaNs on both sides compare equal above: say so, a NaN output is never silent.
+    size_t nans = std::count_if(raw.o.data.begin(), raw.o.data.end(),
+                                [](double x) { return std::isnan(x); });
+    if (nans)
+      llvm::outs() << "warning: the output holds " << nans
+                   << " NaN value(s) (the reference has NaN there too)\n";
   }
   return 0;
 }

@@ -38,7 +38,7 @@ std::string allDiags(const DiagnosticEngine &d) {
 Type typeOf(const std::string &expr) {
   std::string src = "variant v { param x: f32 = 1.0; param n: i32 = 2; "
                     "param c: bool = true; tensor tab: f32[H, 8]; "
-                    "tensor doc: i32[B, Skv]; tensor flag: bool[Skv]; let t = " +
+                    "tensor doc: i32[B, Skv]; let t = " +
                     expr + "; }";
   Parsed p = parseCheck(src);
   EXPECT_TRUE(p.ok) << expr << "\n" << allDiags(*p.diags);
@@ -82,7 +82,6 @@ TEST(Sema, ExpressionTypes) {
       {"c && !c || i == j", Type::Bool},
       {"tab[h, 3]", Type::Float},
       {"doc[b, j]", Type::Int},
-      {"flag[j]", Type::Bool},
       {"-doc[b, j]", Type::Int},
       {"-x", Type::Float},
       {"scale", Type::Float},
@@ -210,6 +209,7 @@ TEST(Sema, ErrorCounts) {
       {"variant v { bias = sum_j(1); }", 1, "only allowed inside a custom norm"},
       {"variant v { score = q[d]; }", 1, "can only be used inside sum[d]"},
       {"variant v { bias = 1 +; mask = ; }", 2, "expected an expression"},
+      {"variant v { tensor f: bool[Skv]; mask = f[j]; }", 1, "element type bool"},
   };
   for (const Case &c : cases) {
     Parsed p = parseCheck(c.src);
