@@ -886,31 +886,26 @@ LogicalResult KernelBuilder::emitPass(unsigned pass) {
   if (skipEmpty) {
     cascade::EinsumOp keep = keeps.front();
     emitEinsum(keep, m1);
-    // An or-reduction carried in registers (loop iter_args), so it vectorises.
-    Value any = reducePoints(storage[keep.getResult()].ranks,
-                             arith::ConstantIntOp::create(b, loc, 0, 1),
+    // Whether a point is a kept pair with a real key.
+    auto keptAt = [&](llvm::StringMap<Value> &pt) -> Value {
+      Value k = loadAt(keep.getResult(), pt);
+      if (pt.count("m0"))
+        k = arith::AndIOp::create(
+            b, loc, k,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, pointJ(pt, m1), skv));
+      return k;
+    };
+    // An or- and an and-reduction carried in registers (loop iter_args), so
+    // they vectorise. A tile where every pair is kept runs without the mask:
+    // no per-point selects, no masked copy of the contraction operand.
+    const SmallVector<StringRef> &keepRanks = storage[keep.getResult()].ranks;
+    Value any = reducePoints(keepRanks, arith::ConstantIntOp::create(b, loc, 0, 1),
                              [&](llvm::StringMap<Value> &pt, Value acc) -> Value {
-                               Value k = loadAt(keep.getResult(), pt);
-                               if (pt.count("m0"))
-                                 k = arith::AndIOp::create(
-                                     b, loc, k,
-                                     arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                                           pointJ(pt, m1), skv));
-                               return arith::OrIOp::create(b, loc, acc, k);
+                               return arith::OrIOp::create(b, loc, acc, keptAt(pt));
                              });
-    // Likewise an and-reduction: a tile where every pair is kept (and every
-    // key is real) runs without the mask: no per-point selects, no masked
-    // copy of the contraction operand.
-    Value all = reducePoints(storage[keep.getResult()].ranks,
-                             arith::ConstantIntOp::create(b, loc, 1, 1),
+    Value all = reducePoints(keepRanks, arith::ConstantIntOp::create(b, loc, 1, 1),
                              [&](llvm::StringMap<Value> &pt, Value acc) -> Value {
-                               Value k = loadAt(keep.getResult(), pt);
-                               if (pt.count("m0"))
-                                 k = arith::AndIOp::create(
-                                     b, loc, k,
-                                     arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                                           pointJ(pt, m1), skv));
-                               return arith::AndIOp::create(b, loc, acc, k);
+                               return arith::AndIOp::create(b, loc, acc, keptAt(pt));
                              });
     auto ifAny = scf::IfOp::create(b, loc, any, false);
     b.setInsertionPointToStart(ifAny.thenBlock());
