@@ -9,6 +9,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OwningOpRef.h"
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,16 @@ int aotMain(mlir::ModuleOp attnModule, const AotOptions &o);
 std::optional<std::string> runOnCpu(const std::string &file, const std::string &variant,
                                     const ref::Problem &problem, attn_dtype qType,
                                     ref::Result &result);
+
+/// The inputs a compiled target (cpu, gpu) accepts: q in f32 / bf16 / f16 and
+/// q_offset >= 0 (the C ABI reads a negative offset as the default). Returns
+/// the error message naming `target`, or nullopt.
+std::optional<std::string> checkCompiledTargetInputs(const std::string &target,
+                                                     const ref::Problem &problem,
+                                                     attn_dtype qType);
+
+/// Milliseconds since `start`.
+double msSince(std::chrono::steady_clock::time_point start);
 
 /// `attnc run --target gpu` (RunGpu.cpp): compiles the variant's GPU kernel
 /// for `qType`, runs it through libattnrt's CUDA launcher; an error message

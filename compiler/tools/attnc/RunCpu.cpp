@@ -55,21 +55,30 @@ struct TypedArray {
   }
 };
 
-double msSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+} // namespace
+
+std::optional<std::string> driver::checkCompiledTargetInputs(const std::string &target,
+                                                             const ref::Problem &problem,
+                                                             attn_dtype qType) {
+  if (qType != ATTN_F32 && qType != ATTN_BF16 && qType != ATTN_F16)
+    return "--target " + target + " runs f32, bf16 and f16 inputs; q is " +
+           attn_dtype_name(qType) + " (use --target ref or direct for f64)";
+  if (problem.qOffset && *problem.qOffset < 0)
+    return "--target " + target +
+           " needs --q-offset >= 0 (the C ABI reads a negative offset as the default Skv - Sq)";
+  return std::nullopt;
 }
 
-} // namespace
+double driver::msSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
 
 std::optional<std::string> driver::runOnCpu(const std::string &file, const std::string &variant,
                                             const ref::Problem &problem, attn_dtype qType,
                                             ref::Result &result) {
-  if (qType != ATTN_F32 && qType != ATTN_BF16 && qType != ATTN_F16)
-    return std::string("--target cpu runs f32, bf16 and f16 inputs; q is ") +
-           attn_dtype_name(qType) + " (use --target ref or direct for f64)";
-  if (problem.qOffset && *problem.qOffset < 0)
-    return std::string("--target cpu needs --q-offset >= 0 (the C ABI reads a negative "
-                       "offset as the default Skv - Sq)");
+  if (auto err = checkCompiledTargetInputs("cpu", problem, qType))
+    return err;
 
   CompilerOptions options;
   options.dtypes = {qType};

@@ -76,21 +76,13 @@ struct DeviceArray {
   }
 };
 
-double msSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-}
-
 } // namespace
 
 std::optional<std::string> driver::runOnGpu(const std::string &file, const std::string &variant,
                                             const ref::Problem &problem, attn_dtype qType,
                                             ref::Result &result) {
-  if (qType != ATTN_F32 && qType != ATTN_BF16 && qType != ATTN_F16)
-    return std::string("--target gpu runs f32, bf16 and f16 inputs; q is ") +
-           attn_dtype_name(qType) + " (use --target ref or direct for f64)";
-  if (problem.qOffset && *problem.qOffset < 0)
-    return std::string("--target gpu needs --q-offset >= 0 (the C ABI reads a negative "
-                       "offset as the default Skv - Sq)");
+  if (auto err = checkCompiledTargetInputs("gpu", problem, qType))
+    return err;
   if (attn_gpu_available() != ATTN_OK)
     return std::string("--target gpu: ") + attn_last_error();
 
