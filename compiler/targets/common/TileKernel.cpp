@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/targets/common/TileKernel.h"
+#include "compiler/targets/common/BodyInliner.h"
 #include "compiler/targets/common/VariantDescription.h"
 
 #include "attn/kernel.h"
@@ -119,7 +120,6 @@ private:
   void emitOutput(cascade::OutputOp out);
   Value emitBody(Region &body, Value i, Value j, ValueRange leading,
                  ArrayRef<Value> inputs);
-  Value convertAttnOp(Operation *op, IRMapping &map);
   Value combine(cascade::CombineKind kind, Value acc, Value v);
   void forEachPoint(ArrayRef<StringRef> ranks,
                     function_ref<void(llvm::StringMap<Value> &)> fn,
@@ -363,111 +363,11 @@ Value KernelBuilder::combine(cascade::CombineKind kind, Value acc, Value v) {
 // Map actions: inline the body, converting attn ops
 //===----------------------------------------------------------------------===//
 
-Value KernelBuilder::convertAttnOp(Operation *op, IRMapping &map) {
-  auto i64 = b.getI64Type();
-  if (auto s = dyn_cast<attn::SizeOp>(op)) {
-    return sizeValues.lookup(attn::stringifySizeKind(s.getSize()));
-  }
-  if (auto p = dyn_cast<attn::GetParamOp>(op)) {
-    int64_t k = 0;
-    for (Operation &d : variant.getBody().front()) {
-      if (auto decl = dyn_cast<attn::ParamOp>(d)) {
-        if (decl.getSymName() == p.getParam())
-          break;
-        ++k;
-      }
-    }
-    Value raw = LLVM::LoadOp::create(b, loc, b.getF64Type(),
-                                     gep(paramsPtr, b.getF64Type(), cI64(k)));
-    Type t = p.getType();
-    if (t.isF32())
-      return arith::TruncFOp::create(b, loc, b.getF32Type(), raw);
-    if (t.isInteger(1))
-      return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, raw,
-                                   arith::ConstantFloatOp::create(b, loc, b.getF64Type(), APFloat(0.0)));
-    return arith::FPToSIOp::create(b, loc, i64, raw);
-  }
-  if (auto l = dyn_cast<attn::LoadOp>(op)) {
-    // attn_tensor: word 0 data, word 1 dtype+rank, words 2.. shape, 10.. strides.
-    int64_t k = 0;
-    for (Operation &d : variant.getBody().front()) {
-      if (auto decl = dyn_cast<attn::TensorOp>(d)) {
-        if (decl.getSymName() == l.getTensor())
-          break;
-        ++k;
-      }
-    }
-    constexpr int64_t kWords = sizeof(attn_tensor) / 8;
-    Value base = gep(tensorsPtr, i64, cI64(k * kWords));
-    Value data = LLVM::LoadOp::create(b, loc, ptrTy, base);
-    Value offset = cI64(0);
-    Value inRange = arith::ConstantIntOp::create(b, loc, 1, 1);
-    unsigned dim = 0;
-    for (Value ix : l.getIndices()) {
-      Value v = map.lookup(ix);
-      Value extent = loadWord(base, 2 + dim);
-      Value stride = loadWord(base, 2 + ATTN_MAX_RANK + dim);
-      Value ge0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, v, cI64(0));
-      Value ltE = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, v, extent);
-      Value ok = arith::AndIOp::create(b, loc, ge0, ltE);
-      inRange = arith::AndIOp::create(b, loc, inRange, ok);
-      Value safe = arith::SelectOp::create(b, loc, ok, v, cI64(0));
-      offset = arith::AddIOp::create(b, loc, offset, arith::MulIOp::create(b, loc, safe, stride));
-      ++dim;
-    }
-    // Record an out-of-range read at a real point (the kernel returns it as a
-    // status); padding points past Skv read element 0 silently.
-    Value badAt = arith::XOrIOp::create(b, loc, inRange, arith::ConstantIntOp::create(b, loc, 1, 1));
-    if (pointValid)
-      badAt = arith::AndIOp::create(b, loc, badAt, pointValid);
-    Value bad = arith::ExtUIOp::create(b, loc, b.getI32Type(), badAt);
-    Value prev = memref::LoadOp::create(b, loc, errorFlag, ValueRange{cIndex(0)});
-    memref::StoreOp::create(b, loc, arith::OrIOp::create(b, loc, prev, bad), errorFlag,
-                            ValueRange{cIndex(0)});
-    if (l.getType().isF32())
-      return LLVM::LoadOp::create(b, loc, b.getF32Type(), gep(data, b.getF32Type(), offset));
-    Value v32 = LLVM::LoadOp::create(b, loc, b.getI32Type(), gep(data, b.getI32Type(), offset));
-    return arith::ExtSIOp::create(b, loc, i64, v32);
-  }
-  if (isa<attn::FloorDivOp, attn::FloorModOp>(op)) {
-    Value lhs = map.lookup(op->getOperand(0)), rhs = map.lookup(op->getOperand(1));
-    Value zero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rhs, cI64(0));
-    Value safe = arith::SelectOp::create(b, loc, zero, cI64(1), rhs);
-    Value q = arith::FloorDivSIOp::create(b, loc, lhs, safe);
-    Value r = q;
-    if (isa<attn::FloorModOp>(op))
-      r = arith::SubIOp::create(b, loc, lhs, arith::MulIOp::create(b, loc, q, safe));
-    return arith::SelectOp::create(b, loc, zero, cI64(0), r);
-  }
-  return nullptr;
-}
-
 Value KernelBuilder::emitBody(Region &body, Value i, Value j, ValueRange leading,
                               ArrayRef<Value> inputs) {
-  Block &blk = body.front();
-  IRMapping map;
-  map.map(blk.getArgument(0), bIdx);
-  map.map(blk.getArgument(1), hIdx);
-  map.map(blk.getArgument(2), i);
-  map.map(blk.getArgument(3), j);
-  unsigned k = 4;
-  for (Value v : leading)
-    map.map(blk.getArgument(k++), v);
-  for (Value v : inputs)
-    map.map(blk.getArgument(k++), v);
-  for (Operation &op : blk.without_terminator()) {
-    if (op.getDialect() && op.getDialect()->getNamespace() == "attn") {
-      Value v = convertAttnOp(&op, map);
-      if (!v) {
-        op.emitError("tile kernel: cannot lower ") << op.getName();
-        return cF32(0);
-      }
-      map.map(op.getResult(0), v);
-      continue;
-    }
-    b.clone(op, map);
-  }
-  return map.lookup(cast<cascade::YieldOp>(blk.getTerminator()).getValue());
+  BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, pointValid, &sizeValues};
+  Value v = inlineBody(variant, b, loc, ctx, body, i, j, leading, inputs);
+  return v ? v : cF32(0);
 }
 
 //===----------------------------------------------------------------------===//

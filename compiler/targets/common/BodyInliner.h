@@ -1,0 +1,43 @@
+//===- BodyInliner.h - inline an Einsum body at one point -------*- C++ -*-===//
+//
+// Both kernel mappings (TileKernel's loops over stack buffers and the GPU's
+// tensor-core mapping) evaluate the map action of an Einsum or iterate at a
+// point (b, h, i, j) by cloning its body. The attn ops a body may hold
+// (sizes, params, extra-tensor reads, floor division) become reads of the
+// argument block (runtime/include/attn/kernel.h).
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNC_COMPILER_TARGETS_COMMON_BODYINLINER_H
+#define ATTNC_COMPILER_TARGETS_COMMON_BODYINLINER_H
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace attn {
+class VariantOp;
+
+/// What the inlined attn ops read. Values live in the function being built.
+struct BodyContext {
+  mlir::Value bIdx, hIdx;   ///< i64 batch and head of the point
+  mlir::Value paramsPtr;    ///< !llvm.ptr to the params (double, declaration order)
+  mlir::Value tensorsPtr;   ///< !llvm.ptr to the attn_tensor array
+  /// memref<1xi32>: an out-of-range tensor read ORs 1 into it.
+  mlir::Value errorFlag;
+  /// i1 or null: whether the point is real (padding points never flag reads).
+  mlir::Value pointValid;
+  /// i64 value of each size kind (B, H, Sq, Skv, D, ...) by name.
+  const llvm::StringMap<mlir::Value> *sizes = nullptr;
+};
+
+/// Clones `body` (an Einsum's or iterate's region: block args b, h, i, j,
+/// then `leading`, then `inputs`) at the builder's insertion point and
+/// returns the value it yields; null after reporting an op it cannot lower.
+mlir::Value inlineBody(attn::VariantOp variant, mlir::OpBuilder &b, mlir::Location loc,
+                       const BodyContext &ctx, mlir::Region &body, mlir::Value i,
+                       mlir::Value j, mlir::ValueRange leading,
+                       llvm::ArrayRef<mlir::Value> inputs);
+
+} // namespace attn
+
+#endif
