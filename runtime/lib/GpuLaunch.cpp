@@ -243,7 +243,9 @@ struct Prepared {
   const Driver *d = nullptr;
   CUfunction fn = nullptr;
   CUstream stream = nullptr;
-  unsigned grid = 0;
+  unsigned grid[3] = {0, 1, 1};
+  unsigned block = ATTN_GPU_BLOCK_SIZE;
+  bool tensorCore = false; ///< the _d<N> kernel (64 rows per block), not the row kernel
   bool nothingToDo = false; ///< B == 0 or Sq == 0
   bool noKeys = false;      ///< Skv == 0: zeros and -inf, no kernel
 };
@@ -269,7 +271,7 @@ attn_status checkCall(const attn_variant_info *info, attn_gpu_module *m, const c
     return attn::rt::fail(ATTN_ERROR_UNSUPPORTED,
                           "variant '" + c.variant + "': B*H*Sq = " + std::to_string(rows) +
                               " rows is more than one launch can cover");
-  p.grid = static_cast<unsigned>(blocks);
+  p.grid[0] = static_cast<unsigned>(blocks);
   p.stream = static_cast<CUstream>(stream);
   p.nothingToDo = c.B == 0 || c.Sq == 0;
   p.noKeys = !p.nothingToDo && c.Skv == 0;
@@ -300,6 +302,35 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
   if (p.noKeys)
     return ATTN_OK;
   std::lock_guard<std::mutex> lock(m->fnMutex);
+  // The tensor-core kernel of the smallest head-dimension tier >= D, when the
+  // module has one (attn/gpu.h), unless ATTN_GPU_KERNEL=rows asks for the
+  // one-row-per-thread kernel. Lookups that miss are cached as null.
+  const char *choice = std::getenv("ATTN_GPU_KERNEL");
+  bool rowsOnly = choice && std::string(choice) == "rows";
+  if (!rowsOnly && c.H <= 65535 && c.B <= 65535) {
+    for (int64_t tier : {32, 64, 128, 256}) {
+      if (tier < c.D)
+        continue;
+      std::string name = std::string(kernel) + "_d" + std::to_string(tier);
+      auto it = m->functions.find(name);
+      if (it == m->functions.end()) {
+        CUfunction fn = nullptr;
+        if (d.cuModuleGetFunction(&fn, m->mod, name.c_str()) != CUDA_SUCCESS)
+          fn = nullptr;
+        it = m->functions.emplace(name, fn).first;
+      }
+      if (!it->second)
+        continue;
+      p.fn = it->second;
+      p.tensorCore = true;
+      p.grid[0] = static_cast<unsigned>((c.Sq + ATTN_GPU_MMA_ROWS_PER_BLOCK - 1) /
+                                        ATTN_GPU_MMA_ROWS_PER_BLOCK);
+      p.grid[1] = static_cast<unsigned>(c.H);
+      p.grid[2] = static_cast<unsigned>(c.B);
+      p.block = ATTN_GPU_MMA_BLOCK_SIZE;
+      return ATTN_OK;
+    }
+  }
   auto it = m->functions.find(kernel);
   if (it == m->functions.end()) {
     CUfunction fn = nullptr;
@@ -428,11 +459,11 @@ attn_status enqueue(const Prepared &p, Scratch &scratch) {
   const Driver &d = *p.d;
   CUdeviceptr argsPtr = scratch.ptr;
   void *kernelParams[] = {&argsPtr};
-  if (CUresult rc = d.cuLaunchKernel(p.fn, p.grid, 1, 1, ATTN_GPU_BLOCK_SIZE, 1, 1, 0, p.stream,
-                                     kernelParams, nullptr))
+  if (CUresult rc = d.cuLaunchKernel(p.fn, p.grid[0], p.grid[1], p.grid[2], p.block, 1, 1, 0,
+                                     p.stream, kernelParams, nullptr))
     return fail(d, rc, "variant '" + p.call.variant + "': cuLaunchKernel (grid " +
-                           std::to_string(p.grid) + ", block " +
-                           std::to_string(ATTN_GPU_BLOCK_SIZE) + ")");
+                           std::to_string(p.grid[0]) + "x" + std::to_string(p.grid[1]) + "x" +
+                           std::to_string(p.grid[2]) + ", block " + std::to_string(p.block) + ")");
   return ATTN_OK;
 }
 
@@ -483,8 +514,9 @@ attn_status launch(const attn_variant_info *info, attn_gpu_module *m, const char
   if (p.noKeys)
     return writeEmptyRows(p, *o, lse);
 
-  if (attn_status s = ensureStack(d, p.call.D))
-    return s;
+  if (!p.tensorCore)
+    if (attn_status s = ensureStack(d, p.call.D))
+      return s;
   Scratch &scratch = scratchFor(m->ctx, p.stream);
   std::lock_guard<std::mutex> lock(scratch.mutex);
   if (attn_status s = stageArguments(p, scratch, info, q, k, v, o, lse, tensors))

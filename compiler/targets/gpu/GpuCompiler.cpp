@@ -5,6 +5,7 @@
 #include "compiler/Pipeline/Pipeline.h"
 #include "compiler/targets/common/TileKernel.h"
 #include "compiler/targets/common/VariantDescription.h"
+#include "compiler/targets/gpu/MmaKernel.h"
 #include "dialects/attn/AttnDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -15,6 +16,7 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -38,7 +40,7 @@ namespace attn {
 
 void registerGpuCodegenDialects(DialectRegistry &registry) {
   registry.insert<arith::ArithDialect, func::FuncDialect, gpu::GPUDialect, LLVM::LLVMDialect,
-                  NVVM::NVVMDialect, math::MathDialect, memref::MemRefDialect, scf::SCFDialect,
+                  NVVM::NVVMDialect, math::MathDialect, memref::MemRefDialect, nvgpu::NVGPUDialect, scf::SCFDialect,
                   vector::VectorDialect>();
   registerAllExtensions(registry);
   NVVM::registerNVVMTargetInterfaceExternalModels(registry);
@@ -78,9 +80,29 @@ FailureOr<std::string> compileVariantBinary(VariantOp variant, attn_dtype dtype,
   loadGpuDialects(variant.getContext());
   // One module per (variant, dtype): each binary holds one kernel.
   OwningOpRef<ModuleOp> kernels = ModuleOp::create(variant.getLoc());
-  if (failed(buildTileKernel(variant, *kernels, gpuKernelOptions(dtype))))
+  if (failed(addVariantKernels(variant, dtype, options, *kernels)))
     return failure();
   return compileGpuKernels(*kernels, options, ptx);
+}
+
+LogicalResult addVariantKernels(VariantOp variant, attn_dtype dtype,
+                                const GpuCompileOptions &options, ModuleOp kernels) {
+  if (failed(buildTileKernel(variant, kernels, gpuKernelOptions(dtype))))
+    return failure();
+  if (dtype != ATTN_BF16 && dtype != ATTN_F16)
+    return success();
+  for (int64_t hd : options.mmaHeadDims) {
+    MmaKernelOptions mo;
+    mo.inputType = dtype;
+    mo.headDim = hd;
+    std::string why;
+    FailureOr<bool> built = buildMmaKernel(variant, kernels, mo, &why);
+    if (failed(built))
+      return failure();
+    if (!*built)
+      break; // the cascade does not fit the mapping: the row kernel serves
+  }
+  return success();
 }
 
 LogicalResult writeGpuArtifacts(ModuleOp attnModule, const GpuCompileOptions &options,
@@ -125,7 +147,7 @@ FailureOr<OwningOpRef<ModuleOp>> buildGpuKernels(ModuleOp cascades,
   OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(cascades.getContext()));
   for (auto variant : cascades.getOps<VariantOp>())
     for (attn_dtype t : options.dtypes)
-      if (failed(buildTileKernel(variant, *kernels, gpuKernelOptions(t))))
+      if (failed(addVariantKernels(variant, t, options, *kernels)))
         return failure();
   return kernels;
 }

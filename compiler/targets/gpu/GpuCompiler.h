@@ -26,6 +26,9 @@ struct GpuCompileOptions {
   std::string chip = "sm_90a";
   std::string features = "+ptx80";
   int optLevel = 3;
+  /// Head-dimension tiers of the tensor-core kernels (MmaKernel.h) added next
+  /// to each bf16 / fp16 row kernel; empty: row kernels only.
+  std::vector<int64_t> mmaHeadDims = {64, 128};
 };
 
 /// Registers the dialects and translations the GPU target produces.
@@ -45,9 +48,15 @@ buildGpuKernels(mlir::ModuleOp cascades, const GpuCompileOptions &options);
 mlir::FailureOr<std::string> compileGpuKernels(mlir::ModuleOp kernels,
                                                const GpuCompileOptions &options, bool ptx);
 
-/// Compiles the kernel of one variant (its cascade already built by
+/// Adds the kernels of one variant and dtype to `kernels`: the row kernel
+/// `attn_<variant>_<dtype>_gpu` and, where the cascade fits the tensor-core
+/// mapping, `..._d<N>` for every N of options.mmaHeadDims.
+mlir::LogicalResult addVariantKernels(attn::VariantOp variant, attn_dtype dtype,
+                                      const GpuCompileOptions &options, mlir::ModuleOp kernels);
+
+/// Compiles the kernels of one variant (its cascade already built by
 /// lowerToGpuCascade) for `dtype` into a cubin (or PTX) holding
-/// `attn_<variant>_<dtype>_gpu`.
+/// `attn_<variant>_<dtype>_gpu` (and its tensor-core kernels).
 mlir::FailureOr<std::string> compileVariantBinary(attn::VariantOp variant, attn_dtype dtype,
                                                   const GpuCompileOptions &options, bool ptx);
 

@@ -9,6 +9,7 @@
 
 #include "compiler/Analysis/PassCount.h"
 #include "compiler/Pipeline/Pipeline.h"
+#include "compiler/targets/gpu/MmaKernel.h"
 #include "dialects/attn/AttnDialect.h"
 #include "dialects/cascade/CascadeDialect.h"
 
@@ -32,6 +33,7 @@ struct Snapshot {
 struct VariantHistory {
   std::string name;
   std::vector<Snapshot> stages;
+  std::string gpuMapping; ///< which GPU kernel the final cascade gets, and why
 };
 
 cascade::CascadeOp findCascade(attn::VariantOp v) {
@@ -79,10 +81,11 @@ void printSummary(const VariantHistory &h, llvm::raw_ostream &os) {
   if (last.numPasses <= 1) {
     if (first.numPasses <= 1)
       os << "  no Einsum that iterates K/V reads a value that needs a full pass over K/V\n";
-    return;
+  } else {
+    for (const std::string &r : last.reasons)
+      os << "  still needed: " << r << "\n";
   }
-  for (const std::string &r : last.reasons)
-    os << "  still needed: " << r << "\n";
+  os << "  gpu: " << h.gpuMapping << "\n";
 }
 } // namespace
 
@@ -113,6 +116,15 @@ int attn::driver::explainMain(mlir::ModuleOp attnModule, bool explain,
     os << "\n";
     return 0;
   }
+  size_t k = 0;
+  attnModule.walk([&](attn::VariantOp v) {
+    if (k >= history.size() || history[k].name != v.getSymName())
+      return;
+    std::string why;
+    history[k++].gpuMapping =
+        fitsMmaKernel(v, &why) ? "tensor-core kernel (mma.sync) for bf16 / fp16"
+                               : "one thread per row (no tensor-core kernel: " + why + ")";
+  });
   for (const VariantHistory &h : history) {
     os << "=== variant " << h.name << "\n";
     for (const Snapshot &s : h.stages) {

@@ -16,10 +16,19 @@
  * kernel atomically ORs ATTN_ERROR_OUT_OF_RANGE into it when a tensor index
  * is out of range.
  *
- * Launch geometry: one thread per output row (b, h, row), B*H*Sq threads in
- * a 1-D grid of ATTN_GPU_BLOCK_SIZE-thread blocks; the kernel derives (b, h,
- * row) from its global id (id = (b*H + h)*Sq + row) and returns when the id
- * is out of range. docs/gpu.md has the details.
+ * A cubin may also hold tensor-core kernels of the same variant and dtype,
+ * `attn_<variant>_<dtype>_gpu_d<N>` for head-dimension tiers N (32, 64, 128,
+ * 256), each handling D <= N. attn_gpu_launch, given the base name, runs the
+ * one of the smallest tier >= D when the module has it (set the environment
+ * variable ATTN_GPU_KERNEL=rows to force the row kernel), else the base one.
+ *
+ * Launch geometry: the row kernel (the base name) has one thread per output
+ * row (b, h, row), B*H*Sq threads in a 1-D grid of ATTN_GPU_BLOCK_SIZE-thread
+ * blocks; it derives (b, h, row) from its global id (id = (b*H + h)*Sq + row)
+ * and returns when the id is out of range. A tensor-core kernel has blocks of
+ * ATTN_GPU_MMA_BLOCK_SIZE threads (4 warps) that each own
+ * ATTN_GPU_MMA_ROWS_PER_BLOCK query rows of one (b, h): grid
+ * (ceil(Sq / ATTN_GPU_MMA_ROWS_PER_BLOCK), H, B). docs/gpu.md has the details.
  *
  * Every function returns an attn_status; CUDA errors carry the driver's
  * error name and string in attn_last_error(). All functions are thread-safe.
@@ -42,6 +51,9 @@ enum {
 
 /* Threads per block of every attnc GPU kernel launch. */
 #define ATTN_GPU_BLOCK_SIZE 128
+/* Threads per block and query rows per block of the tensor-core kernels. */
+#define ATTN_GPU_MMA_BLOCK_SIZE 128
+#define ATTN_GPU_MMA_ROWS_PER_BLOCK 64
 
 /* A loaded cubin (CUmodule) in one CUDA context. */
 typedef struct attn_gpu_module attn_gpu_module;

@@ -1,0 +1,930 @@
+//===- MmaKernel.cpp - online cascade -> tensor-core GPU kernel -----------===//
+//
+// Value layout (PTX ISA, mma.m16n8k16): in a warp, lane = 4 * g + t. A
+// [16 x 8] accumulator tile gives lane (g, t) the elements (g, 2t), (g, 2t+1),
+// (g+8, 2t), (g+8, 2t+1). Every fiber of the cascade is held in registers in
+// one of three shapes, all over the warp's 16 rows:
+//   Row  [p]          2 values: rows g and g + 8 (a row's 4 lanes agree)
+//   Elem [m0, p]      4 * keyTile / 8 values: the score tile's accumulator
+//   O    [p, f]       4 * headDim / 8 values: the output accumulator
+// A map is inlined per value with that value's (i, j); a reduction over m0
+// reduces a thread's values, then the 4 lanes of a row with two shuffles.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/targets/gpu/MmaKernel.h"
+#include "compiler/targets/common/BodyInliner.h"
+#include "compiler/targets/common/TileKernel.h"
+
+#include "attn/gpu.h"
+#include "attn/kernel.h"
+#include "dialects/attn/AttnDialect.h"
+#include "dialects/cascade/CascadeDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
+
+#include <limits>
+
+using namespace mlir;
+
+namespace attn {
+
+std::string mmaKernelName(StringRef variant, attn_dtype inputType, int64_t headDim) {
+  return tileKernelName(variant, inputType, KernelTarget::Gpu) + "_d" + std::to_string(headDim);
+}
+
+namespace {
+
+enum class Shape { Row, Elem, O };
+/// Where a fiber's value is available: before the key loop, in it, after it.
+enum class Phase { Pre, Loop, Post };
+
+enum class Kind { Input, QK, Elem, Row, RowReduce, PV, IterRow, IterO, Pre, Post, PostO };
+
+constexpr int64_t kWarps = kMmaThreadsPerBlock / 32;
+
+/// True if `body` yields the product of its two inputs (block args 4 and 5).
+bool isPlainProduct(Region &body) {
+  Block &blk = body.front();
+  if (blk.getNumArguments() != 6 || !llvm::hasSingleElement(blk.without_terminator()))
+    return false;
+  auto mul = dyn_cast<arith::MulFOp>(blk.front());
+  if (!mul)
+    return false;
+  Value a = mul.getLhs(), c = mul.getRhs();
+  Value x = blk.getArgument(4), y = blk.getArgument(5);
+  return ((a == x && c == y) || (a == y && c == x)) &&
+         cast<cascade::YieldOp>(blk.getTerminator()).getValue() == mul.getResult();
+}
+
+/// True if `body` yields X * arg(k) where X does not depend on block
+/// argument k (so the body at arg(k) = 1 is X, exactly).
+bool isLinearIn(Region &body, unsigned k) {
+  Block &blk = body.front();
+  Value arg = blk.getArgument(k);
+  auto mul = cast<cascade::YieldOp>(blk.getTerminator()).getValue().getDefiningOp<arith::MulFOp>();
+  if (!mul || (mul.getLhs() == arg) == (mul.getRhs() == arg))
+    return false;
+  // arg has no other use.
+  return llvm::all_of(arg.getUsers(), [&](Operation *u) { return u == mul; }) &&
+         llvm::count(mul->getOperands(), arg) == 1;
+}
+
+bool rankSetIs(ArrayRef<StringRef> ranks, std::initializer_list<StringRef> allowed,
+               std::initializer_list<StringRef> required) {
+  for (StringRef r : ranks)
+    if (!llvm::is_contained(allowed, r))
+      return false;
+  for (StringRef r : required)
+    if (!llvm::is_contained(ranks, r))
+      return false;
+  return true;
+}
+
+class MmaBuilder {
+public:
+  MmaBuilder(VariantOp variant, cascade::CascadeOp cas, ModuleOp target,
+             const MmaKernelOptions &options)
+      : variant(variant), cas(cas), target(target), options(options),
+        b(variant.getContext()), loc(variant.getLoc()), hd(options.headDim),
+        bc(options.headDim > 128 ? 32 : 64) {}
+
+  /// Checks the cascade's shape; false with the reason when not covered.
+  bool classify(std::string &why);
+  LogicalResult build();
+
+private:
+  // --- constants and conversions ---------------------------------------------
+  Value cIdx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value cI64(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 64); }
+  Value cI32(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 32); }
+  Value cF32(double v) {
+    return arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat((float)v));
+  }
+  Value toIdx(Value v) { return arith::IndexCastOp::create(b, loc, b.getIndexType(), v); }
+  Value toI64(Value v) { return arith::IndexCastOp::create(b, loc, b.getI64Type(), v); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value slt(Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, y);
+  }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+  Value gep(Value base, Type elem, Value offset) {
+    return LLVM::GEPOp::create(b, loc, base.getType(), elem, base, ValueRange{offset});
+  }
+  Value argWord(int64_t k) {
+    return LLVM::LoadOp::create(b, loc, b.getI64Type(), gep(args, b.getI64Type(), cI64(k)), 8);
+  }
+  Value argPtr(int64_t k) {
+    return LLVM::LoadOp::create(b, loc, ptrTy, gep(args, ptrTy, cI64(k)), 8);
+  }
+  /// A global-memory view of a generic pointer (ld.global / st.global).
+  Value toGlobal(Value p) {
+    return LLVM::AddrSpaceCastOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext(), 1), p);
+  }
+
+  // --- pieces ------------------------------------------------------------------
+  Shape shapeOf(Value fiber) { return shape.lookup(fiber); }
+  /// Value `k` of `fiber` as seen from a point of shape `at`.
+  Value valueAt(Value fiber, unsigned k, Shape at);
+  /// Row half (0: row g, 1: row g + 8) of value k of a shape.
+  static unsigned halfOf(unsigned k) { return (k % 4) / 2; }
+  unsigned countOf(Shape s) {
+    return s == Shape::Row ? 2 : s == Shape::Elem ? unsigned(bc / 8 * 4) : unsigned(hd / 8 * 4);
+  }
+  /// Key position of Elem value k in key tile `kt`.
+  Value keyOf(unsigned k, Value kt);
+  Value inline_(Region &body, Value i, Value j, ValueRange leading, ArrayRef<Value> inputs);
+  void emitMap(cascade::EinsumOp op, Value kt);
+  void emitRowReduce(cascade::EinsumOp op, Value kt);
+  void emitQK(cascade::EinsumOp op);
+  void emitPV(cascade::EinsumOp op, Value kt);
+  void emitIterate(cascade::IterateOp op);
+  void emitOp(Operation *op, Value kt);
+  void loadTile(Value base, int64_t strideWord, Value smem, Value kt, Value fast);
+  Value packPair(Value lo, Value hi);
+  Value toReg(Value pair);
+  SmallVector<Value> ldmatrix(Value smem, Value row, Value col, bool transpose);
+  Value mma(ArrayRef<Value> a, ArrayRef<Value> bFrag, ArrayRef<Value> c, SmallVector<Value> &out);
+  void emitOutput(cascade::OutputOp out);
+  void lowerExp(gpu::GPUFuncOp fn);
+  bool dependsOnLoad(Value fiber);
+
+  VariantOp variant;
+  cascade::CascadeOp cas;
+  ModuleOp target;
+  MmaKernelOptions options;
+  OpBuilder b;
+  Location loc;
+  int64_t hd, bc; ///< head dim tier, keys per tile
+  Type ptrTy, elemTy;
+
+  llvm::DenseMap<Operation *, Kind> kindOf;
+  llvm::DenseMap<Value, Shape> shape;
+  llvm::DenseMap<Value, Phase> phase;
+  /// The registers of each fiber (countOf(shape) values).
+  llvm::DenseMap<Value, SmallVector<Value>> vals;
+  llvm::DenseSet<Operation *> emitted;
+  Value qIn, kIn, vIn;
+
+  // Values of the kernel's entry.
+  Value args, tid, lane, g, t, bIdx, hIdx, hkIdx, skv, sq, dDim, qOff, errorFlag;
+  Value kPtr, vPtr, qPtr, oPtr, lsePtr, paramsPtr, tensorsPtr, ks, vs;
+  Value rows[2], absI[2];
+  llvm::StringMap<Value> sizes;
+  SmallVector<SmallVector<Value>> qFrag; ///< per 16-wide head chunk: 4 registers
+  Value pointValid;
+};
+
+bool MmaBuilder::classify(std::string &why) {
+  auto fail = [&](Operation *op, const Twine &msg) {
+    why = (op ? ("'" + cascade::fiberName(op->getResult(0)) + "': ") : std::string()) + msg.str();
+    return false;
+  };
+  auto isRow = [&](Value v) { return shape.count(v) && shape[v] == Shape::Row; };
+  for (Operation &o : cas.getBody().front()) {
+    Operation *op = &o;
+    if (auto in = dyn_cast<cascade::InputOp>(op)) {
+      kindOf[op] = Kind::Input;
+      if (in.getName() == "Q") qIn = in; else if (in.getName() == "K") kIn = in;
+      else if (in.getName() == "V") vIn = in;
+      continue;
+    }
+    if (isa<cascade::OutputOp>(op))
+      continue;
+    if (auto it = dyn_cast<cascade::IterateOp>(op)) {
+      SmallVector<StringRef> r = cascade::rankNames(it.getRanks());
+      if (it.getOver() != "m1")
+        return fail(op, "iterates over " + it.getOver());
+      Shape s;
+      if (rankSetIs(r, {"m1", "p"}, {"m1"}))
+        s = Shape::Row;
+      else if (rankSetIs(r, {"m1", "p", "f"}, {"m1", "p", "f"}) && r.back() == "f")
+        s = Shape::O;
+      else
+        return fail(op, "an iterate over these ranks");
+      for (Value in : it.getInputs()) {
+        if (!shape.count(in) || phase[in] == Phase::Post || (s == Shape::Row && !isRow(in)))
+          return fail(op, "an iterate input of another shape");
+      }
+      if (Value init = it.getInit())
+        if (s == Shape::O || !isRow(init) || phase[init] != Phase::Pre)
+          return fail(op, "an iterate initial value");
+      kindOf[op] = s == Shape::Row ? Kind::IterRow : Kind::IterO;
+      for (Value v : {it.getPrev(), it.getCur()}) {
+        shape[v] = s;
+        phase[v] = Phase::Loop;
+      }
+      shape[it.getFinal()] = s;
+      phase[it.getFinal()] = Phase::Post;
+      continue;
+    }
+    auto e = dyn_cast<cascade::EinsumOp>(op);
+    if (!e)
+      return fail(nullptr, "an op the mapping does not know");
+    SmallVector<StringRef> r = cascade::rankNames(e.getRanks());
+    SmallVector<StringRef> red = cascade::rankNames(e.getReduceRanks());
+    Value res = e.getResult();
+    auto inputsOk = [&](std::initializer_list<Shape> shapes, bool allowPost, bool allowLoop) {
+      for (Value in : e.getInputs()) {
+        if (!shape.count(in) || !llvm::is_contained(shapes, shape[in]))
+          return false;
+        if ((!allowPost && phase[in] == Phase::Post) || (!allowLoop && phase[in] == Phase::Loop))
+          return false;
+      }
+      return true;
+    };
+    if (!red.empty()) {
+      if (red.size() != 1)
+        return fail(op, "a reduction over several ranks");
+      if (red[0] == "e") {
+        auto ins = e.getInputs();
+        if (ins.size() != 2 || !rankSetIs(r, {"m1", "m0", "p"}, {"m1", "m0", "p"}) ||
+            e.getReduce() != cascade::CombineKind::sum || e.getKeep() || e.getInit() ||
+            !isPlainProduct(e.getBody()) ||
+            !((ins[0] == qIn && ins[1] == kIn) || (ins[0] == kIn && ins[1] == qIn)))
+          return fail(op, "a head-rank contraction other than Q K");
+        kindOf[op] = Kind::QK;
+        shape[res] = Shape::Elem;
+        phase[res] = Phase::Loop;
+        continue;
+      }
+      if (red[0] != "m0")
+        return fail(op, "a reduction over " + red[0]);
+      if (llvm::is_contained(r, "f")) {
+        // sum over m0 of P * V, P a map of score-tile and row values.
+        auto ins = e.getInputs();
+        if (!rankSetIs(r, {"m1", "p", "f"}, {"m1", "p", "f"}) || r.back() != "f" ||
+            e.getReduce() != cascade::CombineKind::sum || e.getInit() ||
+            llvm::count(ins, vIn) != 1 || !isLinearIn(e.getBody(), 4 + llvm::find(ins, vIn) - ins.begin()))
+          return fail(op, "a value contraction of another form");
+        for (Value in : ins)
+          if (in != vIn && (!shape.count(in) || shape[in] == Shape::O || phase[in] != Phase::Loop))
+            return fail(op, "a value contraction of another form");
+        if (Value keep = e.getKeep(); keep && (!shape.count(keep) || shape[keep] != Shape::Elem))
+          return fail(op, "a keep of another shape");
+        kindOf[op] = Kind::PV;
+        shape[res] = Shape::O;
+        phase[res] = Phase::Loop;
+        continue;
+      }
+      if (!rankSetIs(r, {"m1", "p"}, {"m1"}) || !inputsOk({Shape::Elem, Shape::Row}, false, true))
+        return fail(op, "a key reduction of another form");
+      if (Value keep = e.getKeep(); keep && (!shape.count(keep) || shape[keep] != Shape::Elem))
+        return fail(op, "a keep of another shape");
+      if (Value init = e.getInit(); init && (!isRow(init) || phase[init] == Phase::Post))
+        return fail(op, "a reduction initial value");
+      kindOf[op] = Kind::RowReduce;
+      shape[res] = Shape::Row;
+      phase[res] = Phase::Loop;
+      continue;
+    }
+    if (llvm::is_contained(r, "e"))
+      return fail(op, "a map over the head rank e");
+    if (llvm::is_contained(r, "m0")) {
+      if (!rankSetIs(r, {"m1", "m0", "p"}, {"m0"}) ||
+          !inputsOk({Shape::Elem, Shape::Row}, false, true))
+        return fail(op, "a score map of another form");
+      kindOf[op] = Kind::Elem;
+      shape[res] = Shape::Elem;
+      phase[res] = Phase::Loop;
+    } else if (llvm::is_contained(r, "f")) {
+      if (!rankSetIs(r, {"p", "f"}, {"f"}) || r.back() != "f" ||
+          !inputsOk({Shape::O, Shape::Row}, true, false))
+        return fail(op, "an output map of another form");
+      kindOf[op] = Kind::PostO;
+      shape[res] = Shape::O;
+      phase[res] = Phase::Post;
+    } else if (llvm::is_contained(r, "m1")) {
+      if (!rankSetIs(r, {"m1", "p"}, {}) || !inputsOk({Shape::Row}, false, true))
+        return fail(op, "a per-tile row map of another form");
+      kindOf[op] = Kind::Row;
+      shape[res] = Shape::Row;
+      phase[res] = Phase::Loop;
+    } else {
+      if (!inputsOk({Shape::Row}, true, false))
+        return fail(op, "a row map of another form");
+      bool post = llvm::any_of(e.getInputs(), [&](Value in) { return phase[in] == Phase::Post; });
+      kindOf[op] = post ? Kind::Post : Kind::Pre;
+      shape[res] = Shape::Row;
+      phase[res] = post ? Phase::Post : Phase::Pre;
+    }
+  }
+  if (!qIn || !kIn || !vIn)
+    return fail(nullptr, "the cascade lacks Q, K or V");
+  auto out = cast<cascade::OutputOp>(cas.getBody().front().getTerminator());
+  if (shapeOf(out.getAv()) != Shape::O || phase[out.getAv()] != Phase::Post)
+    return fail(nullptr, "an output of another form");
+  for (Value v : {out.getLse(), out.getKept()})
+    if (v && (!isRow(v) || phase[v] == Phase::Loop))
+      return fail(nullptr, "an output of another form");
+  return true;
+}
+
+Value MmaBuilder::valueAt(Value fiber, unsigned k, Shape at) {
+  SmallVector<Value> &v = vals[fiber];
+  Shape s = shapeOf(fiber);
+  if (s == at)
+    return v[k];
+  assert(s == Shape::Row && "only rows broadcast");
+  return v[halfOf(k)];
+}
+
+Value MmaBuilder::keyOf(unsigned k, Value kt) {
+  unsigned nt = k / 4, c = k % 4;
+  // j = kt * bc + nt * 8 + 2t + (c & 1)
+  return add(add(mul(kt, cI64(bc)), mul(t, cI64(2))), cI64(nt * 8 + (c & 1)));
+}
+
+Value MmaBuilder::inline_(Region &body, Value i, Value j, ValueRange leading,
+                          ArrayRef<Value> inputs) {
+  BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, pointValid, &sizes};
+  Value v = inlineBody(variant, b, loc, ctx, body, i, j, leading, inputs);
+  return v ? v : cF32(0);
+}
+
+void MmaBuilder::emitMap(cascade::EinsumOp op, Value kt) {
+  Shape s = shapeOf(op.getResult());
+  SmallVector<Value> &out = vals[op.getResult()];
+  for (unsigned k = 0, n = countOf(s); k < n; ++k) {
+    SmallVector<Value> ins;
+    for (Value in : op.getInputs())
+      ins.push_back(valueAt(in, k, s));
+    Value j = cI64(-1);
+    if (s == Shape::Elem) {
+      j = keyOf(k, kt);
+      pointValid = slt(j, skv);
+    }
+    out.push_back(inline_(op.getBody(), absI[halfOf(k)], j, {}, ins));
+    pointValid = Value();
+  }
+}
+
+/// Combines two partial values of a reduction.
+static Value combine(OpBuilder &b, Location loc, cascade::CombineKind kind, Value x, Value y) {
+  switch (kind) {
+  case cascade::CombineKind::max: return arith::MaximumFOp::create(b, loc, x, y);
+  case cascade::CombineKind::min: return arith::MinimumFOp::create(b, loc, x, y);
+  case cascade::CombineKind::sum: return arith::AddFOp::create(b, loc, x, y);
+  }
+  return y;
+}
+
+void MmaBuilder::emitRowReduce(cascade::EinsumOp op, Value kt) {
+  cascade::CombineKind kind = *op.getReduce();
+  Value identity = cF32(cascade::identityOf(kind));
+  Value acc[2] = {identity, identity};
+  for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k) {
+    SmallVector<Value> ins;
+    for (Value in : op.getInputs())
+      ins.push_back(valueAt(in, k, Shape::Elem));
+    Value j = keyOf(k, kt);
+    Value valid = slt(j, skv);
+    pointValid = valid;
+    Value v = inline_(op.getBody(), absI[halfOf(k)], j, {}, ins);
+    pointValid = Value();
+    if (Value keep = op.getKeep())
+      valid = andI(valid, valueAt(keep, k, Shape::Elem));
+    v = arith::SelectOp::create(b, loc, valid, v, identity);
+    acc[halfOf(k)] = combine(b, loc, kind, acc[halfOf(k)], v);
+  }
+  SmallVector<Value> &out = vals[op.getResult()];
+  for (unsigned h = 0; h < 2; ++h) {
+    for (int64_t off : {1, 2}) {
+      auto sh = gpu::ShuffleOp::create(b, loc, acc[h], cI32(off), cI32(32), gpu::ShuffleMode::XOR);
+      acc[h] = combine(b, loc, kind, acc[h], sh.getShuffleResult());
+    }
+    if (Value init = op.getInit())
+      acc[h] = combine(b, loc, kind, valueAt(init, h, Shape::Row), acc[h]);
+    out.push_back(acc[h]);
+  }
+}
+
+Value MmaBuilder::toReg(Value pair) {
+  // nvvm.mma.sync takes bf16 pairs as i32 and f16 pairs as vector<2xf16>.
+  if (options.inputType == ATTN_F16)
+    return pair;
+  Value v = vector::BitCastOp::create(b, loc, VectorType::get({1}, b.getI32Type()), pair);
+  return vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{0});
+}
+
+Value MmaBuilder::packPair(Value lo, Value hi) {
+  auto v2f = VectorType::get({2}, b.getF32Type());
+  Value v = vector::FromElementsOp::create(b, loc, v2f, ValueRange{lo, hi});
+  return toReg(arith::TruncFOp::create(b, loc, VectorType::get({2}, elemTy), v));
+}
+
+SmallVector<Value> MmaBuilder::ldmatrix(Value smem, Value row, Value col, bool transpose) {
+  auto ty = VectorType::get({4, 2}, elemTy);
+  Value m = nvgpu::LdMatrixOp::create(b, loc, ty, smem, ValueRange{row, col},
+                                      b.getBoolAttr(transpose), b.getI32IntegerAttr(4));
+  SmallVector<Value> regs;
+  for (int64_t r = 0; r < 4; ++r) {
+    regs.push_back(toReg(vector::ExtractOp::create(b, loc, m, ArrayRef<int64_t>{r})));
+  }
+  return regs;
+}
+
+Value MmaBuilder::mma(ArrayRef<Value> a, ArrayRef<Value> bFrag, ArrayRef<Value> c,
+                      SmallVector<Value> &out) {
+  auto f32 = b.getF32Type();
+  auto resTy = LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
+  NVVM::MMATypes mt = options.inputType == ATTN_F16 ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+  Value r = NVVM::MmaOp::create(b, loc, resTy, a, bFrag, c, ArrayRef<int64_t>{16, 8, 16},
+                                std::nullopt, std::nullopt,
+                                std::array<NVVM::MMATypes, 2>{mt, mt},
+                                std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                                                NVVM::MMALayout::col});
+  out.clear();
+  for (int64_t k = 0; k < 4; ++k)
+    out.push_back(LLVM::ExtractValueOp::create(b, loc, r, ArrayRef<int64_t>{k}));
+  return r;
+}
+
+void MmaBuilder::emitQK(cascade::EinsumOp op) {
+  SmallVector<Value> &out = vals[op.getResult()];
+  Value zero = cF32(0);
+  Value l8 = arith::RemUIOp::create(b, loc, lane, cIdx(8));
+  Value l8x8 = mul(arith::DivUIOp::create(b, loc, lane, cIdx(8)), cIdx(8));
+  for (int64_t nt = 0; nt < bc / 8; ++nt) {
+    SmallVector<Value> acc = {zero, zero, zero, zero};
+    Value row = add(l8, cIdx(nt * 8));
+    for (int64_t kc2 = 0; kc2 < hd / 32; ++kc2) {
+      SmallVector<Value> r = ldmatrix(ks, row, add(l8x8, cIdx(kc2 * 32)), false);
+      mma(qFrag[2 * kc2], {r[0], r[1]}, acc, acc);
+      mma(qFrag[2 * kc2 + 1], {r[2], r[3]}, acc, acc);
+    }
+    out.append(acc);
+  }
+}
+
+void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
+  // P: the body at v = 1 (it is P * v), masked (keep, key < Skv) to 0, packed
+  // as mma A fragments per 16 keys.
+  SmallVector<Value> p;
+  for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k) {
+    Value j = keyOf(k, kt);
+    Value valid = slt(j, skv);
+    SmallVector<Value> ins;
+    for (Value in : op.getInputs())
+      ins.push_back(in == vIn ? cF32(1) : valueAt(in, k, Shape::Elem));
+    pointValid = valid;
+    Value x = inline_(op.getBody(), absI[halfOf(k)], j, {}, ins);
+    pointValid = Value();
+    if (Value keep = op.getKeep())
+      valid = andI(valid, valueAt(keep, k, Shape::Elem));
+    p.push_back(arith::SelectOp::create(b, loc, valid, x, cF32(0)));
+  }
+  SmallVector<SmallVector<Value>> aFrag;
+  for (int64_t kk = 0; kk < bc / 16; ++kk) {
+    unsigned n0 = 2 * kk * 4, n1 = (2 * kk + 1) * 4;
+    aFrag.push_back({packPair(p[n0], p[n0 + 1]), packPair(p[n0 + 2], p[n0 + 3]),
+                     packPair(p[n1], p[n1 + 1]), packPair(p[n1 + 2], p[n1 + 3])});
+  }
+  // ldmatrix.trans of V [keys, f]: lane's matrix mi = lane / 8 is keys
+  // 8 * (mi & 1) and head columns 8 * (mi >> 1) of the 16 x 16 block.
+  Value mi = arith::DivUIOp::create(b, loc, lane, cIdx(8));
+  Value r8 = arith::RemUIOp::create(b, loc, lane, cIdx(8));
+  Value rowOff = add(r8, mul(arith::RemUIOp::create(b, loc, mi, cIdx(2)), cIdx(8)));
+  Value colOff = mul(arith::DivUIOp::create(b, loc, mi, cIdx(2)), cIdx(8));
+  SmallVector<Value> &out = vals[op.getResult()];
+  out.assign(countOf(Shape::O), Value());
+  Value zero = cF32(0);
+  for (int64_t nf2 = 0; nf2 < hd / 16; ++nf2) {
+    SmallVector<Value> acc0 = {zero, zero, zero, zero}, acc1 = acc0;
+    for (int64_t kk = 0; kk < bc / 16; ++kk) {
+      SmallVector<Value> r = ldmatrix(vs, add(rowOff, cIdx(kk * 16)), add(colOff, cIdx(nf2 * 16)), true);
+      mma(aFrag[kk], {r[0], r[1]}, acc0, acc0);
+      mma(aFrag[kk], {r[2], r[3]}, acc1, acc1);
+    }
+    for (int64_t c = 0; c < 4; ++c) {
+      out[(2 * nf2) * 4 + c] = acc0[c];
+      out[(2 * nf2 + 1) * 4 + c] = acc1[c];
+    }
+  }
+}
+
+void MmaBuilder::emitIterate(cascade::IterateOp op) {
+  Shape s = shapeOf(op.getCur());
+  SmallVector<Value> &prev = vals[op.getPrev()];
+  SmallVector<Value> cur;
+  for (unsigned k = 0, n = countOf(s); k < n; ++k) {
+    SmallVector<Value> ins;
+    for (Value in : op.getInputs())
+      ins.push_back(valueAt(in, k, s));
+    cur.push_back(inline_(op.getBody(), absI[halfOf(k)], cI64(-1), ValueRange{prev[k]}, ins));
+  }
+  vals[op.getCur()] = cur;
+}
+
+void MmaBuilder::emitOp(Operation *op, Value kt) {
+  if (!emitted.insert(op).second)
+    return;
+  switch (kindOf[op]) {
+  case Kind::Elem:
+  case Kind::Row:
+  case Kind::Pre:
+  case Kind::Post:
+  case Kind::PostO: emitMap(cast<cascade::EinsumOp>(op), kt); break;
+  case Kind::RowReduce: emitRowReduce(cast<cascade::EinsumOp>(op), kt); break;
+  case Kind::QK: emitQK(cast<cascade::EinsumOp>(op)); break;
+  case Kind::PV: emitPV(cast<cascade::EinsumOp>(op), kt); break;
+  case Kind::IterRow:
+  case Kind::IterO: emitIterate(cast<cascade::IterateOp>(op)); break;
+  case Kind::Input: break;
+  }
+}
+
+/// True if the fiber's value needs the K / V tile (it depends on QK or PV).
+bool MmaBuilder::dependsOnLoad(Value fiber) {
+  Operation *op = fiber.getDefiningOp();
+  if (!op || isa<cascade::InputOp>(op))
+    return false;
+  Kind k = kindOf.lookup(op);
+  if (k == Kind::QK || k == Kind::PV || k == Kind::IterRow || k == Kind::IterO ||
+      k == Kind::RowReduce)
+    return true;
+  for (Value in : op->getOperands())
+    if (dependsOnLoad(in))
+      return true;
+  return false;
+}
+
+void MmaBuilder::loadTile(Value base, int64_t strideWord, Value smem, Value kt, Value fast) {
+  Value sb = argWord(strideWord), sh = argWord(strideWord + 1), ss = argWord(strideWord + 2),
+        sd = argWord(strideWord + 3);
+  Value rowBase = add(mul(bIdx, sb), mul(hkIdx, sh));
+  Value key0 = mul(kt, cI64(bc));
+  auto ifFast = scf::IfOp::create(b, loc, fast, /*withElseRegion=*/true);
+  {
+    // 16-byte vectors: every thread moves bc * hd / 8 / 128 chunks.
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifFast.thenBlock());
+    int64_t chunks = hd / 8;
+    auto vecTy = VectorType::get({8}, elemTy);
+    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(bc * chunks / kMmaThreadsPerBlock), cIdx(1));
+    b.setInsertionPointToStart(loop.getBody());
+    Value idx = add(tid, mul(loop.getInductionVar(), cIdx(kMmaThreadsPerBlock)));
+    Value row = arith::DivUIOp::create(b, loc, idx, cIdx(chunks));
+    Value col = mul(arith::RemUIOp::create(b, loc, idx, cIdx(chunks)), cIdx(8));
+    Value key = add(key0, toI64(row));
+    Value ok = andI(slt(key, skv), slt(toI64(col), dDim));
+    auto ifOk = scf::IfOp::create(b, loc, TypeRange{vecTy}, ok, true);
+    b.setInsertionPointToStart(ifOk.thenBlock());
+    Value off = add(rowBase, add(mul(key, ss), toI64(col)));
+    Value v = LLVM::LoadOp::create(b, loc, vecTy, gep(base, elemTy, off), 16);
+    scf::YieldOp::create(b, loc, v);
+    b.setInsertionPointToStart(ifOk.elseBlock());
+    scf::YieldOp::create(b, loc, Value(arith::ConstantOp::create(
+                                     b, loc, vecTy, DenseElementsAttr::get(vecTy, b.getZeroAttr(elemTy)))));
+    b.setInsertionPointAfter(ifOk);
+    vector::StoreOp::create(b, loc, ifOk.getResult(0), smem, ValueRange{row, col});
+  }
+  {
+    // Any strides: one element at a time.
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifFast.elseBlock());
+    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(bc * hd / kMmaThreadsPerBlock), cIdx(1));
+    b.setInsertionPointToStart(loop.getBody());
+    Value idx = add(tid, mul(loop.getInductionVar(), cIdx(kMmaThreadsPerBlock)));
+    Value row = arith::DivUIOp::create(b, loc, idx, cIdx(hd));
+    Value col = arith::RemUIOp::create(b, loc, idx, cIdx(hd));
+    Value key = add(key0, toI64(row));
+    Value ok = andI(slt(key, skv), slt(toI64(col), dDim));
+    auto ifOk = scf::IfOp::create(b, loc, TypeRange{elemTy}, ok, true);
+    b.setInsertionPointToStart(ifOk.thenBlock());
+    Value off = add(rowBase, add(mul(key, ss), mul(toI64(col), sd)));
+    scf::YieldOp::create(b, loc, Value(LLVM::LoadOp::create(b, loc, elemTy, gep(base, elemTy, off), 2)));
+    b.setInsertionPointToStart(ifOk.elseBlock());
+    scf::YieldOp::create(b, loc, Value(arith::ConstantFloatOp::create(
+                                     b, loc, cast<FloatType>(elemTy), APFloat::getZero(cast<FloatType>(elemTy).getFloatSemantics()))));
+    b.setInsertionPointAfter(ifOk);
+    memref::StoreOp::create(b, loc, ifOk.getResult(0), smem, ValueRange{row, col});
+  }
+}
+
+void MmaBuilder::emitOutput(cascade::OutputOp out) {
+  Value kept = out.getKept();
+  Value any[2];
+  for (unsigned h = 0; h < 2; ++h)
+    any[h] = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, valueAt(kept, h, Shape::Row),
+                                   cF32(0));
+  Value ob = add(mul(bIdx, argWord(ATTN_ARG_O_STRIDES)), mul(hIdx, argWord(ATTN_ARG_O_STRIDES + 1)));
+  Value os = argWord(ATTN_ARG_O_STRIDES + 2), od = argWord(ATTN_ARG_O_STRIDES + 3);
+  Value av = out.getAv();
+  for (unsigned k = 0, n = countOf(Shape::O); k < n; ++k) {
+    unsigned h = halfOf(k);
+    Value f = add(mul(t, cI64(2)), cI64((k / 4) * 8 + (k & 1)));
+    Value ok = andI(slt(rows[h], sq), slt(f, dDim));
+    auto ifOk = scf::IfOp::create(b, loc, ok, false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOk.thenBlock());
+    Value v = arith::SelectOp::create(b, loc, any[h], valueAt(av, k, Shape::O), cF32(0));
+    v = arith::TruncFOp::create(b, loc, elemTy, v);
+    LLVM::StoreOp::create(b, loc, v, gep(oPtr, elemTy, add(ob, add(mul(rows[h], os), mul(f, od)))), 2);
+  }
+  if (Value lse = out.getLse()) {
+    Value lseOn = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                        LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), lsePtr), cI64(0));
+    Value lb = add(mul(bIdx, argWord(ATTN_ARG_LSE_STRIDES)), mul(hIdx, argWord(ATTN_ARG_LSE_STRIDES + 1)));
+    Value ls = argWord(ATTN_ARG_LSE_STRIDES + 2);
+    Value t0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, t, cI64(0));
+    for (unsigned h = 0; h < 2; ++h) {
+      auto ifOk = scf::IfOp::create(b, loc, andI(andI(lseOn, t0), slt(rows[h], sq)), false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOk.thenBlock());
+      Value v = arith::SelectOp::create(b, loc, any[h], valueAt(lse, h, Shape::Row),
+                                        cF32(-std::numeric_limits<double>::infinity()));
+      LLVM::StoreOp::create(b, loc, v, gep(lsePtr, b.getF32Type(), add(lb, mul(rows[h], ls))), 4);
+    }
+  }
+}
+
+/// exp(x) -> ex2.approx(x * log2(e)) and exp2(x) -> ex2.approx(x): one MUFU
+/// instruction instead of libdevice's or a polynomial's sequence.
+void MmaBuilder::lowerExp(gpu::GPUFuncOp fn) {
+  SmallVector<Operation *> exps;
+  fn.walk([&](Operation *op) {
+    if (isa<math::ExpOp, math::Exp2Op>(op) && op->getResult(0).getType().isF32())
+      exps.push_back(op);
+  });
+  for (Operation *op : exps) {
+    b.setInsertionPoint(op);
+    Value x = op->getOperand(0);
+    if (isa<math::ExpOp>(op))
+      x = arith::MulFOp::create(b, loc, x, cF32(1.4426950408889634));
+    auto asmOp = LLVM::InlineAsmOp::create(
+        b, loc, b.getF32Type(), ValueRange{x}, "ex2.approx.ftz.f32 $0, $1;", "=f,f",
+        /*has_side_effects=*/false, /*is_align_stack=*/false, LLVM::TailCallKind::None,
+        LLVM::AsmDialectAttr(), ArrayAttr());
+    op->getResult(0).replaceAllUsesWith(asmOp.getResult(0));
+    op->erase();
+  }
+}
+
+LogicalResult MmaBuilder::build() {
+  MLIRContext *ctx = target.getContext();
+  ptrTy = LLVM::LLVMPointerType::get(ctx);
+  elemTy = options.inputType == ATTN_F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
+  target->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), UnitAttr::get(ctx));
+  gpu::GPUModuleOp gm;
+  for (auto m : target.getOps<gpu::GPUModuleOp>())
+    gm = m;
+  if (!gm) {
+    b.setInsertionPointToEnd(target.getBody());
+    gm = gpu::GPUModuleOp::create(b, loc, "attn_kernels");
+  }
+  b.setInsertionPointToEnd(gm.getBody());
+  auto fn = gpu::GPUFuncOp::create(b, loc, mmaKernelName(variant.getSymName(), options.inputType, hd),
+                                   b.getFunctionType({ptrTy}, {}));
+  fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
+  fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(kMmaThreadsPerBlock), 1, 1}));
+  // K and V tiles; rows padded by 8 elements so that ldmatrix's 8 row
+  // addresses fall in different banks.
+  auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  auto tileTy = MemRefType::get({bc, hd + 8}, elemTy, MemRefLayoutAttrInterface(), wg);
+  ks = fn.addWorkgroupAttribution(tileTy, loc);
+  vs = fn.addWorkgroupAttribution(tileTy, loc);
+  Block &entry = fn.getBody().front();
+  b.setInsertionPointToStart(&entry);
+  Operation *ret = gpu::ReturnOp::create(b, loc);
+  b.setInsertionPoint(ret);
+  args = entry.getArgument(0);
+
+  tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value warp = arith::DivUIOp::create(b, loc, tid, cIdx(32));
+  lane = arith::RemUIOp::create(b, loc, tid, cIdx(32));
+  g = toI64(arith::DivUIOp::create(b, loc, lane, cIdx(4)));
+  t = toI64(arith::RemUIOp::create(b, loc, lane, cIdx(4)));
+  Value qt = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x));
+  hIdx = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y));
+  bIdx = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::z));
+  static const char *kSizes[] = {"B", "H", "Hkv", "Sq", "Skv", "D"};
+  for (int k = 0; k < 6; ++k)
+    sizes[kSizes[k]] = argWord(ATTN_ARG_B + k);
+  sq = sizes["Sq"];
+  skv = sizes["Skv"];
+  dDim = sizes["D"];
+  qOff = argWord(ATTN_ARG_QOFFSET);
+  hkIdx = arith::DivSIOp::create(b, loc, hIdx,
+                                 arith::DivSIOp::create(b, loc, sizes["H"], sizes["Hkv"]));
+  qPtr = toGlobal(argPtr(ATTN_ARG_Q));
+  kPtr = toGlobal(argPtr(ATTN_ARG_K));
+  vPtr = toGlobal(argPtr(ATTN_ARG_V));
+  oPtr = toGlobal(argPtr(ATTN_ARG_O));
+  lsePtr = argPtr(ATTN_ARG_LSE);
+  paramsPtr = argPtr(ATTN_ARG_PARAMS);
+  tensorsPtr = argPtr(ATTN_ARG_TENSORS);
+  errorFlag = memref::AllocaOp::create(b, loc, MemRefType::get({1}, b.getI32Type()));
+  memref::StoreOp::create(b, loc, cI32(0), errorFlag, ValueRange{cIdx(0)});
+  Value rowBase = add(mul(qt, cI64(kMmaRowsPerBlock)), mul(toI64(warp), cI64(16)));
+  for (unsigned h = 0; h < 2; ++h) {
+    rows[h] = add(rowBase, add(g, cI64(8 * h)));
+    absI[h] = add(qOff, rows[h]);
+  }
+
+  // Q fragments (A operands), zero past Sq and D.
+  {
+    Value qb = add(mul(bIdx, argWord(ATTN_ARG_Q_STRIDES)), mul(hIdx, argWord(ATTN_ARG_Q_STRIDES + 1)));
+    Value qs = argWord(ATTN_ARG_Q_STRIDES + 2), qd = argWord(ATTN_ARG_Q_STRIDES + 3);
+    Value zero = arith::ConstantFloatOp::create(
+        b, loc, cast<FloatType>(elemTy), APFloat::getZero(cast<FloatType>(elemTy).getFloatSemantics()));
+    auto loadQ = [&](unsigned h, Value col) {
+      Value ok = andI(slt(rows[h], sq), slt(col, dDim));
+      Value off = add(qb, add(mul(rows[h], qs), mul(col, qd)));
+      off = arith::SelectOp::create(b, loc, ok, off, cI64(0));
+      Value v = LLVM::LoadOp::create(b, loc, elemTy, gep(qPtr, elemTy, off), 2);
+      return Value(arith::SelectOp::create(b, loc, ok, v, zero));
+    };
+    for (int64_t kc = 0; kc < hd / 16; ++kc) {
+      SmallVector<Value> regs;
+      for (int64_t r = 0; r < 4; ++r) {
+        unsigned h = r % 2;
+        Value col = add(mul(t, cI64(2)), cI64(kc * 16 + (r / 2) * 8));
+        Value pair = vector::FromElementsOp::create(b, loc, VectorType::get({2}, elemTy),
+                                                    ValueRange{loadQ(h, col), loadQ(h, add(col, cI64(1)))});
+        regs.push_back(toReg(pair));
+      }
+      qFrag.push_back(regs);
+    }
+  }
+
+  // K / V tiles move as 16-byte vectors when the layout allows.
+  Value fast;
+  {
+    Value ok = arith::ConstantIntOp::create(b, loc, 1, 1);
+    auto isZero = [&](Value v, int64_t m) {
+      return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                   arith::RemSIOp::create(b, loc, v, cI64(m)), cI64(0));
+    };
+    ok = andI(ok, isZero(dDim, 8));
+    for (int64_t w : {ATTN_ARG_K_STRIDES, ATTN_ARG_V_STRIDES}) {
+      for (int64_t k = 0; k < 3; ++k)
+        ok = andI(ok, isZero(argWord(w + k), 8));
+      ok = andI(ok, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, argWord(w + 3), cI64(1)));
+    }
+    for (Value p : {kPtr, vPtr})
+      ok = andI(ok, isZero(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), p), 16));
+    fast = ok;
+  }
+
+  Block &body = cas.getBody().front();
+  for (Operation &op : body)
+    if (kindOf.lookup(&op) == Kind::Pre)
+      emitOp(&op, cI64(-1));
+
+  // Loop-carried state: the iterates' current values.
+  SmallVector<cascade::IterateOp> iterates;
+  SmallVector<Value> init;
+  for (Operation &op : body) {
+    auto it = dyn_cast<cascade::IterateOp>(op);
+    if (!it)
+      continue;
+    iterates.push_back(it);
+    Shape s = shapeOf(it.getCur());
+    for (unsigned k = 0, n = countOf(s); k < n; ++k)
+      init.push_back(it.getInit() ? valueAt(it.getInit(), k, s)
+                                  : cF32(it.getIdentity().convertToDouble()));
+  }
+  Value numTiles = arith::DivSIOp::create(b, loc, add(skv, cI64(bc - 1)), cI64(bc));
+  auto loop = scf::ForOp::create(b, loc, cIdx(0), toIdx(numTiles), cIdx(1), init);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value kt = toI64(loop.getInductionVar());
+    unsigned a = 0;
+    for (cascade::IterateOp it : iterates) {
+      SmallVector<Value> &prev = vals[it.getPrev()];
+      prev.clear();
+      for (unsigned k = 0, n = countOf(shapeOf(it.getCur())); k < n; ++k)
+        prev.push_back(loop.getRegionIterArgs()[a++]);
+    }
+    // The mask first (it needs no K / V): a tile no row of the block keeps
+    // is skipped, K and V included.
+    Value keepFiber;
+    bool oneKeep = true;
+    for (Operation &op : body)
+      if (auto e = dyn_cast<cascade::EinsumOp>(op); e && e.getKeep()) {
+        if (keepFiber && keepFiber != e.getKeep())
+          oneKeep = false;
+        keepFiber = e.getKeep();
+      }
+    Value cond;
+    if (keepFiber && oneKeep && !dependsOnLoad(keepFiber)) {
+      for (Operation &op : body)
+        if (kindOf.lookup(&op) == Kind::Elem && !dependsOnLoad(op.getResult(0)))
+          emitOp(&op, kt);
+      Value any = arith::ConstantIntOp::create(b, loc, 0, 1);
+      for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k)
+        any = arith::OrIOp::create(
+            b, loc, any, andI(valueAt(keepFiber, k, Shape::Elem), slt(keyOf(k, kt), skv)));
+      Value votes = NVVM::BarrierOp::create(
+          b, loc, TypeRange{b.getI32Type()}, Value(), Value(),
+          NVVM::BarrierReductionAttr::get(ctx, NVVM::BarrierReduction::OR),
+          arith::ExtUIOp::create(b, loc, b.getI32Type(), any)).getResult(0);
+      cond = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, votes, cI32(0));
+    } else {
+      gpu::BarrierOp::create(b, loc);
+      cond = arith::ConstantIntOp::create(b, loc, 1, 1);
+    }
+    auto ifAny = scf::IfOp::create(b, loc, TypeRange(ValueRange(loop.getRegionIterArgs())), cond, true);
+    b.setInsertionPointToStart(ifAny.elseBlock());
+    scf::YieldOp::create(b, loc, loop.getRegionIterArgs());
+    b.setInsertionPointToStart(ifAny.thenBlock());
+    loadTile(kPtr, ATTN_ARG_K_STRIDES, ks, kt, fast);
+    loadTile(vPtr, ATTN_ARG_V_STRIDES, vs, kt, fast);
+    gpu::BarrierOp::create(b, loc);
+    for (Operation &op : body) {
+      Kind k = kindOf.lookup(&op);
+      if (k != Kind::Pre && k != Kind::Post && k != Kind::PostO && k != Kind::Input &&
+          !isa<cascade::OutputOp>(op))
+        emitOp(&op, kt);
+    }
+    SmallVector<Value> next;
+    for (cascade::IterateOp it : iterates)
+      next.append(vals[it.getCur()]);
+    scf::YieldOp::create(b, loc, next);
+    b.setInsertionPointAfter(ifAny);
+    scf::YieldOp::create(b, loc, ifAny.getResults());
+  }
+  unsigned a = 0;
+  for (cascade::IterateOp it : iterates) {
+    SmallVector<Value> &fin = vals[it.getFinal()];
+    for (unsigned k = 0, n = countOf(shapeOf(it.getCur())); k < n; ++k)
+      fin.push_back(loop.getResult(a++));
+  }
+  for (Operation &op : body) {
+    Kind k = kindOf.lookup(&op);
+    if (k == Kind::Post || k == Kind::PostO)
+      emitOp(&op, cI64(-1));
+  }
+  emitOutput(cast<cascade::OutputOp>(body.getTerminator()));
+
+  // An out-of-range tensor read: OR ATTN_ERROR_OUT_OF_RANGE into the flag.
+  Value flag = memref::LoadOp::create(b, loc, errorFlag, ValueRange{cIdx(0)});
+  Value status = mul(flag, cI32(ATTN_ERROR_OUT_OF_RANGE));
+  auto bad = scf::IfOp::create(
+      b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, status, cI32(0)), false);
+  b.setInsertionPointToStart(bad.thenBlock());
+  LLVM::AtomicRMWOp::create(b, loc, LLVM::AtomicBinOp::_or, argPtr(ATTN_ARG_GPU_ERROR), status,
+                            LLVM::AtomicOrdering::monotonic);
+  lowerExp(fn);
+  return success();
+}
+
+} // namespace
+
+static cascade::CascadeOp cascadeOf(VariantOp variant, std::string &why) {
+  cascade::CascadeOp cas;
+  variant.walk([&](cascade::CascadeOp c) { cas = c; });
+  if (!cas)
+    why = "no cascade";
+  else if (cas.getSplitAttr())
+    why = "a split-KV cascade";
+  else
+    return cas;
+  return nullptr;
+}
+
+bool fitsMmaKernel(VariantOp variant, std::string *why) {
+  std::string reason;
+  cascade::CascadeOp cas = cascadeOf(variant, reason);
+  bool fits = cas && MmaBuilder(variant, cas, nullptr, MmaKernelOptions()).classify(reason);
+  if (why)
+    *why = reason;
+  return fits;
+}
+
+FailureOr<bool> buildMmaKernel(VariantOp variant, ModuleOp target, const MmaKernelOptions &options,
+                               std::string *why) {
+  std::string reason;
+  auto no = [&](const std::string &r) {
+    if (why)
+      *why = r;
+    return false;
+  };
+  if (options.inputType != ATTN_BF16 && options.inputType != ATTN_F16)
+    return no("tensor cores take bf16 / fp16 inputs");
+  if (options.headDim <= 0 || options.headDim % 32 || options.headDim > 256)
+    return no("head dimension tier must be a multiple of 32 up to 256");
+  cascade::CascadeOp cas = cascadeOf(variant, reason);
+  if (!cas)
+    return no(reason);
+  MmaBuilder builder(variant, cas, target, options);
+  if (!builder.classify(reason))
+    return no(reason);
+  if (failed(builder.build()))
+    return failure();
+  return true;
+}
+
+} // namespace attn

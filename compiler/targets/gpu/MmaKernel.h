@@ -1,0 +1,56 @@
+//===- MmaKernel.h - online cascade -> tensor-core GPU kernel ---*- C++ -*-===//
+//
+// The GPU's fast mapping of a 1-pass (online) cascade, FlashAttention-2
+// style: a block of 4 warps owns 64 query rows of one (b, h); each warp keeps
+// its 16 rows' Q fragments and every row state (the iterates) in registers,
+// K and V tiles are staged in shared memory, QK and the PV contraction run on
+// the tensor cores (ldmatrix + mma.sync m16n8k16, bf16 / fp16 in, fp32
+// accumulate) and every other Einsum of the cascade is inlined per fragment
+// element with its (i, j), so the variant's score, bias, mask and norm are
+// fused between the two matmuls. Key tiles the mask empties for the whole
+// block are skipped (a block-wide vote before K and V are loaded).
+//
+// Cascades of another shape (several passes, reductions over the head rank,
+// f32 inputs) are not mapped here; the GPU target then uses TileKernel's
+// one-thread-per-row kernel.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNC_COMPILER_TARGETS_GPU_MMAKERNEL_H
+#define ATTNC_COMPILER_TARGETS_GPU_MMAKERNEL_H
+
+#include "attn/gpu.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LogicalResult.h"
+
+#include <string>
+
+namespace attn {
+class VariantOp;
+
+struct MmaKernelOptions {
+  attn_dtype inputType = ATTN_BF16; ///< ATTN_BF16 or ATTN_F16
+  int64_t headDim = 128;            ///< the kernel handles D <= headDim (a multiple of 32, <= 256)
+};
+
+/// Query rows per block and threads per block of every tensor-core kernel.
+constexpr int64_t kMmaRowsPerBlock = ATTN_GPU_MMA_ROWS_PER_BLOCK;
+constexpr int64_t kMmaThreadsPerBlock = ATTN_GPU_MMA_BLOCK_SIZE;
+
+/// `attn_<variant>_<dtype>_gpu_d<headDim>`.
+std::string mmaKernelName(llvm::StringRef variant, attn_dtype inputType, int64_t headDim);
+
+/// Adds the tensor-core kernel of `variant` (holding a partitioned online
+/// cascade) to the `gpu.module @attn_kernels` of `target`. Returns true when
+/// built; false, with the reason in `*why`, when the cascade's shape is not
+/// one this mapping covers (nothing is added); failure after reporting an
+/// error on the variant.
+mlir::FailureOr<bool> buildMmaKernel(attn::VariantOp variant, mlir::ModuleOp target,
+                                     const MmaKernelOptions &options, std::string *why);
+
+/// Whether `variant`'s cascade fits the tensor-core mapping; when not, the
+/// reason in `*why` (`attnc --explain` prints it).
+bool fitsMmaKernel(attn::VariantOp variant, std::string *why);
+
+} // namespace attn
+
+#endif
