@@ -30,6 +30,7 @@
 #include "llvm/ADT/SetVector.h"
 
 #include <limits>
+#include <optional>
 
 using namespace mlir;
 
@@ -49,6 +50,8 @@ constexpr int64_t kRows = 8;
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 bool isKeyRank(StringRef r) { return r == "m" || r == "m0" || r == "m1" || r == "m2"; }
+/// Ranks no buffer stores: m1 is the key-tile loop (and m2 the split-KV chunk).
+bool isTileRank(StringRef r) { return r == "m1" || r == "m2"; }
 bool isHeadRank(StringRef r) { return r == "e" || r == "f"; }
 
 /// Where a value lives in the kernel: a flat buffer over `ranks`.
@@ -115,8 +118,19 @@ private:
   void zeroFill(const Storage &s);
   /// Buffers are allocated at function entry, after the sizes are loaded.
   void setAllocationPoint() { b.setInsertionPointAfter(errorFlag.getDefiningOp()); }
+  /// The operands of an Einsum that the contraction micro-kernel computes.
+  struct Contraction {
+    Value x, y;             ///< C[a, b] (+)= sum_k X[a, k] * Y[k, b]
+    StringRef aR, bR, kR;
+  };
+  std::optional<Contraction> matchContraction(cascade::EinsumOp op);
   bool emitContraction(cascade::EinsumOp op, Value m1);
   Value maskedOperand(cascade::EinsumOp op, Value x, Value m1);
+  /// Rows [nrows, roundUp(nrows, kVec)) of the buffers a contraction reads
+  /// or writes, set to zero once at entry: the micro-kernel runs whole row
+  /// groups, and stale stack bytes there (denormals) made it crawl.
+  void zeroPaddedRows(const Storage &s);
+  Value paddedRows(int64_t multiple);
   void emitOutput(cascade::OutputOp out);
   Value emitBody(Region &body, Value i, Value j, ValueRange leading,
                  ArrayRef<Value> inputs);
@@ -217,7 +231,7 @@ Value KernelBuilder::boundOf(StringRef rank) {
 Storage &KernelBuilder::allocate(Value fiber, ArrayRef<StringRef> ranks) {
   Storage s;
   for (StringRef r : ranks)
-    if (r != "m1")
+    if (!isTileRank(r))
       s.ranks.push_back(r);
   if (auto in = fiber.getDefiningOp<cascade::InputOp>(); in && in.getName() == "Q")
     s.ranks = {"e", "p"};
@@ -289,7 +303,7 @@ void KernelBuilder::forEachPoint(ArrayRef<StringRef> ranks,
   SmallVector<Value> lbs, ubs, steps;
   SmallVector<StringRef> names;
   for (StringRef r : ranks) {
-    if (r == "m1")
+    if (isTileRank(r))
       continue;
     names.push_back(r);
     lbs.push_back(cIndex(0));
@@ -313,7 +327,7 @@ Value KernelBuilder::reducePoints(ArrayRef<StringRef> ranks, Value init,
   SmallVector<Value> lbs, ubs, steps;
   SmallVector<StringRef> names;
   for (StringRef r : ranks) {
-    if (r == "m1")
+    if (isTileRank(r))
       continue;
     names.push_back(r);
     lbs.push_back(cIndex(0));
@@ -535,6 +549,8 @@ Value KernelBuilder::maskedOperand(cascade::EinsumOp op, Value x, Value m1) {
       size = arith::MulIOp::create(b, loc, size, extentOf(r));
     copy.buffer = memref::AllocaOp::create(b, loc, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
                                            ValueRange{size});
+    b.setInsertionPointAfter(copy.buffer.getDefiningOp());
+    zeroPaddedRows(copy);
   }
   forEachPoint(copy.ranks, [&](llvm::StringMap<Value> &pt) {
     Value v = loadAt(x, pt);
@@ -552,32 +568,35 @@ Value KernelBuilder::maskedOperand(cascade::EinsumOp op, Value x, Value m1) {
   return copy.buffer;
 }
 
-/// `C[a, b] (+)= sum_k X[a, k] * Y[k, b]` with Y contiguous along b: a
-/// register-tiled micro-kernel (kRows broadcast rows x one vector of b, FMA
-/// over k). Returns false (nothing emitted) when `op` is not of that shape.
-bool KernelBuilder::emitContraction(cascade::EinsumOp op, Value m1) {
+/// `C[a, b] (+)= sum_k X[a, k] * Y[k, b]` with Y contiguous along b: the
+/// shape the register-tiled micro-kernel computes, or nothing.
+std::optional<KernelBuilder::Contraction> KernelBuilder::matchContraction(cascade::EinsumOp op) {
   if (kVec == 1 || directInputs)
-    return false;
-  if (*op.getReduce() != cascade::CombineKind::sum || op.getInit() || op.getInputs().size() != 2)
-    return false;
+    return std::nullopt;
+  if (!op.getReduce() || *op.getReduce() != cascade::CombineKind::sum || op.getInit() ||
+      op.getInputs().size() != 2)
+    return std::nullopt;
   Block &blk = op.getBody().front();
   auto yield = cast<cascade::YieldOp>(blk.getTerminator());
   auto mul = yield.getValue().getDefiningOp<arith::MulFOp>();
   if (!mul || &blk.front() != mul.getOperation())
-    return false;
+    return std::nullopt;
   Value a0 = blk.getArgument(4), a1 = blk.getArgument(5);
   bool direct = mul.getLhs() == a0 && mul.getRhs() == a1;
   bool swapped = mul.getLhs() == a1 && mul.getRhs() == a0;
   if (!direct && !swapped)
-    return false;
+    return std::nullopt;
   Storage &dst = storage[op.getResult()];
   SmallVector<StringRef> red;
   for (StringRef r : cascade::rankNames(op.getReduceRanks()))
-    if (r != "m1")
+    if (!isTileRank(r))
       red.push_back(r);
   if (dst.ranks.size() != 2 || red.size() != 1)
-    return false;
-  StringRef aR = dst.ranks[0], bR = dst.ranks[1], kR = red[0];
+    return std::nullopt;
+  Contraction c;
+  c.aR = dst.ranks[0];
+  c.bR = dst.ranks[1];
+  c.kR = red[0];
   auto staticMultiple = [&](StringRef r, int64_t m) {
     if (r == "m0")
       return mTile % m == 0;
@@ -585,20 +604,58 @@ bool KernelBuilder::emitContraction(cascade::EinsumOp op, Value m1) {
       return roundUp(options.rowTile, kVec) % m == 0;
     return isHeadRank(r) && kVec % m == 0; // padded to a multiple of kVec
   };
-  if (!staticMultiple(aR, kRows) || !staticMultiple(bR, kVec))
-    return false;
-  Value x, y;
-  for (int swap = 0; swap < 2 && !x; ++swap) {
+  if (!staticMultiple(c.aR, kRows) || !staticMultiple(c.bR, kVec))
+    return std::nullopt;
+  for (int swap = 0; swap < 2 && !c.x; ++swap) {
     Value cx = op.getInputs()[swap], cy = op.getInputs()[1 - swap];
     const auto &rx = storage[cx].ranks, &ry = storage[cy].ranks;
-    if (rx.size() == 2 && llvm::is_contained(rx, aR) && llvm::is_contained(rx, kR) &&
-        ry.size() == 2 && ry[0] == kR && ry[1] == bR) {
-      x = cx;
-      y = cy;
+    if (rx.size() == 2 && llvm::is_contained(rx, c.aR) && llvm::is_contained(rx, c.kR) &&
+        ry.size() == 2 && ry[0] == c.kR && ry[1] == c.bR) {
+      c.x = cx;
+      c.y = cy;
     }
   }
-  if (!x)
+  if (!c.x)
+    return std::nullopt;
+  return c;
+}
+
+/// The number of rows the micro-kernel runs: nrows rounded up to `multiple`.
+Value KernelBuilder::paddedRows(int64_t multiple) {
+  Value n = arith::DivSIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, nrows, cI64(multiple - 1)), cI64(multiple));
+  return toIndex(arith::MulIOp::create(b, loc, n, cI64(multiple)));
+}
+
+void KernelBuilder::zeroPaddedRows(const Storage &s) {
+  if (!llvm::is_contained(s.ranks, "p"))
+    return;
+  SmallVector<Value> lbs, ubs, steps;
+  for (StringRef r : s.ranks) {
+    lbs.push_back(r == "p" ? toIndex(nrows) : cIndex(0));
+    ubs.push_back(r == "p" ? paddedRows(kVec) : extentOf(r));
+    steps.push_back(cIndex(1));
+  }
+  scf::buildLoopNest(b, loc, lbs, ubs, steps, [&](OpBuilder &nested, Location, ValueRange ivs) {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
+    llvm::StringMap<Value> pt;
+    for (auto [r, iv] : llvm::zip(s.ranks, ivs))
+      pt[r] = iv;
+    memref::StoreOp::create(b, loc, cF32(0), s.buffer, ValueRange{linearIndex(s, pt)});
+  });
+}
+
+/// The contraction micro-kernel (kRows broadcast rows x one vector of b, FMA
+/// over k) over the real rows rounded up to whole groups. Returns false
+/// (nothing emitted) when `op` is not of that shape.
+bool KernelBuilder::emitContraction(cascade::EinsumOp op, Value m1) {
+  std::optional<Contraction> c = matchContraction(op);
+  if (!c)
     return false;
+  Value x = c->x, y = c->y;
+  StringRef aR = c->aR, bR = c->bR, kR = c->kR;
+  Storage &dst = storage[op.getResult()];
   Value xBuf = storage[x].buffer;
   bool needMask = !tileFull && (op.getKeep() || kR == "m0" || aR == "m0");
   if (needMask) {
@@ -610,7 +667,11 @@ bool KernelBuilder::emitContraction(cascade::EinsumOp op, Value m1) {
   const Storage &ys = storage[y];
   auto f32 = b.getF32Type();
   auto vt = VectorType::get({kVec}, f32);
-  Value aExt = extentOf(aR), bExt = extentOf(bR), kBound = boundOf(kR);
+  // Rows past nrows are never output: run the row groups that hold real rows
+  // (a decode step has one row, not a whole row tile).
+  Value aExt = aR == "p" ? paddedRows(kRows) : extentOf(aR);
+  Value bExt = bR == "p" ? paddedRows(kVec) : extentOf(bR);
+  Value kBound = boundOf(kR);
   auto outer = scf::ForOp::create(b, loc, cIndex(0), aExt, cIndex(kRows));
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(outer.getBody());
@@ -978,6 +1039,14 @@ LogicalResult KernelBuilder::build() {
   for (Operation &op : cas.getBody().front())
     if (auto in = dyn_cast<cascade::InputOp>(op); in && (!directInputs || in.getName() == "Q"))
       zeroFill(storage[in.getResult()]);
+  // The contraction micro-kernel runs whole row groups: zero what it reads
+  // and writes past nrows.
+  for (Operation &op : cas.getBody().front())
+    if (auto e = dyn_cast<cascade::EinsumOp>(op))
+      if (std::optional<Contraction> c = matchContraction(e))
+        for (Value v : {c->x, c->y, Value(e.getResult())})
+          if (!v.getDefiningOp<cascade::InputOp>())
+            zeroPaddedRows(storage[v]);
   // An iterate's final is its state after the last step: share cur's buffer.
   for (Operation &op : cas.getBody().front())
     if (auto it = dyn_cast<cascade::IterateOp>(op))
