@@ -100,7 +100,7 @@ int defaultThreads() {
 BenchInputs::BenchInputs(const BenchCase &bc, unsigned seed) : c(bc) {
   const int64_t S = c.seqLen, D = c.headDim;
   Rng rng(seed);
-  qData.resize(static_cast<size_t>(c.batch * c.heads * S * D));
+  qData.resize(static_cast<size_t>(c.batch * c.heads * c.sq() * D));
   kData.resize(static_cast<size_t>(c.batch * c.kvHeads * S * D));
   vData.resize(kData.size());
   oData.assign(qData.size(), 0.0f);
@@ -119,10 +119,10 @@ BenchInputs::BenchInputs(const BenchCase &bc, unsigned seed) : c(bc) {
   }
 }
 
-attn_tensor BenchInputs::q() const { return view4(qData.data(), c.batch, c.heads, c.seqLen, c.headDim); }
+attn_tensor BenchInputs::q() const { return view4(qData.data(), c.batch, c.heads, c.sq(), c.headDim); }
 attn_tensor BenchInputs::k() const { return view4(kData.data(), c.batch, c.kvHeads, c.seqLen, c.headDim); }
 attn_tensor BenchInputs::v() const { return view4(vData.data(), c.batch, c.kvHeads, c.seqLen, c.headDim); }
-attn_tensor BenchInputs::o() { return view4(oData.data(), c.batch, c.heads, c.seqLen, c.headDim); }
+attn_tensor BenchInputs::o() { return view4(oData.data(), c.batch, c.heads, c.sq(), c.headDim); }
 
 attn_tensor BenchInputs::doc() const {
   attn_tensor t{};
@@ -152,17 +152,17 @@ double BenchInputs::keptFraction() const {
   const int64_t S = c.seqLen;
   double kept = 0;
   for (int64_t b = 0; b < c.batch; ++b)
-    for (int64_t i = 0; i < S; ++i) {
+    for (int64_t i = c.qOffset(); i < S; ++i) {
       int64_t row = 0;
       for (int64_t j = 0; j < S; ++j)
         row += keep(b, i, j);
       kept += static_cast<double>(row);
     }
-  return kept / (static_cast<double>(c.batch) * S * S);
+  return kept / (static_cast<double>(c.batch) * c.sq() * S);
 }
 
 double BenchInputs::flops() const {
-  return 4.0 * c.batch * c.heads * static_cast<double>(c.seqLen) * c.seqLen * c.headDim *
+  return 4.0 * c.batch * c.heads * static_cast<double>(c.sq()) * c.seqLen * c.headDim *
          keptFraction();
 }
 
@@ -251,12 +251,13 @@ void maskRow(const BenchInputs &in, int64_t b, int64_t i, float *row) {
   }
 }
 
-/// Softmax of score rows [r0, r1) of one (b, h) in place.
+/// Softmax of score rows [r0, r1) of one (b, h) in place (row r is position
+/// qOffset + r).
 void softmaxRows(const BenchInputs &in, int64_t b, float *scores, int64_t r0, int64_t r1) {
-  const int64_t S = in.benchCase().seqLen;
-  for (int64_t i = r0; i < r1; ++i) {
-    float *row = scores + i * S;
-    maskRow(in, b, i, row);
+  const int64_t S = in.benchCase().seqLen, off = in.benchCase().qOffset();
+  for (int64_t r = r0; r < r1; ++r) {
+    float *row = scores + r * S;
+    maskRow(in, b, off + r, row);
     float m = kNegInf;
     for (int64_t j = 0; j < S; ++j)
       m = std::max(m, row[j]);
@@ -280,37 +281,38 @@ void softmaxRows(const BenchInputs &in, int64_t b, float *scores, int64_t r0, in
 
 Timing timeUnfused(const BenchInputs &in, std::vector<float> &out, const TimingOptions &opts) {
   const BenchCase &c = in.benchCase();
-  const int64_t S = c.seqLen, D = c.headDim, B = c.batch, H = c.heads, Hkv = c.kvHeads;
+  const int64_t S = c.seqLen, Sq = c.sq(), D = c.headDim, B = c.batch, H = c.heads,
+                Hkv = c.kvHeads;
   const int64_t heads = B * H;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  out.assign(static_cast<size_t>(heads * S * D), 0.0f);
+  out.assign(static_cast<size_t>(heads * Sq * D), 0.0f);
   // Enough heads: one head per thread, single-threaded BLAS. Otherwise heads
   // one after another, BLAS on every thread and the softmax rows split.
   const bool perHead = heads >= opts.threads;
   const int workers = perHead ? opts.threads : 1;
   std::vector<std::vector<float>> scores(static_cast<size_t>(workers));
   for (auto &s : scores)
-    s.resize(static_cast<size_t>(S * S));
+    s.resize(static_cast<size_t>(Sq * S));
   auto head = [&](int64_t bh, int worker) {
     const int64_t b = bh / H, h = bh % H, hk = h / (H / Hkv);
-    const float *q = in.qData.data() + (b * H + h) * S * D;
+    const float *q = in.qData.data() + (b * H + h) * Sq * D;
     const float *k = in.kData.data() + (b * Hkv + hk) * S * D;
     const float *v = in.vData.data() + (b * Hkv + hk) * S * D;
     float *P = scores[worker].data();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(S), static_cast<int>(S),
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(Sq), static_cast<int>(S),
                 static_cast<int>(D), scale, q, static_cast<int>(D), k, static_cast<int>(D), 0.0f, P,
                 static_cast<int>(S));
     if (perHead) {
-      softmaxRows(in, b, P, 0, S);
+      softmaxRows(in, b, P, 0, Sq);
     } else {
-      const int64_t per = (S + opts.threads - 1) / opts.threads;
+      const int64_t per = (Sq + opts.threads - 1) / opts.threads;
       parallelRange(opts.threads, opts.threads, [&](int64_t t, int) {
-        softmaxRows(in, b, P, t * per, std::min(S, (t + 1) * per));
+        softmaxRows(in, b, P, std::min(Sq, t * per), std::min(Sq, (t + 1) * per));
       });
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(S),
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(Sq),
                 static_cast<int>(D), static_cast<int>(S), 1.0f, P, static_cast<int>(S), v,
-                static_cast<int>(D), 0.0f, out.data() + bh * S * D, static_cast<int>(D));
+                static_cast<int>(D), 0.0f, out.data() + bh * Sq * D, static_cast<int>(D));
   };
   openblas_set_num_threads(perHead ? 1 : opts.threads);
   Timing t = bestOf(opts, [&] {
@@ -350,22 +352,22 @@ double measureSgemmPeak(int threads, int n, int reps) {
 
 double maxErrorOnSampleRows(const BenchInputs &in, const std::vector<float> &out) {
   const BenchCase &c = in.benchCase();
-  const int64_t S = c.seqLen, D = c.headDim, H = c.heads, Hkv = c.kvHeads;
+  const int64_t S = c.seqLen, Sq = c.sq(), D = c.headDim, H = c.heads, Hkv = c.kvHeads;
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   std::vector<std::pair<int64_t, int64_t>> heads = {{0, 0}, {c.batch - 1, H - 1},
                                                     {c.batch / 2, H / 2}};
-  std::vector<int64_t> rows = {0, 1, 63, 64, S / 3, S / 2, S - 65, S - 2, S - 1};
+  std::vector<int64_t> rows = {0, 1, 63, 64, Sq / 3, Sq / 2, Sq - 65, Sq - 2, Sq - 1};
   Rng rng(3);
   for (int e = 0; e < 4; ++e)
-    rows.push_back(static_cast<int64_t>(rng.next() % static_cast<uint64_t>(S)));
+    rows.push_back(static_cast<int64_t>(rng.next() % static_cast<uint64_t>(Sq)));
   double err = 0;
   std::vector<double> s(static_cast<size_t>(S)), acc(static_cast<size_t>(D));
   for (auto [b, h] : heads)
-    for (int64_t i : rows) {
-      if (i < 0 || i >= S)
+    for (int64_t r : rows) {
+      if (r < 0 || r >= Sq)
         continue;
-      const int64_t hk = h / (H / Hkv);
-      const float *q = in.qData.data() + ((b * H + h) * S + i) * D;
+      const int64_t hk = h / (H / Hkv), i = c.qOffset() + r;
+      const float *q = in.qData.data() + ((b * H + h) * Sq + r) * D;
       double m = -INFINITY;
       for (int64_t j = 0; j < S; ++j) {
         if (!in.keep(b, i, j)) {
@@ -391,7 +393,7 @@ double maxErrorOnSampleRows(const BenchInputs &in, const std::vector<float> &out
           for (int64_t d = 0; d < D; ++d)
             acc[d] += p * v[d];
         }
-      const float *o = out.data() + ((b * H + h) * S + i) * D;
+      const float *o = out.data() + ((b * H + h) * Sq + r) * D;
       for (int64_t d = 0; d < D; ++d) {
         const double ref = z > 0 ? acc[d] / z : 0.0;
         const double e = std::abs(ref - static_cast<double>(o[d]));
@@ -412,6 +414,8 @@ const char *kUsage =
     "  --threads=N          threads for attnc and OpenBLAS (default: ATTN_NUM_THREADS or all CPUs)\n"
     "  --variants=a,b       of full,causal,sliding_window,document (default: all)\n"
     "  --S=512,1024         sequence lengths Sq = Skv (default: 512,1024,2048)\n"
+    "  --Sq=N               N query rows (the last N positions) against S keys: --Sq=1 is\n"
+    "                       a decode step (default: Sq = S)\n"
     "  --D=64,128           head dims (default: 64,128)\n"
     "  --all                S in 512,1024,2048,4096,8192 (long: minutes)\n"
     "  --quick              S=512, D=64 only\n"
@@ -482,6 +486,8 @@ bool parseOptions(int argc, char **argv, BenchOptions &opts, std::string &err) {
         ok &= v == "full" || v == "causal" || v == "sliding_window" || v == "document";
     } else if (key == "--S") {
       ok = parseList(value, opts.seqLens);
+    } else if (key == "--Sq") {
+      ok = parseInt(value, opts.queryLen);
     } else if (key == "--D") {
       ok = parseList(value, opts.headDims);
     } else if (key == "--all") {
@@ -541,7 +547,9 @@ int runBenchmark(const BenchOptions &opts, const KernelProvider &provider, std::
       kernels[{variant, D}] = provider(variant, D);
   const double peak = measureSgemmPeak(threads, opts.gemmSize, std::max(3, timing.reps));
   os << "# attn-bench-cpu: fp32, " << threads << " thread(s), B=" << opts.batch
-     << " H=" << opts.heads << " Hkv=" << (opts.kvHeads > 0 ? opts.kvHeads : opts.heads) << ", best of " << timing.reps
+     << " H=" << opts.heads << " Hkv=" << (opts.kvHeads > 0 ? opts.kvHeads : opts.heads)
+     << (opts.queryLen > 0 ? ", Sq=" + std::to_string(opts.queryLen) + " (S: keys)" : std::string())
+     << ", best of " << timing.reps
      << " after " << timing.warmup << " warm-up\n";
   os << "# sgemm " << opts.gemmSize << "^3 (OpenBLAS): " << fixed(peak, 1) << " GFLOP/s\n";
   os << "# GFLOP/s = 4*B*H*Sq*Skv*D*kept / time; err = max |o - float64| on sample rows\n\n";
@@ -559,13 +567,14 @@ int runBenchmark(const BenchOptions &opts, const KernelProvider &provider, std::
         c.heads = opts.heads;
         c.kvHeads = opts.kvHeads > 0 ? opts.kvHeads : opts.heads;
         c.seqLen = S;
+        c.queryLen = std::min(opts.queryLen, S);
         c.headDim = D;
         c.window = opts.window > 0 ? opts.window : std::max<int64_t>(1, std::min<int64_t>(1024, S / 4));
         std::string name = variant == "sliding_window" ? "sliding_window(" + std::to_string(c.window) + ")"
                                                        : variant;
         BenchInputs in(c);
         const double flops = in.flops();
-        os << "| " << name << " | " << S << " | " << D << " | " << fixed(flops / (4.0 * c.batch * c.heads * S * S * D), 3)
+        os << "| " << name << " | " << S << " | " << D << " | " << fixed(flops / (4.0 * c.batch * c.heads * c.sq() * S * D), 3)
            << " | ";
         os.flush();
         CpuKernel kernel = kernels[{variant, D}];

@@ -35,15 +35,23 @@ struct CpuKernel {
 /// specialise on it); a null fn leaves the row out of the table.
 using KernelProvider = std::function<CpuKernel(const std::string &variant, int64_t headDim)>;
 
-/// One benchmark configuration: fp32, Sq = Skv = seqLen, q_offset 0.
+/// One benchmark configuration: fp32, Skv = seqLen keys and Sq query rows,
+/// the last Sq positions (q_offset = Skv - Sq, bottom-right aligned masks);
+/// queryLen 0 is Sq = Skv (prefill), 1 is a decode step.
 struct BenchCase {
   std::string variant; ///< full | causal | sliding_window | document
   int64_t batch = 1, heads = 8, kvHeads = 8, seqLen = 1024, headDim = 64;
   int64_t window = 0;  ///< sliding_window: keep 0 <= i - j < window
+  int64_t queryLen = 0; ///< Sq (0: = seqLen)
+
+  int64_t sq() const { return queryLen > 0 ? queryLen : seqLen; }
+  /// The position i of query row 0.
+  int64_t qOffset() const { return seqLen - sq(); }
 };
 
-/// The inputs of one case: contiguous fp32 q, k, v, o [B, H(kv), S, D], the
-/// `doc` tensor i32 [B, S] (documents of random lengths), and the mask.
+/// The inputs of one case: contiguous fp32 q, o [B, H, Sq, D], k, v
+/// [B, Hkv, S, D], the `doc` tensor i32 [B, S] (documents of random lengths),
+/// and the mask.
 class BenchInputs {
 public:
   explicit BenchInputs(const BenchCase &c, unsigned seed = 1);
@@ -54,9 +62,10 @@ public:
   attn_tensor v() const;
   attn_tensor o(); ///< the output the attnc kernel writes
   attn_tensor doc() const;
-  /// The variant's mask in float64-reference form: keep pair (i, j) of batch b.
+  /// The variant's mask in float64-reference form: keep pair (i, j) of batch
+  /// b (i the query's position, qOffset() + row).
   bool keep(int64_t b, int64_t i, int64_t j) const;
-  /// The fraction of (b, i, j) pairs kept (counted, not assumed).
+  /// The fraction of (b, i, j) pairs of the Sq rows kept (counted, not assumed).
   double keptFraction() const;
   /// 4 * B * H * Sq * Skv * D * kept fraction.
   double flops() const;
@@ -100,13 +109,14 @@ Timing timeUnfused(const BenchInputs &in, std::vector<float> &out, const TimingO
 double measureSgemmPeak(int threads, int n, int reps);
 
 /// Largest |out - float64 reference| over sample rows (first, last and a
-/// spread of rows of a few (b, h)); `out` is [B, H, S, D] contiguous.
+/// spread of rows of a few (b, h)); `out` is [B, H, Sq, D] contiguous.
 double maxErrorOnSampleRows(const BenchInputs &in, const std::vector<float> &out);
 
 /// Everything the table run needs.
 struct BenchOptions {
   std::vector<std::string> variants = {"full", "causal", "sliding_window", "document"};
   std::vector<int64_t> seqLens = {512, 1024, 2048};
+  int64_t queryLen = 0;   ///< Sq of every case (0: Sq = S)
   std::vector<int64_t> headDims = {64, 128};
   int64_t batch = 1, heads = 8, kvHeads = 0; ///< kvHeads 0: = heads
   int64_t window = 0;     ///< 0: min(1024, S / 4)
