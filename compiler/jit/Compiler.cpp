@@ -1,22 +1,27 @@
 //===- Compiler.cpp - attn::Compiler: JIT a variant, cache it -------------===//
 //
-// compile(): parse and check the source, emit the variant's attn IR, hash it
-// (printed without locations) with the target, the options, the compiler
-// version and the host into the cache key; then the in-memory cache, the
-// on-disk cache, or a fresh compile (CPU cascade pipeline, tile kernels,
-// LLVM, one ExecutionEngine per dtype on threads of their own) whose shared
-// library is then stored on disk by a background thread.
+// compile() / compileGpu(): parse and check the source, emit the variant's
+// attn IR, hash it (printed without locations) with the target, the options,
+// the compiler version and the host (CPU) or the GPU toolchain (GPU) into the
+// cache key; then the in-memory cache, the on-disk cache, or a fresh compile
+// with one thread per dtype. CPU: cascade pipeline, tile kernels, LLVM, one
+// ExecutionEngine per dtype; the shared library is then stored on disk by a
+// background thread. GPU: the GPU cascade, one cubin per dtype
+// (compileVariantBinary), stored on disk at once.
 // A second map from a hash of the source text itself to the key makes a
-// repeated compile() of the same text a lookup, without parsing.
+// repeated compile of the same text a lookup, without parsing.
 //
 //===----------------------------------------------------------------------===//
 #include "attn/compiler.hpp"
 
 #include "compiler/jit/DiskCache.h"
+#include "compiler/jit/GpuCache.h"
 #include "compiler/jit/KernelImpl.h"
 #include "compiler/targets/common/TileKernel.h"
+#include "compiler/targets/common/VariantDescription.h"
 #include "compiler/targets/cpu/CpuCodegen.h"
 #include "compiler/targets/cpu/CpuCompiler.h"
+#include "compiler/targets/gpu/GpuCompiler.h"
 #include "dialects/attn/AttnDialect.h"
 #include "dialects/cascade/CascadeDialect.h"
 #include "frontend/Frontend.h"
@@ -32,6 +37,7 @@
 #include "llvm/Support/TargetSelect.h"
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -42,10 +48,18 @@ namespace attn {
 
 namespace {
 
-/// What one compile produced: a kernel or an error.
+/// What a compile targets.
+enum class Target { Cpu, Gpu };
+
+/// What one compile produced: a kernel of its target, or an error.
 struct Outcome {
   std::shared_ptr<const Kernel> kernel;
+  std::shared_ptr<const GpuKernel> gpuKernel;
   std::string error;
+  bool ok() const { return kernel || gpuKernel; }
+  KernelOrigin origin() const {
+    return kernel ? kernel->info().origin : gpuKernel->info().origin;
+  }
 };
 
 /// A variant's AST and attn IR in its own context, and its cache key.
@@ -132,15 +146,95 @@ void jitOne(mlir::ModuleOp cascades, CpuCompileOptions co, const std::string &va
   out.engine = std::move(*engine);
 }
 
+
+/// The variant `name` of a lowered module (null when it is not there).
+VariantOp findVariant(mlir::ModuleOp module, llvm::StringRef name) {
+  for (auto v : module.getOps<VariantOp>())
+    if (v.getSymName() == name)
+      return v;
+  return nullptr;
+}
+
+/// The description of `op` (lowered) as a KernelInfo.
+KernelInfo describeKernel(VariantOp op, const Prepared &p, const std::vector<attn_dtype> &dtypes,
+                          int64_t rowTile, int64_t keyTile) {
+  KernelInfo info;
+  auto desc = describeVariant(op, ATTN_F32, rowTile);
+  info.variant = p.variant;
+  info.dtypes = dtypes;
+  for (const attn_param_info &c : desc->params)
+    info.params.push_back({c.name, c.type, c.has_default != 0, c.default_value});
+  for (const attn_tensor_info &c : desc->tensors)
+    info.tensors.push_back({c.name, c.dtype, std::vector<int64_t>(c.dims, c.dims + c.rank)});
+  info.hasLse = desc->info.has_lse != 0;
+  info.rowTile = rowTile;
+  info.keyTile = keyTile;
+  info.key = p.key;
+  info.origin = KernelOrigin::Compiled;
+  return info;
+}
+
+/// Builds one kernel per dtype, each on a thread of its own in a context of
+/// its own (LLVM's optimisation and code generation, or ptxas, dominate a
+/// cold compile): `build(module, 0)` here on `p.module` (already lowered),
+/// `build(module, i)` for 0 < i < n on the variant emitted afresh from the
+/// AST and lowered by `lower`. `build` returns "" or an error message, which
+/// the diagnostics it caused replace. Returns the first error, or "".
+std::string buildPerDtype(Prepared &p, size_t n,
+                          const std::function<mlir::LogicalResult(mlir::ModuleOp)> &lower,
+                          const std::function<std::string(mlir::ModuleOp, size_t)> &build) {
+  std::vector<std::string> errors(n);
+  auto buildOne = [&](mlir::MLIRContext &ctx, mlir::ModuleOp module, size_t i) {
+    DiagnosticCollector collect(ctx);
+    if (std::string error = build(module, i); !error.empty())
+      errors[i] = collect.take(error);
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < n; ++i)
+    threads.emplace_back([&, i] {
+      mlir::MLIRContext tctx(mlir::MLIRContext::Threading::DISABLED);
+      tctx.loadDialect<AttnDialect, cascade::CascadeDialect, mlir::arith::ArithDialect,
+                       mlir::math::MathDialect>();
+      DiagnosticCollector tcollect(tctx);
+      auto module = emitAttnModule(tctx, *p.ast, p.variant);
+      if (!module || mlir::failed(lower(*module)))
+        errors[i] = tcollect.take("attnc: error: lowering variant '" + p.variant +
+                                  "' to the Einsum cascade failed");
+      else
+        buildOne(tctx, *module, i);
+    });
+  buildOne(*p.ctx, *p.module, 0);
+  for (std::thread &t : threads)
+    t.join();
+  for (std::string &error : errors)
+    if (!error.empty())
+      return error;
+  return "";
+}
+
+/// Where ptxas is (CUDA_HOME, else /usr/local/cuda) and its size and time:
+/// the GPU toolchain's part of GPU cache keys.
+std::string ptxasIdentity() {
+  const char *home = std::getenv("CUDA_HOME");
+  std::string path = std::string(home && *home ? home : "/usr/local/cuda") + "/bin/ptxas";
+  llvm::sys::fs::file_status st;
+  if (llvm::sys::fs::status(path, st) || !llvm::sys::fs::exists(st))
+    return path + " (none)";
+  return path + " " + std::to_string(st.getSize()) + " " +
+         std::to_string(llvm::sys::toTimeT(st.getLastModificationTime()));
+}
+
 } // namespace
 
 struct Compiler::Impl {
   CompilerOptions options;
-  std::string optionsText; ///< the options' part of every key
+  GpuCompileOptions gpuOptions; ///< what compileGpu builds with (GPU target defaults)
+  std::string cpuKeyText, gpuKeyText; ///< each target's part of its keys
   std::mutex mutex;
   /// Every key compiled or being compiled (failed compiles are removed).
   std::map<std::string, std::shared_future<Outcome>> byKey;
-  /// Hash of (options, variant, source text) -> key, for compiles that succeeded.
+  /// Hash of (target, options, variant, source text) -> key, for compiles
+  /// that succeeded.
   std::map<std::string, std::string> bySource;
   /// Whether cacheDir exists and is writable (stores are skipped otherwise).
   bool cacheWritable = false;
@@ -162,8 +256,14 @@ struct Compiler::Impl {
   /// Validates the options; "" when fine.
   std::string checkOptions() const;
   bool prepare(const std::string &source, const std::string &variant,
-               const std::string &fileName, Prepared &out, std::string &error) const;
-  Outcome build(Prepared &p);
+               const std::string &fileName, Target target, Prepared &out,
+               std::string &error) const;
+  /// The memory cache, else build (once for concurrent callers).
+  Outcome compile(Target target, const std::string &source, const std::string &variant,
+                  const std::string &fileName, KernelOrigin *origin);
+  Outcome build(Target target, Prepared &p);
+  Outcome buildCpu(Prepared &p);
+  Outcome buildGpu(Prepared &p);
 };
 
 std::string Compiler::Impl::checkOptions() const {
@@ -171,8 +271,7 @@ std::string Compiler::Impl::checkOptions() const {
     return "attnc: error: CompilerOptions::dtypes is empty";
   for (attn_dtype d : options.dtypes)
     if (d != ATTN_F32 && d != ATTN_BF16 && d != ATTN_F16)
-      return std::string("attnc: error: no CPU kernel for dtype ") +
-             ((unsigned)d <= ATTN_BOOL ? dtypeLabel(d) : "unknown") +
+      return std::string("attnc: error: no kernel for dtype ") + dtypeLabel(d) +
              " (allowed: f32, bf16, f16)";
   if (options.rowTile < 1 || options.keyTile < 1)
     return "attnc: error: rowTile and keyTile must be >= 1";
@@ -180,7 +279,7 @@ std::string Compiler::Impl::checkOptions() const {
 }
 
 bool Compiler::Impl::prepare(const std::string &source, const std::string &variant,
-                             const std::string &fileName, Prepared &out,
+                             const std::string &fileName, Target target, Prepared &out,
                              std::string &error) const {
   DiagnosticEngine diags(fileName, source);
   auto ast = parseAndCheck(diags);
@@ -221,12 +320,16 @@ bool Compiler::Impl::prepare(const std::string &source, const std::string &varia
   std::string ir;
   llvm::raw_string_ostream os(ir);
   out.module->print(os, mlir::OpPrintingFlags()); // no locations
-  out.key = hexDigest("attnc-jit-cache 1\ntarget cpu\n" + optionsText + "version " +
-                      jit::compilerVersion() + "\nhost " + jit::hostDescription() + "\n" + ir);
+  out.key = hexDigest("attnc-jit-cache 1\n" +
+                      (target == Target::Cpu ? cpuKeyText : gpuKeyText) + ir);
   return true;
 }
 
-Outcome Compiler::Impl::build(Prepared &p) {
+Outcome Compiler::Impl::build(Target target, Prepared &p) {
+  return target == Target::Cpu ? buildCpu(p) : buildGpu(p);
+}
+
+Outcome Compiler::Impl::buildCpu(Prepared &p) {
   auto start = std::chrono::steady_clock::now();
   Outcome result;
   // The on-disk cache.
@@ -254,53 +357,26 @@ Outcome Compiler::Impl::build(Prepared &p) {
   };
   if (mlir::failed(lowerToCpuCascade(*p.module, co)))
     return fail("lowering to the Einsum cascade");
-  VariantOp op;
-  for (auto v : p.module->getOps<VariantOp>())
-    if (v.getSymName() == p.variant)
-      op = v;
+  VariantOp op = findVariant(*p.module, p.variant);
   if (!op)
     return fail("finding the variant after lowering");
   auto impl = std::make_unique<Kernel::Impl>();
   KernelInfo &info = impl->info;
-  auto desc = describeVariant(op, ATTN_F32, options.rowTile);
-  info.variant = p.variant;
-  info.dtypes = options.dtypes;
-  for (const attn_param_info &c : desc->params)
-    info.params.push_back({c.name, c.type, c.has_default != 0, c.default_value});
-  for (const attn_tensor_info &c : desc->tensors)
-    info.tensors.push_back({c.name, c.dtype, std::vector<int64_t>(c.dims, c.dims + c.rank)});
-  info.hasLse = desc->info.has_lse != 0;
-  info.rowTile = options.rowTile;
-  info.keyTile = options.keyTile;
-  info.key = p.key;
-  info.origin = KernelOrigin::Compiled;
+  info = describeKernel(op, p, options.dtypes, options.rowTile, options.keyTile);
 
-  // One kernel per dtype, each JIT-compiled on its own thread in its own
-  // context (LLVM's O3 and code generation dominate a cold compile): the
-  // first dtype here on the lowered module, the others from the AST.
   std::vector<JitPart> parts(options.dtypes.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < options.dtypes.size(); ++i)
-    threads.emplace_back([&, i] {
-      mlir::MLIRContext tctx(mlir::MLIRContext::Threading::DISABLED);
-      tctx.loadDialect<AttnDialect, cascade::CascadeDialect, mlir::arith::ArithDialect,
-                       mlir::math::MathDialect>();
-      DiagnosticCollector tcollect(tctx);
-      auto module = emitAttnModule(tctx, *p.ast, p.variant);
-      if (!module || mlir::failed(lowerToCpuCascade(*module, co)))
-        parts[i].error = tcollect.take("attnc: error: lowering variant '" + p.variant +
-                                       "' to the Einsum cascade failed");
-      else
-        jitOne(*module, co, p.variant, options.dtypes[i], parts[i]);
-    });
-  jitOne(*p.module, co, p.variant, options.dtypes[0], parts[0]);
-  for (std::thread &t : threads)
-    t.join();
+  std::string error = buildPerDtype(
+      p, parts.size(),
+      [&](mlir::ModuleOp module) { return lowerToCpuCascade(module, co); },
+      [&](mlir::ModuleOp module, size_t i) {
+        jitOne(module, co, p.variant, options.dtypes[i], parts[i]);
+        return parts[i].error;
+      });
+  if (!error.empty()) {
+    result.error = collect->take(error);
+    return result;
+  }
   for (JitPart &part : parts) {
-    if (!part.error.empty()) {
-      result.error = collect->take(part.error);
-      return result;
-    }
     impl->entries.push_back(part.entry);
     impl->engines.push_back(std::move(part.engine));
   }
@@ -332,6 +408,67 @@ Outcome Compiler::Impl::build(Prepared &p) {
   return result;
 }
 
+Outcome Compiler::Impl::buildGpu(Prepared &p) {
+  auto start = std::chrono::steady_clock::now();
+  Outcome result;
+  std::string path =
+      options.cacheDir.empty() ? std::string() : jit::gpuCachePath(options.cacheDir, p.key);
+  // The on-disk cache.
+  if (!path.empty()) {
+    std::string why;
+    if (auto impl = jit::loadGpuCache(path, p.key, &why)) {
+      impl->info.buildMs = msSince(start);
+      result.gpuKernel = std::make_shared<const GpuKernel>(std::move(impl));
+      return result;
+    }
+  }
+  // A fresh compile: one cubin per dtype.
+  mlir::MLIRContext &ctx = *p.ctx;
+  ctx.loadDialect<cascade::CascadeDialect>();
+  DiagnosticCollector collect(ctx);
+  auto fail = [&](const std::string &what) {
+    result.error = collect.take("attnc: error: " + what + " failed for variant '" + p.variant +
+                                "'");
+    return result;
+  };
+  if (mlir::failed(lowerToGpuCascade(*p.module, gpuOptions)))
+    return fail("lowering to the Einsum cascade");
+  VariantOp op = findVariant(*p.module, p.variant);
+  if (!op)
+    return fail("finding the variant after lowering");
+  auto impl = std::make_unique<GpuKernel::Impl>();
+  impl->info = describeKernel(op, p, options.dtypes, /*rowTile=*/1, gpuOptions.keyTile);
+  impl->entries.resize(options.dtypes.size());
+  std::string error = buildPerDtype(
+      p, impl->entries.size(),
+      [&](mlir::ModuleOp module) { return lowerToGpuCascade(module, gpuOptions); },
+      [&](mlir::ModuleOp module, size_t i) -> std::string {
+        attn_dtype dtype = options.dtypes[i];
+        auto cubin =
+            compileVariantBinary(findVariant(module, p.variant), dtype, gpuOptions, false);
+        if (mlir::failed(cubin))
+          return "attnc: error: compiling the " + std::string(dtypeLabel(dtype)) +
+                 " GPU kernel of variant '" + p.variant + "' failed";
+        GpuKernel::Impl::Entry &e = impl->entries[i];
+        e.dtype = dtype;
+        e.cubin = std::move(*cubin);
+        e.kernel = tileKernelName(p.variant, dtype, KernelTarget::Gpu);
+        return "";
+      });
+  if (!error.empty()) {
+    result.error = collect.take(error);
+    return result;
+  }
+  // Store for later processes (the cubins are in hand: a plain file write).
+  // A failed store only costs the store.
+  if (cacheWritable && jit::storeGpuCache(*impl, options.cacheDir).empty())
+    impl->info.cacheFile = path;
+  impl->finalize();
+  impl->info.buildMs = msSince(start);
+  result.gpuKernel = std::make_shared<const GpuKernel>(std::move(impl));
+  return result;
+}
+
 Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
   static std::once_flag targetsOnce;
   std::call_once(targetsOnce, [] {
@@ -355,12 +492,19 @@ Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
     impl->cacheWritable = !llvm::sys::fs::create_directories(dir) &&
                           llvm::sys::fs::can_write(dir);
   }
-  std::string text = "dtypes";
+  std::string dtypeText = "dtypes";
   for (attn_dtype d : impl->options.dtypes)
-    text += std::string(" ") + dtypeLabel(d);
-  text += "\nrow_tile " + std::to_string(impl->options.rowTile) + "\nkey_tile " +
-          std::to_string(impl->options.keyTile) + "\n";
-  impl->optionsText = text;
+    dtypeText += std::string(" ") + dtypeLabel(d);
+  std::string version = "version " + jit::compilerVersion() + "\n";
+  impl->cpuKeyText = "target cpu\n" + dtypeText + "\nrow_tile " +
+                     std::to_string(impl->options.rowTile) + "\nkey_tile " +
+                     std::to_string(impl->options.keyTile) + "\n" + version + "host " +
+                     jit::hostDescription() + "\n";
+  const GpuCompileOptions &gpu = impl->gpuOptions;
+  impl->gpuKeyText = "target gpu\nchip " + gpu.chip + " " + gpu.features + " O" +
+                     std::to_string(gpu.optLevel) + "\n" + dtypeText + "\nkey_tile " +
+                     std::to_string(gpu.keyTile) + "\n" + version + "ptxas " +
+                     ptxasIdentity() + "\n";
 }
 
 Compiler::~Compiler() = default;
@@ -377,7 +521,7 @@ std::string Compiler::cacheKey(const std::string &source, const std::string &var
                                std::string *error, const std::string &fileName) const {
   Prepared p;
   std::string err;
-  if (!impl->prepare(source, variant, fileName, p, err)) {
+  if (!impl->prepare(source, variant, fileName, Target::Cpu, p, err)) {
     if (error)
       *error = err;
     return "";
@@ -385,91 +529,124 @@ std::string Compiler::cacheKey(const std::string &source, const std::string &var
   return p.key;
 }
 
-std::shared_ptr<const Kernel> Compiler::compile(const std::string &source,
-                                                const std::string &variant,
-                                                std::string *error,
-                                                const std::string &fileName,
-                                                KernelOrigin *origin) {
-  auto failWith = [&](std::string msg) -> std::shared_ptr<const Kernel> {
-    if (error)
-      *error = std::move(msg);
-    return nullptr;
+Outcome Compiler::Impl::compile(Target target, const std::string &source,
+                                const std::string &variant, const std::string &fileName,
+                                KernelOrigin *origin) {
+  auto failWith = [](std::string msg) {
+    Outcome o;
+    o.error = std::move(msg);
+    return o;
   };
-  if (std::string bad = impl->checkOptions(); !bad.empty())
+  if (std::string bad = checkOptions(); !bad.empty())
     return failWith(bad);
-  std::string sourceKey = hexDigest(impl->optionsText + "variant " + variant + "\n" + source);
+  std::string sourceKey = hexDigest((target == Target::Cpu ? cpuKeyText : gpuKeyText) +
+                                    "variant " + variant + "\n" + source);
   // Seen this exact text before: no parsing.
   {
-    std::lock_guard<std::mutex> lock(impl->mutex);
-    auto s = impl->bySource.find(sourceKey);
-    if (s != impl->bySource.end()) {
-      auto k = impl->byKey.find(s->second);
-      if (k != impl->byKey.end() &&
+    std::lock_guard<std::mutex> lock(mutex);
+    auto s = bySource.find(sourceKey);
+    if (s != bySource.end()) {
+      auto k = byKey.find(s->second);
+      if (k != byKey.end() &&
           k->second.wait_for(std::chrono::seconds(0)) == std::future_status::ready &&
-          k->second.get().kernel) {
+          k->second.get().ok()) {
         if (origin)
           *origin = KernelOrigin::Memory;
-        return k->second.get().kernel;
+        return k->second.get();
       }
     }
   }
   Prepared p;
   std::string err;
-  if (!impl->prepare(source, variant, fileName, p, err))
+  if (!prepare(source, variant, fileName, target, p, err))
     return failWith(err);
 
   std::promise<Outcome> promise;
   std::shared_future<Outcome> future;
   bool owner = false;
   {
-    std::lock_guard<std::mutex> lock(impl->mutex);
-    auto it = impl->byKey.find(p.key);
-    if (it != impl->byKey.end()) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = byKey.find(p.key);
+    if (it != byKey.end()) {
       future = it->second;
     } else {
       future = promise.get_future().share();
-      impl->byKey.emplace(p.key, future);
+      byKey.emplace(p.key, future);
       owner = true;
     }
   }
   if (!owner) {
     // Someone else compiled it or is compiling it: wait for their result.
     const Outcome &o = future.get();
-    if (!o.kernel)
-      return failWith(o.error);
-    std::lock_guard<std::mutex> lock(impl->mutex);
-    impl->bySource[sourceKey] = p.key;
+    if (!o.ok())
+      return o;
+    std::lock_guard<std::mutex> lock(mutex);
+    bySource[sourceKey] = p.key;
     if (origin)
       *origin = KernelOrigin::Memory;
-    return o.kernel;
+    return o;
   }
-  Outcome outcome = impl->build(p);
+  Outcome outcome = build(target, p);
   promise.set_value(outcome);
   {
-    std::lock_guard<std::mutex> lock(impl->mutex);
-    if (outcome.kernel)
-      impl->bySource[sourceKey] = p.key;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (outcome.ok())
+      bySource[sourceKey] = p.key;
     else
-      impl->byKey.erase(p.key);
+      byKey.erase(p.key);
   }
-  if (!outcome.kernel)
-    return failWith(outcome.error);
-  if (origin)
-    *origin = outcome.kernel->info().origin;
-  return outcome.kernel;
+  if (outcome.ok() && origin)
+    *origin = outcome.origin();
+  return outcome;
+}
+
+/// The text of the file at `path`, or nullopt with `*error` set.
+static std::optional<std::string> readSource(const std::string &path, std::string *error) {
+  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buf) {
+    if (error)
+      *error = "attnc: error: cannot read '" + path + "': " + buf.getError().message();
+    return std::nullopt;
+  }
+  return (*buf)->getBuffer().str();
+}
+
+std::shared_ptr<const Kernel> Compiler::compile(const std::string &source,
+                                                const std::string &variant,
+                                                std::string *error,
+                                                const std::string &fileName,
+                                                KernelOrigin *origin) {
+  Outcome o = impl->compile(Target::Cpu, source, variant, fileName, origin);
+  if (!o.kernel && error)
+    *error = o.error;
+  return o.kernel;
+}
+
+std::shared_ptr<const GpuKernel> Compiler::compileGpu(const std::string &source,
+                                                      const std::string &variant,
+                                                      std::string *error,
+                                                      const std::string &fileName,
+                                                      KernelOrigin *origin) {
+  Outcome o = impl->compile(Target::Gpu, source, variant, fileName, origin);
+  if (!o.gpuKernel && error)
+    *error = o.error;
+  return o.gpuKernel;
 }
 
 std::shared_ptr<const Kernel> Compiler::compileFile(const std::string &path,
                                                     const std::string &variant,
                                                     std::string *error,
                                                     KernelOrigin *origin) {
-  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
-  if (!buf) {
-    if (error)
-      *error = "attnc: error: cannot read '" + path + "': " + buf.getError().message();
-    return nullptr;
-  }
-  return compile((*buf)->getBuffer().str(), variant, error, path, origin);
+  std::optional<std::string> source = readSource(path, error);
+  return source ? compile(*source, variant, error, path, origin) : nullptr;
+}
+
+std::shared_ptr<const GpuKernel> Compiler::compileGpuFile(const std::string &path,
+                                                          const std::string &variant,
+                                                          std::string *error,
+                                                          KernelOrigin *origin) {
+  std::optional<std::string> source = readSource(path, error);
+  return source ? compileGpu(*source, variant, error, path, origin) : nullptr;
 }
 
 } // namespace attn

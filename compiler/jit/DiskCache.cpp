@@ -86,9 +86,10 @@ std::unique_ptr<Kernel::Impl> loadCached(const std::string &dir, const std::stri
   auto *meta = static_cast<const char *>(dlsym(handle, kMetaSymbol));
   if (!meta)
     return miss(path + " has no kernel description", handle);
-  auto info = parseInfo(meta);
+  std::string malformed;
+  auto info = parseInfo(meta, &malformed);
   if (!info)
-    return miss(path + ": " + llvm::toString(info.takeError()), handle);
+    return miss(path + ": " + malformed, handle);
   if (info->key != key)
     return miss(path + " describes key " + info->key, handle);
   auto impl = std::make_unique<Kernel::Impl>();

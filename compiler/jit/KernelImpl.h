@@ -10,9 +10,7 @@
 #ifndef ATTNC_COMPILER_JIT_KERNELIMPL_H
 #define ATTNC_COMPILER_JIT_KERNELIMPL_H
 
-#include "attn/compiler.hpp"
-
-#include "llvm/Support/Error.h"
+#include "compiler/jit/KernelDescription.h"
 
 #include <memory>
 #include <string>
@@ -33,8 +31,7 @@ struct Kernel::Impl {
   };
 
   KernelInfo info;
-  std::vector<attn_param_info> cparams;
-  std::vector<attn_tensor_info> ctensors;
+  CDescription c; ///< what the entries' cinfo point into
   std::vector<Entry> entries;
   /// One JIT engine per dtype (compiled in parallel), or none when loaded.
   std::vector<std::unique_ptr<mlir::ExecutionEngine>> engines;
@@ -43,8 +40,8 @@ struct Kernel::Impl {
   Impl();
   ~Impl();
 
-  /// Builds cparams / ctensors / entries[*].cinfo from `info` (call once the
-  /// info is final; entries must already hold their dtype and fn).
+  /// Builds `c` and entries[*].cinfo from `info` (call once the info is
+  /// final; entries must already hold their dtype and fn).
   void finalize();
 
   /// The entry for `dtype`, or null.
@@ -54,16 +51,6 @@ struct Kernel::Impl {
 /// Name of the NUL-terminated string in every cached shared library that
 /// describes its kernels (serializeInfo's text).
 inline constexpr const char *kMetaSymbol = "attnc_cache_meta";
-
-/// The description of `info` as text: the variant, dtypes, tiles, key,
-/// has_lse, params and tensors (one per line).
-std::string serializeInfo(const KernelInfo &info);
-
-/// Parses serializeInfo's text (origin / timing fields are left default).
-llvm::Expected<KernelInfo> parseInfo(const std::string &text);
-
-/// "f32", "bf16", "f16", ...
-const char *dtypeLabel(attn_dtype dtype);
 
 } // namespace attn
 

@@ -1,21 +1,18 @@
-//===- RunGpu.cpp - `attnc run --target gpu`: compile, load, launch -------===//
+//===- RunGpu.cpp - `attnc run --target gpu`: JIT through attn::Compiler --===//
 //
-// Compiles the variant's GPU kernel for q's dtype in memory (sm_90a cubin),
-// loads it through libattnrt's CUDA driver loader, copies the inputs to the
-// device, launches, and copies the output back. Without a GPU or driver it
-// reports libattnrt's reason.
+// Compiles the variant's GPU kernel for q's dtype (an sm_90a cubin) with the
+// C++ JIT API and its caches (Compiler::compileGpu), copies the inputs to the
+// device, runs it through libattnrt's CUDA launcher (GpuKernel::run), and
+// copies the output back. Without a GPU or driver it reports libattnrt's
+// reason before compiling anything.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/tools/attnc/Driver.h"
 
+#include "attn/compiler.hpp"
 #include "attn/gpu.h"
 #include "attn/npy.h"
-#include "compiler/targets/common/TileKernel.h"
-#include "compiler/targets/common/VariantDescription.h"
-#include "compiler/targets/gpu/GpuCompiler.h"
-#include "dialects/attn/AttnDialect.h"
 
-#include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -86,32 +83,20 @@ std::optional<std::string> driver::runOnGpu(const std::string &file, const std::
   if (attn_gpu_available() != ATTN_OK)
     return std::string("--target gpu: ") + attn_last_error();
 
+  CompilerOptions options;
+  options.dtypes = {qType};
+  Compiler compiler(options);
+  std::string error;
+  KernelOrigin origin;
   auto compileStart = std::chrono::steady_clock::now();
-  mlir::MLIRContext ctx;
-  registerDialects(ctx);
-  auto loaded = loadAttnFile(ctx, file, variant);
-  if (!loaded)
-    return std::string("cannot compile '") + file + "'";
-  GpuCompileOptions options;
-  if (mlir::failed(lowerToGpuCascade(*loaded->attnModule, options)))
-    return std::string("lowering '") + variant + "' to its cascade failed";
-  VariantOp op;
-  for (auto v : loaded->attnModule->getOps<VariantOp>())
-    if (v.getSymName() == variant)
-      op = v;
-  if (!op)
-    return "no variant named '" + variant + "'";
-  auto cubin = compileVariantBinary(op, qType, options, /*ptx=*/false);
-  if (mlir::failed(cubin))
-    return std::string("compiling the GPU kernel of '") + variant + "' failed";
-  auto desc = describeVariant(op, qType, /*rowTile=*/1);
+  auto kernel = compiler.compileGpuFile(file, variant, &error, &origin);
   double compileMs = msSince(compileStart);
-
-  attn_gpu_module *module = nullptr;
-  if (attn_gpu_module_load(cubin->data(), cubin->size(), &module) != ATTN_OK)
-    return std::string(attn_last_error());
-  std::unique_ptr<attn_gpu_module, attn_status (*)(attn_gpu_module *)> moduleGuard(
-      module, attn_gpu_module_unload);
+  if (!kernel) {
+    while (!error.empty() && error.back() == '\n')
+      error.pop_back();
+    return error;
+  }
+  const KernelInfo &info = kernel->info();
 
   DeviceArray q(problem.q.shape, qType, problem.q.data.data());
   DeviceArray k(problem.k.shape, qType, problem.k.data.data());
@@ -122,45 +107,36 @@ std::optional<std::string> driver::runOnGpu(const std::string &file, const std::
   for (DeviceArray *a : {&q, &k, &v, &o, &lse})
     if (!a->error.empty())
       return "cannot place the inputs on the GPU: " + a->error;
-  // Params in declaration order (NaN: the default), tensors in declaration order.
-  std::vector<double> params;
-  for (const std::string &name : desc->paramNames) {
-    auto it = problem.params.find(name);
-    params.push_back(it == problem.params.end() ? std::nan("") : it->second);
-  }
+  // Extra tensors in their declared dtypes, by name (params too).
   std::vector<std::unique_ptr<DeviceArray>> owned;
-  std::vector<attn_tensor> tensors;
-  for (size_t t = 0; t < desc->tensors.size(); ++t) {
-    auto it = problem.tensors.find(desc->tensorNames[t]);
+  std::map<std::string, attn_tensor> tensors;
+  for (const TensorInfo &t : info.tensors) {
+    auto it = problem.tensors.find(t.name);
     if (it == problem.tensors.end())
-      return "variant '" + variant + "' needs tensor '" + desc->tensorNames[t] + "'";
-    owned.push_back(std::make_unique<DeviceArray>(it->second.shape, desc->tensors[t].dtype,
+      return "variant '" + info.variant + "' needs tensor '" + t.name + "'";
+    owned.push_back(std::make_unique<DeviceArray>(it->second.shape, t.dtype,
                                                   it->second.data.data()));
     if (!owned.back()->error.empty())
-      return "cannot place tensor '" + desc->tensorNames[t] + "' on the GPU: " +
-             owned.back()->error;
-    tensors.push_back(owned.back()->view);
+      return "cannot place tensor '" + t.name + "' on the GPU: " + owned.back()->error;
+    tensors[t.name] = owned.back()->view;
   }
 
-  std::string kernel = tileKernelName(variant, qType, KernelTarget::Gpu);
   auto runStart = std::chrono::steady_clock::now();
-  attn_status s = attn_gpu_launch(&desc->info, module, kernel.c_str(), &q.view, &k.view, &v.view,
-                                  &o.view, desc->info.has_lse ? &lse.view : nullptr,
-                                  params.empty() ? nullptr : params.data(),
-                                  tensors.empty() ? nullptr : tensors.data(),
-                                  problem.qOffset.value_or(-1), /*stream=*/nullptr);
+  attn_status s = kernel->run(q.view, k.view, v.view, o.view, info.hasLse ? &lse.view : nullptr,
+                              problem.params, tensors, problem.qOffset.value_or(-1),
+                              /*stream=*/nullptr);
   double runMs = msSince(runStart);
   if (s != ATTN_OK)
     return std::string(attn_status_string(s)) + ": " + attn_last_error();
   if (auto e = o.read(problem.q.shape, result.o))
     return "cannot read the output: " + *e;
-  if (desc->info.has_lse) {
+  if (info.hasLse) {
     result.lse.emplace();
     if (auto e = lse.read(lseShape, *result.lse))
       return "cannot read the lse: " + *e;
   }
-  llvm::outs() << "attnc run: gpu kernel " << kernel << " (compiled in "
-               << llvm::format("%.1f", compileMs) << " ms), ran in "
-               << llvm::format("%.3f", runMs) << " ms\n";
+  llvm::outs() << "attnc run: gpu kernel " << kernel->binary(qType)->kernel << " ("
+               << originName(origin) << " in " << llvm::format("%.1f", compileMs)
+               << " ms), ran in " << llvm::format("%.3f", runMs) << " ms\n";
   return std::nullopt;
 }
