@@ -13,6 +13,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/LogicalResult.h"
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/Support/Error.h"
 
 #include <memory>
@@ -46,8 +47,19 @@ buildCpuKernels(mlir::ModuleOp cascades, const CpuCompileOptions &options);
 /// library at `path` (depends on nothing but what the kernels call).
 llvm::Error writeSharedLibrary(mlir::ModuleOp kernels, const std::string &path);
 
-/// The C header declaring the kernels of `cascades`, their descriptions and a
-/// `attn_<variant>_<dtype>(...)` entry point per kernel (calls libattnrt).
+/// The C declarations of the kernels of `cascades`, their descriptions and
+/// an `attn_<variant>_<dtype>(...)` entry point per kernel (calls libattnrt),
+/// for a header that includes <attn/kernel.h>.
+std::string emitCpuDeclarations(mlir::ModuleOp cascades, const CpuCompileOptions &options);
+
+/// A C header (valid C and C++) guarded by `guard`, saying it holds `what`,
+/// including `includes` (e.g. "attn/kernel.h") and holding `body` in
+/// extern "C".
+std::string wrapHeader(const std::string &guard, const std::string &what,
+                       llvm::ArrayRef<std::string> includes, const std::string &body);
+
+/// The C header of a library of the CPU kernels of `cascades`:
+/// emitCpuDeclarations in wrapHeader.
 std::string emitCpuHeader(mlir::ModuleOp cascades, const CpuCompileOptions &options,
                           const std::string &guard);
 

@@ -1,15 +1,20 @@
 //===- Aot.cpp - `attnc FILE -o libX.so | --emit header | --emit llvm` ----===//
 //
-// Ahead-of-time compilation for the CPU target: every variant of the file (or
-// the one --variant names) is lowered to its CPU cascade and tile kernels, one
-// per dtype, and written as a shared library, as the C header that declares
-// the kernels and their entry points, or as the optimised LLVM IR.
+// Ahead-of-time compilation: every variant of the file (or the one --variant
+// names) is lowered, for --target cpu, to its CPU cascade and tile kernels,
+// one per dtype; for --target gpu, to its GPU cascade and one sm_90a cubin
+// per dtype, embedded in the library with C entry points that run them
+// through libattnrt (GpuEntryPoints); --target all does both, on two copies
+// of the module. The result is a shared library, the C header that declares
+// its kernels and entry points, or (CPU only) the optimised LLVM IR.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/tools/attnc/Driver.h"
 
 #include "compiler/targets/cpu/CpuCodegen.h"
 #include "compiler/targets/cpu/CpuCompiler.h"
+#include "compiler/targets/cpu/GpuEntryPoints.h"
+#include "compiler/targets/gpu/GpuCompiler.h"
 #include "dialects/attn/AttnDialect.h"
 #include "dialects/cascade/CascadeDialect.h"
 
@@ -27,6 +32,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 using namespace attn;
@@ -98,16 +104,39 @@ int fail(const std::string &message) {
   return 1;
 }
 
+/// Compiles every variant of `cascades` (lowered for the GPU) for every
+/// dtype of `options`; null after reporting an error.
+std::optional<std::vector<GpuVariantBinaries>> compileGpuBinaries(mlir::ModuleOp cascades,
+                                                                 const GpuCompileOptions &options) {
+  std::vector<GpuVariantBinaries> variants;
+  for (auto variant : cascades.getOps<VariantOp>()) {
+    GpuVariantBinaries v;
+    v.description = describeVariant(variant, options.dtypes.front(), /*rowTile=*/1);
+    for (attn_dtype t : options.dtypes) {
+      auto cubin = compileVariantBinary(variant, t, options, /*ptx=*/false);
+      if (mlir::failed(cubin)) {
+        fail("compiling the " + std::string(dtypeShortName(t)) + " GPU kernel of '" +
+             variant.getSymName().str() + "' failed");
+        return std::nullopt;
+      }
+      v.cubins.emplace_back(t, std::move(*cubin));
+    }
+    variants.push_back(std::move(v));
+  }
+  return variants;
+}
+
 } // namespace
 
 int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
-  if (o.target == "gpu")
-    return fail("--target gpu builds cubins or PTX (--emit cubin|ptx -o DIR); shared "
-                "libraries, headers and LLVM IR are for --target cpu");
-  if (o.target != "cpu")
+  const bool cpu = o.target == "cpu" || o.target == "all";
+  const bool gpu = o.target == "gpu" || o.target == "all";
+  if (!cpu && !gpu)
     return fail("--target " + o.target +
-                " is not available yet: only the cpu target builds libraries, headers "
-                "and LLVM IR");
+                " builds no library, header or LLVM IR (cpu, gpu and all do)");
+  if (gpu && o.kind == AotKind::Llvm)
+    return fail("--emit llvm is the CPU kernels' LLVM IR (--target cpu); the GPU kernels' "
+                "code is --target gpu --emit ptx -o DIR");
   if (o.kind == AotKind::Library && o.output == "-")
     return fail("a shared library needs an output file: -o libNAME.so");
   mlir::MLIRContext *ctx = attnModule.getContext();
@@ -117,15 +146,28 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   co.rowTile = o.rowTile;
   co.keyTile = o.keyTile;
   co.dtypes = o.dtypes;
+  GpuCompileOptions go;
+  go.keyTile = o.gpuKeyTile;
+  go.dtypes = o.dtypes;
   std::vector<std::string> names;
   for (auto v : attnModule.getOps<VariantOp>())
     names.push_back(v.getSymName().str());
-  std::string what = std::to_string(names.size() * co.dtypes.size()) + " kernel" +
-                     (names.size() * co.dtypes.size() == 1 ? "" : "s") + " for " +
-                     llvm::join(names, ", ");
+  size_t count = names.size() * o.dtypes.size() * (cpu && gpu ? 2 : 1);
+  std::string what = std::to_string(count) + (cpu && gpu ? " CPU and GPU" : gpu ? " GPU" : "") +
+                     " kernel" + (count == 1 ? "" : "s") + " for " + llvm::join(names, ", ");
 
   Progress progress("attnc: compiling " + what + " (" + o.input + ")...", o.verbose);
-  if (mlir::failed(lowerToCpuCascade(attnModule, co)))
+  // The GPU lowering on its own copy when the CPU one needs the module too.
+  mlir::OwningOpRef<mlir::ModuleOp> gpuCopy;
+  mlir::ModuleOp gpuCascades;
+  if (gpu) {
+    if (cpu)
+      gpuCopy = attnModule.clone();
+    gpuCascades = cpu ? *gpuCopy : attnModule;
+    if (mlir::failed(lowerToGpuCascade(gpuCascades, go)))
+      return fail("lowering to the Einsum cascade (GPU) failed");
+  }
+  if (cpu && mlir::failed(lowerToCpuCascade(attnModule, co)))
     return fail("lowering to the Einsum cascade failed");
 
   if (o.kind == AotKind::Header) {
@@ -133,15 +175,39 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
     auto out = mlir::openOutputFile(o.output, &err);
     if (!out)
       return fail(err);
-    out->os() << emitCpuHeader(attnModule, co, headerGuard(o.output, o.input));
+    std::string guard = headerGuard(o.output, o.input);
+    if (!gpu)
+      out->os() << emitCpuHeader(attnModule, co, guard);
+    else
+      out->os() << wrapHeader(guard,
+                              std::string("the ") + (cpu ? "CPU and GPU" : "GPU") +
+                                  " kernels of a shared library and their entry points",
+                              {"attn/gpu_binary.h"},
+                              (cpu ? emitCpuDeclarations(attnModule, co) : "") +
+                                  emitGpuDeclarations(names, o.dtypes));
     out->keep();
     progress.finish("wrote the header of " + what);
     return 0;
   }
 
-  auto kernels = buildCpuKernels(attnModule, co);
-  if (mlir::failed(kernels))
-    return fail("building the tile kernels failed");
+  mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>> kernels = mlir::failure();
+  if (cpu) {
+    kernels = buildCpuKernels(attnModule, co);
+    if (mlir::failed(kernels))
+      return fail("building the tile kernels failed");
+  } else {
+    mlir::DialectRegistry registry;
+    registerCpuCodegenDialects(registry);
+    ctx->appendDialectRegistry(registry);
+    ctx->loadAllAvailableDialects();
+    kernels = mlir::OwningOpRef<mlir::ModuleOp>(mlir::ModuleOp::create(attnModule.getLoc()));
+  }
+  if (gpu) {
+    auto binaries = compileGpuBinaries(gpuCascades, go);
+    if (!binaries)
+      return 1;
+    addGpuEntryPoints(**kernels, *binaries);
+  }
 
   if (o.kind == AotKind::Llvm) {
     auto tm = createHostTargetMachine();

@@ -53,14 +53,18 @@ struct AotOptions {
   AotKind kind = AotKind::Library;
   std::string input;          ///< the .attn file (for messages)
   std::string output = "-";   ///< "-": stdout (not for a library)
-  std::string target = "cpu"; ///< only cpu builds anything yet
+  /// cpu: the CPU kernels; gpu: the GPU kernels (cubins embedded in the
+  /// library, with their entry points); all: both. spatial builds nothing.
+  std::string target = "cpu";
   std::vector<attn_dtype> dtypes = {ATTN_F32, ATTN_BF16, ATTN_F16};
-  int64_t rowTile = 64, keyTile = 64;
+  int64_t rowTile = 64, keyTile = 64; ///< the CPU kernels' tiles
+  int64_t gpuKeyTile = 16;            ///< the GPU kernels' key tile
   bool verbose = false; ///< announce the work at once (else after 1 s)
 };
 
 /// Builds what `o` asks for from every variant of `attnModule` (the attn
-/// dialect; lowered in place). Errors go to stderr; returns the exit status.
+/// dialect; lowered in place, a copy of it for the GPU with --target all).
+/// Errors go to stderr; returns the exit status.
 int aotMain(mlir::ModuleOp attnModule, const AotOptions &o);
 
 /// `attnc run --target cpu` (RunCpu.cpp): JIT-compiles `variant` of `file`

@@ -1,12 +1,13 @@
 //===- attnc.cpp - the attnc compiler driver ------------------------------===//
 //
-//   attnc FILE.attn [--variant NAME] [--emit mlir|cascade|llvm|header|lib]
+//   attnc FILE.attn [--variant NAME] [--emit mlir|cascade|llvm|header|lib|cubin|ptx]
 //         [--explain] [--target cpu|gpu|spatial|all] [--dtypes LIST]
 //         [--row-tile N] [--key-tile N] [-v] [-o OUT]
 //   attnc run FILE.attn --variant NAME --q q.npy ... -o out.npy [--target ...]
 //
-// Without --emit the output file decides: `-o X.so` builds a shared library,
-// `-o X.h` writes the header, anything else (or no -o) prints the attn
+// Without --emit the output file decides: `-o X.so` builds a shared library
+// (with the CPU kernels, the GPU ones for --target gpu, or both for --target
+// all), `-o X.h` writes its header, anything else (or no -o) prints the attn
 // dialect. docs/cli.md has every option.
 //
 //===----------------------------------------------------------------------===//
@@ -43,7 +44,8 @@ cl::opt<EmitKind> emitKind(
                clEnumValN(EmitKind::Cascade, "cascade", "the rewritten Einsum cascade"),
                clEnumValN(EmitKind::Llvm, "llvm", "the optimised LLVM IR of the CPU kernels"),
                clEnumValN(EmitKind::Header, "header", "the C header of the shared library"),
-               clEnumValN(EmitKind::Lib, "lib", "a shared library with the CPU kernels"),
+               clEnumValN(EmitKind::Lib, "lib",
+                          "a shared library with the kernels of --target cpu, gpu or all"),
                clEnumValN(EmitKind::Cubin, "cubin",
                           "with --target gpu: -o DIR gets <variant>_<dtype>.cubin (sm_90a) "
                           "and <variant>.info per variant"),
@@ -111,6 +113,8 @@ int main(int argc, char **argv) {
     return usageError("--dtypes is empty");
   if (rowTile < 1 || keyTile < 1)
     return usageError("--row-tile and --key-tile must be >= 1");
+  // --key-tile other than its default overrides the GPU target's own default.
+  aot.gpuKeyTile = keyTile == 64 ? attn::GpuCompileOptions().keyTile : keyTile;
 
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
@@ -127,7 +131,7 @@ int main(int argc, char **argv) {
       return usageError("cannot create directory '" + outputFile + "': " + ec.message());
     attn::GpuCompileOptions gpu;
     gpu.dtypes = aot.dtypes;
-    gpu.keyTile = keyTile == 64 ? gpu.keyTile : keyTile; // --key-tile overrides the GPU default
+    gpu.keyTile = aot.gpuKeyTile;
     if (verbose)
       errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";
     std::string error;
