@@ -14,3 +14,6 @@ path = [config.attnc_tools_dir, config.llvm_tools_dir, config.environment.get("P
 config.environment["PATH"] = os.pathsep.join(path)
 config.substitutions.append(("%examples", os.path.join(config.attnc_src_root, "examples")))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
+# libattnrt and its headers, for host programs that tests compile and link.
+config.substitutions.append(("%attnc_libdir", os.path.join(config.attnc_obj_root, "lib")))
+config.substitutions.append(("%attnc_include", os.path.join(config.attnc_src_root, "runtime", "include")))
