@@ -4,6 +4,8 @@
 # carried by the device call). In one run, on one GPU:
 #   1. GpuLaunchTest: the runtime's GPU tests (PTX kernels, checks, timing),
 #      and attnc's full/causal kernels against float64 when their cubins exist;
+#      GpuJitRunTest: the GPU JIT's cached cubins and an AOT library
+#      (--target all) against float64 (gpu_jit_test.log);
 #   2. attn-gpu-bench: every staged variant checked against float64, then timed;
 #   3. peers.py: FlexAttention and SDPA (flash, cuDNN, efficient) on the same
 #      shapes, and the table attnc vs peers (ratio per row) printed last.
@@ -45,6 +47,14 @@ for v in full causal; do
     grep -E "^$kernel |OK \]|FAILED \]" "$OUT/gpurt_test.log" | tail -n 8
   done
 done
+
+if [ -x "$STAGE/bin/GpuJitRunTest" ]; then
+  echo "-- GPU JIT (cached cubins) and AOT library: GpuJitRunTest" | tee -a "$OUT/gpurt_test.log"
+  ATTN_TEST_GPU_CACHE="$PWD/$STAGE/gpu-jit-cache" "$STAGE/bin/GpuJitRunTest" \
+    >"$OUT/gpu_jit_test.log" 2>&1 || status=1
+  grep -E "on the GPU: |^\[  (PASSED|FAILED|SKIPPED) " "$OUT/gpu_jit_test.log" \
+    | tee -a "$OUT/gpurt_test.log"
+fi
 
 echo "== 2. attnc kernels: check against float64, then time"
 rm -f "$OUT/attnc_gpu.jsonl"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench/gpu/run.sh: builds, HERE (no GPU needed), everything the device run
 # needs and stages it in one folder that a device call carries:
-#   libattnrt.so, GpuLaunchTest, attn-gpu-bench, and the cubins + .info files
-#   of the anchor variants from `attnc --target gpu --emit cubin`.
+#   libattnrt.so, GpuLaunchTest, attn-gpu-bench, the cubins + .info files
+#   of the anchor variants from `attnc --target gpu --emit cubin`, and
+#   GpuJitRunTest with the GPU JIT's cache files (gpu-jit-cache/) and its AOT
+#   library (lib/libattn_test_causal.so).
 # Then the lead runs ONE device command (printed at the end; docs/gpu.md).
 #
 # Environment (all optional):
@@ -64,6 +66,19 @@ if [ "$HAVE_ATTNC" = 1 ] && [ -z "${ATTNC_GPU_EMIT:-}" ] && \
   echo "        runs GpuLaunchTest and the peers only"
   HAVE_ATTNC=0
 fi
+# Both paths of the GPU target on the device (GpuJitRunTest needs no LLVM): the cubins
+# that Compiler::compileGpu caches (GpuJitTest fills the staged cache folder) and an AOT
+# library built with --target all (linked into GpuJitRunTest).
+if [ "$HAVE_ATTNC" = 1 ] && ninja -C "$BUILD" -j"$JOBS" GpuJitTest GpuJitRunTest >/dev/null 2>&1 &&
+   ATTN_TEST_GPU_CACHE="$STAGE/gpu-jit-cache" "$BUILD/bin/GpuJitTest" \
+     --gtest_filter=GpuJit.CompilesExamples >/dev/null 2>&1; then
+  cp "$BUILD/bin/GpuJitRunTest" "$STAGE/bin/"
+  cp "$BUILD"/test/unit/jit/aot/libattn_test_causal.so "$STAGE/lib/" 2>/dev/null || true
+  echo "== staged GpuJitRunTest and $(ls "$STAGE/gpu-jit-cache" | wc -l) GPU JIT cache file(s)"
+else
+  echo "run.sh: GpuJitTest / GpuJitRunTest did not build or run: the device run skips the GPU"
+  echo "        JIT and AOT test"
+fi
 compiled=0
 failed=""
 if [ "$HAVE_ATTNC" = 1 ]; then
@@ -100,5 +115,6 @@ Now ONE device call (device tool 'run'; kind left out = one H100):
   carry:   ["$STAGE_REL"]
   timeout_s: 600
 Results come back under \$OUT (see docs/gpu.md): attnc_gpu.log, attnc_gpu.jsonl,
-peers.log, gpu_compare.json, gpurt_test.log; the comparison table is printed last.
+peers.log, gpu_compare.json, gpurt_test.log, gpu_jit_test.log; the comparison table is
+printed last.
 MSG
