@@ -17,3 +17,7 @@ config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "I
 # libattnrt and its headers, for host programs that tests compile and link.
 config.substitutions.append(("%attnc_libdir", os.path.join(config.attnc_obj_root, "lib")))
 config.substitutions.append(("%attnc_include", os.path.join(config.attnc_src_root, "runtime", "include")))
+# `REQUIRES: ptxas`: the tests that compile cubins need the CUDA toolkit (not a GPU).
+cuda_home = config.environment.get("CUDA_HOME") or os.environ.get("CUDA_HOME") or "/usr/local/cuda"
+if os.path.exists(os.path.join(cuda_home, "bin", "ptxas")):
+    config.available_features.add("ptxas")
