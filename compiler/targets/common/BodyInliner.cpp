@@ -116,6 +116,12 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
   return nullptr;
 }
 
+Value lowerAttnOp(attn::VariantOp variant, OpBuilder &b, Location loc, const BodyContext &ctx,
+                  Operation *op, IRMapping &map) {
+  AttnOpLowering lower{variant, b, loc, ctx, LLVM::LLVMPointerType::get(b.getContext())};
+  return lower.convert(op, map);
+}
+
 Value inlineBody(attn::VariantOp variant, OpBuilder &b, Location loc, const BodyContext &ctx,
                  Region &body, Value i, Value j, ValueRange leading, ArrayRef<Value> inputs) {
   AttnOpLowering lower{variant, b, loc, ctx, LLVM::LLVMPointerType::get(b.getContext())};

@@ -38,6 +38,11 @@ mlir::Value inlineBody(attn::VariantOp variant, mlir::OpBuilder &b, mlir::Locati
                        mlir::Value j, mlir::ValueRange leading,
                        llvm::ArrayRef<mlir::Value> inputs);
 
+/// Lowers one attn op of a body (operands already in `map`); null if the op
+/// is not one of those a body may hold.
+mlir::Value lowerAttnOp(attn::VariantOp variant, mlir::OpBuilder &b, mlir::Location loc,
+                        const BodyContext &ctx, mlir::Operation *op, mlir::IRMapping &map);
+
 } // namespace attn
 
 #endif

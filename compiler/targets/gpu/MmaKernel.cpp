@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 #include "compiler/targets/gpu/MmaKernel.h"
 #include "compiler/targets/common/BodyInliner.h"
+#include "compiler/targets/common/TileIntervals.h"
 #include "compiler/targets/common/TileKernel.h"
 
 #include "attn/gpu.h"
@@ -31,6 +32,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/ScopeExit.h"
 
 #include <limits>
 
@@ -50,7 +52,6 @@ enum class Phase { Pre, Loop, Post };
 
 enum class Kind { Input, QK, Elem, Row, RowReduce, PV, IterRow, IterO, Pre, Post, PostO };
 
-constexpr int64_t kWarps = kMmaThreadsPerBlock / 32;
 
 /// True if `body` yields the product of its two inputs (block args 4 and 5).
 bool isPlainProduct(Region &body) {
@@ -143,7 +144,10 @@ private:
   }
   /// Key position of Elem value k in key tile `kt`.
   Value keyOf(unsigned k, Value kt);
-  Value inline_(Region &body, Value i, Value j, ValueRange leading, ArrayRef<Value> inputs);
+  /// Inlines `body` at row half `half` and key `j` (-1: no key rank); reads
+  /// of extra tensors are range-checked only at real points (row < Sq and
+  /// j < Skv).
+  Value inline_(Region &body, unsigned half, Value j, ValueRange leading, ArrayRef<Value> inputs);
   void emitMap(cascade::EinsumOp op, Value kt);
   void emitRowReduce(cascade::EinsumOp op, Value kt);
   void emitQK(cascade::EinsumOp op);
@@ -182,7 +186,7 @@ private:
   Value rows[2], absI[2];
   llvm::StringMap<Value> sizes;
   SmallVector<SmallVector<Value>> qFrag; ///< per 16-wide head chunk: 4 registers
-  Value pointValid;
+  Value rowValid[2];
 };
 
 bool MmaBuilder::classify(std::string &why) {
@@ -345,10 +349,13 @@ Value MmaBuilder::keyOf(unsigned k, Value kt) {
   return add(add(mul(kt, cI64(bc)), mul(t, cI64(2))), cI64(nt * 8 + (c & 1)));
 }
 
-Value MmaBuilder::inline_(Region &body, Value i, Value j, ValueRange leading,
+Value MmaBuilder::inline_(Region &body, unsigned half, Value j, ValueRange leading,
                           ArrayRef<Value> inputs) {
-  BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, pointValid, &sizes};
-  Value v = inlineBody(variant, b, loc, ctx, body, i, j, leading, inputs);
+  Value valid = rowValid[half];
+  if (j.getDefiningOp<arith::ConstantOp>() == nullptr)
+    valid = andI(valid, slt(j, skv));
+  BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, valid, &sizes};
+  Value v = inlineBody(variant, b, loc, ctx, body, absI[half], j, leading, inputs);
   return v ? v : cF32(0);
 }
 
@@ -359,13 +366,8 @@ void MmaBuilder::emitMap(cascade::EinsumOp op, Value kt) {
     SmallVector<Value> ins;
     for (Value in : op.getInputs())
       ins.push_back(valueAt(in, k, s));
-    Value j = cI64(-1);
-    if (s == Shape::Elem) {
-      j = keyOf(k, kt);
-      pointValid = slt(j, skv);
-    }
-    out.push_back(inline_(op.getBody(), absI[halfOf(k)], j, {}, ins));
-    pointValid = Value();
+    Value j = s == Shape::Elem ? keyOf(k, kt) : cI64(-1);
+    out.push_back(inline_(op.getBody(), halfOf(k), j, {}, ins));
   }
 }
 
@@ -389,9 +391,7 @@ void MmaBuilder::emitRowReduce(cascade::EinsumOp op, Value kt) {
       ins.push_back(valueAt(in, k, Shape::Elem));
     Value j = keyOf(k, kt);
     Value valid = slt(j, skv);
-    pointValid = valid;
-    Value v = inline_(op.getBody(), absI[halfOf(k)], j, {}, ins);
-    pointValid = Value();
+    Value v = inline_(op.getBody(), halfOf(k), j, {}, ins);
     if (Value keep = op.getKeep())
       valid = andI(valid, valueAt(keep, k, Shape::Elem));
     v = arith::SelectOp::create(b, loc, valid, v, identity);
@@ -477,9 +477,7 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
     SmallVector<Value> ins;
     for (Value in : op.getInputs())
       ins.push_back(in == vIn ? cF32(1) : valueAt(in, k, Shape::Elem));
-    pointValid = valid;
-    Value x = inline_(op.getBody(), absI[halfOf(k)], j, {}, ins);
-    pointValid = Value();
+    Value x = inline_(op.getBody(), halfOf(k), j, {}, ins);
     if (Value keep = op.getKeep())
       valid = andI(valid, valueAt(keep, k, Shape::Elem));
     p.push_back(arith::SelectOp::create(b, loc, valid, x, cF32(0)));
@@ -496,6 +494,8 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
   Value r8 = arith::RemUIOp::create(b, loc, lane, cIdx(8));
   Value rowOff = add(r8, mul(arith::RemUIOp::create(b, loc, mi, cIdx(2)), cIdx(8)));
   Value colOff = mul(arith::DivUIOp::create(b, loc, mi, cIdx(2)), cIdx(8));
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+  gpu::BarrierOp::create(b, loc);
   SmallVector<Value> &out = vals[op.getResult()];
   out.assign(countOf(Shape::O), Value());
   Value zero = cF32(0);
@@ -521,7 +521,7 @@ void MmaBuilder::emitIterate(cascade::IterateOp op) {
     SmallVector<Value> ins;
     for (Value in : op.getInputs())
       ins.push_back(valueAt(in, k, s));
-    cur.push_back(inline_(op.getBody(), absI[halfOf(k)], cI64(-1), ValueRange{prev[k]}, ins));
+    cur.push_back(inline_(op.getBody(), halfOf(k), cI64(-1), ValueRange{prev[k]}, ins));
   }
   vals[op.getCur()] = cur;
 }
@@ -565,12 +565,16 @@ void MmaBuilder::loadTile(Value base, int64_t strideWord, Value smem, Value kt, 
   Value rowBase = add(mul(bIdx, sb), mul(hkIdx, sh));
   Value key0 = mul(kt, cI64(bc));
   auto ifFast = scf::IfOp::create(b, loc, fast, /*withElseRegion=*/true);
+  llvm::scope_exit afterIf([&] {
+    // Every thread closes its group of asynchronous copies (maybe empty).
+    b.setInsertionPointAfter(ifFast);
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  });
   {
-    // 16-byte vectors: every thread moves bc * hd / 8 / 128 chunks.
+    // 16-byte chunks: every thread moves bc * hd / 8 / 128 of them.
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifFast.thenBlock());
     int64_t chunks = hd / 8;
-    auto vecTy = VectorType::get({8}, elemTy);
     auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(bc * chunks / kMmaThreadsPerBlock), cIdx(1));
     b.setInsertionPointToStart(loop.getBody());
     Value idx = add(tid, mul(loop.getInductionVar(), cIdx(kMmaThreadsPerBlock)));
@@ -578,16 +582,18 @@ void MmaBuilder::loadTile(Value base, int64_t strideWord, Value smem, Value kt, 
     Value col = mul(arith::RemUIOp::create(b, loc, idx, cIdx(chunks)), cIdx(8));
     Value key = add(key0, toI64(row));
     Value ok = andI(slt(key, skv), slt(toI64(col), dDim));
-    auto ifOk = scf::IfOp::create(b, loc, TypeRange{vecTy}, ok, true);
-    b.setInsertionPointToStart(ifOk.thenBlock());
-    Value off = add(rowBase, add(mul(key, ss), toI64(col)));
-    Value v = LLVM::LoadOp::create(b, loc, vecTy, gep(base, elemTy, off), 16);
-    scf::YieldOp::create(b, loc, v);
-    b.setInsertionPointToStart(ifOk.elseBlock());
-    scf::YieldOp::create(b, loc, Value(arith::ConstantOp::create(
-                                     b, loc, vecTy, DenseElementsAttr::get(vecTy, b.getZeroAttr(elemTy)))));
-    b.setInsertionPointAfter(ifOk);
-    vector::StoreOp::create(b, loc, ifOk.getResult(0), smem, ValueRange{row, col});
+    // cp.async of 16 bytes, zero-filled (source size 0) past Skv and D.
+    Value off = arith::SelectOp::create(b, loc, ok, add(rowBase, add(mul(key, ss), toI64(col))),
+                                        cI64(0));
+    Value smemBase = LLVM::IntToPtrOp::create(
+        b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3),
+        toI64(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem)));
+    Value dst = gep(smemBase, elemTy, toI64(add(mul(row, cIdx(hd + 8)), col)));
+    Value srcSize = arith::SelectOp::create(b, loc, ok, cI32(16), cI32(0));
+    NVVM::CpAsyncOp::create(b, loc, dst, gep(base, elemTy, off), b.getI32IntegerAttr(16),
+                            NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
+                                                                 NVVM::LoadCacheModifierKind::CG),
+                            srcSize);
   }
   {
     // Any strides: one element at a time.
@@ -649,21 +655,24 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
   }
 }
 
-/// exp(x) -> ex2.approx(x * log2(e)) and exp2(x) -> ex2.approx(x): one MUFU
-/// instruction instead of libdevice's or a polynomial's sequence.
+/// exp(x) -> ex2.approx(x * log2(e)), exp2(x) -> ex2.approx(x) and
+/// tanh(x) -> tanh.approx(x): one MUFU instruction each instead of
+/// libdevice's or a polynomial's sequence (relative errors about 2^-22 and
+/// 2^-11, below the bf16 / fp16 rounding of the output).
 void MmaBuilder::lowerExp(gpu::GPUFuncOp fn) {
-  SmallVector<Operation *> exps;
+  SmallVector<Operation *> ops;
   fn.walk([&](Operation *op) {
-    if (isa<math::ExpOp, math::Exp2Op>(op) && op->getResult(0).getType().isF32())
-      exps.push_back(op);
+    if (isa<math::ExpOp, math::Exp2Op, math::TanhOp>(op) && op->getResult(0).getType().isF32())
+      ops.push_back(op);
   });
-  for (Operation *op : exps) {
+  for (Operation *op : ops) {
     b.setInsertionPoint(op);
     Value x = op->getOperand(0);
     if (isa<math::ExpOp>(op))
       x = arith::MulFOp::create(b, loc, x, cF32(1.4426950408889634));
+    const char *text = isa<math::TanhOp>(op) ? "tanh.approx.f32 $0, $1;" : "ex2.approx.ftz.f32 $0, $1;";
     auto asmOp = LLVM::InlineAsmOp::create(
-        b, loc, b.getF32Type(), ValueRange{x}, "ex2.approx.ftz.f32 $0, $1;", "=f,f",
+        b, loc, b.getF32Type(), ValueRange{x}, text, "=f,f",
         /*has_side_effects=*/false, /*is_align_stack=*/false, LLVM::TailCallKind::None,
         LLVM::AsmDialectAttr(), ArrayAttr());
     op->getResult(0).replaceAllUsesWith(asmOp.getResult(0));
@@ -694,6 +703,9 @@ LogicalResult MmaBuilder::build() {
   auto tileTy = MemRefType::get({bc, hd + 8}, elemTy, MemRefLayoutAttrInterface(), wg);
   ks = fn.addWorkgroupAttribution(tileTy, loc);
   vs = fn.addWorkgroupAttribution(tileTy, loc);
+  // cp.async and ldmatrix move 16-byte rows.
+  for (unsigned k = 0; k < 2; ++k)
+    fn.setWorkgroupAttributionAttr(k, LLVM::LLVMDialect::getAlignAttrName(), b.getI64IntegerAttr(16));
   Block &entry = fn.getBody().front();
   b.setInsertionPointToStart(&entry);
   Operation *ret = gpu::ReturnOp::create(b, loc);
@@ -705,7 +717,11 @@ LogicalResult MmaBuilder::build() {
   lane = arith::RemUIOp::create(b, loc, tid, cIdx(32));
   g = toI64(arith::DivUIOp::create(b, loc, lane, cIdx(4)));
   t = toI64(arith::RemUIOp::create(b, loc, lane, cIdx(4)));
-  Value qt = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x));
+  // Query tiles in reverse: under causal-like masks the last rows see the
+  // most keys, and their blocks should start first.
+  Value qt = toI64(arith::SubIOp::create(
+      b, loc, arith::SubIOp::create(b, loc, gpu::GridDimOp::create(b, loc, gpu::Dimension::x), cIdx(1)),
+      gpu::BlockIdOp::create(b, loc, gpu::Dimension::x)));
   hIdx = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y));
   bIdx = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::z));
   static const char *kSizes[] = {"B", "H", "Hkv", "Sq", "Skv", "D"};
@@ -730,6 +746,7 @@ LogicalResult MmaBuilder::build() {
   for (unsigned h = 0; h < 2; ++h) {
     rows[h] = add(rowBase, add(g, cI64(8 * h)));
     absI[h] = add(qOff, rows[h]);
+    rowValid[h] = slt(rows[h], sq);
   }
 
   // Q fragments (A operands), zero past Sq and D.
@@ -818,30 +835,92 @@ LogicalResult MmaBuilder::build() {
           oneKeep = false;
         keepFiber = e.getKeep();
       }
+    // The tile's class from interval arithmetic over the mask (when the
+    // keep fiber is a map of indices and params): empty tiles are skipped
+    // before anything else and full ones need no per-element mask.
+    bool indexOnlyKeep = keepFiber && oneKeep && !dependsOnLoad(keepFiber);
+    auto keepOp = indexOnlyKeep ? keepFiber.getDefiningOp<cascade::EinsumOp>() : nullptr;
+    bool classified = keepOp && keepOp.getInputs().empty();
+    Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
+    TileClassValues cls{no, no};
+    if (classified) {
+        Value i0 = add(qOff, mul(qt, cI64(kMmaRowsPerBlock)));
+        Value last = arith::MinSIOp::create(
+            b, loc, add(mul(qt, cI64(kMmaRowsPerBlock)), cI64(kMmaRowsPerBlock - 1)),
+            arith::SubIOp::create(b, loc, sq, cI64(1)));
+        Value j0 = mul(kt, cI64(bc));
+        Value j1 = arith::MinSIOp::create(b, loc, add(j0, cI64(bc - 1)),
+                                          arith::SubIOp::create(b, loc, skv, cI64(1)));
+        BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, Value(), &sizes};
+        cls = emitTileClass(variant, b, loc, ctx, keepOp.getBody(), i0, add(qOff, last), j0, j1);
+    }
+    TypeRange stateTypes(ValueRange(loop.getRegionIterArgs()));
+    auto ifNonEmpty = scf::IfOp::create(
+        b, loc, stateTypes, arith::XOrIOp::create(b, loc, cls.empty, arith::ConstantIntOp::create(b, loc, 1, 1)),
+        true);
+    b.setInsertionPointToStart(ifNonEmpty.elseBlock());
+    scf::YieldOp::create(b, loc, loop.getRegionIterArgs());
+    b.setInsertionPointToStart(ifNonEmpty.thenBlock());
     Value cond;
-    if (keepFiber && oneKeep && !dependsOnLoad(keepFiber)) {
-      for (Operation &op : body)
-        if (kindOf.lookup(&op) == Kind::Elem && !dependsOnLoad(op.getResult(0)))
+    if (indexOnlyKeep) {
+      for (Operation &op : body) {
+        if (kindOf.lookup(&op) != Kind::Elem || dependsOnLoad(op.getResult(0)))
+          continue;
+        if (&op != keepOp.getOperation() || !classified) {
           emitOp(&op, kt);
-      Value any = arith::ConstantIntOp::create(b, loc, 0, 1);
-      for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k)
-        any = arith::OrIOp::create(
-            b, loc, any, andI(valueAt(keepFiber, k, Shape::Elem), slt(keyOf(k, kt), skv)));
-      Value votes = NVVM::BarrierOp::create(
-          b, loc, TypeRange{b.getI32Type()}, Value(), Value(),
-          NVVM::BarrierReductionAttr::get(ctx, NVVM::BarrierReduction::OR),
-          arith::ExtUIOp::create(b, loc, b.getI32Type(), any)).getResult(0);
-      cond = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, votes, cI32(0));
+          continue;
+        }
+        // The keep values: all true on a full tile, else computed.
+        unsigned n = countOf(Shape::Elem);
+        SmallVector<Type> types(n, b.getI1Type());
+        auto ifFull = scf::IfOp::create(b, loc, types, cls.full, true);
+        {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(ifFull.thenBlock());
+          SmallVector<Value> yes(n, arith::ConstantIntOp::create(b, loc, 1, 1));
+          scf::YieldOp::create(b, loc, yes);
+          b.setInsertionPointToStart(ifFull.elseBlock());
+          emitOp(&op, kt);
+          scf::YieldOp::create(b, loc, vals[keepFiber]);
+        }
+        vals[keepFiber].assign(ifFull.getResults().begin(), ifFull.getResults().end());
+      }
+      // A partial tile: the block votes (a barrier with an OR) on whether
+      // any of its points is kept.
+      Value partial = arith::AndIOp::create(
+          b, loc, arith::XOrIOp::create(b, loc, cls.full, arith::ConstantIntOp::create(b, loc, 1, 1)),
+          arith::XOrIOp::create(b, loc, cls.empty, arith::ConstantIntOp::create(b, loc, 1, 1)));
+      auto ifVote = scf::IfOp::create(b, loc, TypeRange{b.getI1Type()}, partial, true);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifVote.thenBlock());
+        Value any = arith::ConstantIntOp::create(b, loc, 0, 1);
+        for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k)
+          any = arith::OrIOp::create(
+              b, loc, any, andI(valueAt(keepFiber, k, Shape::Elem), slt(keyOf(k, kt), skv)));
+        Value votes = NVVM::BarrierOp::create(
+            b, loc, TypeRange{b.getI32Type()}, Value(), Value(),
+            NVVM::BarrierReductionAttr::get(ctx, NVVM::BarrierReduction::OR),
+            arith::ExtUIOp::create(b, loc, b.getI32Type(), any)).getResult(0);
+        scf::YieldOp::create(b, loc, Value(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, votes, cI32(0))));
+        b.setInsertionPointToStart(ifVote.elseBlock());
+        scf::YieldOp::create(b, loc, cls.full);
+      }
+      cond = ifVote.getResult(0);
     } else {
-      gpu::BarrierOp::create(b, loc);
       cond = arith::ConstantIntOp::create(b, loc, 1, 1);
     }
-    auto ifAny = scf::IfOp::create(b, loc, TypeRange(ValueRange(loop.getRegionIterArgs())), cond, true);
+    auto ifAny = scf::IfOp::create(b, loc, stateTypes, cond, true);
     b.setInsertionPointToStart(ifAny.elseBlock());
     scf::YieldOp::create(b, loc, loop.getRegionIterArgs());
     b.setInsertionPointToStart(ifAny.thenBlock());
+    // The previous tile's reads of K and V are done before they are replaced.
+    gpu::BarrierOp::create(b, loc);
+    // K and V go out as two groups of copies; the QK waits for K only, so
+    // V arrives while the scores are computed (the PV waits for it).
     loadTile(kPtr, ATTN_ARG_K_STRIDES, ks, kt, fast);
     loadTile(vPtr, ATTN_ARG_V_STRIDES, vs, kt, fast);
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, 1);
     gpu::BarrierOp::create(b, loc);
     for (Operation &op : body) {
       Kind k = kindOf.lookup(&op);
@@ -855,6 +934,8 @@ LogicalResult MmaBuilder::build() {
     scf::YieldOp::create(b, loc, next);
     b.setInsertionPointAfter(ifAny);
     scf::YieldOp::create(b, loc, ifAny.getResults());
+    b.setInsertionPointAfter(ifNonEmpty);
+    scf::YieldOp::create(b, loc, ifNonEmpty.getResults());
   }
   unsigned a = 0;
   for (cascade::IterateOp it : iterates) {

@@ -1,0 +1,30 @@
+//===- TileIntervals.h - a keep predicate's class over a tile, in IR -*- C++ -*-===//
+//
+// The kernels' counterpart of compiler/Analysis/MaskClass.h: emits, inside a
+// kernel, interval arithmetic over a keep predicate's body for a tile of
+// rows [iLo, iHi] x keys [jLo, jHi], with the runtime values of the sizes and
+// params. The result is two i1 values: `full` (every point of the tile is
+// kept) and `empty` (none is). Sound: an op the arithmetic does not know
+// makes the tile "partial" (both false), never a wrong class.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNC_COMPILER_TARGETS_COMMON_TILEINTERVALS_H
+#define ATTNC_COMPILER_TARGETS_COMMON_TILEINTERVALS_H
+
+#include "compiler/targets/common/BodyInliner.h"
+
+namespace attn {
+
+struct TileClassValues {
+  mlir::Value full, empty; ///< i1
+};
+
+/// Emits the class of the tile under `keepBody` (block args b, h, i, j and
+/// no inputs, yielding i1). `iLo..jHi` are inclusive i64 bounds.
+TileClassValues emitTileClass(attn::VariantOp variant, mlir::OpBuilder &b, mlir::Location loc,
+                              const BodyContext &ctx, mlir::Region &keepBody, mlir::Value iLo,
+                              mlir::Value iHi, mlir::Value jLo, mlir::Value jHi);
+
+} // namespace attn
+
+#endif
