@@ -37,6 +37,7 @@
 #include "llvm/Support/TargetSelect.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -145,7 +146,6 @@ void jitOne(mlir::ModuleOp cascades, CpuCompileOptions co, const std::string &va
   out.entry.fn = reinterpret_cast<attn_tile_fn>(*fn);
   out.engine = std::move(*engine);
 }
-
 
 /// The variant `name` of a lowered module (null when it is not there).
 VariantOp findVariant(mlir::ModuleOp module, llvm::StringRef name) {
