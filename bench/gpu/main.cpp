@@ -288,6 +288,7 @@ std::vector<Shape> shapes(const Options &o) {
   add("check_decode", 3, 8, 2, 1, 1000, 128, -1, false, small);
   add("check_chunk", 1, 4, 4, 64, 300, 64, -1, false, small);
   add("check_q_offset", 1, 4, 2, 64, 300, 64, 100, false, small);
+  add("check_d256", 1, 2, 1, 70, 150, 256, -1, false, small);
   if (o.checkOnly)
     return out;
   for (int64_t S : o.seqs) {

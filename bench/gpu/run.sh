@@ -14,6 +14,7 @@
 #                     (default build-gpu-stage; /build*/ is git-ignored)
 #   ATTNC_GPU_DTYPES  dtypes to compile (default bf16,f16)
 #   ATTNC_GPU_VARIANTS  examples to compile (default: the 8 anchors)
+#   ATTNC_GPU_HEAD_DIMS tensor-core kernel tiers (default 64,128,256)
 #   ATTNC_GPU_EMIT    the compile command, run with ATTNC FILE DTYPES OUTDIR
 #                     exported (default:
 #                     "$ATTNC" "$FILE" --target gpu --emit cubin --dtypes "$DTYPES" -o "$OUTDIR",
@@ -29,6 +30,8 @@ STAGE=$ROOT/$STAGE_REL
 DTYPES=${ATTNC_GPU_DTYPES:-bf16,f16}
 VARIANTS=${ATTNC_GPU_VARIANTS:-full causal sliding_window alibi_causal softcap prefix_lm document sigmoid_attn}
 JOBS=${ATTNC_JOBS:-2}
+# Head-dimension tiers of the tensor-core kernels (attnc --gpu-head-dims).
+HEAD_DIMS=${ATTNC_GPU_HEAD_DIMS:-64,128,256}
 
 case "$STAGE_REL" in
   /*|..*) echo "run.sh: ATTNC_GPU_STAGE must be a path inside the repository" >&2; exit 1 ;;
@@ -93,7 +96,7 @@ if [ "$HAVE_ATTNC" = 1 ]; then
     if [ -n "${ATTNC_GPU_EMIT:-}" ]; then
       bash -c "$ATTNC_GPU_EMIT" || { failed="$failed $v"; continue; }
     else
-      "$ATTNC" "$FILE" --target gpu --emit cubin --dtypes "$DTYPES" -o "$OUTDIR" \
+      "$ATTNC" "$FILE" --target gpu --emit cubin --dtypes "$DTYPES" --gpu-head-dims "$HEAD_DIMS" -o "$OUTDIR" \
         || { failed="$failed $v"; continue; }
     fi
     compiled=$((compiled + 1))

@@ -148,6 +148,7 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   co.dtypes = o.dtypes;
   GpuCompileOptions go;
   go.keyTile = o.gpuKeyTile;
+  go.mmaHeadDims = o.gpuHeadDims;
   go.dtypes = o.dtypes;
   std::vector<std::string> names;
   for (auto v : attnModule.getOps<VariantOp>())

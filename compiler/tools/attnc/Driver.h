@@ -59,6 +59,7 @@ struct AotOptions {
   std::vector<attn_dtype> dtypes = {ATTN_F32, ATTN_BF16, ATTN_F16};
   int64_t rowTile = 64, keyTile = 64; ///< the CPU kernels' tiles
   int64_t gpuKeyTile = 16;            ///< the GPU kernels' key tile
+  std::vector<int64_t> gpuHeadDims = {64, 128}; ///< tensor-core kernel tiers (--gpu-head-dims)
   bool verbose = false; ///< announce the work at once (else after 1 s)
 };
 

@@ -60,6 +60,11 @@ cl::opt<std::string> dtypeList("dtypes", cl::cat(attncCategory),
                                cl::init("f32,bf16,f16"));
 cl::opt<int64_t> rowTile("row-tile", cl::cat(attncCategory), cl::desc("Query rows per tile-kernel call"), cl::init(64));
 cl::opt<int64_t> keyTile("key-tile", cl::cat(attncCategory), cl::desc("Keys per inner tile"), cl::init(64));
+cl::opt<std::string> gpuHeadDims(
+    "gpu-head-dims", cl::cat(attncCategory),
+    cl::desc("Head-dimension tiers of the GPU tensor-core kernels (multiples of 32 up to 256; "
+             "default 64,128; larger D runs the row kernel)"),
+    cl::init("64,128"));
 cl::opt<bool> verbose("v", cl::cat(attncCategory), cl::desc("Say what is being compiled and how long it took"));
 
 int usageError(const std::string &message) {
@@ -115,6 +120,15 @@ int main(int argc, char **argv) {
     return usageError("--row-tile and --key-tile must be >= 1");
   // --key-tile other than its default overrides the GPU target's own default.
   aot.gpuKeyTile = keyTile == 64 ? attn::GpuCompileOptions().keyTile : keyTile;
+  aot.gpuHeadDims.clear();
+  SmallVector<StringRef> tiers;
+  StringRef(gpuHeadDims).split(tiers, ',', -1, false);
+  for (StringRef t : tiers) {
+    int64_t n = 0;
+    if (t.trim().getAsInteger(10, n) || n <= 0 || n % 32 || n > 256)
+      return usageError("--gpu-head-dims: '" + t.str() + "' is not a multiple of 32 up to 256");
+    aot.gpuHeadDims.push_back(n);
+  }
 
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
@@ -132,6 +146,7 @@ int main(int argc, char **argv) {
     attn::GpuCompileOptions gpu;
     gpu.dtypes = aot.dtypes;
     gpu.keyTile = aot.gpuKeyTile;
+    gpu.mmaHeadDims = aot.gpuHeadDims;
     if (verbose)
       errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";
     std::string error;
