@@ -100,6 +100,9 @@ struct Scratch {
 /// softmax over key blocks of 64, skipping blocks the mask removes entirely.
 template <Mask M>
 int32_t tileKernel(const int64_t *args, int64_t b, int64_t h, int64_t row0, int64_t nrows) {
+  // No split-KV here: ATTN_SPLIT_DESCRIBE (a call for no rows) answers "cannot".
+  if (nrows <= 0 || args[ATTN_ARG_SPLIT] != ATTN_SPLIT_NONE)
+    return 0;
   static thread_local Scratch scratch;
   const float *q = wordPtr<const float>(args, ATTN_ARG_Q);
   const float *k = wordPtr<const float>(args, ATTN_ARG_K);

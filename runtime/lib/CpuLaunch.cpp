@@ -2,7 +2,11 @@
 //
 // Checks every argument of a CPU call against the variant's description,
 // fills the int64 argument block of attn/kernel.h and runs the tile kernel
-// over every (b, h, row tile) on the persistent thread pool.
+// over every (b, h, row tile) on the persistent thread pool. A call with
+// fewer (b, h, row tile) items than threads (decode) splits the keys of each
+// item into chunks when the kernel can (split-KV): one kernel call per
+// (item, chunk) leaves the chunk's row states in a scratch area, and the
+// call that finishes an item's last chunk merges them into o and lse.
 //
 //===----------------------------------------------------------------------===//
 #include "attn/kernel.h"
@@ -12,10 +16,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,25 +43,104 @@ struct Launch {
   std::atomic<int32_t> status{0};
 };
 
-/// Runs work items [begin, end). Item t is row tile numTiles-1 - t / (B*H) of
-/// (b, h) = t % (B*H): the last (for causal masks, the longest) rows first,
-/// which is what dynamic scheduling balances best.
+/// Item t = (b, h, row tile): row tile numTiles-1 - t / (B*H) of (b, h) =
+/// t % (B*H), the last (for causal masks, the longest) rows first, which is
+/// what dynamic scheduling balances best.
+struct Item {
+  int64_t b, h, row0, nrows;
+};
+Item itemAt(const Launch &launch, int64_t t) {
+  int64_t tile = launch.numTiles - 1 - t / launch.batchHeads;
+  int64_t bh = t % launch.batchHeads;
+  int64_t row0 = tile * launch.rowTile;
+  return {bh / launch.heads, bh % launch.heads, row0, std::min(launch.rowTile, launch.sq - row0)};
+}
+
+/// Records the first failing status; returns false (stop the loop).
+bool failed(Launch &launch, int32_t rc) {
+  int32_t expected = 0;
+  launch.status.compare_exchange_strong(expected, rc);
+  return false;
+}
+
+/// Runs work items [begin, end).
 bool runItems(void *context, int64_t begin, int64_t end) {
   Launch &launch = *static_cast<Launch *>(context);
   for (int64_t t = begin; t < end; ++t) {
-    int64_t tile = launch.numTiles - 1 - t / launch.batchHeads;
-    int64_t bh = t % launch.batchHeads;
-    int64_t row0 = tile * launch.rowTile;
-    int64_t nrows = std::min(launch.rowTile, launch.sq - row0);
-    int32_t rc = launch.fn(launch.args, bh / launch.heads, bh % launch.heads, row0, nrows);
-    if (rc != 0) {
-      int32_t expected = 0;
-      launch.status.compare_exchange_strong(expected, rc);
-      return false;
-    }
+    Item it = itemAt(launch, t);
+    if (int32_t rc = launch.fn(launch.args, it.b, it.h, it.row0, it.nrows))
+      return failed(launch, rc);
   }
   return true;
 }
+
+/// A split launch: work unit u is chunk u / items of item u % items (the
+/// first chunks of every item first); the call that completes an item's last
+/// chunk runs its merge.
+struct SplitLaunch {
+  Launch *launch;
+  int64_t items, chunks;
+  /// Argument blocks: chunk c's (ATTN_SPLIT_PARTIAL) at c * ATTN_ARG_COUNT,
+  /// the merge's (ATTN_SPLIT_MERGE) after them.
+  std::vector<int64_t> blocks;
+  std::unique_ptr<std::atomic<int64_t>[]> chunksLeft; ///< per item
+  const int64_t *block(int64_t c) const { return blocks.data() + c * ATTN_ARG_COUNT; }
+};
+
+bool runChunks(void *context, int64_t begin, int64_t end) {
+  SplitLaunch &split = *static_cast<SplitLaunch *>(context);
+  Launch &launch = *split.launch;
+  for (int64_t u = begin; u < end; ++u) {
+    int64_t t = u % split.items, c = u / split.items;
+    Item it = itemAt(launch, t);
+    if (int32_t rc = launch.fn(split.block(c), it.b, it.h, it.row0, it.nrows))
+      return failed(launch, rc);
+    // acq_rel: the merging call sees every chunk's state.
+    if (split.chunksLeft[t].fetch_sub(1, std::memory_order_acq_rel) == 1)
+      if (int32_t rc = launch.fn(split.block(split.chunks), it.b, it.h, it.row0, it.nrows))
+        return failed(launch, rc);
+  }
+  return true;
+}
+
+/// ATTN_SPLIT_KV: -1 when unset or not a number (the launcher decides), else
+/// its value (0 or 1: never split; N: N chunks).
+int64_t splitOverride() {
+  const char *env = std::getenv("ATTN_SPLIT_KV");
+  if (!env || !*env)
+    return -1;
+  char *end = nullptr;
+  errno = 0;
+  long long value = std::strtoll(env, &end, 10);
+  if (errno != 0 || *end != '\0' || value < 0)
+    return -1;
+  return value;
+}
+
+/// The number of key chunks for `items` work items of `keyTiles` key tiles
+/// on `threads` threads: the fewest chunks whose schedule (rounds of equal
+/// chunks over the threads) is within 10% of the best, with at least
+/// kMinTilesPerChunk key tiles per chunk; 1 (no split) unless there are
+/// fewer items than threads.
+constexpr int64_t kMinTilesPerChunk = 4;
+int64_t chooseChunks(int64_t items, int64_t keyTiles, int threads) {
+  if (items >= threads)
+    return 1;
+  int64_t most = std::min<int64_t>(threads, keyTiles / kMinTilesPerChunk);
+  // The makespan of W chunks per item, in units of one unsplit item.
+  auto cost = [&](int64_t w) {
+    return static_cast<double>((items * w + threads - 1) / threads) / static_cast<double>(w);
+  };
+  double best = 1;
+  for (int64_t w = 1; w <= most; ++w)
+    best = std::min(best, cost(w));
+  for (int64_t w = 1; w <= most; ++w)
+    if (cost(w) <= best * 1.1)
+      return w;
+  return 1;
+}
+
+thread_local int32_t lastKeyChunks = 0;
 
 /// Writes zeros to `o` and -inf to `lse` (the result of rows with no key).
 void writeEmptyRows(attn_tensor *o, attn_tensor *lse) {
@@ -110,10 +196,13 @@ attn_status launch(const attn_variant_info *info, attn_tile_fn fn, const attn_te
                               " (compile with a smaller --row-tile)");
 
   // Nothing to compute; no key at all: every row is empty.
-  if (B == 0 || Sq == 0)
+  if (B == 0 || Sq == 0) {
+    lastKeyChunks = 1;
     return ATTN_OK;
+  }
   if (Skv == 0) {
     writeEmptyRows(o, lse);
+    lastKeyChunks = 1;
     return ATTN_OK;
   }
 
@@ -154,10 +243,56 @@ attn_status launch(const attn_variant_info *info, attn_tile_fn fn, const attn_te
   int64_t numItems = work.batchHeads * work.numTiles;
   int threads = numThreads > 0 ? std::min<int32_t>(numThreads, attn::rt::ThreadPool::kMaxThreads)
                                : attn::rt::defaultNumThreads();
-  // About 8 chunks per thread: few atomics, still fine-grained enough to
-  // balance rows of unequal cost.
-  int64_t chunk = std::max<int64_t>(1, numItems / (int64_t(threads) * 8));
-  attn::rt::ThreadPool::global().parallelFor(numItems, chunk, threads, runItems, &work);
+
+  // Split-KV: ask the kernel whether it can split (and its key tile and
+  // state size); a kernel that cannot leaves `describe` at zero.
+  int64_t chunks = 1, stateFloats = 0;
+  int64_t override = splitOverride();
+  if (override > 1 || (override < 0 && numItems < threads)) {
+    int64_t describe[2] = {0, 0};
+    std::vector<int64_t> query(args, args + ATTN_ARG_COUNT);
+    query[ATTN_ARG_SPLIT] = ATTN_SPLIT_DESCRIBE;
+    query[ATTN_ARG_PARTIALS] = reinterpret_cast<intptr_t>(describe);
+    if (fn(query.data(), 0, 0, 0, 0) == 0 && describe[0] > 0 && describe[1] > 0) {
+      int64_t keyTiles = (Skv + describe[0] - 1) / describe[0];
+      chunks = override > 1 ? std::min(override, keyTiles) : chooseChunks(numItems, keyTiles, threads);
+      // No empty chunk: W chunks of ceil(tiles / W) tiles may need fewer.
+      int64_t perChunk = (keyTiles + chunks - 1) / chunks;
+      chunks = (keyTiles + perChunk - 1) / perChunk;
+      stateFloats = describe[1];
+    }
+  }
+
+  if (chunks > 1) {
+    // The chunks' states, [B, H, Sq, W, floats]; kept per thread across calls
+    // (decode calls one after another reuse it).
+    thread_local std::vector<float> scratch;
+    size_t need = static_cast<size_t>(B * H * Sq * chunks * stateFloats);
+    if (scratch.size() < need)
+      scratch.resize(need);
+    SplitLaunch split;
+    split.launch = &work;
+    split.items = numItems;
+    split.chunks = chunks;
+    args[ATTN_ARG_NUM_CHUNKS] = chunks;
+    args[ATTN_ARG_PARTIALS] = reinterpret_cast<intptr_t>(scratch.data());
+    for (int64_t c = 0; c <= chunks; ++c) {
+      split.blocks.insert(split.blocks.end(), args, args + ATTN_ARG_COUNT);
+      int64_t *block = split.blocks.data() + c * ATTN_ARG_COUNT;
+      block[ATTN_ARG_SPLIT] = c < chunks ? ATTN_SPLIT_PARTIAL : ATTN_SPLIT_MERGE;
+      block[ATTN_ARG_CHUNK] = c;
+    }
+    split.chunksLeft.reset(new std::atomic<int64_t>[static_cast<size_t>(numItems)]);
+    for (int64_t t = 0; t < numItems; ++t)
+      split.chunksLeft[t].store(chunks, std::memory_order_relaxed);
+    // One unit per chunk: they are few (items * W is about the thread count).
+    attn::rt::ThreadPool::global().parallelFor(numItems * chunks, 1, threads, runChunks, &split);
+  } else {
+    // About 8 chunks per thread: few atomics, still fine-grained enough to
+    // balance rows of unequal cost.
+    int64_t chunk = std::max<int64_t>(1, numItems / (int64_t(threads) * 8));
+    attn::rt::ThreadPool::global().parallelFor(numItems, chunk, threads, runItems, &work);
+  }
 
   int32_t rc = work.status.load();
   if (rc == ATTN_ERROR_OUT_OF_RANGE)
@@ -169,10 +304,13 @@ attn_status launch(const attn_variant_info *info, attn_tile_fn fn, const attn_te
                     (known ? std::string(" (") + attn_status_string(static_cast<attn_status>(rc)) + ")"
                            : std::string(" (not a status code)")));
   }
+  lastKeyChunks = static_cast<int32_t>(chunks);
   return ATTN_OK;
 }
 
 } // namespace
+
+extern "C" int32_t attn_cpu_last_key_chunks(void) { return lastKeyChunks; }
 
 extern "C" attn_status attn_cpu_launch(const attn_variant_info *info, attn_tile_fn fn,
                                        const attn_tensor *q, const attn_tensor *k,

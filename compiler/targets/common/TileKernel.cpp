@@ -49,7 +49,9 @@ constexpr int64_t kRows = 8;
 
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-bool isKeyRank(StringRef r) { return r == "m" || r == "m0" || r == "m1" || r == "m2"; }
+/// Ranks over keys that a kernel call loops over (m2, the split-KV chunk, is
+/// the launcher's: each call runs one chunk or merges them).
+bool isKeyRank(StringRef r) { return r == "m" || r == "m0" || r == "m1"; }
 /// Ranks no buffer stores: m1 is the key-tile loop (and m2 the split-KV chunk).
 bool isTileRank(StringRef r) { return r == "m1" || r == "m2"; }
 bool isHeadRank(StringRef r) { return r == "e" || r == "f"; }
@@ -65,9 +67,13 @@ public:
   KernelBuilder(attn::VariantOp variant, cascade::CascadeOp cascadeOp,
                 ModuleOp target, const TileKernelOptions &options)
       : variant(variant), cas(cascadeOp), target(target), options(options),
-        b(target.getContext()), loc(variant.getLoc()), kVec(options.vectorLanes) {}
+        b(variant.getContext()), loc(variant.getLoc()), kVec(options.vectorLanes) {}
 
   LogicalResult build();
+  /// Whether one call's key loop can run over a chunk of the key tiles with
+  /// the state merged afterwards: one pass over K/V, and every value that
+  /// crosses key tiles an iterate over m1 with a `combine` kind.
+  bool canSplit();
 
 private:
   // --- small builders -----------------------------------------------------
@@ -132,6 +138,22 @@ private:
   void zeroPaddedRows(const Storage &s);
   Value paddedRows(int64_t multiple);
   void emitOutput(cascade::OutputOp out);
+
+  // --- split-KV (CPU entry of a split cascade) ------------------------------
+  /// Writes the key tile and the floats of one row's state to the int64_t[2]
+  /// at ATTN_ARG_PARTIALS (ATTN_SPLIT_DESCRIBE).
+  void emitDescribe();
+  /// Where row p's state of iterate `it` (element `head` of a [p, f] state)
+  /// from chunk `w` lives in the partials.
+  Value stateAddress(cascade::IterateOp it, const llvm::StringMap<Value> &pt, Value w);
+  /// ATTN_SPLIT_PARTIAL: every iterate's state after the chunk's tiles to the
+  /// partials.
+  void emitStorePartials();
+  /// A merge Einsum over m2 (`RX_merged`): over the chunks' states read from
+  /// the partials (ATTN_SPLIT_MERGE), or, with one chunk (ATTN_SPLIT_NONE),
+  /// the iterate's own final (combined with the merge's init): the merge of
+  /// one worker is the identity, its rescale factor being exp(0).
+  void emitMerge(cascade::EinsumOp op);
   Value emitBody(Region &body, Value i, Value j, ValueRange leading,
                  ArrayRef<Value> inputs);
   Value combine(cascade::CombineKind kind, Value acc, Value v);
@@ -183,7 +205,29 @@ private:
   /// While emitting a tile known to be fully kept with only real keys: the
   /// mask and the key-validity test are skipped.
   bool tileFull = false;
+  /// The key tiles [tileBegin, tileEnd) the key loops run over: all of them,
+  /// or one chunk's (ATTN_SPLIT_PARTIAL).
+  Value tileBegin, tileEnd;
+
+  /// The cascade is split (cascade-split-kv): merges over m2 follow the
+  /// iterates, and the CPU entry takes ATTN_ARG_SPLIT's modes.
+  bool split = false;
+  Value splitMode, numChunks, chunk, partialsPtr;
+  /// The iterates in order, and where each one's state starts in a row's
+  /// state: scalars (a [p] state) take one float, vectors ([p, f]) D floats.
+  SmallVector<cascade::IterateOp> states;
+  llvm::DenseMap<Operation *, std::pair<int64_t, int64_t>> stateOffset; ///< scalars, vectors before
+  int64_t numScalarStates = 0, numVectorStates = 0;
 };
+
+/// A split-KV merge: an Einsum reducing over the chunks m2 only.
+bool isMerge(Operation *op) {
+  auto e = dyn_cast<cascade::EinsumOp>(op);
+  if (!e || !e.getReduce())
+    return false;
+  SmallVector<StringRef> red = cascade::rankNames(e.getReduceRanks());
+  return red.size() == 1 && red[0] == "m2";
+}
 
 Type KernelBuilder::inputElemType() {
   switch (options.inputType) {
@@ -420,7 +464,7 @@ LogicalResult KernelBuilder::classify() {
       continue;
     for (Value r : op.getResults())
       for (StringRef rk : cascade::getRanks(r))
-        if (rk == "m" || rk == "m2" || rk == "p0" || rk == "p1")
+        if (rk == "m" || (rk == "m2" && !split) || rk == "p0" || rk == "p1")
           return op.emitError("tile kernel: rank '")
                  << rk << "' is not supported (expected a cascade partitioned as "
                  << "m -> m1 x m0 with an unpartitioned p)";
@@ -463,6 +507,32 @@ LogicalResult KernelBuilder::classify() {
     } else {
       needOf[&op] = need;
     }
+  }
+  if (!split)
+    return success();
+  // A call runs one pass over its chunk, so every value that crosses key
+  // tiles must be an iterate, whose per-row state the merge combines.
+  if (numPasses != 1)
+    return cas.emitError("tile kernel: a split cascade must take one pass over K/V, this one takes ")
+           << numPasses;
+  for (Operation &op : cas.getBody().front()) {
+    if (isa<cascade::EinsumOp>(op) && isAnchor(&op))
+      return op.emitError("tile kernel: a split cascade must carry state across key tiles in "
+                          "iterates only");
+    auto it = dyn_cast<cascade::IterateOp>(op);
+    if (!it)
+      continue;
+    SmallVector<StringRef> ranks;
+    for (StringRef r : cascade::getRanks(it.getFinal()))
+      if (!isTileRank(r))
+        ranks.push_back(r);
+    bool scalar = ranks.size() == 1 && ranks[0] == "p";
+    bool vector = ranks.size() == 2 && ranks[0] == "p" && isHeadRank(ranks[1]);
+    if (!scalar && !vector)
+      return it.emitError("tile kernel: a split iterate's state must be over [p] or [p, f]");
+    stateOffset[it] = {numScalarStates, numVectorStates};
+    (scalar ? numScalarStates : numVectorStates) += 1;
+    states.push_back(it);
   }
   return success();
 }
@@ -777,7 +847,9 @@ void KernelBuilder::emitRowOps(unsigned phase) {
     auto it = phaseOf.find(&op);
     if (it == phaseOf.end() || it->second != phase)
       continue;
-    if (auto e = dyn_cast<cascade::EinsumOp>(op))
+    if (isMerge(&op))
+      emitMerge(cast<cascade::EinsumOp>(op));
+    else if (auto e = dyn_cast<cascade::EinsumOp>(op))
       emitEinsum(e, nullptr);
     // Q is loaded at entry.
   }
@@ -808,7 +880,7 @@ LogicalResult KernelBuilder::emitPass(unsigned pass) {
     else if (auto it = dyn_cast<cascade::IterateOp>(op))
       emitIterateInit(it);
   }
-  auto loop = scf::ForOp::create(b, loc, cIndex(0), toIndex(numTiles), cIndex(1));
+  auto loop = scf::ForOp::create(b, loc, toIndex(tileBegin), toIndex(tileEnd), cIndex(1));
   OpBuilder::InsertionGuard g(b);
   // After the last tile an iterate is final: make `prev` equal `cur` so that
   // a later pass that reads it through prev/cur (e.g. a rescale factor
@@ -932,6 +1004,120 @@ void KernelBuilder::emitOutput(cascade::OutputOp out) {
   });
 }
 
+//===----------------------------------------------------------------------===//
+// Split-KV
+//===----------------------------------------------------------------------===//
+
+bool KernelBuilder::canSplit() {
+  if (cas.getSplitAttr())
+    return false;
+  if (auto parts = cas.getPartitionsAttr(); !parts || !parts.get("m") || parts.get("p"))
+    return false;
+  {
+    // classify reports what it cannot place; here that only means "no".
+    ScopedDiagnosticHandler quiet(cas.getContext(), [](Diagnostic &) { return success(); });
+    if (failed(classify()))
+      return false;
+  }
+  if (numPasses != 1)
+    return false;
+  bool anyIterate = false;
+  for (Operation &op : cas.getBody().front()) {
+    if (isa<cascade::EinsumOp>(op) && isAnchor(&op))
+      return false;
+    if (auto it = dyn_cast<cascade::IterateOp>(op)) {
+      anyIterate = true;
+      auto combine = it->getAttrOfType<StringAttr>("combine");
+      if (it.getOver() != "m1" || !combine || !cascade::symbolizeCombineKind(combine.getValue()))
+        return false;
+    }
+  }
+  return anyIterate;
+}
+
+void KernelBuilder::emitDescribe() {
+  Value out = loadPtr(args, ATTN_ARG_PARTIALS);
+  Value floats = cI64(0);
+  if (split)
+    floats = arith::AddIOp::create(
+        b, loc, cI64(numScalarStates),
+        arith::MulIOp::create(b, loc, cI64(numVectorStates), argWord(ATTN_ARG_D)));
+  LLVM::StoreOp::create(b, loc, cI64(mTile), gep(out, b.getI64Type(), cI64(0)), /*alignment=*/8);
+  LLVM::StoreOp::create(b, loc, floats, gep(out, b.getI64Type(), cI64(1)), /*alignment=*/8);
+}
+
+Value KernelBuilder::stateAddress(cascade::IterateOp it, const llvm::StringMap<Value> &pt,
+                                  Value w) {
+  auto [scalars, vectors] = stateOffset.lookup(it);
+  Value floats = arith::AddIOp::create(
+      b, loc, cI64(numScalarStates), arith::MulIOp::create(b, loc, cI64(numVectorStates), dDim));
+  Value offset = arith::AddIOp::create(b, loc, cI64(scalars),
+                                       arith::MulIOp::create(b, loc, cI64(vectors), dDim));
+  const Storage &s = storage[it.getCur()];
+  if (s.ranks.size() == 2)
+    offset = arith::AddIOp::create(b, loc, offset, toI64(pt.lookup(s.ranks[1])));
+  // (((b * H + h) * Sq + row) * W + w) * floats + offset
+  Value row = arith::AddIOp::create(b, loc, row0, toI64(pt.lookup("p")));
+  Value bh = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, bIdx, sizeValues["H"]),
+                                   hIdx);
+  Value r = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, bh, sizeValues["Sq"]), row);
+  Value slot = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, r, numChunks), w);
+  Value at = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, slot, floats), offset);
+  return gep(partialsPtr, b.getF32Type(), at);
+}
+
+void KernelBuilder::emitStorePartials() {
+  for (cascade::IterateOp it : states) {
+    Storage &cur = storage[it.getCur()];
+    forEachPoint(cur.ranks, [&](llvm::StringMap<Value> &pt) {
+      Value v = memref::LoadOp::create(b, loc, cur.buffer, ValueRange{linearIndex(cur, pt)});
+      LLVM::StoreOp::create(b, loc, v, stateAddress(it, pt, chunk));
+    });
+  }
+}
+
+void KernelBuilder::emitMerge(cascade::EinsumOp op) {
+  cascade::CombineKind kind = *op.getReduce();
+  Storage &dst = storage[op.getResult()];
+  SmallVector<StringRef> ranks = cascade::rankNames(op.getRanks());
+  auto own = op.getInputs()[0].getDefiningOp<cascade::IterateOp>();
+  assert(own && op.getInputs()[0] == own.getFinal() && "a merge reads its iterate's final first");
+  Value isMergeCall = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, splitMode,
+                                            cI64(ATTN_SPLIT_MERGE));
+  auto ifMerge = scf::IfOp::create(b, loc, isMergeCall, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(ifMerge.thenBlock());
+  forEachPoint(ranks, [&](llvm::StringMap<Value> &pt) {
+    Value init = op.getInit() ? loadAt(op.getInit(), pt) : cF32(cascade::identityOf(kind));
+    auto loop = scf::ForOp::create(
+        b, loc, cIndex(0), toIndex(numChunks), cIndex(1), ValueRange{init},
+        [&](OpBuilder &nb, Location, Value w, ValueRange iter) {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          SmallVector<Value> ins;
+          for (Value in : op.getInputs()) {
+            auto it = in.getDefiningOp<cascade::IterateOp>();
+            if (it && in == it.getFinal())
+              ins.push_back(LLVM::LoadOp::create(b, loc, b.getF32Type(),
+                                                 stateAddress(it, pt, toI64(w))));
+            else
+              ins.push_back(loadAt(in, pt));
+          }
+          Value v = emitBody(op.getBody(), pointI(pt), cI64(-1), {}, ins);
+          scf::YieldOp::create(b, loc, ValueRange{combine(kind, iter.front(), v)});
+        });
+    memref::StoreOp::create(b, loc, loop.getResult(0), dst.buffer,
+                            ValueRange{linearIndex(dst, pt)});
+  });
+  b.setInsertionPointToStart(ifMerge.elseBlock());
+  forEachPoint(ranks, [&](llvm::StringMap<Value> &pt) {
+    Value v = loadAt(own.getFinal(), pt);
+    if (Value init = op.getInit())
+      v = combine(kind, loadAt(init, pt), v);
+    memref::StoreOp::create(b, loc, v, dst.buffer, ValueRange{linearIndex(dst, pt)});
+  });
+}
+
 LogicalResult KernelBuilder::build() {
   MLIRContext *ctx = target.getContext();
   ptrTy = LLVM::LLVMPointerType::get(ctx);
@@ -940,8 +1126,10 @@ LogicalResult KernelBuilder::build() {
       mTile = t.getInt();
   if (mTile <= 0)
     return cas.emitError("tile kernel: the cascade must be partitioned (m -> m1 x m0)");
-  if (cas.getSplitAttr())
-    return cas.emitError("tile kernel: split-KV cascades are not supported yet");
+  split = static_cast<bool>(cas.getSplitAttr());
+  if (split && options.target != KernelTarget::Cpu)
+    return cas.emitError("tile kernel: split-KV cascades are for the CPU entry (the GPU "
+                         "kernels run one row per thread over every key)");
   if (failed(classify()))
     return failure();
 
@@ -952,16 +1140,30 @@ LogicalResult KernelBuilder::build() {
     auto fnType = b.getFunctionType({ptrTy, i64, i64, i64, i64}, {b.getI32Type()});
     auto fn = func::FuncOp::create(
         b, loc, tileKernelName(variant.getSymName(), options.inputType, options.target), fnType);
-    entryBlock = fn.addEntryBlock();
-    b.setInsertionPointToStart(entryBlock);
-    // The status is filled in at the end; code goes before the return.
-    ret = func::ReturnOp::create(b, loc, ValueRange{arith::ConstantIntOp::create(b, loc, 0, 32)});
+    Block *fnEntry = fn.addEntryBlock();
+    b.setInsertionPointToStart(fnEntry);
+    args = fnEntry->getArgument(0);
+    bIdx = fnEntry->getArgument(1);
+    hIdx = fnEntry->getArgument(2);
+    row0 = fnEntry->getArgument(3);
+    nrows = fnEntry->getArgument(4);
+    // ATTN_SPLIT_DESCRIBE answers before anything else; every other call
+    // runs the else branch, whose status (filled in at the end) is returned.
+    splitMode = argWord(ATTN_ARG_SPLIT);
+    Value zero32 = arith::ConstantIntOp::create(b, loc, 0, 32);
+    auto describe = scf::IfOp::create(
+        b, loc, TypeRange{b.getI32Type()},
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, splitMode,
+                              cI64(ATTN_SPLIT_DESCRIBE)),
+        /*withElseRegion=*/true);
+    func::ReturnOp::create(b, loc, describe.getResults());
+    b.setInsertionPointToStart(describe.thenBlock());
+    emitDescribe();
+    scf::YieldOp::create(b, loc, ValueRange{zero32});
+    b.setInsertionPointToStart(describe.elseBlock());
+    ret = scf::YieldOp::create(b, loc, ValueRange{zero32});
+    entryBlock = describe.elseBlock();
     b.setInsertionPoint(ret);
-    args = entryBlock->getArgument(0);
-    bIdx = entryBlock->getArgument(1);
-    hIdx = entryBlock->getArgument(2);
-    row0 = entryBlock->getArgument(3);
-    nrows = entryBlock->getArgument(4);
   } else {
     // One thread per output row: gid -> (b, h, row), rows past B*H*Sq idle.
     target->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), UnitAttr::get(ctx));
@@ -1017,6 +1219,26 @@ LogicalResult KernelBuilder::build() {
   mTileV = cI64(mTile);
   numTiles = arith::DivSIOp::create(
       b, loc, arith::AddIOp::create(b, loc, skv, cI64(mTile - 1)), mTileV);
+  tileBegin = cI64(0);
+  tileEnd = numTiles;
+  if (split) {
+    // Chunk c of W runs key tiles [c * T1, min((c + 1) * T1, tiles)) with
+    // T1 = ceil(tiles / W): the m2 x m1 of cascade-split-kv, W from the call.
+    numChunks = arith::MaxSIOp::create(b, loc, argWord(ATTN_ARG_NUM_CHUNKS), cI64(1));
+    chunk = argWord(ATTN_ARG_CHUNK);
+    partialsPtr = loadPtr(args, ATTN_ARG_PARTIALS);
+    Value perChunk = arith::DivSIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, numTiles, arith::SubIOp::create(b, loc, numChunks, cI64(1))),
+        numChunks);
+    Value first = arith::MinSIOp::create(b, loc, arith::MulIOp::create(b, loc, chunk, perChunk),
+                                         numTiles);
+    Value last = arith::MinSIOp::create(b, loc, arith::AddIOp::create(b, loc, first, perChunk),
+                                        numTiles);
+    Value isPartial = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, splitMode,
+                                            cI64(ATTN_SPLIT_PARTIAL));
+    tileBegin = arith::SelectOp::create(b, loc, isPartial, first, cI64(0));
+    tileEnd = arith::SelectOp::create(b, loc, isPartial, last, numTiles);
+  }
   qPtr = loadPtr(args, ATTN_ARG_Q);
   kPtr = loadPtr(args, ATTN_ARG_K);
   vPtr = loadPtr(args, ATTN_ARG_V);
@@ -1073,12 +1295,37 @@ LogicalResult KernelBuilder::build() {
   }
 
   emitRowOps(0);
-  for (unsigned pass = 1; pass <= numPasses; ++pass) {
-    if (failed(emitPass(pass)))
-      return failure();
-    emitRowOps(pass);
+  auto output = cast<cascade::OutputOp>(cas.getBody().front().getTerminator());
+  if (split) {
+    // One pass (classify checked): the chunk's key tiles unless merging,
+    // then the states to the partials, or the merges, row ops and output.
+    auto mode = [&](arith::CmpIPredicate pred, int64_t m) {
+      return arith::CmpIOp::create(b, loc, pred, splitMode, cI64(m));
+    };
+    auto keys = scf::IfOp::create(b, loc, mode(arith::CmpIPredicate::ne, ATTN_SPLIT_MERGE),
+                                  /*withElseRegion=*/false);
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(keys.thenBlock());
+      if (failed(emitPass(1)))
+        return failure();
+    }
+    auto partial = scf::IfOp::create(b, loc, mode(arith::CmpIPredicate::eq, ATTN_SPLIT_PARTIAL),
+                                     /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(partial.thenBlock());
+    emitStorePartials();
+    b.setInsertionPointToStart(partial.elseBlock());
+    emitRowOps(1);
+    emitOutput(output);
+  } else {
+    for (unsigned pass = 1; pass <= numPasses; ++pass) {
+      if (failed(emitPass(pass)))
+        return failure();
+      emitRowOps(pass);
+    }
+    emitOutput(output);
   }
-  emitOutput(cast<cascade::OutputOp>(cas.getBody().front().getTerminator()));
 
   // Report the error flag (ATTN_ERROR_OUT_OF_RANGE when set): the CPU kernel
   // returns it; a GPU thread ORs it into the int32 whose device address is
@@ -1103,12 +1350,25 @@ LogicalResult KernelBuilder::build() {
 
 } // namespace
 
-LogicalResult buildTileKernel(attn::VariantOp variant, ModuleOp target,
-                              const TileKernelOptions &options) {
-  cascade::CascadeOp cas;
+/// The cascade of `variant`, or null.
+static cascade::CascadeOp findCascade(attn::VariantOp variant) {
   for (Operation &op : variant.getBody().front())
     if (auto c = dyn_cast<cascade::CascadeOp>(op))
-      cas = c;
+      return c;
+  return {};
+}
+
+bool canSplitKeys(attn::VariantOp variant) {
+  cascade::CascadeOp cas = findCascade(variant);
+  if (!cas)
+    return false;
+  KernelBuilder kb(variant, cas, ModuleOp(), TileKernelOptions());
+  return kb.canSplit();
+}
+
+LogicalResult buildTileKernel(attn::VariantOp variant, ModuleOp target,
+                              const TileKernelOptions &options) {
+  cascade::CascadeOp cas = findCascade(variant);
   if (!cas)
     return variant.emitError("tile kernel: variant has no cascade (run attn-to-cascade first)");
   KernelBuilder kb(variant, cas, target, options);

@@ -6,7 +6,8 @@
 // (scf / arith / math / memref / vector / llvm). The CPU entry is a plain
 // function (runtime/include/attn/kernel.h) run by libattnrt's thread pool;
 // the GPU entry is a `gpu.func` kernel where each thread computes one row
-// (runtime/include/attn/gpu.h).
+// (runtime/include/attn/gpu.h). The CPU entry of a split cascade can also
+// compute one chunk of the keys and merge chunks (split-KV for decode).
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNC_COMPILER_TARGETS_COMMON_TILEKERNEL_H
@@ -47,8 +48,20 @@ std::string tileKernelName(llvm::StringRef variant, attn_dtype inputType,
 /// `cascade.cascade`) to `target`: a `func.func` for the CPU, a `gpu.func`
 /// in the module's `gpu.module @attn_kernels` for the GPU. Reports errors on
 /// the variant's location.
+///
+/// A split cascade (`cascade-split-kv`; CPU only) gives a kernel that also
+/// runs over one chunk of the key tiles, leaving each row's iterate states
+/// in the caller's scratch, and merges the chunks' states with the
+/// cascade's merge Einsums (ATTN_ARG_SPLIT in attn/kernel.h); the number of
+/// chunks comes with the call, not from the cascade's `split`.
 mlir::LogicalResult buildTileKernel(attn::VariantOp variant, mlir::ModuleOp target,
                                     const TileKernelOptions &options);
+
+/// Whether the CPU kernel of `variant`'s online cascade can split its keys
+/// (so `cascade-split-kv` should run on it): one pass over K/V, with every
+/// value that crosses key tiles an iterate (softmax-like norms; a norm left
+/// multi-pass by the online rewrite cannot).
+bool canSplitKeys(attn::VariantOp variant);
 
 } // namespace attn
 

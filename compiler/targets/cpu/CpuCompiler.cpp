@@ -2,12 +2,14 @@
 #include "compiler/targets/cpu/CpuCompiler.h"
 
 #include "compiler/Pipeline/Pipeline.h"
+#include "compiler/Transforms/Passes.h"
 #include "compiler/targets/common/TileKernel.h"
 #include "compiler/targets/cpu/CpuCodegen.h"
 #include "dialects/attn/AttnDialect.h"
 #include "dialects/cascade/CascadeDialect.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/FileSystem.h"
@@ -26,7 +28,20 @@ LogicalResult lowerToCpuCascade(ModuleOp module, const CpuCompileOptions &option
   PipelineOptions po;
   po.mTile = options.keyTile;
   po.pTile = 0; // the runtime splits rows; the kernel loops over its row tile
-  return lowerToCascade(module, po);
+  if (failed(lowerToCascade(module, po)))
+    return failure();
+  // Split-KV where the kernel can run a chunk of the keys and merge chunks
+  // (one pass, state in iterates): the launcher picks per call whether to
+  // split and into how many chunks, so the `split` attribute's W is nominal.
+  for (auto variant : module.getOps<VariantOp>()) {
+    if (!canSplitKeys(variant))
+      continue;
+    PassManager pm(module.getContext());
+    pm.addPass(cascade::createSplitKVPass(/*workers=*/2));
+    if (failed(pm.run(variant)))
+      return failure();
+  }
+  return success();
 }
 
 FailureOr<OwningOpRef<ModuleOp>> buildCpuKernels(ModuleOp cascades,

@@ -33,7 +33,9 @@ struct CpuCompileOptions {
 };
 
 /// Runs the cascade pipeline the CPU target wants (attn-to-cascade, division
-/// deferral, partitioning of m by keyTile, online rewrite) on `module` in place.
+/// deferral, partitioning of m by keyTile, online rewrite, and split-KV for
+/// the cascades whose kernels can split their keys: canSplitKeys) on
+/// `module` in place.
 mlir::LogicalResult lowerToCpuCascade(mlir::ModuleOp module,
                                       const CpuCompileOptions &options);
 

@@ -7,6 +7,10 @@
 // (the float64 evaluation of LANGUAGE.md's semantics straight from the AST).
 // Tolerances: fp32 2e-5 absolute on outputs of order 1 (polynomial exp; seen: 1.5e-7);
 // bf16 3e-2 (inputs rounded to bf16 for the reference, output rounded to bf16).
+// SplitKV runs decode shapes through the split-KV path (keys cut into chunks
+// whose states are merged), forced by ATTN_SPLIT_KV or chosen by the launcher,
+// and checks attn_cpu_last_key_chunks() says the split happened (or, for a
+// norm the online rewrite leaves multi-pass, that it did not).
 //
 //===----------------------------------------------------------------------===//
 #include "attn/kernel.h"
@@ -27,6 +31,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -63,6 +68,25 @@ struct Shape {
   double qScale = 1.0; ///< logits grow with it (1000: scores in the thousands)
 };
 
+/// How a check launches: q_offset, threads, and the key chunks the launch
+/// must have used (0: not checked).
+struct LaunchSpec {
+  int64_t qOffset = -1;
+  int threads = 2;
+  int32_t expectChunks = 0;
+};
+
+/// Sets ATTN_SPLIT_KV while alive (null: unset).
+struct SplitOverride {
+  explicit SplitOverride(const char *value) {
+    if (value)
+      setenv("ATTN_SPLIT_KV", value, 1);
+    else
+      unsetenv("ATTN_SPLIT_KV");
+  }
+  ~SplitOverride() { unsetenv("ATTN_SPLIT_KV"); }
+};
+
 /// A compiled example file.
 struct CompiledFile {
   std::unique_ptr<ast::Module> ast;
@@ -74,6 +98,8 @@ class CpuTargetTest : public ::testing::TestWithParam<std::string> {
 protected:
   /// Compiles the .attn file at `path` and checks every variant, shape and dtype.
   void run(const std::string &path, bool gpuMapping);
+  /// Decode shapes through the split-KV path.
+  void runSplit(const std::string &path, bool gpuMapping);
 
   static mlir::MLIRContext &context() {
     static mlir::MLIRContext ctx;
@@ -114,13 +140,17 @@ protected:
 
   /// Runs one variant on one shape and dtype; compares with DirectEval.
   void check(CompiledFile &f, const ast::Variant &v, VariantOp op, const Shape &s,
-             attn_dtype dtype, const CpuCompileOptions &opts, unsigned seed) {
+             attn_dtype dtype, const CpuCompileOptions &opts, unsigned seed,
+             const LaunchSpec &launch = {}) {
     SCOPED_TRACE("variant " + v.name + " B=" + std::to_string(s.B) + " H=" + std::to_string(s.H) +
                  " Hkv=" + std::to_string(s.Hkv) + " Sq=" + std::to_string(s.Sq) +
                  " Skv=" + std::to_string(s.Skv) + " D=" + std::to_string(s.D) +
+                 " q_offset=" + std::to_string(launch.qOffset) +
                  (dtype == ATTN_BF16 ? " bf16" : " f32"));
     std::mt19937_64 rng(seed);
     Problem p;
+    if (launch.qOffset >= 0)
+      p.qOffset = launch.qOffset;
     p.q = randomArray({s.B, s.H, s.Sq, s.D}, rng, -2 * s.qScale, 2 * s.qScale);
     p.k = randomArray({s.B, s.Hkv, s.Skv, s.D}, rng, -2, 2);
     p.v = randomArray({s.B, s.Hkv, s.Skv, s.D}, rng, -1, 1);
@@ -170,8 +200,11 @@ protected:
     Buffer lse({s.B, s.H, s.Sq}, ATTN_F32);
     attn_status st = attn_cpu_launch(&desc->info, (attn_tile_fn)*fn, &q.view, &k.view, &vb.view,
                                       &o.view, desc->info.has_lse ? &lse.view : nullptr,
-                                      nullptr, views.empty() ? nullptr : views.data(), -1, 2);
+                                      nullptr, views.empty() ? nullptr : views.data(),
+                                      launch.qOffset, launch.threads);
     ASSERT_EQ(st, ATTN_OK) << attn_last_error();
+    if (launch.expectChunks)
+      EXPECT_EQ(attn_cpu_last_key_chunks(), launch.expectChunks) << "key chunks of the launch";
     // fp32 scores in the thousands carry absolute errors ~1e-4 (the dot product's rounding), so
     // the weights do too.
     double tol = dtype == ATTN_BF16 ? 3e-2 : s.qScale > 1 ? 2e-3 : 2e-5;
@@ -231,6 +264,59 @@ void CpuTargetTest::run(const std::string &path, bool gpuMapping) {
     for (const Shape &s : shapes)
       for (attn_dtype t : {ATTN_F32, ATTN_BF16})
         check(f, *v, op, s, t, opts, seed++);
+  }
+}
+
+/// Decode through split-KV: both mappings, every example.
+TEST_P(CpuTargetTest, SplitKVMatchesFloat64Reference) { runSplit(GetParam(), false); }
+TEST_P(CpuTargetTest, GpuMappingSplitKVMatchesFloat64Reference) { runSplit(GetParam(), true); }
+
+void CpuTargetTest::runSplit(const std::string &path, bool gpuMapping) {
+  CpuCompileOptions opts;
+  opts.rowTile = gpuMapping ? 1 : 16;
+  opts.keyTile = 16;
+  opts.gpuMapping = gpuMapping;
+  opts.dtypes = {ATTN_F32, ATTN_BF16};
+  CompiledFile f = compile(path, opts);
+  ASSERT_TRUE(f.engine);
+  struct Case {
+    Shape shape;
+    int64_t qOffset;
+    const char *force; ///< ATTN_SPLIT_KV (null: the launcher decides)
+    int threads;
+  };
+  const Case cases[] = {
+      {{1, 2, 2, 1, 300, 16}, -1, "5", 2},   // 19 key tiles (the last one of 12 keys) in 5 chunks
+      {{1, 4, 1, 2, 1000, 8}, -1, "7", 2},   // MQA, Sq = 2: 63 tiles in 7 chunks
+      {{2, 4, 2, 1, 2049, 16}, -1, "3", 2},  // GQA, several thousand keys: 129 tiles in 3
+      // q_offset 40 of 700 keys: causal-like masks keep keys <= 42 only, so
+      // every chunk but the first is empty (sliding windows empty the first ones)
+      {{1, 2, 1, 3, 700, 16}, 40, "4", 2},
+      {{1, 1, 1, 3, 517, 32}, -1, "64", 2},  // more chunks than tiles: 33 chunks of one tile
+      {{1, 1, 1, 1, 2000, 16}, -1, nullptr, 4}, // 1 item < 4 threads: the launcher splits in 4
+  };
+  unsigned seed = 100;
+  for (auto op : f.cascades->getOps<VariantOp>()) {
+    const ast::Variant *v = nullptr;
+    for (auto &av : f.ast->variants)
+      if (av.name == op.getSymName())
+        v = &av;
+    ASSERT_TRUE(v);
+    // lowerToCpuCascade splits exactly the cascades whose kernels can split.
+    bool splits = false;
+    op.walk([&](cascade::CascadeOp c) { splits = static_cast<bool>(c.getSplitAttr()); });
+    for (const Case &c : cases) {
+      int64_t tiles = (c.shape.Skv + opts.keyTile - 1) / opts.keyTile;
+      int64_t w = c.force ? std::min<int64_t>(std::atoll(c.force), tiles) : 4;
+      int64_t per = (tiles + w - 1) / w;
+      LaunchSpec launch;
+      launch.qOffset = c.qOffset;
+      launch.threads = c.threads;
+      launch.expectChunks = splits ? static_cast<int32_t>((tiles + per - 1) / per) : 1;
+      SplitOverride env(c.force);
+      for (attn_dtype t : {ATTN_F32, ATTN_BF16})
+        check(f, *v, op, c.shape, t, opts, seed++, launch);
+    }
   }
 }
 

@@ -3,7 +3,8 @@
 // The launcher is tested with tile kernels written by hand against the ABI of
 // attn/kernel.h: a kernel that counts which (b, h, row) it was called for, one
 // that records the argument block, and a plain causal softmax attention
-// compared with a float64 formula.
+// compared with a float64 formula, also in a split-KV form (chunks of the
+// keys and their merge) that checks the launcher's chunking and scratch.
 //
 //===----------------------------------------------------------------------===//
 #include "attn/kernel.h"
@@ -191,6 +192,97 @@ int32_t causalKernel(const int64_t *args, int64_t b, int64_t h, int64_t row0, in
     if (lrow)
       *lrow = m + std::log(sum);
   }
+  return 0;
+}
+
+/// causalKernel with split-KV: key tiles of kSplitKeyTile, a row's state is
+/// (max, sum, numerator[D]); whole rows when not split.
+constexpr int64_t kSplitKeyTile = 4;
+std::atomic<int> mergeCalls{0};
+int32_t splitCausalKernel(const int64_t *args, int64_t b, int64_t h, int64_t row0,
+                          int64_t nrows) {
+  const int64_t D = args[ATTN_ARG_D], F = 2 + D;
+  switch (args[ATTN_ARG_SPLIT]) {
+  case ATTN_SPLIT_NONE:
+    return causalKernel(args, b, h, row0, nrows);
+  case ATTN_SPLIT_DESCRIBE: {
+    int64_t *out = ptr<int64_t>(args, ATTN_ARG_PARTIALS);
+    out[0] = kSplitKeyTile;
+    out[1] = F;
+    return nrows == 0 ? 0 : ATTN_ERROR_INTERNAL;
+  }
+  case ATTN_SPLIT_PARTIAL:
+  case ATTN_SPLIT_MERGE:
+    break;
+  default:
+    return ATTN_ERROR_INTERNAL;
+  }
+  const float *q = ptr<const float>(args, ATTN_ARG_Q);
+  const float *k = ptr<const float>(args, ATTN_ARG_K);
+  const float *v = ptr<const float>(args, ATTN_ARG_V);
+  float *o = ptr<float>(args, ATTN_ARG_O);
+  float *lse = ptr<float>(args, ATTN_ARG_LSE);
+  float *part = ptr<float>(args, ATTN_ARG_PARTIALS);
+  const int64_t *qs = args + ATTN_ARG_Q_STRIDES, *ks = args + ATTN_ARG_K_STRIDES,
+                *vs = args + ATTN_ARG_V_STRIDES, *os = args + ATTN_ARG_O_STRIDES,
+                *ls = args + ATTN_ARG_LSE_STRIDES;
+  const int64_t H = args[ATTN_ARG_H], Hkv = args[ATTN_ARG_HKV], Sq = args[ATTN_ARG_SQ],
+                Skv = args[ATTN_ARG_SKV], qOffset = args[ATTN_ARG_QOFFSET],
+                W = args[ATTN_ARG_NUM_CHUNKS], c = args[ATTN_ARG_CHUNK];
+  const int64_t hk = h / (H / Hkv);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D)), ninf = -INFINITY;
+  const int64_t tiles = (Skv + kSplitKeyTile - 1) / kSplitKeyTile, per = (tiles + W - 1) / W;
+  if (W < 2 || !part)
+    return ATTN_ERROR_INTERNAL;
+  auto state = [&](int64_t r, int64_t chunk) {
+    return part + (((b * H + h) * Sq + r) * W + chunk) * F;
+  };
+  for (int64_t r = row0; r < row0 + nrows; ++r) {
+    const int64_t i = qOffset + r;
+    if (args[ATTN_ARG_SPLIT] == ATTN_SPLIT_PARTIAL) {
+      if (c < 0 || c >= W)
+        return ATTN_ERROR_INTERNAL;
+      float *st = state(r, c);
+      st[0] = ninf;
+      st[1] = 0;
+      std::fill(st + 2, st + F, 0.0f);
+      const int64_t j0 = c * per * kSplitKeyTile;
+      const int64_t j1 = std::min({(c + 1) * per * kSplitKeyTile, Skv, i + 1});
+      for (int64_t j = j0; j < j1; ++j) {
+        float dot = 0;
+        for (int64_t d = 0; d < D; ++d)
+          dot += q[b * qs[0] + h * qs[1] + r * qs[2] + d * qs[3]] *
+                 k[b * ks[0] + hk * ks[1] + j * ks[2] + d * ks[3]];
+        const float sc = scale * dot, m = std::max(st[0], sc);
+        const float old = st[0] == ninf ? 0.0f : std::exp(st[0] - m), p = std::exp(sc - m);
+        st[0] = m;
+        st[1] = st[1] * old + p;
+        for (int64_t d = 0; d < D; ++d)
+          st[2 + d] = st[2 + d] * old + p * v[b * vs[0] + hk * vs[1] + j * vs[2] + d * vs[3]];
+      }
+      continue;
+    }
+    float m = ninf;
+    for (int64_t w = 0; w < W; ++w)
+      m = std::max(m, state(r, w)[0]);
+    float sum = 0;
+    std::vector<float> acc(static_cast<size_t>(D), 0.0f);
+    for (int64_t w = 0; w < W && m != ninf; ++w) {
+      const float *st = state(r, w);
+      if (st[0] == ninf)
+        continue;
+      const float f = std::exp(st[0] - m);
+      sum += st[1] * f;
+      for (int64_t d = 0; d < D; ++d)
+        acc[d] += st[2 + d] * f;
+    }
+    for (int64_t d = 0; d < D; ++d)
+      o[b * os[0] + h * os[1] + r * os[2] + d * os[3]] = sum > 0 ? acc[d] / sum : 0.0f;
+    if (lse)
+      lse[b * ls[0] + h * ls[1] + r * ls[2]] = sum > 0 ? m + std::log(sum) : ninf;
+  }
+  if (args[ATTN_ARG_SPLIT] == ATTN_SPLIT_MERGE)
+    ++mergeCalls;
   return 0;
 }
 
@@ -751,7 +843,8 @@ struct CausalCase {
   int64_t pad; ///< non-contiguous views when > 0
 };
 
-void checkCausal(const CausalCase &c, int32_t threads, unsigned seed) {
+void checkCausal(const CausalCase &c, int32_t threads, unsigned seed,
+                 attn_tile_fn fn = causalKernel, int32_t expectChunks = 0) {
   std::mt19937 rng(seed);
   auto strides = [&](std::vector<int64_t> shape) {
     return c.pad ? paddedStrides(shape, c.pad) : std::vector<int64_t>{};
@@ -769,10 +862,13 @@ void checkCausal(const CausalCase &c, int32_t threads, unsigned seed) {
   k.randomize(rng);
   v.randomize(rng);
   attn_variant_info info = makeInfo("causal", c.rowTile);
-  ASSERT_EQ(attn_cpu_launch(&info, causalKernel, q.get(), k.get(), v.get(), o.get(), lse.get(),
+  ASSERT_EQ(attn_cpu_launch(&info, fn, q.get(), k.get(), v.get(), o.get(), lse.get(),
                             nullptr, nullptr, c.qOffset, threads),
             ATTN_OK)
       << attn_last_error();
+  if (expectChunks)
+    EXPECT_EQ(attn_cpu_last_key_chunks(), expectChunks)
+        << "Sq=" << c.Sq << " Skv=" << c.Skv << " threads=" << threads;
   auto [errO, errL] = causalError(q, k, v, o, &lse, c.qOffset < 0 ? c.Skv - c.Sq : c.qOffset);
   EXPECT_LE(errO, kTolerance) << "B=" << c.B << " H=" << c.H << " Hkv=" << c.Hkv;
   EXPECT_LE(errL, kTolerance) << "B=" << c.B << " H=" << c.H << " Hkv=" << c.Hkv;
@@ -796,6 +892,63 @@ TEST(CpuLaunchNumerics, QueryOffsets) {
 
 TEST(CpuLaunchNumerics, NonContiguousViews) {
   checkCausal({2, 4, 2, 30, 30, 12, 8, -1, 3}, 3, 8);
+}
+
+//===----------------------------------------------------------------------===//
+// Split-KV: the launcher cuts the keys into chunks and merges them
+//===----------------------------------------------------------------------===//
+
+/// Sets ATTN_SPLIT_KV while alive.
+struct SplitOverride {
+  explicit SplitOverride(const char *value) { setenv("ATTN_SPLIT_KV", value, 1); }
+  ~SplitOverride() { unsetenv("ATTN_SPLIT_KV"); }
+};
+
+TEST(CpuLaunchSplitKV, FewerItemsThanThreadsSplit) {
+  // One item (B*H = 1, Sq <= row tile) on 4 threads: 50 keys = 13 tiles of 4,
+  // at least 4 tiles a chunk: 3 chunks. 8 items on 2 threads: no split.
+  checkCausal({1, 1, 1, 1, 50, 8, 4, -1, 0}, 4, 20, splitCausalKernel, 3);
+  checkCausal({1, 1, 1, 3, 50, 8, 4, -1, 0}, 4, 21, splitCausalKernel, 3);
+  checkCausal({2, 4, 2, 1, 50, 8, 4, -1, 0}, 2, 22, splitCausalKernel, 1);
+  // Three items on 8 threads, 400 tiles: 5 chunks each (15 of 8 threads' two
+  // rounds: 0.4 of an item, within 10% of 8 chunks' 3/8).
+  checkCausal({1, 3, 1, 1, 1600, 8, 4, -1, 0}, 8, 23, splitCausalKernel, 5);
+  // Too few keys for two chunks of 4 tiles: no split.
+  checkCausal({1, 1, 1, 1, 28, 8, 4, -1, 0}, 4, 24, splitCausalKernel, 1);
+}
+
+TEST(CpuLaunchSplitKV, MergeRunsOncePerItemAfterItsChunks) {
+  mergeCalls = 0;
+  checkCausal({1, 2, 1, 5, 64, 8, 2, -1, 0}, 8, 25, splitCausalKernel, 4);
+  EXPECT_EQ(mergeCalls.load(), 2 * 3); // B*H*ceil(Sq / row tile) items
+}
+
+TEST(CpuLaunchSplitKV, EnvironmentOverrides) {
+  {
+    SplitOverride force("5"); // 13 tiles: 5 chunks of 3 (the last of 1)
+    checkCausal({2, 4, 2, 2, 50, 8, 4, -1, 0}, 2, 26, splitCausalKernel, 5);
+  }
+  {
+    SplitOverride force("64"); // more chunks than tiles: one tile each
+    checkCausal({1, 2, 2, 1, 50, 8, 4, -1, 0}, 2, 27, splitCausalKernel, 13);
+  }
+  {
+    SplitOverride force("4"); // 11 tiles: 3 per chunk, so 4 chunks
+    // q_offset 5: keys past 5 + row are masked, so the later chunks are empty.
+    checkCausal({1, 2, 1, 3, 44, 8, 4, 5, 0}, 2, 28, splitCausalKernel, 4);
+  }
+  {
+    SplitOverride never("0");
+    checkCausal({1, 1, 1, 1, 50, 8, 4, -1, 0}, 4, 29, splitCausalKernel, 1);
+  }
+}
+
+TEST(CpuLaunchSplitKV, KernelsThatCannotSplitRunWhole) {
+  // causalKernel knows nothing of ATTN_SPLIT_DESCRIBE: called for no rows,
+  // it leaves the answer at zero, and the call runs unsplit.
+  checkCausal({1, 1, 1, 1, 50, 8, 4, -1, 0}, 4, 30, causalKernel, 1);
+  SplitOverride force("3");
+  checkCausal({1, 2, 1, 2, 50, 8, 4, -1, 0}, 2, 31, causalKernel, 1);
 }
 
 //===----------------------------------------------------------------------===//

@@ -299,7 +299,9 @@ TEST(GpuLayout, ArgumentBlock) {
   EXPECT_EQ(ATTN_GPU_ARG_COUNT, ATTN_ARG_COUNT + 1);
   EXPECT_EQ(ATTN_ARG_PARAMS, 31);
   EXPECT_EQ(ATTN_ARG_TENSORS, 32);
-  EXPECT_EQ(ATTN_ARG_GPU_ERROR, 33);
+  EXPECT_EQ(ATTN_ARG_SPLIT, 33); // the CPU's split-KV words (unused on the GPU)
+  EXPECT_EQ(ATTN_ARG_PARTIALS, 36);
+  EXPECT_EQ(ATTN_ARG_GPU_ERROR, 37); // attn_test_flag_gpu reads it at byte 37 * 8
   // The attn_tensor array the kernels read on the device.
   EXPECT_EQ(sizeof(attn_tensor), 144u);
   EXPECT_EQ(offsetof(attn_tensor, shape), 16u);
@@ -390,7 +392,7 @@ DONE:
   .reg .b32 %r<2>;
   .reg .b64 %rd<4>;
   ld.param.u64 %rd1, [args_param];
-  ld.u64 %rd2, [%rd1+264];
+  ld.u64 %rd2, [%rd1+296];
   atom.or.b32 %r1, [%rd2], 2;
   ret;
 }
