@@ -121,6 +121,9 @@ private:
   void emitIterateInit(cascade::IterateOp op);
   void emitAccumulatorInit(cascade::EinsumOp op);
   void emitKVTile(Value m1);
+  /// The K or V tile when its head dim is contiguous: each real key's row as
+  /// whole vectors (then the rest of D), zeros for keys past Skv.
+  void emitKVRows(Value base, int64_t strideWord, const Storage &s, Value m1);
   void zeroFill(const Storage &s);
   /// Buffers are allocated at function entry, after the sizes are loaded.
   void setAllocationPoint() { b.setInsertionPointAfter(errorFlag.getDefiningOp()); }
@@ -205,6 +208,9 @@ private:
   /// While emitting a tile known to be fully kept with only real keys: the
   /// mask and the key-validity test are skipped.
   bool tileFull = false;
+  /// The first kRows rows of Q as [row, e] (the Q buffer is [e, p]), for the
+  /// score contraction of calls with fewer rows than kRows; or null.
+  Value qRows;
   /// The key tiles [tileBegin, tileEnd) the key loops run over: all of them,
   /// or one chunk's (ATTN_SPLIT_PARTIAL).
   Value tileBegin, tileEnd;
@@ -727,7 +733,10 @@ bool KernelBuilder::emitContraction(cascade::EinsumOp op, Value m1) {
   StringRef aR = c->aR, bR = c->bR, kR = c->kR;
   Storage &dst = storage[op.getResult()];
   Value xBuf = storage[x].buffer;
-  bool needMask = !tileFull && (op.getKeep() || kR == "m0" || aR == "m0");
+  // Keys past Skv must not count; K and V tiles already hold zeros there.
+  auto in = x.getDefiningOp<cascade::InputOp>();
+  bool kvTile = in && in.getName() != "Q";
+  bool needMask = !tileFull && (op.getKeep() || ((kR == "m0" || aR == "m0") && !kvTile));
   if (needMask) {
     xBuf = maskedOperand(op, x, m1);
     if (!xBuf)
@@ -737,49 +746,108 @@ bool KernelBuilder::emitContraction(cascade::EinsumOp op, Value m1) {
   const Storage &ys = storage[y];
   auto f32 = b.getF32Type();
   auto vt = VectorType::get({kVec}, f32);
-  // Rows past nrows are never output: run the row groups that hold real rows
-  // (a decode step has one row, not a whole row tile).
-  Value aExt = aR == "p" ? paddedRows(kRows) : extentOf(aR);
   Value bExt = bR == "p" ? paddedRows(kVec) : extentOf(bR);
   Value kBound = boundOf(kR);
-  auto outer = scf::ForOp::create(b, loc, cIndex(0), aExt, cIndex(kRows));
-  OpBuilder::InsertionGuard g(b);
-  b.setInsertionPointToStart(outer.getBody());
-  Value aBase = outer.getInductionVar();
-  auto inner = scf::ForOp::create(b, loc, cIndex(0), bExt, cIndex(kVec));
-  b.setInsertionPointToStart(inner.getBody());
-  Value bBase = inner.getInductionVar();
-  SmallVector<Value> rows, cAt, accs;
-  for (int64_t r = 0; r < kRows; ++r) {
-    rows.push_back(arith::AddIOp::create(b, loc, aBase, cIndex(r)));
-    llvm::StringMap<Value> pt;
-    pt[aR] = rows.back();
-    pt[bR] = bBase;
-    cAt.push_back(linearIndex(dst, pt));
-    accs.push_back(vector::LoadOp::create(b, loc, vt, dst.buffer, ValueRange{cAt.back()}));
+  // Steps of `step` broadcast rows of a over [lb, ub), one vector of b each.
+  auto rowGroups = [&](Value lb, Value ub, int64_t step) {
+    auto outer = scf::ForOp::create(b, loc, lb, ub, cIndex(step));
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(outer.getBody());
+    Value aBase = outer.getInductionVar();
+    auto inner = scf::ForOp::create(b, loc, cIndex(0), bExt, cIndex(kVec));
+    b.setInsertionPointToStart(inner.getBody());
+    Value bBase = inner.getInductionVar();
+    SmallVector<Value> rows, cAt, accs;
+    for (int64_t r = 0; r < step; ++r) {
+      rows.push_back(arith::AddIOp::create(b, loc, aBase, cIndex(r)));
+      llvm::StringMap<Value> pt;
+      pt[aR] = rows.back();
+      pt[bR] = bBase;
+      cAt.push_back(linearIndex(dst, pt));
+      accs.push_back(vector::LoadOp::create(b, loc, vt, dst.buffer, ValueRange{cAt.back()}));
+    }
+    auto kLoop = scf::ForOp::create(
+        b, loc, cIndex(0), kBound, cIndex(1), accs,
+        [&](OpBuilder &nb, Location, Value k, ValueRange iter) {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          llvm::StringMap<Value> ypt;
+          ypt[kR] = k;
+          ypt[bR] = bBase;
+          Value yv =
+              vector::LoadOp::create(b, loc, vt, ys.buffer, ValueRange{linearIndex(ys, ypt)});
+          SmallVector<Value> next;
+          for (int64_t r = 0; r < step; ++r) {
+            llvm::StringMap<Value> xpt;
+            xpt[aR] = rows[r];
+            xpt[kR] = k;
+            Value xv = memref::LoadOp::create(b, loc, xs.buffer, ValueRange{linearIndex(xs, xpt)});
+            Value xb = vector::BroadcastOp::create(b, loc, vt, xv);
+            next.push_back(vector::FMAOp::create(b, loc, xb, yv, iter[r]));
+          }
+          scf::YieldOp::create(b, loc, next);
+        });
+    for (int64_t r = 0; r < step; ++r)
+      vector::StoreOp::create(b, loc, kLoop.getResult(r), dst.buffer, ValueRange{cAt[r]});
+  };
+  // Few rows against Q's lanes (S = K Q over e, vectors along p): a decode
+  // step would use 1 of kVec lanes. Dot products along e instead, reading Q
+  // by rows (qRows), for fewer rows than kRows.
+  auto yIn = y.getDefiningOp<cascade::InputOp>();
+  if (bR == "p" && yIn && yIn.getName() == "Q" && qRows && xs.ranks.size() == 2 &&
+      xs.ranks[0] == aR && xs.ranks[1] == kR && isHeadRank(kR)) {
+    auto few = scf::IfOp::create(
+        b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, nrows, cI64(kRows)),
+        /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(few.thenBlock());
+    Value zero = arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vt, b.getF32FloatAttr(0)));
+    scf::buildLoopNest(
+        b, loc, ValueRange{cIndex(0), cIndex(0)}, ValueRange{extentOf(aR), toIndex(nrows)},
+        ValueRange{cIndex(1), cIndex(1)}, [&](OpBuilder &nb, Location, ValueRange ivs) {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          Value a = ivs[0], p = ivs[1];
+          Value xRow = arith::MulIOp::create(b, loc, a, extentOf(kR));
+          Value qRow = arith::MulIOp::create(b, loc, p, paddedD);
+          auto dot = scf::ForOp::create(
+              b, loc, cIndex(0), paddedD, cIndex(kVec), ValueRange{zero},
+              [&](OpBuilder &lb, Location, Value e, ValueRange acc) {
+                OpBuilder::InsertionGuard g3(b);
+                b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
+                Value xv = vector::LoadOp::create(b, loc, vt, xs.buffer,
+                                                  ValueRange{arith::AddIOp::create(b, loc, xRow, e)});
+                Value qv = vector::LoadOp::create(b, loc, vt, qRows,
+                                                  ValueRange{arith::AddIOp::create(b, loc, qRow, e)});
+                scf::YieldOp::create(b, loc, ValueRange{vector::FMAOp::create(b, loc, xv, qv, acc[0])});
+              });
+          Value sum = vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
+                                                  dot.getResult(0), Value(),
+                                                  arith::FastMathFlags::reassoc);
+          llvm::StringMap<Value> pt;
+          pt[aR] = a;
+          pt["p"] = p;
+          Value at = linearIndex(dst, pt);
+          Value acc = memref::LoadOp::create(b, loc, dst.buffer, ValueRange{at});
+          memref::StoreOp::create(b, loc, arith::AddFOp::create(b, loc, acc, sum), dst.buffer,
+                                  ValueRange{at});
+        });
+    b.setInsertionPointToStart(few.elseBlock());
+    rowGroups(cIndex(0), extentOf(aR), kRows);
+    return true;
   }
-  auto kLoop = scf::ForOp::create(
-      b, loc, cIndex(0), kBound, cIndex(1), accs,
-      [&](OpBuilder &nb, Location, Value k, ValueRange iter) {
-        OpBuilder::InsertionGuard g2(b);
-        b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-        llvm::StringMap<Value> ypt;
-        ypt[kR] = k;
-        ypt[bR] = bBase;
-        Value yv = vector::LoadOp::create(b, loc, vt, ys.buffer, ValueRange{linearIndex(ys, ypt)});
-        SmallVector<Value> next;
-        for (int64_t r = 0; r < kRows; ++r) {
-          llvm::StringMap<Value> xpt;
-          xpt[aR] = rows[r];
-          xpt[kR] = k;
-          Value xv = memref::LoadOp::create(b, loc, xs.buffer, ValueRange{linearIndex(xs, xpt)});
-          Value xb = vector::BroadcastOp::create(b, loc, vt, xv);
-          next.push_back(vector::FMAOp::create(b, loc, xb, yv, iter[r]));
-        }
-        scf::YieldOp::create(b, loc, next);
-      });
-  for (int64_t r = 0; r < kRows; ++r)
-    vector::StoreOp::create(b, loc, kLoop.getResult(r), dst.buffer, ValueRange{cAt[r]});
+  if (aR != "p") {
+    rowGroups(cIndex(0), extentOf(aR), kRows);
+    return true;
+  }
+  // Rows past nrows are never output: whole groups of kRows rows, then the
+  // remaining real rows one at a time (a decode step has one row, not a
+  // group of 8, let alone a row tile).
+  Value n = toIndex(nrows);
+  Value whole = arith::MulIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, n, cIndex(kRows)), cIndex(kRows));
+  rowGroups(cIndex(0), whole, kRows);
+  rowGroups(whole, n, 1);
   return true;
 }
 
@@ -807,6 +875,61 @@ void KernelBuilder::emitIterateStep(cascade::IterateOp op, Value m1) {
   });
 }
 
+void KernelBuilder::emitKVRows(Value base, int64_t strideWord, const Storage &s, Value m1) {
+  Type elem = inputElemType();
+  auto f32 = b.getF32Type();
+  auto vt = VectorType::get({kVec}, f32);
+  auto inVt = VectorType::get({kVec}, elem);
+  Value d = toIndex(dDim);
+  Value whole = arith::MulIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, d, cIndex(kVec)), cIndex(kVec));
+  Value head = arith::AddIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, bIdx, argWord(strideWord)),
+      arith::MulIOp::create(b, loc, hkIdx, argWord(strideWord + 1)));
+  Value keyStride = argWord(strideWord + 2);
+  auto keys = scf::ForOp::create(b, loc, cIndex(0), cIndex(mTile), cIndex(1));
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(keys.getBody());
+  Value m0 = keys.getInductionVar();
+  Value j = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, toI64(m1), mTileV),
+                                  toI64(m0));
+  Value rowBase = arith::MulIOp::create(b, loc, m0, paddedD);
+  auto real = scf::IfOp::create(b, loc,
+                                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, j, skv),
+                                /*withElseRegion=*/true);
+  b.setInsertionPointToStart(real.thenBlock());
+  Value row = arith::AddIOp::create(b, loc, head, arith::MulIOp::create(b, loc, j, keyStride));
+  auto vecs = scf::ForOp::create(b, loc, cIndex(0), whole, cIndex(kVec));
+  {
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(vecs.getBody());
+    Value e = vecs.getInductionVar();
+    Value v = LLVM::LoadOp::create(b, loc, inVt,
+                                   gep(base, elem, arith::AddIOp::create(b, loc, row, toI64(e))),
+                                   /*alignment=*/elem.getIntOrFloatBitWidth() / 8);
+    if (!elem.isF32())
+      v = arith::ExtFOp::create(b, loc, vt, v);
+    vector::StoreOp::create(b, loc, v, s.buffer,
+                            ValueRange{arith::AddIOp::create(b, loc, rowBase, e)});
+  }
+  auto rest = scf::ForOp::create(b, loc, whole, d, cIndex(1));
+  {
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(rest.getBody());
+    Value e = rest.getInductionVar();
+    Value v = loadInputElem(base, arith::AddIOp::create(b, loc, row, toI64(e)));
+    memref::StoreOp::create(b, loc, v, s.buffer,
+                            ValueRange{arith::AddIOp::create(b, loc, rowBase, e)});
+  }
+  // Keys past Skv: zeros (the padded head dims stay zero from entry).
+  b.setInsertionPointToStart(real.elseBlock());
+  auto zeros = scf::ForOp::create(b, loc, cIndex(0), paddedD, cIndex(kVec));
+  b.setInsertionPointToStart(zeros.getBody());
+  Value zero = arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vt, b.getF32FloatAttr(0)));
+  vector::StoreOp::create(b, loc, zero, s.buffer,
+                          ValueRange{arith::AddIOp::create(b, loc, rowBase, zeros.getInductionVar())});
+}
+
 void KernelBuilder::emitKVTile(Value m1) {
   curM1 = m1;
   if (directInputs)
@@ -820,6 +943,15 @@ void KernelBuilder::emitKVTile(Value m1) {
     Value base = isK ? kPtr : vPtr;
     int64_t strideWord = isK ? ATTN_ARG_K_STRIDES : ATTN_ARG_V_STRIDES;
     Storage &s = storage[in.getResult()];
+    // Head dims contiguous (the usual layout): whole vectors per key.
+    auto contiguous = scf::IfOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, argWord(strideWord + 3), cI64(1)),
+        /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(contiguous.thenBlock());
+    emitKVRows(base, strideWord, s, m1);
+    b.setInsertionPointToStart(contiguous.elseBlock());
     forEachPoint({"m0", "e"}, [&](llvm::StringMap<Value> &pt) {
       Value j = pointJ(pt, m1);
       Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, j, skv);
@@ -1292,6 +1424,38 @@ LogicalResult KernelBuilder::build() {
       llvm::StringMap<Value> dst = pt; // Q is stored as [e, p]
       memref::StoreOp::create(b, loc, v, s.buffer, ValueRange{linearIndex(s, dst)});
     });
+    // Its first rows as [row, e] too, when a score contraction reads Q by
+    // lanes of p (see emitContraction), for calls with few rows.
+    bool lanesOfQ = false;
+    for (Operation &o : cas.getBody().front())
+      if (auto e = dyn_cast<cascade::EinsumOp>(o))
+        if (std::optional<Contraction> c = matchContraction(e))
+          lanesOfQ |= c->y == in.getResult() && c->bR == "p";
+    if (!lanesOfQ || kVec % kRows != 0)
+      continue;
+    {
+      OpBuilder::InsertionGuard g(b);
+      setAllocationPoint();
+      qRows = memref::AllocaOp::create(
+          b, loc, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
+          ValueRange{arith::MulIOp::create(b, loc, cIndex(kRows), paddedD)});
+    }
+    Value qRowsBuf = qRows;
+    scf::buildLoopNest(b, loc, ValueRange{cIndex(0), cIndex(0)},
+                       ValueRange{cIndex(kRows), paddedD}, ValueRange{cIndex(1), cIndex(1)},
+                       [&](OpBuilder &nb, Location, ValueRange ivs) {
+                         OpBuilder::InsertionGuard g(b);
+                         b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+                         llvm::StringMap<Value> at;
+                         at["p"] = ivs[0];
+                         at["e"] = ivs[1];
+                         Value v = memref::LoadOp::create(b, loc, s.buffer,
+                                                          ValueRange{linearIndex(s, at)});
+                         memref::StoreOp::create(
+                             b, loc, v, qRowsBuf,
+                             ValueRange{arith::AddIOp::create(
+                                 b, loc, arith::MulIOp::create(b, loc, ivs[0], paddedD), ivs[1])});
+                       });
   }
 
   emitRowOps(0);

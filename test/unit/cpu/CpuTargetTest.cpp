@@ -249,7 +249,7 @@ void CpuTargetTest::run(const std::string &path, bool gpuMapping) {
   ASSERT_TRUE(f.engine);
   const Shape shapes[] = {
       {2, 4, 4, 37, 37, 16},  // MHA, Sq = Skv, not multiples of the tiles
-      {1, 4, 2, 21, 50, 8},   // GQA, Sq < Skv
+      {1, 4, 2, 29, 50, 8},   // GQA, Sq < Skv; row tiles of 16 and 13 (a group of 8 + 5 rows)
       {2, 4, 1, 1, 45, 16},   // MQA decode
       {1, 2, 2, 3, 0, 8},     // no keys at all: zeros
       {1, 2, 1, 19, 70, 16, 1000.0}, // logits around 1e3-1e4: online rescaling must not overflow
