@@ -255,10 +255,9 @@ attn_status launch(const attn_variant_info *info, attn_tile_fn fn, const attn_te
     query[ATTN_ARG_PARTIALS] = reinterpret_cast<intptr_t>(describe);
     if (fn(query.data(), 0, 0, 0, 0) == 0 && describe[0] > 0 && describe[1] > 0) {
       int64_t keyTiles = (Skv + describe[0] - 1) / describe[0];
+      // At most one chunk per key tile: none is empty (chunk c runs tiles
+      // c, c + W, ...).
       chunks = override > 1 ? std::min(override, keyTiles) : chooseChunks(numItems, keyTiles, threads);
-      // No empty chunk: W chunks of ceil(tiles / W) tiles may need fewer.
-      int64_t perChunk = (keyTiles + chunks - 1) / chunks;
-      chunks = (keyTiles + perChunk - 1) / perChunk;
       stateFloats = describe[1];
     }
   }

@@ -211,9 +211,9 @@ private:
   /// The first kRows rows of Q as [row, e] (the Q buffer is [e, p]), for the
   /// score contraction of calls with fewer rows than kRows; or null.
   Value qRows;
-  /// The key tiles [tileBegin, tileEnd) the key loops run over: all of them,
-  /// or one chunk's (ATTN_SPLIT_PARTIAL).
-  Value tileBegin, tileEnd;
+  /// The key tiles tileBegin, tileBegin + tileStep, ... below numTiles that
+  /// the key loops run over: all of them, or one chunk's (ATTN_SPLIT_PARTIAL).
+  Value tileBegin, tileStep;
 
   /// The cascade is split (cascade-split-kv): merges over m2 follow the
   /// iterates, and the CPU entry takes ATTN_ARG_SPLIT's modes.
@@ -1012,7 +1012,7 @@ LogicalResult KernelBuilder::emitPass(unsigned pass) {
     else if (auto it = dyn_cast<cascade::IterateOp>(op))
       emitIterateInit(it);
   }
-  auto loop = scf::ForOp::create(b, loc, toIndex(tileBegin), toIndex(tileEnd), cIndex(1));
+  auto loop = scf::ForOp::create(b, loc, toIndex(tileBegin), toIndex(numTiles), toIndex(tileStep));
   OpBuilder::InsertionGuard g(b);
   // After the last tile an iterate is final: make `prev` equal `cur` so that
   // a later pass that reads it through prev/cur (e.g. a rescale factor
@@ -1352,24 +1352,19 @@ LogicalResult KernelBuilder::build() {
   numTiles = arith::DivSIOp::create(
       b, loc, arith::AddIOp::create(b, loc, skv, cI64(mTile - 1)), mTileV);
   tileBegin = cI64(0);
-  tileEnd = numTiles;
+  tileStep = cI64(1);
   if (split) {
-    // Chunk c of W runs key tiles [c * T1, min((c + 1) * T1, tiles)) with
-    // T1 = ceil(tiles / W): the m2 x m1 of cascade-split-kv, W from the call.
+    // Chunk c of W runs key tiles c, c + W, c + 2W, ...: round robin, so
+    // that the tiles a mask keeps (a window, the keys before a causal edge)
+    // spread over every chunk. The merge does not care which tiles a chunk
+    // had (cascade-split-kv's blocks of M1 tiles are one choice of many).
     numChunks = arith::MaxSIOp::create(b, loc, argWord(ATTN_ARG_NUM_CHUNKS), cI64(1));
-    chunk = argWord(ATTN_ARG_CHUNK);
+    chunk = arith::MaxSIOp::create(b, loc, argWord(ATTN_ARG_CHUNK), cI64(0));
     partialsPtr = loadPtr(args, ATTN_ARG_PARTIALS);
-    Value perChunk = arith::DivSIOp::create(
-        b, loc, arith::AddIOp::create(b, loc, numTiles, arith::SubIOp::create(b, loc, numChunks, cI64(1))),
-        numChunks);
-    Value first = arith::MinSIOp::create(b, loc, arith::MulIOp::create(b, loc, chunk, perChunk),
-                                         numTiles);
-    Value last = arith::MinSIOp::create(b, loc, arith::AddIOp::create(b, loc, first, perChunk),
-                                        numTiles);
     Value isPartial = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, splitMode,
                                             cI64(ATTN_SPLIT_PARTIAL));
-    tileBegin = arith::SelectOp::create(b, loc, isPartial, first, cI64(0));
-    tileEnd = arith::SelectOp::create(b, loc, isPartial, last, numTiles);
+    tileBegin = arith::SelectOp::create(b, loc, isPartial, chunk, cI64(0));
+    tileStep = arith::SelectOp::create(b, loc, isPartial, numChunks, cI64(1));
   }
   qPtr = loadPtr(args, ATTN_ARG_Q);
   kPtr = loadPtr(args, ATTN_ARG_K);

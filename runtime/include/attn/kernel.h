@@ -69,7 +69,7 @@ enum {
   ATTN_ARG_TENSORS,                               /* const attn_tensor * (declaration order) */
   ATTN_ARG_SPLIT,      /* what a CPU call does: an ATTN_SPLIT_* (0: whole rows) */
   ATTN_ARG_CHUNK,      /* ATTN_SPLIT_PARTIAL: this call's chunk c, 0 <= c < W */
-  ATTN_ARG_NUM_CHUNKS, /* W: the key tiles are cut into W chunks of ceil(tiles / W) */
+  ATTN_ARG_NUM_CHUNKS, /* W: chunk c runs key tiles c, c + W, c + 2W, ... */
   ATTN_ARG_PARTIALS,   /* float *: the chunks' states (ATTN_SPLIT_DESCRIBE: int64_t[2]) */
   ATTN_ARG_COUNT
 };
@@ -103,7 +103,7 @@ typedef int32_t (*attn_tile_fn)(const int64_t *args, int64_t b, int64_t h,
  * chunks (at least 4 key tiles each) so that every thread has work, and the
  * chunks are merged. The environment variable ATTN_SPLIT_KV overrides the
  * choice: 0 or 1 never splits, N >= 2 splits every call of a kernel that can
- * into at most N chunks, none empty (for tests and measurements). */
+ * into min(N, key tiles) chunks (for tests and measurements). */
 attn_status attn_cpu_launch(const attn_variant_info *info, attn_tile_fn fn,
                             const attn_tensor *q, const attn_tensor *k,
                             const attn_tensor *v, attn_tensor *o,

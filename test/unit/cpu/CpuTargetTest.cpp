@@ -286,12 +286,13 @@ void CpuTargetTest::runSplit(const std::string &path, bool gpuMapping) {
     int threads;
   };
   const Case cases[] = {
-      {{1, 2, 2, 1, 300, 16}, -1, "5", 2},   // 19 key tiles (the last one of 12 keys) in 5 chunks
+      {{1, 2, 2, 1, 300, 16}, -1, "5", 2},   // 19 key tiles (the last one of 12 keys), 5 chunks
       {{1, 4, 1, 2, 1000, 8}, -1, "7", 2},   // MQA, Sq = 2: 63 tiles in 7 chunks
       {{2, 4, 2, 1, 2049, 16}, -1, "3", 2},  // GQA, several thousand keys: 129 tiles in 3
-      // q_offset 40 of 700 keys: causal-like masks keep keys <= 42 only, so
-      // every chunk but the first is empty (sliding windows empty the first ones)
+      // q_offset 40 of 700 keys: causal-like masks keep keys <= 42 (tiles 0-2)
+      // only, so chunk 3 of 4 has nothing kept (sliding windows: most tiles)
       {{1, 2, 1, 3, 700, 16}, 40, "4", 2},
+      {{1, 2, 1, 1, 700, 16}, 20, "9", 2},   // keys <= 20: 2 tiles kept, 7 of 9 chunks empty
       {{1, 1, 1, 3, 517, 32}, -1, "64", 2},  // more chunks than tiles: 33 chunks of one tile
       {{1, 1, 1, 1, 2000, 16}, -1, nullptr, 4}, // 1 item < 4 threads: the launcher splits in 4
   };
@@ -307,12 +308,12 @@ void CpuTargetTest::runSplit(const std::string &path, bool gpuMapping) {
     op.walk([&](cascade::CascadeOp c) { splits = static_cast<bool>(c.getSplitAttr()); });
     for (const Case &c : cases) {
       int64_t tiles = (c.shape.Skv + opts.keyTile - 1) / opts.keyTile;
-      int64_t w = c.force ? std::min<int64_t>(std::atoll(c.force), tiles) : 4;
-      int64_t per = (tiles + w - 1) / w;
       LaunchSpec launch;
       launch.qOffset = c.qOffset;
       launch.threads = c.threads;
-      launch.expectChunks = splits ? static_cast<int32_t>((tiles + per - 1) / per) : 1;
+      launch.expectChunks =
+          splits ? static_cast<int32_t>(c.force ? std::min<int64_t>(std::atoll(c.force), tiles) : 4)
+                 : 1;
       SplitOverride env(c.force);
       for (attn_dtype t : {ATTN_F32, ATTN_BF16})
         check(f, *v, op, c.shape, t, opts, seed++, launch);

@@ -231,7 +231,7 @@ int32_t splitCausalKernel(const int64_t *args, int64_t b, int64_t h, int64_t row
                 W = args[ATTN_ARG_NUM_CHUNKS], c = args[ATTN_ARG_CHUNK];
   const int64_t hk = h / (H / Hkv);
   const float scale = 1.0f / std::sqrt(static_cast<float>(D)), ninf = -INFINITY;
-  const int64_t tiles = (Skv + kSplitKeyTile - 1) / kSplitKeyTile, per = (tiles + W - 1) / W;
+  const int64_t tiles = (Skv + kSplitKeyTile - 1) / kSplitKeyTile;
   if (W < 2 || !part)
     return ATTN_ERROR_INTERNAL;
   auto state = [&](int64_t r, int64_t chunk) {
@@ -246,19 +246,21 @@ int32_t splitCausalKernel(const int64_t *args, int64_t b, int64_t h, int64_t row
       st[0] = ninf;
       st[1] = 0;
       std::fill(st + 2, st + F, 0.0f);
-      const int64_t j0 = c * per * kSplitKeyTile;
-      const int64_t j1 = std::min({(c + 1) * per * kSplitKeyTile, Skv, i + 1});
-      for (int64_t j = j0; j < j1; ++j) {
-        float dot = 0;
-        for (int64_t d = 0; d < D; ++d)
-          dot += q[b * qs[0] + h * qs[1] + r * qs[2] + d * qs[3]] *
-                 k[b * ks[0] + hk * ks[1] + j * ks[2] + d * ks[3]];
-        const float sc = scale * dot, m = std::max(st[0], sc);
-        const float old = st[0] == ninf ? 0.0f : std::exp(st[0] - m), p = std::exp(sc - m);
-        st[0] = m;
-        st[1] = st[1] * old + p;
-        for (int64_t d = 0; d < D; ++d)
-          st[2 + d] = st[2 + d] * old + p * v[b * vs[0] + hk * vs[1] + j * vs[2] + d * vs[3]];
+      // Chunk c: key tiles c, c + W, ... (attn/kernel.h).
+      for (int64_t t = c; t < tiles; t += W) {
+        const int64_t jEnd = std::min({(t + 1) * kSplitKeyTile, Skv, i + 1});
+        for (int64_t j = t * kSplitKeyTile; j < jEnd; ++j) {
+          float dot = 0;
+          for (int64_t d = 0; d < D; ++d)
+            dot += q[b * qs[0] + h * qs[1] + r * qs[2] + d * qs[3]] *
+                   k[b * ks[0] + hk * ks[1] + j * ks[2] + d * ks[3]];
+          const float sc = scale * dot, m = std::max(st[0], sc);
+          const float old = st[0] == ninf ? 0.0f : std::exp(st[0] - m), p = std::exp(sc - m);
+          st[0] = m;
+          st[1] = st[1] * old + p;
+          for (int64_t d = 0; d < D; ++d)
+            st[2 + d] = st[2 + d] * old + p * v[b * vs[0] + hk * vs[1] + j * vs[2] + d * vs[3]];
+        }
       }
       continue;
     }
@@ -925,7 +927,7 @@ TEST(CpuLaunchSplitKV, MergeRunsOncePerItemAfterItsChunks) {
 
 TEST(CpuLaunchSplitKV, EnvironmentOverrides) {
   {
-    SplitOverride force("5"); // 13 tiles: 5 chunks of 3 (the last of 1)
+    SplitOverride force("5"); // 13 tiles in 5 chunks (3, 3, 3, 2, 2 tiles)
     checkCausal({2, 4, 2, 2, 50, 8, 4, -1, 0}, 2, 26, splitCausalKernel, 5);
   }
   {
@@ -933,8 +935,8 @@ TEST(CpuLaunchSplitKV, EnvironmentOverrides) {
     checkCausal({1, 2, 2, 1, 50, 8, 4, -1, 0}, 2, 27, splitCausalKernel, 13);
   }
   {
-    SplitOverride force("4"); // 11 tiles: 3 per chunk, so 4 chunks
-    // q_offset 5: keys past 5 + row are masked, so the later chunks are empty.
+    SplitOverride force("4"); // 11 tiles in 4 chunks
+    // q_offset 5: keys past 5 + row are masked: chunks 2 and 3 keep nothing.
     checkCausal({1, 2, 1, 3, 44, 8, 4, 5, 0}, 2, 28, splitCausalKernel, 4);
   }
   {
