@@ -9,8 +9,8 @@
 // Every case is first checked against a naive float64 reference on sample
 // rows (first, last, tile edges, random) of every (b, h); a wrong or failing
 // kernel prints WRONG / error, is not timed, and the exit status is 1.
-// GFLOP/s = 4 * B * H * S * S * D * kept / best time, kept counted from the
-// mask. The `doc` ids of the document variant come from docIds() below;
+// GFLOP/s = 4 * B * H * Sq * S * D * kept / best time, kept counted from the
+// mask; Sq = S unless --sq (decode: the last Sq positions against S keys). The `doc` ids of the document variant come from docIds() below;
 // peers.py draws the very same ids (same generator, same seed).
 //
 //===----------------------------------------------------------------------===//
@@ -88,6 +88,7 @@ struct Size {
 struct Options {
   int threads = 2;
   int64_t batch = 1, heads = 8;
+  int64_t sq = 0; // query rows (0: S)
   std::vector<Size> sizes = {{1024, 64}, {2048, 128}, {4096, 64}};
   std::vector<std::string> variants = {"full", "causal", "sliding_window", "document"};
   int64_t window = 0; // 0: min(1024, S/4)
@@ -103,6 +104,8 @@ const char *kUsage =
     "  --sizes SxD,...   cases (default 1024x64,2048x128,4096x64)\n"
     "  --variants a,b    of full,causal,sliding_window,document (default all)\n"
     "  --B N --H N       batch and heads (default 1, 8)\n"
+    "  --sq N            N query rows, the last N positions, against S keys (decode:\n"
+    "                    1; default S). ATTN_SPLIT_KV=0 turns split-KV off\n"
     "  --window N        sliding window (default min(1024, S/4), as peers.py)\n"
     "  --reps N          timed runs, the best counts (default 5)\n"
     "  --warmup N        untimed runs after the check (default 1)\n"
@@ -167,6 +170,9 @@ bool parse(int argc, char **argv, Options &o) {
     } else if (a == "--H") {
       if (!next(v)) return false;
       o.heads = std::atoll(v.c_str());
+    } else if (a == "--sq") {
+      if (!next(v)) return false;
+      o.sq = std::atoll(v.c_str());
     } else if (a == "--window") {
       if (!next(v)) return false;
       o.window = std::atoll(v.c_str());
@@ -239,6 +245,7 @@ attn_tensor view4(float *data, int64_t a, int64_t b, int64_t c, int64_t d) {
 struct Case {
   std::string variant;
   int64_t B, H, S, D, window;
+  int64_t Sq; ///< rows: positions S - Sq .. S - 1
   std::vector<float> q, k, v, o;
   std::vector<int32_t> doc;
 
@@ -255,32 +262,32 @@ struct Case {
   double keptFraction() const {
     double kept = 0;
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t i = 0; i < S; ++i) {
+      for (int64_t i = S - Sq; i < S; ++i) {
         int64_t row = 0;
         for (int64_t j = 0; j < S; ++j)
           row += keep(b, i, j);
         kept += static_cast<double>(row);
       }
-    return kept / (static_cast<double>(B) * S * S);
+    return kept / (static_cast<double>(B) * Sq * S);
   }
 };
 
 /// Largest |o - float64 reference| over sample rows of every (b, h).
 double maxError(const Case &c) {
-  const int64_t S = c.S, D = c.D;
+  const int64_t S = c.S, Sq = c.Sq, D = c.D;
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-  std::vector<int64_t> rows = {0, 1, 63, 64, S / 2, S - 65, S - 1};
+  std::vector<int64_t> rows = {0, 1, 63, 64, Sq / 2, Sq - 65, Sq - 1};
   Rng rng(3);
   for (int e = 0; e < 4; ++e)
-    rows.push_back(static_cast<int64_t>(rng.next() % static_cast<uint64_t>(S)));
+    rows.push_back(static_cast<int64_t>(rng.next() % static_cast<uint64_t>(Sq)));
   double err = 0;
   std::vector<double> s(static_cast<size_t>(S)), acc(static_cast<size_t>(D));
   for (int64_t bh = 0; bh < c.B * c.H; ++bh)
-    for (int64_t i : rows) {
-      if (i < 0 || i >= S)
+    for (int64_t r : rows) {
+      if (r < 0 || r >= Sq)
         continue;
-      const int64_t b = bh / c.H;
-      const float *q = c.q.data() + (bh * S + i) * D;
+      const int64_t b = bh / c.H, i = S - Sq + r;
+      const float *q = c.q.data() + (bh * Sq + r) * D;
       double m = -INFINITY;
       for (int64_t j = 0; j < S; ++j) {
         if (!c.keep(b, i, j)) {
@@ -305,7 +312,7 @@ double maxError(const Case &c) {
         for (int64_t d = 0; d < D; ++d)
           acc[d] += p * v[d];
       }
-      const float *o = c.o.data() + (bh * S + i) * D;
+      const float *o = c.o.data() + (bh * Sq + r) * D;
       for (int64_t d = 0; d < D; ++d) {
         const double e = std::abs((z > 0 ? acc[d] / z : 0.0) - static_cast<double>(o[d]));
         err = std::max(err, std::isnan(e) ? INFINITY : e);
@@ -340,12 +347,14 @@ int main(int argc, char **argv) {
   Options o;
   if (!parse(argc, argv, o))
     return 2;
+  const char *splitEnv = std::getenv("ATTN_SPLIT_KV");
   std::printf("attn-bench-cpu-device: attnc AOT kernels (no JIT at run time), fp32, B=%lld H=%lld, "
-              "%d thread(s), best of %d after %d warm-up, check tol %.0e\n",
-              static_cast<long long>(o.batch), static_cast<long long>(o.heads), o.threads, o.reps,
-              o.warmup, o.tolerance);
-  std::printf("%-15s %6s %4s %7s %8s %11s %10s %10s\n", "variant", "S", "D", "window", "kept",
-              "max_err", "best_ms", "GFLOP/s");
+              "%s, %d thread(s), best of %d after %d warm-up, check tol %.0e, ATTN_SPLIT_KV=%s\n",
+              static_cast<long long>(o.batch), static_cast<long long>(o.heads),
+              o.sq > 0 ? ("Sq=" + std::to_string(o.sq)).c_str() : "Sq=S", o.threads, o.reps,
+              o.warmup, o.tolerance, splitEnv ? splitEnv : "(unset)");
+  std::printf("%-15s %6s %4s %7s %8s %11s %10s %10s %7s\n", "variant", "S", "D", "window", "kept",
+              "max_err", "best_ms", "GFLOP/s", "chunks");
   std::fflush(stdout);
   int rc = 0;
   for (const Size &sz : o.sizes)
@@ -359,23 +368,25 @@ int main(int argc, char **argv) {
       c.B = o.batch;
       c.H = o.heads;
       c.S = sz.S;
+      c.Sq = o.sq > 0 ? std::min(o.sq, sz.S) : sz.S;
       c.D = sz.D;
       c.window = o.window > 0 ? o.window : std::min<int64_t>(1024, std::max<int64_t>(1, sz.S / 4));
       const size_t n = static_cast<size_t>(c.B * c.H * c.S * c.D);
+      const size_t nq = static_cast<size_t>(c.B * c.H * c.Sq * c.D);
       Rng rng(static_cast<uint64_t>(sz.S * 131 + sz.D));
-      c.q.resize(n);
+      c.q.resize(nq);
       c.k.resize(n);
       c.v.resize(n);
-      c.o.assign(n, 0.0f);
+      c.o.assign(nq, 0.0f);
       for (float &x : c.q) x = rng.uniform();
       for (float &x : c.k) x = rng.uniform();
       for (float &x : c.v) x = rng.uniform();
       c.doc = docIds(c.B, c.S);
       const double kept = c.keptFraction();
-      const double flops = 4.0 * c.B * c.H * static_cast<double>(c.S) * c.S * c.D * kept;
+      const double flops = 4.0 * c.B * c.H * static_cast<double>(c.Sq) * c.S * c.D * kept;
 
-      attn_tensor q = view4(c.q.data(), c.B, c.H, c.S, c.D), k = view4(c.k.data(), c.B, c.H, c.S, c.D),
-                  v = view4(c.v.data(), c.B, c.H, c.S, c.D), out = view4(c.o.data(), c.B, c.H, c.S, c.D);
+      attn_tensor q = view4(c.q.data(), c.B, c.H, c.Sq, c.D), k = view4(c.k.data(), c.B, c.H, c.S, c.D),
+                  v = view4(c.v.data(), c.B, c.H, c.S, c.D), out = view4(c.o.data(), c.B, c.H, c.Sq, c.D);
       attn_tensor doc{};
       doc.data = c.doc.data();
       doc.dtype = ATTN_I32;
@@ -395,9 +406,10 @@ int main(int argc, char **argv) {
                     static_cast<long long>(name == "sliding_window" ? c.window : 0), kept);
       char meta[256];
       std::snprintf(meta, sizeof meta,
-                    "\"impl\": \"attnc\", \"variant\": \"%s\", \"S\": %lld, \"D\": %lld, \"B\": %lld, "
-                    "\"H\": %lld, \"threads\": %d, \"window\": %lld, \"kept\": %.6f",
-                    name.c_str(), static_cast<long long>(c.S), static_cast<long long>(c.D),
+                    "\"impl\": \"attnc\", \"variant\": \"%s\", \"S\": %lld, \"Sq\": %lld, \"D\": %lld, "
+                    "\"B\": %lld, \"H\": %lld, \"threads\": %d, \"window\": %lld, \"kept\": %.6f",
+                    name.c_str(), static_cast<long long>(c.S), static_cast<long long>(c.Sq),
+                    static_cast<long long>(c.D),
                     static_cast<long long>(c.B), static_cast<long long>(c.H), o.threads,
                     static_cast<long long>(c.window), kept);
 
@@ -447,7 +459,8 @@ int main(int argc, char **argv) {
         continue;
       }
       const double gflops = flops / best * 1e-9;
-      std::printf("%s %11.2e %10.3f %10.1f\n", head, err, best * 1e3, gflops);
+      std::printf("%s %11.2e %10.3f %10.1f %7d\n", head, err, best * 1e3, gflops,
+                  attn_cpu_last_key_chunks());
       char tail[192];
       std::snprintf(tail, sizeof tail,
                     ", \"max_err\": %.3e, \"seconds\": %.6e, \"gflops\": %.3f, \"reps\": %d, \"status\": \"ok\"}",
