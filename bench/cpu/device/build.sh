@@ -83,8 +83,8 @@ $LLVM/clang++ -std=c++17 -O2 -Wall -Wextra -I"$GEN" -I"$REPO/runtime/include" \
   -L"$STAGE/native" $LIBS -L"$BUILD/lib" -lattnrt \
   -Wl,--enable-new-dtags,-rpath,'$ORIGIN/native:$ORIGIN'
 cp "$REPO/bench/cpu/device/run_device.sh" "$REPO/bench/cpu/device/peers.py" \
-  "$REPO/bench/cpu/device/table.py" "$STAGE/"
-chmod +x "$STAGE/run_device.sh"
+  "$REPO/bench/cpu/device/table.py" "$REPO/bench/cpu/device/decode.sh" "$STAGE/"
+chmod +x "$STAGE/run_device.sh" "$STAGE/decode.sh"
 
 # 5. What was built, and what it needs from the device.
 {
