@@ -246,6 +246,10 @@ struct Prepared {
   unsigned grid[3] = {0, 1, 1};
   unsigned block = ATTN_GPU_BLOCK_SIZE;
   bool tensorCore = false; ///< the _d<N> kernel (64 rows per block), not the row kernel
+  /// Split-KV (decode): W > 1 runs `_split` over W chunks of the key tiles
+  /// into a scratch area of `partialFloats` per (row, chunk), then `_merge`.
+  CUfunction splitFn = nullptr, mergeFn = nullptr;
+  int64_t splitW = 1, partialFloats = 0;
   bool nothingToDo = false; ///< B == 0 or Sq == 0
   bool noKeys = false;      ///< Skv == 0: zeros and -inf, no kernel
 };
@@ -278,6 +282,62 @@ attn_status checkCall(const attn_variant_info *info, attn_gpu_module *m, const c
   attn_status s = ATTN_OK;
   p.d = driver(&s);
   return s;
+}
+
+/// The device's SM count (132 on an H100 SXM), once per process.
+int64_t smCount(const Driver &d) {
+  static int64_t count = [&] {
+    CUdevice dev = 0;
+    int n = 0;
+    constexpr int kMultiprocessorCount = 16; // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
+    if (d.cuCtxGetDevice(&dev) != CUDA_SUCCESS ||
+        d.cuDeviceGetAttribute(&n, kMultiprocessorCount, dev) != CUDA_SUCCESS || n <= 0)
+      return int64_t(132);
+    return int64_t(n);
+  }();
+  return count;
+}
+
+/// Split-KV for a tensor-core kernel `name` of head-dimension tier `tier`
+/// (lock held): when its `_split` / `_merge` kernels exist and the blocks of
+/// one launch do not fill the GPU twice over, the key tiles are cut into W
+/// chunks (at least 4 tiles each, at most 64 chunks). ATTN_SPLIT_KV
+/// overrides: 0 or 1 never splits, N >= 2 asks for N chunks.
+void chooseSplit(const Driver &d, attn_gpu_module *m, const std::string &name, int64_t tier,
+                 Prepared &p) {
+  auto lookup = [&](const std::string &n) {
+    auto it = m->functions.find(n);
+    if (it == m->functions.end()) {
+      CUfunction fn = nullptr;
+      if (d.cuModuleGetFunction(&fn, m->mod, n.c_str()) != CUDA_SUCCESS)
+        fn = nullptr;
+      it = m->functions.emplace(n, fn).first;
+    }
+    return it->second;
+  };
+  CUfunction split = lookup(name + "_split"), merge = lookup(name + "_merge");
+  if (!split || !merge)
+    return;
+  const auto &c = p.call;
+  int64_t keyTile = tier > 128 ? 32 : 64;
+  int64_t tiles = (c.Skv + keyTile - 1) / keyTile;
+  int64_t blocks = int64_t(p.grid[0]) * c.H * c.B;
+  int64_t rowBlocks = (c.Sq + ATTN_GPU_SPLIT_ROWS_PER_BLOCK - 1) / ATTN_GPU_SPLIT_ROWS_PER_BLOCK;
+  int64_t splitBlocks = rowBlocks * c.H * c.B;
+  int64_t w = 1;
+  const char *env = std::getenv("ATTN_SPLIT_KV");
+  if (env && *env) {
+    w = std::max<int64_t>(1, std::min<int64_t>(std::atoll(env), tiles));
+  } else if ((blocks < 2 * smCount(d) || c.Sq <= ATTN_GPU_SPLIT_ROWS_PER_BLOCK) && tiles >= 8) {
+    w = std::min<int64_t>({(8 * smCount(d) + splitBlocks - 1) / splitBlocks, tiles / 4, 64});
+  }
+  if (w < 2 || c.B * w > 65535)
+    return;
+  p.grid[0] = static_cast<unsigned>(rowBlocks);
+  p.splitFn = split;
+  p.mergeFn = merge;
+  p.splitW = w;
+  p.partialFloats = ATTN_GPU_SPLIT_ROW_SLOTS + ATTN_GPU_SPLIT_O_ITERATES * tier;
 }
 
 /// With the module's context current: every view lies in device memory, and
@@ -328,6 +388,7 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       p.grid[1] = static_cast<unsigned>(c.H);
       p.grid[2] = static_cast<unsigned>(c.B);
       p.block = ATTN_GPU_MMA_BLOCK_SIZE;
+      chooseSplit(d, m, name, tier, p);
       return ATTN_OK;
     }
   }
@@ -383,8 +444,14 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
   const size_t flagOffset = argsBytes;
   const size_t paramsOffset = flagOffset + 16;
   const size_t tensorsOffset = paramsOffset + align16(c.params.size() * sizeof(double));
-  const size_t total =
+  const size_t staged =
       tensorsOffset + align16(static_cast<size_t>(info->num_tensors) * sizeof(attn_tensor));
+  // Split-KV states follow (written and read by the kernels only).
+  const size_t partialBytes = p.splitW > 1 ? static_cast<size_t>(c.B * c.H * c.Sq) *
+                                                 static_cast<size_t>(p.splitW * p.partialFloats) *
+                                                 sizeof(float)
+                                           : 0;
+  const size_t total = staged + partialBytes;
   if (scratch.capacity < total) {
     if (scratch.ptr) {
       // Earlier launches on this stream may still read the old buffer.
@@ -399,7 +466,7 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
       return fail(d, rc, "cuMemAlloc (argument block, " + std::to_string(capacity) + " bytes)");
     scratch.capacity = capacity;
   }
-  scratch.staging.assign(total, 0);
+  scratch.staging.assign(staged, 0);
   unsigned char *host = scratch.staging.data();
   int64_t *args = reinterpret_cast<int64_t *>(host);
   auto addr = [](const void *ptr) { return static_cast<int64_t>(reinterpret_cast<intptr_t>(ptr)); };
@@ -427,13 +494,15 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
   args[ATTN_ARG_PARAMS] = base + static_cast<int64_t>(paramsOffset);
   args[ATTN_ARG_TENSORS] = base + static_cast<int64_t>(tensorsOffset);
   args[ATTN_ARG_GPU_ERROR] = base + static_cast<int64_t>(flagOffset);
+  args[ATTN_ARG_NUM_CHUNKS] = p.splitW;
+  args[ATTN_ARG_PARTIALS] = partialBytes ? base + static_cast<int64_t>(staged) : 0;
   if (!c.params.empty())
     std::memcpy(host + paramsOffset, c.params.data(), c.params.size() * sizeof(double));
   if (info->num_tensors > 0)
     std::memcpy(host + tensorsOffset, tensors,
                 static_cast<size_t>(info->num_tensors) * sizeof(attn_tensor));
   // The flag (host + flagOffset) is zero: staging was zero-filled.
-  if (CUresult rc = d.cuMemcpyHtoDAsync(scratch.ptr, host, total, p.stream))
+  if (CUresult rc = d.cuMemcpyHtoDAsync(scratch.ptr, host, staged, p.stream))
     return fail(d, rc, "cuMemcpyHtoDAsync (argument block)");
   return ATTN_OK;
 }
@@ -459,6 +528,21 @@ attn_status enqueue(const Prepared &p, Scratch &scratch) {
   const Driver &d = *p.d;
   CUdeviceptr argsPtr = scratch.ptr;
   void *kernelParams[] = {&argsPtr};
+  if (p.splitW > 1) {
+    const auto &c = p.call;
+    unsigned rowBlocks = static_cast<unsigned>((c.B * c.H * c.Sq + ATTN_GPU_BLOCK_SIZE - 1) /
+                                               ATTN_GPU_BLOCK_SIZE);
+    if (CUresult rc = d.cuLaunchKernel(p.splitFn, p.grid[0], p.grid[1],
+                                       static_cast<unsigned>(c.B * p.splitW),
+                                       ATTN_GPU_SPLIT_BLOCK_SIZE, 1, 1, 0,
+                                       p.stream, kernelParams, nullptr))
+      return fail(d, rc, "variant '" + c.variant + "': cuLaunchKernel (split-KV, " +
+                             std::to_string(p.splitW) + " chunks)");
+    if (CUresult rc = d.cuLaunchKernel(p.mergeFn, rowBlocks, 1, 1, ATTN_GPU_BLOCK_SIZE, 1, 1, 0,
+                                       p.stream, kernelParams, nullptr))
+      return fail(d, rc, "variant '" + c.variant + "': cuLaunchKernel (split-KV merge)");
+    return ATTN_OK;
+  }
   if (CUresult rc = d.cuLaunchKernel(p.fn, p.grid[0], p.grid[1], p.grid[2], p.block, 1, 1, 0,
                                      p.stream, kernelParams, nullptr))
     return fail(d, rc, "variant '" + p.call.variant + "': cuLaunchKernel (grid " +

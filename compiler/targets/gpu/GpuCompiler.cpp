@@ -3,6 +3,7 @@
 
 #include "compiler/targets/common/ApproximateMath.h"
 #include "compiler/Pipeline/Pipeline.h"
+#include "compiler/Transforms/Passes.h"
 #include "compiler/targets/common/TileKernel.h"
 #include "compiler/targets/common/VariantDescription.h"
 #include "compiler/targets/gpu/MmaKernel.h"
@@ -91,6 +92,20 @@ LogicalResult addVariantKernels(VariantOp variant, attn_dtype dtype,
     return failure();
   if (dtype != ATTN_BF16 && dtype != ATTN_F16)
     return success();
+  // Split-KV (decode): the same mapping over the split cascade
+  // (cascade-split-kv) gives `_split` (one chunk of the key tiles per block)
+  // and `_merge` kernels; the variant is split in a copy.
+  OwningOpRef<ModuleOp> splitCopy;
+  VariantOp splitVariant;
+  if (canSplitKeys(variant)) {
+    splitCopy = ModuleOp::create(variant.getLoc());
+    OpBuilder b(splitCopy->getBodyRegion());
+    splitVariant = cast<VariantOp>(b.clone(*variant.getOperation()));
+    PassManager pm(variant.getContext());
+    pm.addPass(cascade::createSplitKVPass(/*workers=*/2));
+    if (failed(pm.run(splitVariant)))
+      splitVariant = nullptr;
+  }
   for (int64_t hd : options.mmaHeadDims) {
     MmaKernelOptions mo;
     mo.inputType = dtype;
@@ -101,6 +116,8 @@ LogicalResult addVariantKernels(VariantOp variant, attn_dtype dtype,
       return failure();
     if (!*built)
       break; // the cascade does not fit the mapping: the row kernel serves
+    if (splitVariant && failed(buildMmaKernel(splitVariant, kernels, mo, &why)))
+      return failure();
   }
   return success();
 }

@@ -50,7 +50,12 @@ enum class Shape { Row, Elem, O };
 /// Where a fiber's value is available: before the key loop, in it, after it.
 enum class Phase { Pre, Loop, Post };
 
-enum class Kind { Input, QK, Elem, Row, RowReduce, PV, IterRow, IterO, Pre, Post, PostO };
+enum class Kind { Input, QK, Elem, Row, RowReduce, PV, IterRow, IterO, Pre, Post, PostO, Merge };
+
+/// Split-KV partial states: per (row, chunk), kSplitRowSlots floats for the
+/// [p] iterates, then headDim floats per [p, f] iterate.
+constexpr int64_t kSplitRowSlots = ATTN_GPU_SPLIT_ROW_SLOTS,
+                  kSplitOIterates = ATTN_GPU_SPLIT_O_ITERATES;
 
 
 /// True if `body` yields the product of its two inputs (block args 4 and 5).
@@ -102,6 +107,18 @@ public:
   /// Checks the cascade's shape; false with the reason when not covered.
   bool classify(std::string &why);
   LogicalResult build();
+  /// The merge kernel of a split cascade: one thread per row combines the
+  /// chunks' states and writes o and lse.
+  LogicalResult buildMerge();
+  bool isSplit() const { return split; }
+  /// A split kernel is one warp (16 rows) per block: decode has few rows, and
+  /// many small blocks keep more key chunks in flight.
+  int64_t threads() const { return split ? ATTN_GPU_SPLIT_BLOCK_SIZE : kMmaThreadsPerBlock; }
+  int64_t rowsPerBlock() const { return split ? ATTN_GPU_SPLIT_ROWS_PER_BLOCK : kMmaRowsPerBlock; }
+  Value partialAt(Value row, Value chunkIdx, Value slot);
+  void writePartials(ArrayRef<cascade::IterateOp> iterates);
+  /// ORs the error flag into the launch's (ATTN_ARG_GPU_ERROR).
+  void reportErrors();
 
 private:
   // --- constants and conversions ---------------------------------------------
@@ -182,6 +199,8 @@ private:
 
   // Values of the kernel's entry.
   Value args, tid, lane, g, t, bIdx, hIdx, hkIdx, skv, sq, dDim, qOff, errorFlag;
+  bool split = false;
+  Value numChunks, chunk; ///< split: W and this block's chunk
   Value kPtr, vPtr, qPtr, oPtr, lsePtr, paramsPtr, tensorsPtr, ks, vs;
   Value rows[2], absI[2];
   llvm::StringMap<Value> sizes;
@@ -195,6 +214,15 @@ bool MmaBuilder::classify(std::string &why) {
     return false;
   };
   auto isRow = [&](Value v) { return shape.count(v) && shape[v] == Shape::Row; };
+  // In a split cascade (cascade-split-kv) m2 is the block's chunk: the loop
+  // part is the same as without it; the merges over m2 run in the merge kernel.
+  split = cas.getSplitAttr() != nullptr;
+  auto ranksOf = [&](ArrayAttr a) {
+    SmallVector<StringRef> r = cascade::rankNames(a);
+    llvm::erase(r, StringRef("m2"));
+    return r;
+  };
+  unsigned rowIters = 0, oIters = 0;
   for (Operation &o : cas.getBody().front()) {
     Operation *op = &o;
     if (auto in = dyn_cast<cascade::InputOp>(op)) {
@@ -206,7 +234,7 @@ bool MmaBuilder::classify(std::string &why) {
     if (isa<cascade::OutputOp>(op))
       continue;
     if (auto it = dyn_cast<cascade::IterateOp>(op)) {
-      SmallVector<StringRef> r = cascade::rankNames(it.getRanks());
+      SmallVector<StringRef> r = ranksOf(it.getRanks());
       if (it.getOver() != "m1")
         return fail(op, "iterates over " + it.getOver());
       Shape s;
@@ -224,6 +252,9 @@ bool MmaBuilder::classify(std::string &why) {
         if (s == Shape::O || !isRow(init) || phase[init] != Phase::Pre)
           return fail(op, "an iterate initial value");
       kindOf[op] = s == Shape::Row ? Kind::IterRow : Kind::IterO;
+      (s == Shape::Row ? rowIters : oIters)++;
+      if (split && (rowIters > kSplitRowSlots || oIters > kSplitOIterates))
+        return fail(op, "more iterates than a split-KV state holds");
       for (Value v : {it.getPrev(), it.getCur()}) {
         shape[v] = s;
         phase[v] = Phase::Loop;
@@ -235,7 +266,7 @@ bool MmaBuilder::classify(std::string &why) {
     auto e = dyn_cast<cascade::EinsumOp>(op);
     if (!e)
       return fail(nullptr, "an op the mapping does not know");
-    SmallVector<StringRef> r = cascade::rankNames(e.getRanks());
+    SmallVector<StringRef> r = ranksOf(e.getRanks());
     SmallVector<StringRef> red = cascade::rankNames(e.getReduceRanks());
     Value res = e.getResult();
     auto inputsOk = [&](std::initializer_list<Shape> shapes, bool allowPost, bool allowLoop) {
@@ -247,6 +278,18 @@ bool MmaBuilder::classify(std::string &why) {
       }
       return true;
     };
+    if (split && red.size() == 1 && red[0] == "m2") {
+      // A merge of the chunks' states: rows or output values after the loop.
+      bool o = llvm::is_contained(r, "f");
+      if (e.getInit() || e.getKeep() || !rankSetIs(r, {"p", "f"}, {}) ||
+          !inputsOk({Shape::Row, Shape::O}, true, false) ||
+          (!o && !inputsOk({Shape::Row}, true, false)))
+        return fail(op, "a split-KV merge of another form");
+      kindOf[op] = Kind::Merge;
+      shape[res] = o ? Shape::O : Shape::Row;
+      phase[res] = Phase::Post;
+      continue;
+    }
     if (!red.empty()) {
       if (red.size() != 1)
         return fail(op, "a reduction over several ranks");
@@ -335,7 +378,9 @@ bool MmaBuilder::classify(std::string &why) {
 }
 
 Value MmaBuilder::valueAt(Value fiber, unsigned k, Shape at) {
-  SmallVector<Value> &v = vals[fiber];
+  auto found = vals.find(fiber);
+  assert(found != vals.end() && !found->second.empty() && "a fiber read before it is computed");
+  SmallVector<Value> &v = found->second;
   Shape s = shapeOf(fiber);
   if (s == at)
     return v[k];
@@ -540,7 +585,8 @@ void MmaBuilder::emitOp(Operation *op, Value kt) {
   case Kind::PV: emitPV(cast<cascade::EinsumOp>(op), kt); break;
   case Kind::IterRow:
   case Kind::IterO: emitIterate(cast<cascade::IterateOp>(op)); break;
-  case Kind::Input: break;
+  case Kind::Input:
+  case Kind::Merge: break; // merge kernel only
   }
 }
 
@@ -575,9 +621,9 @@ void MmaBuilder::loadTile(Value base, int64_t strideWord, Value smem, Value kt, 
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifFast.thenBlock());
     int64_t chunks = hd / 8;
-    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(bc * chunks / kMmaThreadsPerBlock), cIdx(1));
+    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(bc * chunks / threads()), cIdx(1));
     b.setInsertionPointToStart(loop.getBody());
-    Value idx = add(tid, mul(loop.getInductionVar(), cIdx(kMmaThreadsPerBlock)));
+    Value idx = add(tid, mul(loop.getInductionVar(), cIdx(threads())));
     Value row = arith::DivUIOp::create(b, loc, idx, cIdx(chunks));
     Value col = mul(arith::RemUIOp::create(b, loc, idx, cIdx(chunks)), cIdx(8));
     Value key = add(key0, toI64(row));
@@ -599,9 +645,9 @@ void MmaBuilder::loadTile(Value base, int64_t strideWord, Value smem, Value kt, 
     // Any strides: one element at a time.
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifFast.elseBlock());
-    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(bc * hd / kMmaThreadsPerBlock), cIdx(1));
+    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(bc * hd / threads()), cIdx(1));
     b.setInsertionPointToStart(loop.getBody());
-    Value idx = add(tid, mul(loop.getInductionVar(), cIdx(kMmaThreadsPerBlock)));
+    Value idx = add(tid, mul(loop.getInductionVar(), cIdx(threads())));
     Value row = arith::DivUIOp::create(b, loc, idx, cIdx(hd));
     Value col = arith::RemUIOp::create(b, loc, idx, cIdx(hd));
     Value key = add(key0, toI64(row));
@@ -693,10 +739,11 @@ LogicalResult MmaBuilder::build() {
     gm = gpu::GPUModuleOp::create(b, loc, "attn_kernels");
   }
   b.setInsertionPointToEnd(gm.getBody());
-  auto fn = gpu::GPUFuncOp::create(b, loc, mmaKernelName(variant.getSymName(), options.inputType, hd),
+  std::string name = mmaKernelName(variant.getSymName(), options.inputType, hd);
+  auto fn = gpu::GPUFuncOp::create(b, loc, split ? name + "_split" : name,
                                    b.getFunctionType({ptrTy}, {}));
   fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
-  fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(kMmaThreadsPerBlock), 1, 1}));
+  fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(threads()), 1, 1}));
   // K and V tiles; rows padded by 8 elements so that ldmatrix's 8 row
   // addresses fall in different banks.
   auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
@@ -724,6 +771,12 @@ LogicalResult MmaBuilder::build() {
       gpu::BlockIdOp::create(b, loc, gpu::Dimension::x)));
   hIdx = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y));
   bIdx = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::z));
+  if (split) {
+    // grid z = B * W: the batch and this block's chunk of the key tiles.
+    numChunks = argWord(ATTN_ARG_NUM_CHUNKS);
+    chunk = arith::RemSIOp::create(b, loc, bIdx, numChunks);
+    bIdx = arith::DivSIOp::create(b, loc, bIdx, numChunks);
+  }
   static const char *kSizes[] = {"B", "H", "Hkv", "Sq", "Skv", "D"};
   for (int k = 0; k < 6; ++k)
     sizes[kSizes[k]] = argWord(ATTN_ARG_B + k);
@@ -742,7 +795,7 @@ LogicalResult MmaBuilder::build() {
   tensorsPtr = argPtr(ATTN_ARG_TENSORS);
   errorFlag = memref::AllocaOp::create(b, loc, MemRefType::get({1}, b.getI32Type()));
   memref::StoreOp::create(b, loc, cI32(0), errorFlag, ValueRange{cIdx(0)});
-  Value rowBase = add(mul(qt, cI64(kMmaRowsPerBlock)), mul(toI64(warp), cI64(16)));
+  Value rowBase = add(mul(qt, cI64(rowsPerBlock())), mul(toI64(warp), cI64(16)));
   for (unsigned h = 0; h < 2; ++h) {
     rows[h] = add(rowBase, add(g, cI64(8 * h)));
     absI[h] = add(qOff, rows[h]);
@@ -813,7 +866,11 @@ LogicalResult MmaBuilder::build() {
                                   : cF32(it.getIdentity().convertToDouble()));
   }
   Value numTiles = arith::DivSIOp::create(b, loc, add(skv, cI64(bc - 1)), cI64(bc));
-  auto loop = scf::ForOp::create(b, loc, cIdx(0), toIdx(numTiles), cIdx(1), init);
+  // Split: chunk c takes the key tiles c, c + W, c + 2W, ... (round robin,
+  // so that a window or a causal diagonal is spread over the chunks).
+  Value firstTile = split ? chunk : cI64(0);
+  Value step = split ? toIdx(numChunks) : cIdx(1);
+  auto loop = scf::ForOp::create(b, loc, toIdx(firstTile), toIdx(numTiles), step, init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
@@ -844,9 +901,9 @@ LogicalResult MmaBuilder::build() {
     Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
     TileClassValues cls{no, no};
     if (classified) {
-        Value i0 = add(qOff, mul(qt, cI64(kMmaRowsPerBlock)));
+        Value i0 = add(qOff, mul(qt, cI64(rowsPerBlock())));
         Value last = arith::MinSIOp::create(
-            b, loc, add(mul(qt, cI64(kMmaRowsPerBlock)), cI64(kMmaRowsPerBlock - 1)),
+            b, loc, add(mul(qt, cI64(rowsPerBlock())), cI64(rowsPerBlock() - 1)),
             arith::SubIOp::create(b, loc, sq, cI64(1)));
         Value j0 = mul(kt, cI64(bc));
         Value j1 = arith::MinSIOp::create(b, loc, add(j0, cI64(bc - 1)),
@@ -943,12 +1000,57 @@ LogicalResult MmaBuilder::build() {
     for (unsigned k = 0, n = countOf(shapeOf(it.getCur())); k < n; ++k)
       fin.push_back(loop.getResult(a++));
   }
-  for (Operation &op : body) {
-    Kind k = kindOf.lookup(&op);
-    if (k == Kind::Post || k == Kind::PostO)
-      emitOp(&op, cI64(-1));
+  if (split) {
+    writePartials(iterates);
+  } else {
+    for (Operation &op : body) {
+      Kind k = kindOf.lookup(&op);
+      if (k == Kind::Post || k == Kind::PostO)
+        emitOp(&op, cI64(-1));
+    }
+    emitOutput(cast<cascade::OutputOp>(body.getTerminator()));
   }
-  emitOutput(cast<cascade::OutputOp>(body.getTerminator()));
+  reportErrors();
+  lowerExp(fn);
+  return success();
+}
+
+/// A row's state slot in the split-KV scratch (ATTN_ARG_PARTIALS).
+Value MmaBuilder::partialAt(Value row, Value chunkIdx, Value slot) {
+  int64_t slots = kSplitRowSlots + kSplitOIterates * hd;
+  Value r = add(mul(add(mul(bIdx, sizes["H"]), hIdx), sq), row);
+  Value at = add(mul(add(mul(r, numChunks), chunkIdx), cI64(slots)), slot);
+  return gep(toGlobal(argPtr(ATTN_ARG_PARTIALS)), b.getF32Type(), at);
+}
+
+void MmaBuilder::writePartials(ArrayRef<cascade::IterateOp> iterates) {
+  Value t0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, t, cI64(0));
+  int64_t rowSlot = 0, oSlot = 0;
+  for (cascade::IterateOp it : iterates) {
+    SmallVector<Value> &fin = vals[it.getFinal()];
+    if (shapeOf(it.getCur()) == Shape::Row) {
+      for (unsigned h = 0; h < 2; ++h) {
+        auto ifOk = scf::IfOp::create(b, loc, andI(t0, rowValid[h]), false);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifOk.thenBlock());
+        LLVM::StoreOp::create(b, loc, fin[h], partialAt(rows[h], chunk, cI64(rowSlot)), 4);
+      }
+      ++rowSlot;
+      continue;
+    }
+    for (unsigned k = 0, n = countOf(Shape::O); k < n; ++k) {
+      Value f = add(mul(t, cI64(2)), cI64((k / 4) * 8 + (k & 1)));
+      auto ifOk = scf::IfOp::create(b, loc, rowValid[halfOf(k)], false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOk.thenBlock());
+      LLVM::StoreOp::create(b, loc, fin[k],
+                            partialAt(rows[halfOf(k)], chunk, add(cI64(kSplitRowSlots + oSlot * hd), f)), 4);
+    }
+    ++oSlot;
+  }
+}
+
+void MmaBuilder::reportErrors() {
 
   // An out-of-range tensor read: OR ATTN_ERROR_OUT_OF_RANGE into the flag.
   Value flag = memref::LoadOp::create(b, loc, errorFlag, ValueRange{cIdx(0)});
@@ -958,6 +1060,135 @@ LogicalResult MmaBuilder::build() {
   b.setInsertionPointToStart(bad.thenBlock());
   LLVM::AtomicRMWOp::create(b, loc, LLVM::AtomicBinOp::_or, argPtr(ATTN_ARG_GPU_ERROR), status,
                             LLVM::AtomicOrdering::monotonic);
+  b.setInsertionPointAfter(bad);
+}
+
+LogicalResult MmaBuilder::buildMerge() {
+  MLIRContext *ctx = target.getContext();
+  gpu::GPUModuleOp gm;
+  for (auto m : target.getOps<gpu::GPUModuleOp>())
+    gm = m;
+  b.setInsertionPointToEnd(gm.getBody());
+  auto fn = gpu::GPUFuncOp::create(
+      b, loc, mmaKernelName(variant.getSymName(), options.inputType, hd) + "_merge",
+      b.getFunctionType({ptrTy}, {}));
+  fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
+  fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(ATTN_GPU_BLOCK_SIZE), 1, 1}));
+  Block &entry = fn.getBody().front();
+  b.setInsertionPointToStart(&entry);
+  gpu::ReturnOp::create(b, loc);
+  b.setInsertionPointToStart(&entry);
+  args = entry.getArgument(0);
+  vals.clear();
+  emitted.clear();
+  // One thread per row (b, h, row) of a 1-D grid, as the row kernel.
+  Value gid = toI64(add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), cIdx(ATTN_GPU_BLOCK_SIZE)),
+                        gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x)));
+  static const char *kSizes[] = {"B", "H", "Hkv", "Sq", "Skv", "D"};
+  sizes.clear();
+  for (int k = 0; k < 6; ++k)
+    sizes[kSizes[k]] = argWord(ATTN_ARG_B + k);
+  sq = sizes["Sq"];
+  skv = sizes["Skv"];
+  dDim = sizes["D"];
+  Value hq = mul(sizes["H"], sq);
+  auto inRange = scf::IfOp::create(b, loc, slt(gid, mul(sizes["B"], hq)), false);
+  b.setInsertionPoint(inRange.thenBlock()->getTerminator());
+  bIdx = arith::DivSIOp::create(b, loc, gid, hq);
+  hIdx = arith::RemSIOp::create(b, loc, arith::DivSIOp::create(b, loc, gid, sq), sizes["H"]);
+  Value row = arith::RemSIOp::create(b, loc, gid, sq);
+  qOff = argWord(ATTN_ARG_QOFFSET);
+  numChunks = argWord(ATTN_ARG_NUM_CHUNKS);
+  oPtr = toGlobal(argPtr(ATTN_ARG_O));
+  lsePtr = argPtr(ATTN_ARG_LSE);
+  paramsPtr = argPtr(ATTN_ARG_PARAMS);
+  tensorsPtr = argPtr(ATTN_ARG_TENSORS);
+  errorFlag = memref::AllocaOp::create(b, loc, MemRefType::get({1}, b.getI32Type()));
+  memref::StoreOp::create(b, loc, cI32(0), errorFlag, ValueRange{cIdx(0)});
+  for (unsigned h = 0; h < 2; ++h) {
+    rows[h] = row;
+    absI[h] = add(qOff, row);
+    rowValid[h] = arith::ConstantIntOp::create(b, loc, 1, 1);
+  }
+  // Where each iterate's final lives in a chunk's state.
+  llvm::DenseMap<Value, int64_t> slotOf;
+  int64_t rowSlot = 0, oSlot = 0;
+  Block &body = cas.getBody().front();
+  for (Operation &op : body)
+    if (auto it = dyn_cast<cascade::IterateOp>(op))
+      slotOf[it.getFinal()] = shapeOf(it.getCur()) == Shape::Row ? rowSlot++
+                                                                 : kSplitRowSlots + hd * oSlot++;
+  // A merge at one point: its reduction over the chunks of its body.
+  auto merge = [&](cascade::EinsumOp op, Value f) {
+    cascade::CombineKind kind = *op.getReduce();
+    auto loop = scf::ForOp::create(b, loc, cIdx(0), toIdx(numChunks), cIdx(1),
+                                   ValueRange{cF32(cascade::identityOf(kind))});
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value c = toI64(loop.getInductionVar());
+    SmallVector<Value> ins;
+    for (Value in : op.getInputs()) {
+      if (slotOf.count(in)) {
+        Value slot = cI64(slotOf[in]);
+        if (shapeOf(in) == Shape::O)
+          slot = add(slot, f);
+        ins.push_back(LLVM::LoadOp::create(b, loc, b.getF32Type(), partialAt(row, c, slot), 4));
+      } else {
+        ins.push_back(valueAt(in, 0, shapeOf(in)));
+      }
+    }
+    Value v = inline_(op.getBody(), 0, cI64(-1), {}, ins);
+    scf::YieldOp::create(b, loc, combine(b, loc, kind, loop.getRegionIterArgs()[0], v));
+    return loop.getResult(0);
+  };
+  // Rows first (pre-loop maps, row merges, post maps), then each head column.
+  for (Operation &op : body) {
+    Kind k = kindOf.lookup(&op);
+    if (k == Kind::Pre || k == Kind::Post) {
+      emitOp(&op, cI64(-1));
+    } else if (k == Kind::Merge && shapeOf(op.getResult(0)) == Shape::Row) {
+      Value v = merge(cast<cascade::EinsumOp>(op), Value());
+      vals[op.getResult(0)] = {v, v};
+    }
+  }
+  auto out = cast<cascade::OutputOp>(body.getTerminator());
+  Value any = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                    valueAt(out.getKept(), 0, Shape::Row), cF32(0));
+  if (Value lse = out.getLse()) {
+    Value lseOn = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                        LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), lsePtr), cI64(0));
+    auto ifOn = scf::IfOp::create(b, loc, lseOn, false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOn.thenBlock());
+    Value off = add(add(mul(bIdx, argWord(ATTN_ARG_LSE_STRIDES)), mul(hIdx, argWord(ATTN_ARG_LSE_STRIDES + 1))),
+                    mul(row, argWord(ATTN_ARG_LSE_STRIDES + 2)));
+    Value v = arith::SelectOp::create(b, loc, any, valueAt(lse, 0, Shape::Row),
+                                      cF32(-std::numeric_limits<double>::infinity()));
+    LLVM::StoreOp::create(b, loc, v, gep(lsePtr, b.getF32Type(), off), 4);
+  }
+  auto cols = scf::ForOp::create(b, loc, cIdx(0), toIdx(dDim), cIdx(1));
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(cols.getBody());
+    Value f = toI64(cols.getInductionVar());
+    for (Operation &op : body) {
+      Kind k = kindOf.lookup(&op);
+      if (k == Kind::Merge && shapeOf(op.getResult(0)) == Shape::O) {
+        vals[op.getResult(0)] = {merge(cast<cascade::EinsumOp>(op), f)};
+      } else if (k == Kind::PostO) {
+        auto e = cast<cascade::EinsumOp>(op);
+        SmallVector<Value> ins;
+        for (Value in : e.getInputs())
+          ins.push_back(valueAt(in, 0, shapeOf(in)));
+        vals[op.getResult(0)] = {inline_(e.getBody(), 0, cI64(-1), {}, ins)};
+      }
+    }
+    Value v = arith::SelectOp::create(b, loc, any, valueAt(out.getAv(), 0, Shape::O), cF32(0));
+    Value off = add(add(mul(bIdx, argWord(ATTN_ARG_O_STRIDES)), mul(hIdx, argWord(ATTN_ARG_O_STRIDES + 1))),
+                    add(mul(row, argWord(ATTN_ARG_O_STRIDES + 2)), mul(f, argWord(ATTN_ARG_O_STRIDES + 3))));
+    LLVM::StoreOp::create(b, loc, arith::TruncFOp::create(b, loc, elemTy, v), gep(oPtr, elemTy, off), 2);
+  }
+  reportErrors();
   lowerExp(fn);
   return success();
 }
@@ -969,11 +1200,7 @@ static cascade::CascadeOp cascadeOf(VariantOp variant, std::string &why) {
   variant.walk([&](cascade::CascadeOp c) { cas = c; });
   if (!cas)
     why = "no cascade";
-  else if (cas.getSplitAttr())
-    why = "a split-KV cascade";
-  else
-    return cas;
-  return nullptr;
+  return cas;
 }
 
 bool fitsMmaKernel(VariantOp variant, std::string *why) {
@@ -1004,6 +1231,8 @@ FailureOr<bool> buildMmaKernel(VariantOp variant, ModuleOp target, const MmaKern
   if (!builder.classify(reason))
     return no(reason);
   if (failed(builder.build()))
+    return failure();
+  if (builder.isSplit() && failed(builder.buildMerge()))
     return failure();
   return true;
 }

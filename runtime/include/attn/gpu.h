@@ -28,7 +28,20 @@
  * and returns when the id is out of range. A tensor-core kernel has blocks of
  * ATTN_GPU_MMA_BLOCK_SIZE threads (4 warps) that each own
  * ATTN_GPU_MMA_ROWS_PER_BLOCK query rows of one (b, h): grid
- * (ceil(Sq / ATTN_GPU_MMA_ROWS_PER_BLOCK), H, B). docs/gpu.md has the details.
+ * (ceil(Sq / ATTN_GPU_MMA_ROWS_PER_BLOCK), H, B).
+ *
+ * Split-KV (decode): next to a tensor-core kernel, `..._d<N>_split` runs one
+ * chunk of the key tiles per block (chunk c of W: tiles c, c + W, ...; blocks
+ * of ATTN_GPU_SPLIT_BLOCK_SIZE threads owning ATTN_GPU_SPLIT_ROWS_PER_BLOCK
+ * rows: grid (ceil(Sq / ATTN_GPU_SPLIT_ROWS_PER_BLOCK), H, B * W)) (grid z = B * W, W in ATTN_ARG_NUM_CHUNKS)
+ * and leaves each row's iterate states in a scratch area (ATTN_ARG_PARTIALS,
+ * the state of (b, h, row, chunk c) at (((b * H + h) * Sq + row) * W + c) *
+ * (ATTN_GPU_SPLIT_ROW_SLOTS + ATTN_GPU_SPLIT_O_ITERATES * N) floats), and
+ * `..._d<N>_merge` (one thread per row, as the row kernel) merges them into o
+ * and lse. The launcher splits when one launch's blocks do not fill the GPU
+ * twice or Sq <= 16 (decode), into enough chunks for about 8 split blocks per
+ * SM; ATTN_SPLIT_KV=N forces N chunks, 0 or 1 none. docs/gpu.md has the
+ * details.
  *
  * Every function returns an attn_status; CUDA errors carry the driver's
  * error name and string in attn_last_error(). All functions are thread-safe.
@@ -54,6 +67,14 @@ enum {
 /* Threads per block and query rows per block of the tensor-core kernels. */
 #define ATTN_GPU_MMA_BLOCK_SIZE 128
 #define ATTN_GPU_MMA_ROWS_PER_BLOCK 64
+/* Split-KV state of one (row, chunk): ATTN_GPU_SPLIT_ROW_SLOTS floats for the
+ * row iterates, then N (the tier) per [row, D] iterate, at most
+ * ATTN_GPU_SPLIT_O_ITERATES of them. */
+#define ATTN_GPU_SPLIT_ROW_SLOTS 4
+/* A split kernel's blocks: one warp, 16 query rows. */
+#define ATTN_GPU_SPLIT_BLOCK_SIZE 32
+#define ATTN_GPU_SPLIT_ROWS_PER_BLOCK 16
+#define ATTN_GPU_SPLIT_O_ITERATES 2
 
 /* A loaded cubin (CUmodule) in one CUDA context. */
 typedef struct attn_gpu_module attn_gpu_module;
