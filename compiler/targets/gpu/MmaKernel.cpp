@@ -901,15 +901,15 @@ LogicalResult MmaBuilder::build() {
     Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
     TileClassValues cls{no, no};
     if (classified) {
-        Value i0 = add(qOff, mul(qt, cI64(rowsPerBlock())));
-        Value last = arith::MinSIOp::create(
-            b, loc, add(mul(qt, cI64(rowsPerBlock())), cI64(rowsPerBlock() - 1)),
-            arith::SubIOp::create(b, loc, sq, cI64(1)));
-        Value j0 = mul(kt, cI64(bc));
-        Value j1 = arith::MinSIOp::create(b, loc, add(j0, cI64(bc - 1)),
-                                          arith::SubIOp::create(b, loc, skv, cI64(1)));
-        BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, Value(), &sizes};
-        cls = emitTileClass(variant, b, loc, ctx, keepOp.getBody(), i0, add(qOff, last), j0, j1);
+      Value i0 = add(qOff, mul(qt, cI64(rowsPerBlock())));
+      Value last = arith::MinSIOp::create(
+          b, loc, add(mul(qt, cI64(rowsPerBlock())), cI64(rowsPerBlock() - 1)),
+          arith::SubIOp::create(b, loc, sq, cI64(1)));
+      Value j0 = mul(kt, cI64(bc));
+      Value j1 = arith::MinSIOp::create(b, loc, add(j0, cI64(bc - 1)),
+                                        arith::SubIOp::create(b, loc, skv, cI64(1)));
+      BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, Value(), &sizes};
+      cls = emitTileClass(variant, b, loc, ctx, keepOp.getBody(), i0, add(qOff, last), j0, j1);
     }
     TypeRange stateTypes(ValueRange(loop.getRegionIterArgs()));
     auto ifNonEmpty = scf::IfOp::create(
