@@ -284,6 +284,20 @@ attn_status checkCall(const attn_variant_info *info, attn_gpu_module *m, const c
   return s;
 }
 
+/// A kernel of the module that may be absent (the tensor-core and split-KV
+/// kernels): null when it is not there; hits and misses are cached in the
+/// module (fnMutex held).
+CUfunction optionalFunction(const Driver &d, attn_gpu_module *m, const std::string &name) {
+  auto it = m->functions.find(name);
+  if (it == m->functions.end()) {
+    CUfunction fn = nullptr;
+    if (d.cuModuleGetFunction(&fn, m->mod, name.c_str()) != CUDA_SUCCESS)
+      fn = nullptr;
+    it = m->functions.emplace(name, fn).first;
+  }
+  return it->second;
+}
+
 /// The device's SM count (132 on an H100 SXM), once per process.
 int64_t smCount(const Driver &d) {
   static int64_t count = [&] {
@@ -305,17 +319,8 @@ int64_t smCount(const Driver &d) {
 /// overrides: 0 or 1 never splits, N >= 2 asks for N chunks.
 void chooseSplit(const Driver &d, attn_gpu_module *m, const std::string &name, int64_t tier,
                  Prepared &p) {
-  auto lookup = [&](const std::string &n) {
-    auto it = m->functions.find(n);
-    if (it == m->functions.end()) {
-      CUfunction fn = nullptr;
-      if (d.cuModuleGetFunction(&fn, m->mod, n.c_str()) != CUDA_SUCCESS)
-        fn = nullptr;
-      it = m->functions.emplace(n, fn).first;
-    }
-    return it->second;
-  };
-  CUfunction split = lookup(name + "_split"), merge = lookup(name + "_merge");
+  CUfunction split = optionalFunction(d, m, name + "_split");
+  CUfunction merge = optionalFunction(d, m, name + "_merge");
   if (!split || !merge)
     return;
   const auto &c = p.call;
@@ -364,7 +369,7 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
   std::lock_guard<std::mutex> lock(m->fnMutex);
   // The tensor-core kernel of the smallest head-dimension tier >= D, when the
   // module has one (attn/gpu.h), unless ATTN_GPU_KERNEL=rows asks for the
-  // one-row-per-thread kernel. Lookups that miss are cached as null.
+  // one-row-per-thread kernel.
   const char *choice = std::getenv("ATTN_GPU_KERNEL");
   bool rowsOnly = choice && std::string(choice) == "rows";
   if (!rowsOnly && c.H <= 65535 && c.B <= 65535) {
@@ -372,16 +377,10 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       if (tier < c.D)
         continue;
       std::string name = std::string(kernel) + "_d" + std::to_string(tier);
-      auto it = m->functions.find(name);
-      if (it == m->functions.end()) {
-        CUfunction fn = nullptr;
-        if (d.cuModuleGetFunction(&fn, m->mod, name.c_str()) != CUDA_SUCCESS)
-          fn = nullptr;
-        it = m->functions.emplace(name, fn).first;
-      }
-      if (!it->second)
+      CUfunction fn = optionalFunction(d, m, name);
+      if (!fn)
         continue;
-      p.fn = it->second;
+      p.fn = fn;
       p.tensorCore = true;
       p.grid[0] = static_cast<unsigned>((c.Sq + ATTN_GPU_MMA_ROWS_PER_BLOCK - 1) /
                                         ATTN_GPU_MMA_ROWS_PER_BLOCK);
