@@ -36,6 +36,26 @@ using namespace mlir;
 
 namespace attn {
 
+gpu::GPUFuncOp addGpuKernel(ModuleOp target, OpBuilder &b, Location loc, StringRef name) {
+  MLIRContext *ctx = target.getContext();
+  target->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), UnitAttr::get(ctx));
+  gpu::GPUModuleOp gm;
+  for (auto m : target.getOps<gpu::GPUModuleOp>())
+    gm = m;
+  if (!gm) {
+    b.setInsertionPointToEnd(target.getBody());
+    gm = gpu::GPUModuleOp::create(b, loc, "attn_kernels");
+  }
+  b.setInsertionPointToEnd(gm.getBody());
+  auto fn = gpu::GPUFuncOp::create(
+      b, loc, name, b.getFunctionType({LLVM::LLVMPointerType::get(ctx)}, {}));
+  fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
+  Block &entry = fn.getBody().front();
+  b.setInsertionPointToStart(&entry);
+  b.setInsertionPoint(gpu::ReturnOp::create(b, loc));
+  return fn;
+}
+
 std::string tileKernelName(llvm::StringRef variant, attn_dtype inputType, KernelTarget target) {
   return ("attn_" + variant + "_" + dtypeShortName(inputType) +
           (target == KernelTarget::Gpu ? "_gpu" : "_tile"))
@@ -1298,24 +1318,9 @@ LogicalResult KernelBuilder::build() {
     b.setInsertionPoint(ret);
   } else {
     // One thread per output row: gid -> (b, h, row), rows past B*H*Sq idle.
-    target->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), UnitAttr::get(ctx));
-    gpu::GPUModuleOp gm;
-    for (auto m : target.getOps<gpu::GPUModuleOp>())
-      gm = m;
-    if (!gm) {
-      b.setInsertionPointToEnd(target.getBody());
-      gm = gpu::GPUModuleOp::create(b, loc, "attn_kernels");
-    }
-    b.setInsertionPointToEnd(gm.getBody());
-    auto fn = gpu::GPUFuncOp::create(
-        b, loc, tileKernelName(variant.getSymName(), options.inputType, options.target),
-        b.getFunctionType({ptrTy}, {}));
-    fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
-    Block &gpuEntry = fn.getBody().front();
-    b.setInsertionPointToStart(&gpuEntry);
-    gpu::ReturnOp::create(b, loc);
-    b.setInsertionPointToStart(&gpuEntry);
-    args = gpuEntry.getArgument(0);
+    auto fn = addGpuKernel(target, b, loc,
+                           tileKernelName(variant.getSymName(), options.inputType, options.target));
+    args = fn.getArgument(0);
     Value gid = arith::AddIOp::create(
         b, loc,
         arith::MulIOp::create(b, loc, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),

@@ -14,6 +14,7 @@
 #define ATTNC_COMPILER_TARGETS_COMMON_TILEKERNEL_H
 
 #include "attn/attn.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LogicalResult.h"
 
@@ -43,6 +44,13 @@ struct TileKernelOptions {
 /// the CPU, `attn_<variant>_<dtype>_gpu` on the GPU.
 std::string tileKernelName(llvm::StringRef variant, attn_dtype inputType,
                            KernelTarget target = KernelTarget::Cpu);
+
+/// Adds `gpu.func @name(%args: !llvm.ptr) kernel` to the `gpu.module
+/// @attn_kernels` of `target` (created, with the container attribute, when
+/// missing) and leaves `b` before the `gpu.return` of its entry block. Every
+/// attnc GPU kernel takes this one parameter (runtime/include/attn/gpu.h).
+mlir::gpu::GPUFuncOp addGpuKernel(mlir::ModuleOp target, mlir::OpBuilder &b, mlir::Location loc,
+                                  llvm::StringRef name);
 
 /// Adds the kernel of `variant` (which must hold a partitioned
 /// `cascade.cascade`) to `target`: a `func.func` for the CPU, a `gpu.func`

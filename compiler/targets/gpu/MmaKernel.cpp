@@ -177,7 +177,15 @@ private:
   SmallVector<Value> ldmatrix(Value smem, Value row, Value col, bool transpose);
   Value mma(ArrayRef<Value> a, ArrayRef<Value> bFrag, ArrayRef<Value> c, SmallVector<Value> &out);
   void emitOutput(cascade::OutputOp out);
-  void lowerExp(gpu::GPUFuncOp fn);
+  /// The sizes and q_offset of the argument block.
+  void loadSizes();
+  /// i1: the caller passed an lse.
+  Value lseWanted();
+  /// Output element (row, f) of this (b, h): v, or 0 on a row with no kept key.
+  void storeO(Value row, Value f, Value kept, Value v);
+  /// The lse of a row: v, or -inf on a row with no kept key.
+  void storeLse(Value row, Value kept, Value v);
+  void lowerFastMath(gpu::GPUFuncOp fn);
   bool dependsOnLoad(Value fiber);
 
   VariantOp variant;
@@ -664,14 +672,41 @@ void MmaBuilder::loadTile(Value base, int64_t strideWord, Value smem, Value kt, 
   }
 }
 
+void MmaBuilder::loadSizes() {
+  static const char *kSizes[] = {"B", "H", "Hkv", "Sq", "Skv", "D"};
+  for (int k = 0; k < 6; ++k)
+    sizes[kSizes[k]] = argWord(ATTN_ARG_B + k);
+  sq = sizes["Sq"];
+  skv = sizes["Skv"];
+  dDim = sizes["D"];
+  qOff = argWord(ATTN_ARG_QOFFSET);
+}
+
+Value MmaBuilder::lseWanted() {
+  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                               LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), lsePtr), cI64(0));
+}
+
+void MmaBuilder::storeO(Value row, Value f, Value kept, Value v) {
+  Value off = add(add(mul(bIdx, argWord(ATTN_ARG_O_STRIDES)), mul(hIdx, argWord(ATTN_ARG_O_STRIDES + 1))),
+                  add(mul(row, argWord(ATTN_ARG_O_STRIDES + 2)), mul(f, argWord(ATTN_ARG_O_STRIDES + 3))));
+  v = arith::SelectOp::create(b, loc, kept, v, cF32(0));
+  LLVM::StoreOp::create(b, loc, arith::TruncFOp::create(b, loc, elemTy, v), gep(oPtr, elemTy, off), 2);
+}
+
+void MmaBuilder::storeLse(Value row, Value kept, Value v) {
+  Value off = add(add(mul(bIdx, argWord(ATTN_ARG_LSE_STRIDES)), mul(hIdx, argWord(ATTN_ARG_LSE_STRIDES + 1))),
+                  mul(row, argWord(ATTN_ARG_LSE_STRIDES + 2)));
+  v = arith::SelectOp::create(b, loc, kept, v, cF32(-std::numeric_limits<double>::infinity()));
+  LLVM::StoreOp::create(b, loc, v, gep(lsePtr, b.getF32Type(), off), 4);
+}
+
 void MmaBuilder::emitOutput(cascade::OutputOp out) {
   Value kept = out.getKept();
   Value any[2];
   for (unsigned h = 0; h < 2; ++h)
     any[h] = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, valueAt(kept, h, Shape::Row),
                                    cF32(0));
-  Value ob = add(mul(bIdx, argWord(ATTN_ARG_O_STRIDES)), mul(hIdx, argWord(ATTN_ARG_O_STRIDES + 1)));
-  Value os = argWord(ATTN_ARG_O_STRIDES + 2), od = argWord(ATTN_ARG_O_STRIDES + 3);
   Value av = out.getAv();
   for (unsigned k = 0, n = countOf(Shape::O); k < n; ++k) {
     unsigned h = halfOf(k);
@@ -680,23 +715,15 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
     auto ifOk = scf::IfOp::create(b, loc, ok, false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifOk.thenBlock());
-    Value v = arith::SelectOp::create(b, loc, any[h], valueAt(av, k, Shape::O), cF32(0));
-    v = arith::TruncFOp::create(b, loc, elemTy, v);
-    LLVM::StoreOp::create(b, loc, v, gep(oPtr, elemTy, add(ob, add(mul(rows[h], os), mul(f, od)))), 2);
+    storeO(rows[h], f, any[h], valueAt(av, k, Shape::O));
   }
   if (Value lse = out.getLse()) {
-    Value lseOn = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
-                                        LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), lsePtr), cI64(0));
-    Value lb = add(mul(bIdx, argWord(ATTN_ARG_LSE_STRIDES)), mul(hIdx, argWord(ATTN_ARG_LSE_STRIDES + 1)));
-    Value ls = argWord(ATTN_ARG_LSE_STRIDES + 2);
     Value t0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, t, cI64(0));
     for (unsigned h = 0; h < 2; ++h) {
-      auto ifOk = scf::IfOp::create(b, loc, andI(andI(lseOn, t0), slt(rows[h], sq)), false);
+      auto ifOk = scf::IfOp::create(b, loc, andI(andI(lseWanted(), t0), slt(rows[h], sq)), false);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifOk.thenBlock());
-      Value v = arith::SelectOp::create(b, loc, any[h], valueAt(lse, h, Shape::Row),
-                                        cF32(-std::numeric_limits<double>::infinity()));
-      LLVM::StoreOp::create(b, loc, v, gep(lsePtr, b.getF32Type(), add(lb, mul(rows[h], ls))), 4);
+      storeLse(rows[h], any[h], valueAt(lse, h, Shape::Row));
     }
   }
 }
@@ -705,7 +732,7 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
 /// tanh(x) -> tanh.approx(x): one MUFU instruction each instead of
 /// libdevice's or a polynomial's sequence (relative errors about 2^-22 and
 /// 2^-11, below the bf16 / fp16 rounding of the output).
-void MmaBuilder::lowerExp(gpu::GPUFuncOp fn) {
+void MmaBuilder::lowerFastMath(gpu::GPUFuncOp fn) {
   SmallVector<Operation *> ops;
   fn.walk([&](Operation *op) {
     if (isa<math::ExpOp, math::Exp2Op, math::TanhOp>(op) && op->getResult(0).getType().isF32())
@@ -730,19 +757,8 @@ LogicalResult MmaBuilder::build() {
   MLIRContext *ctx = target.getContext();
   ptrTy = LLVM::LLVMPointerType::get(ctx);
   elemTy = options.inputType == ATTN_F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
-  target->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), UnitAttr::get(ctx));
-  gpu::GPUModuleOp gm;
-  for (auto m : target.getOps<gpu::GPUModuleOp>())
-    gm = m;
-  if (!gm) {
-    b.setInsertionPointToEnd(target.getBody());
-    gm = gpu::GPUModuleOp::create(b, loc, "attn_kernels");
-  }
-  b.setInsertionPointToEnd(gm.getBody());
   std::string name = mmaKernelName(variant.getSymName(), options.inputType, hd);
-  auto fn = gpu::GPUFuncOp::create(b, loc, split ? name + "_split" : name,
-                                   b.getFunctionType({ptrTy}, {}));
-  fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
+  auto fn = addGpuKernel(target, b, loc, split ? name + "_split" : name);
   fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(threads()), 1, 1}));
   // K and V tiles; rows padded by 8 elements so that ldmatrix's 8 row
   // addresses fall in different banks.
@@ -753,11 +769,7 @@ LogicalResult MmaBuilder::build() {
   // cp.async and ldmatrix move 16-byte rows.
   for (unsigned k = 0; k < 2; ++k)
     fn.setWorkgroupAttributionAttr(k, LLVM::LLVMDialect::getAlignAttrName(), b.getI64IntegerAttr(16));
-  Block &entry = fn.getBody().front();
-  b.setInsertionPointToStart(&entry);
-  Operation *ret = gpu::ReturnOp::create(b, loc);
-  b.setInsertionPoint(ret);
-  args = entry.getArgument(0);
+  args = fn.getArgument(0);
 
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value warp = arith::DivUIOp::create(b, loc, tid, cIdx(32));
@@ -777,13 +789,7 @@ LogicalResult MmaBuilder::build() {
     chunk = arith::RemSIOp::create(b, loc, bIdx, numChunks);
     bIdx = arith::DivSIOp::create(b, loc, bIdx, numChunks);
   }
-  static const char *kSizes[] = {"B", "H", "Hkv", "Sq", "Skv", "D"};
-  for (int k = 0; k < 6; ++k)
-    sizes[kSizes[k]] = argWord(ATTN_ARG_B + k);
-  sq = sizes["Sq"];
-  skv = sizes["Skv"];
-  dDim = sizes["D"];
-  qOff = argWord(ATTN_ARG_QOFFSET);
+  loadSizes();
   hkIdx = arith::DivSIOp::create(b, loc, hIdx,
                                  arith::DivSIOp::create(b, loc, sizes["H"], sizes["Hkv"]));
   qPtr = toGlobal(argPtr(ATTN_ARG_Q));
@@ -1011,7 +1017,7 @@ LogicalResult MmaBuilder::build() {
     emitOutput(cast<cascade::OutputOp>(body.getTerminator()));
   }
   reportErrors();
-  lowerExp(fn);
+  lowerFastMath(fn);
   return success();
 }
 
@@ -1064,40 +1070,22 @@ void MmaBuilder::reportErrors() {
 }
 
 LogicalResult MmaBuilder::buildMerge() {
-  MLIRContext *ctx = target.getContext();
-  gpu::GPUModuleOp gm;
-  for (auto m : target.getOps<gpu::GPUModuleOp>())
-    gm = m;
-  b.setInsertionPointToEnd(gm.getBody());
-  auto fn = gpu::GPUFuncOp::create(
-      b, loc, mmaKernelName(variant.getSymName(), options.inputType, hd) + "_merge",
-      b.getFunctionType({ptrTy}, {}));
-  fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
+  auto fn = addGpuKernel(target, b, loc,
+                         mmaKernelName(variant.getSymName(), options.inputType, hd) + "_merge");
   fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(ATTN_GPU_BLOCK_SIZE), 1, 1}));
-  Block &entry = fn.getBody().front();
-  b.setInsertionPointToStart(&entry);
-  gpu::ReturnOp::create(b, loc);
-  b.setInsertionPointToStart(&entry);
-  args = entry.getArgument(0);
+  args = fn.getArgument(0);
   vals.clear();
   emitted.clear();
   // One thread per row (b, h, row) of a 1-D grid, as the row kernel.
   Value gid = toI64(add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), cIdx(ATTN_GPU_BLOCK_SIZE)),
                         gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x)));
-  static const char *kSizes[] = {"B", "H", "Hkv", "Sq", "Skv", "D"};
-  sizes.clear();
-  for (int k = 0; k < 6; ++k)
-    sizes[kSizes[k]] = argWord(ATTN_ARG_B + k);
-  sq = sizes["Sq"];
-  skv = sizes["Skv"];
-  dDim = sizes["D"];
+  loadSizes();
   Value hq = mul(sizes["H"], sq);
   auto inRange = scf::IfOp::create(b, loc, slt(gid, mul(sizes["B"], hq)), false);
   b.setInsertionPoint(inRange.thenBlock()->getTerminator());
   bIdx = arith::DivSIOp::create(b, loc, gid, hq);
   hIdx = arith::RemSIOp::create(b, loc, arith::DivSIOp::create(b, loc, gid, sq), sizes["H"]);
   Value row = arith::RemSIOp::create(b, loc, gid, sq);
-  qOff = argWord(ATTN_ARG_QOFFSET);
   numChunks = argWord(ATTN_ARG_NUM_CHUNKS);
   oPtr = toGlobal(argPtr(ATTN_ARG_O));
   lsePtr = argPtr(ATTN_ARG_LSE);
@@ -1155,16 +1143,10 @@ LogicalResult MmaBuilder::buildMerge() {
   Value any = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
                                     valueAt(out.getKept(), 0, Shape::Row), cF32(0));
   if (Value lse = out.getLse()) {
-    Value lseOn = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
-                                        LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), lsePtr), cI64(0));
-    auto ifOn = scf::IfOp::create(b, loc, lseOn, false);
+    auto ifOn = scf::IfOp::create(b, loc, lseWanted(), false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifOn.thenBlock());
-    Value off = add(add(mul(bIdx, argWord(ATTN_ARG_LSE_STRIDES)), mul(hIdx, argWord(ATTN_ARG_LSE_STRIDES + 1))),
-                    mul(row, argWord(ATTN_ARG_LSE_STRIDES + 2)));
-    Value v = arith::SelectOp::create(b, loc, any, valueAt(lse, 0, Shape::Row),
-                                      cF32(-std::numeric_limits<double>::infinity()));
-    LLVM::StoreOp::create(b, loc, v, gep(lsePtr, b.getF32Type(), off), 4);
+    storeLse(row, any, valueAt(lse, 0, Shape::Row));
   }
   auto cols = scf::ForOp::create(b, loc, cIdx(0), toIdx(dDim), cIdx(1));
   {
@@ -1183,13 +1165,10 @@ LogicalResult MmaBuilder::buildMerge() {
         vals[op.getResult(0)] = {inline_(e.getBody(), 0, cI64(-1), {}, ins)};
       }
     }
-    Value v = arith::SelectOp::create(b, loc, any, valueAt(out.getAv(), 0, Shape::O), cF32(0));
-    Value off = add(add(mul(bIdx, argWord(ATTN_ARG_O_STRIDES)), mul(hIdx, argWord(ATTN_ARG_O_STRIDES + 1))),
-                    add(mul(row, argWord(ATTN_ARG_O_STRIDES + 2)), mul(f, argWord(ATTN_ARG_O_STRIDES + 3))));
-    LLVM::StoreOp::create(b, loc, arith::TruncFOp::create(b, loc, elemTy, v), gep(oPtr, elemTy, off), 2);
+    storeO(row, f, any, valueAt(out.getAv(), 0, Shape::O));
   }
   reportErrors();
-  lowerExp(fn);
+  lowerFastMath(fn);
   return success();
 }
 
