@@ -19,18 +19,6 @@ bool parseDtype(const std::string &text, attn_dtype &out) {
   return true;
 }
 
-const char *dtypeText(attn_dtype dtype) {
-  switch (dtype) {
-  case ATTN_F32: return "f32";
-  case ATTN_F16: return "f16";
-  case ATTN_BF16: return "bf16";
-  case ATTN_F64: return "f64";
-  case ATTN_I32: return "i32";
-  case ATTN_BOOL: return "bool";
-  }
-  return "?";
-}
-
 namespace {
 const char *const kSizeNames[] = {"B", "H", "Hkv", "Sq", "Skv", "D"};
 }
@@ -178,7 +166,7 @@ std::string writeVariantFile(const VariantDescription &d) {
   if (d.rowTile != 1)
     os << "row_tile " << d.rowTile << "\n";
   for (size_t k = 0; k < d.params.size(); ++k) {
-    os << "param " << d.paramNames[k] << " " << dtypeText(d.params[k].type) << " ";
+    os << "param " << d.paramNames[k] << " " << attn_dtype_name(d.params[k].type) << " ";
     if (d.params[k].has_default) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.17g", d.params[k].default_value);
@@ -188,7 +176,7 @@ std::string writeVariantFile(const VariantDescription &d) {
     }
   }
   for (size_t k = 0; k < d.tensors.size(); ++k) {
-    os << "tensor " << d.tensorNames[k] << " " << dtypeText(d.tensors[k].dtype);
+    os << "tensor " << d.tensorNames[k] << " " << attn_dtype_name(d.tensors[k].dtype);
     for (int r = 0; r < d.tensors[k].rank; ++r) {
       int64_t dim = d.tensors[k].dims[r];
       if (dim >= 0)

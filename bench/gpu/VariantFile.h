@@ -57,7 +57,6 @@ std::string writeVariantFile(const VariantDescription &d);
 
 /// "bf16" -> ATTN_BF16 (f32, f16, bf16); false if unknown.
 bool parseDtype(const std::string &text, attn_dtype &out);
-const char *dtypeText(attn_dtype dtype);
 
 } // namespace attn::gpubench
 

@@ -125,7 +125,7 @@ void jitOne(mlir::ModuleOp cascades, CpuCompileOptions co, const std::string &va
   co.dtypes = {dtype};
   auto kernels = buildCpuKernels(cascades, co);
   if (mlir::failed(kernels)) {
-    out.error = "attnc: error: building the " + std::string(dtypeLabel(dtype)) +
+    out.error = "attnc: error: building the " + std::string(attn_dtype_name(dtype)) +
                 " tile kernel of variant '" + variant + "' failed";
     return;
   }
@@ -271,7 +271,7 @@ std::string Compiler::Impl::checkOptions() const {
     return "attnc: error: CompilerOptions::dtypes is empty";
   for (attn_dtype d : options.dtypes)
     if (d != ATTN_F32 && d != ATTN_BF16 && d != ATTN_F16)
-      return std::string("attnc: error: no kernel for dtype ") + dtypeLabel(d) +
+      return std::string("attnc: error: no kernel for dtype ") + attn_dtype_name(d) +
              " (allowed: f32, bf16, f16)";
   if (options.rowTile < 1 || options.keyTile < 1)
     return "attnc: error: rowTile and keyTile must be >= 1";
@@ -447,7 +447,7 @@ Outcome Compiler::Impl::buildGpu(Prepared &p) {
         auto cubin =
             compileVariantBinary(findVariant(module, p.variant), dtype, gpuOptions, false);
         if (mlir::failed(cubin))
-          return "attnc: error: compiling the " + std::string(dtypeLabel(dtype)) +
+          return "attnc: error: compiling the " + std::string(attn_dtype_name(dtype)) +
                  " GPU kernel of variant '" + p.variant + "' failed";
         GpuKernel::Impl::Entry &e = impl->entries[i];
         e.dtype = dtype;
@@ -494,7 +494,7 @@ Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
   }
   std::string dtypeText = "dtypes";
   for (attn_dtype d : impl->options.dtypes)
-    dtypeText += std::string(" ") + dtypeLabel(d);
+    dtypeText += std::string(" ") + attn_dtype_name(d);
   std::string version = "version " + jit::compilerVersion() + "\n";
   impl->cpuKeyText = "target cpu\n" + dtypeText + "\nrow_tile " +
                      std::to_string(impl->options.rowTile) + "\nkey_tile " +

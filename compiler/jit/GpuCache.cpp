@@ -69,7 +69,7 @@ std::unique_ptr<GpuKernel::Impl> loadGpuCache(const std::string &path, const std
     for (const auto &e : impl->entries)
       found |= e.dtype == d;
     if (!found)
-      return miss(std::string("no cubin for ") + dtypeLabel(d));
+      return miss(std::string("no cubin for ") + attn_dtype_name(d));
   }
   if (impl->entries.size() != impl->info.dtypes.size())
     return miss("cubins for dtypes it does not describe");

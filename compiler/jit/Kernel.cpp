@@ -54,7 +54,7 @@ attn_status Kernel::run(const attn_tensor &q, const attn_tensor &k, const attn_t
   if (!e) {
     return rt::fail(ATTN_ERROR_UNSUPPORTED,
                     "variant '" + impl->info.variant + "': no kernel for q's dtype " +
-                        dtypeLabel(q.dtype) +
+                        attn_dtype_name(q.dtype) +
                         " (this kernel was built for " + dtypeList(impl->info) + ")");
   }
   return attn_cpu_launch(&e->cinfo, e->fn, &q, &k, &v, &o, lse, params, tensors, qOffset,

@@ -18,22 +18,10 @@ const char *originName(KernelOrigin origin) {
   return "?";
 }
 
-const char *dtypeLabel(attn_dtype dtype) {
-  switch (dtype) {
-  case ATTN_F32: return "f32";
-  case ATTN_F16: return "f16";
-  case ATTN_BF16: return "bf16";
-  case ATTN_F64: return "f64";
-  case ATTN_I32: return "i32";
-  case ATTN_BOOL: return "bool";
-  }
-  return "unknown";
-}
-
 std::string dtypeList(const KernelInfo &info) {
   std::string s;
   for (attn_dtype d : info.dtypes)
-    s += (s.empty() ? "" : ", ") + std::string(dtypeLabel(d));
+    s += (s.empty() ? "" : ", ") + std::string(attn_dtype_name(d));
   return s;
 }
 

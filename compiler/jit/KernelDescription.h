@@ -40,9 +40,6 @@ std::string serializeInfo(const KernelInfo &info);
 /// nullopt with `*why` set when it is malformed.
 std::optional<KernelInfo> parseInfo(const std::string &text, std::string *why);
 
-/// "f32", "bf16", "f16", ... ("unknown" for a value outside attn_dtype).
-const char *dtypeLabel(attn_dtype dtype);
-
 /// "f32, bf16": the dtypes `info` has kernels for.
 std::string dtypeList(const KernelInfo &info);
 

@@ -77,11 +77,11 @@ extern "C" attn_status attn_gpu_binary_run(const attn_gpu_binary *binaries, int3
       for (int32_t i = 0; i < count; ++i)
         if (binaries[i].info)
           builtFor += (builtFor.empty() ? "" : ", ") +
-                      std::string(dtypeName(binaries[i].info->input_dtype));
+                      std::string(attn_dtype_name(binaries[i].info->input_dtype));
       const char *name = binaries[0].info->name ? binaries[0].info->name : "?";
       return fail(ATTN_ERROR_UNSUPPORTED, std::string("variant '") + name +
                                               "': no GPU kernel for q's dtype " +
-                                              dtypeName(q->dtype) + " (built for " + builtFor +
+                                              attn_dtype_name(q->dtype) + " (built for " + builtFor +
                                               ")");
     }
     if (!b->image || b->size == 0 || !b->kernel)

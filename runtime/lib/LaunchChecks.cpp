@@ -8,18 +8,6 @@
 
 namespace attn::rt {
 
-const char *dtypeName(attn_dtype dtype) {
-  switch (dtype) {
-  case ATTN_F32: return "f32";
-  case ATTN_F16: return "f16";
-  case ATTN_BF16: return "bf16";
-  case ATTN_F64: return "f64";
-  case ATTN_I32: return "i32";
-  case ATTN_BOOL: return "bool";
-  }
-  return "unknown";
-}
-
 std::string shapeString(const int64_t *dims, int rank) {
   std::string s = "[";
   for (int i = 0; i < rank; ++i) {
@@ -75,8 +63,8 @@ attn_status checkView(const char *name, const attn_tensor *t, int rank) {
 attn_status checkDtype(const char *name, const attn_tensor *t, attn_dtype expected,
                        const char *why) {
   if (t->dtype != expected)
-    return invalidArgument(std::string(name) + ": expected dtype " + dtypeName(expected) + why +
-                           ", got " + dtypeName(t->dtype));
+    return invalidArgument(std::string(name) + ": expected dtype " + attn_dtype_name(expected) + why +
+                           ", got " + attn_dtype_name(t->dtype));
   return ATTN_OK;
 }
 
@@ -123,7 +111,7 @@ attn_status checkLaunchArguments(const attn_variant_info *info, const attn_tenso
   // Dtypes.
   attn_dtype in = info->input_dtype;
   if (in != ATTN_F32 && in != ATTN_F16 && in != ATTN_BF16)
-    return invalidArgument("variant '" + variant + "': input dtype " + dtypeName(in) +
+    return invalidArgument("variant '" + variant + "': input dtype " + attn_dtype_name(in) +
                            " is not f32, f16 or bf16");
   std::string why = " (variant '" + variant + "' was compiled for it)";
   if (attn_status s = checkDtype("q", q, in, why.c_str())) return s;
@@ -223,7 +211,7 @@ attn_status checkLaunchArguments(const attn_variant_info *info, const attn_tenso
       break;
     default:
       return invalidArgument("variant '" + variant + "': " + name + " has unsupported type " +
-                             dtypeName(pi.type));
+                             attn_dtype_name(pi.type));
     }
     paramValues[p] = value;
   }

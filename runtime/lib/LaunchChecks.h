@@ -34,9 +34,6 @@ attn_status checkLaunchArguments(const attn_variant_info *info, const attn_tenso
                                  const double *params, const attn_tensor *tensors,
                                  int64_t qOffset, CheckedCall &out);
 
-/// The dtype as the language spells it (f32, i32, ...).
-const char *dtypeName(attn_dtype dtype);
-
 /// "[2, 4, 16, 8]".
 std::string shapeString(const int64_t *dims, int rank);
 

@@ -588,7 +588,7 @@ extern "C" const char *attn_dtype_name(attn_dtype dtype) {
   case ATTN_BF16: return "bf16";
   case ATTN_BOOL: return "bool";
   }
-  return nullptr;
+  return "unknown";
 }
 
 extern "C" int attn_dtype_from_name(const char *name, attn_dtype *out) {

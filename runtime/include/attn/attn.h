@@ -52,6 +52,10 @@ const char *attn_last_error(void);
 /* Size in bytes of one element of `dtype` (0 if unknown). */
 size_t attn_dtype_size(attn_dtype dtype);
 
+/* The dtype as the language and the tools spell it: "f32" "f64" "f16" "bf16"
+ * "i32" "bool"; "unknown" for a value outside attn_dtype. */
+const char *attn_dtype_name(attn_dtype dtype);
+
 #ifdef __cplusplus
 }
 #endif

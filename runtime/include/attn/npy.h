@@ -81,9 +81,8 @@ attn_status attn_npy_from_f64(attn_npy_array *array, const double *in,
 /* The .npy descr of `dtype` ('<f4', ..., '<u2' for bf16), or NULL. */
 const char *attn_npy_descr(attn_dtype dtype);
 
-/* Short names used by the tools: "f32" "f64" "f16" "bf16" "i32" "bool"; NULL if
- * unknown. attn_dtype_from_name returns 0 and sets *out on success. */
-const char *attn_dtype_name(attn_dtype dtype);
+/* The inverse of attn_dtype_name (attn/attn.h): returns 0 and sets *out on
+ * success, nonzero for an unknown name. */
 int attn_dtype_from_name(const char *name, attn_dtype *out);
 
 /* IEEE half and bfloat16 conversions (round to nearest even; NaN kept). */
