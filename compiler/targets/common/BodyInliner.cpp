@@ -15,6 +15,21 @@ namespace attn {
 
 namespace {
 
+/// The position of declaration `name` among the variant's declarations of
+/// kind Decl (params or tensors): its slot in the argument block's arrays.
+template <typename Decl>
+int64_t declarationIndex(attn::VariantOp variant, StringRef name) {
+  int64_t k = 0;
+  for (Operation &d : variant.getBody().front()) {
+    if (auto decl = dyn_cast<Decl>(d)) {
+      if (decl.getSymName() == name)
+        break;
+      ++k;
+    }
+  }
+  return k;
+}
+
 /// Emits the arith / llvm ops one attn op of a body stands for.
 struct AttnOpLowering {
   attn::VariantOp variant;
@@ -43,14 +58,7 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
     return ctx.sizes->lookup(attn::stringifySizeKind(s.getSize()));
   }
   if (auto p = dyn_cast<attn::GetParamOp>(op)) {
-    int64_t k = 0;
-    for (Operation &d : variant.getBody().front()) {
-      if (auto decl = dyn_cast<attn::ParamOp>(d)) {
-        if (decl.getSymName() == p.getParam())
-          break;
-        ++k;
-      }
-    }
+    int64_t k = declarationIndex<attn::ParamOp>(variant, p.getParam());
     Value raw = LLVM::LoadOp::create(b, loc, b.getF64Type(),
                                      gep(ctx.paramsPtr, b.getF64Type(), cI64(k)));
     Type t = p.getType();
@@ -63,14 +71,7 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
   }
   if (auto l = dyn_cast<attn::LoadOp>(op)) {
     // attn_tensor: word 0 data, word 1 dtype+rank, words 2.. shape, 10.. strides.
-    int64_t k = 0;
-    for (Operation &d : variant.getBody().front()) {
-      if (auto decl = dyn_cast<attn::TensorOp>(d)) {
-        if (decl.getSymName() == l.getTensor())
-          break;
-        ++k;
-      }
-    }
+    int64_t k = declarationIndex<attn::TensorOp>(variant, l.getTensor());
     constexpr int64_t kWords = sizeof(attn_tensor) / 8;
     Value base = gep(ctx.tensorsPtr, i64, cI64(k * kWords));
     Value data = LLVM::LoadOp::create(b, loc, ptrTy, base);
