@@ -41,6 +41,8 @@ struct attn_gpu_module {
   int refs = 0;        ///< guarded by the module cache's mutex
   std::mutex fnMutex;
   std::unordered_map<std::string, CUfunction> functions;
+  /// Tensor-core functions whose dynamic shared-memory limit is raised.
+  std::unordered_map<CUfunction, int64_t> sharedLimit;
 };
 
 namespace {
@@ -245,10 +247,12 @@ struct Prepared {
   CUstream stream = nullptr;
   unsigned grid[3] = {0, 1, 1};
   unsigned block = ATTN_GPU_BLOCK_SIZE;
-  bool tensorCore = false; ///< the _d<N> kernel (64 rows per block), not the row kernel
+  bool tensorCore = false; ///< the _d<N> kernel, not the row kernel
+  unsigned sharedBytes = 0; ///< dynamic shared memory of fn
   /// Split-KV (decode): W > 1 runs `_split` over W chunks of the key tiles
   /// into a scratch area of `partialFloats` per (row, chunk), then `_merge`.
   CUfunction splitFn = nullptr, mergeFn = nullptr;
+  unsigned splitSharedBytes = 0;
   int64_t splitW = 1, partialFloats = 0;
   bool nothingToDo = false; ///< B == 0 or Sq == 0
   bool noKeys = false;      ///< Skv == 0: zeros and -inf, no kernel
@@ -298,6 +302,20 @@ CUfunction optionalFunction(const Driver &d, attn_gpu_module *m, const std::stri
   return it->second;
 }
 
+/// Lets `fn` (a tensor-core kernel) take `bytes` of dynamic shared memory
+/// (above 48 KiB a function must ask for it), once per function.
+attn_status allowShared(const Driver &d, attn_gpu_module *m, CUfunction fn, int64_t bytes) {
+  int64_t &have = m->sharedLimit[fn];
+  if (have >= bytes)
+    return ATTN_OK;
+  constexpr int kMaxDynamicShared = 8; // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+  if (CUresult rc = d.cuFuncSetAttribute(fn, kMaxDynamicShared, static_cast<int>(bytes)))
+    return fail(d, rc, "cuFuncSetAttribute (" + std::to_string(bytes) +
+                           " bytes of dynamic shared memory)");
+  have = bytes;
+  return ATTN_OK;
+}
+
 /// The device's SM count (132 on an H100 SXM), once per process.
 int64_t smCount(const Driver &d) {
   static int64_t count = [&] {
@@ -324,7 +342,7 @@ void chooseSplit(const Driver &d, attn_gpu_module *m, const std::string &name, i
   if (!split || !merge)
     return;
   const auto &c = p.call;
-  int64_t keyTile = tier > 128 ? 32 : 64;
+  int64_t keyTile = attn_gpu_mma_key_tile(tier);
   int64_t tiles = (c.Skv + keyTile - 1) / keyTile;
   int64_t blocks = int64_t(p.grid[0]) * c.H * c.B;
   int64_t rowBlocks = (c.Sq + ATTN_GPU_SPLIT_ROWS_PER_BLOCK - 1) / ATTN_GPU_SPLIT_ROWS_PER_BLOCK;
@@ -342,6 +360,7 @@ void chooseSplit(const Driver &d, attn_gpu_module *m, const std::string &name, i
   p.splitFn = split;
   p.mergeFn = merge;
   p.splitW = w;
+  p.splitSharedBytes = static_cast<unsigned>(attn_gpu_mma_smem_bytes(tier, ATTN_GPU_SPLIT_STAGES, 0));
   p.partialFloats = ATTN_GPU_SPLIT_ROW_SLOTS + ATTN_GPU_SPLIT_O_ITERATES * tier;
 }
 
@@ -387,8 +406,12 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       p.grid[1] = static_cast<unsigned>(c.H);
       p.grid[2] = static_cast<unsigned>(c.B);
       p.block = ATTN_GPU_MMA_BLOCK_SIZE;
+      p.sharedBytes = static_cast<unsigned>(attn_gpu_mma_smem_bytes(tier, ATTN_GPU_MMA_STAGES,
+                                                                  ATTN_GPU_MMA_ROWS_PER_BLOCK));
       chooseSplit(d, m, name, tier, p);
-      return ATTN_OK;
+      if (p.splitW > 1)
+        return allowShared(d, m, p.splitFn, p.splitSharedBytes);
+      return allowShared(d, m, fn, p.sharedBytes);
     }
   }
   auto it = m->functions.find(kernel);
@@ -533,7 +556,7 @@ attn_status enqueue(const Prepared &p, Scratch &scratch) {
                                                ATTN_GPU_BLOCK_SIZE);
     if (CUresult rc = d.cuLaunchKernel(p.splitFn, p.grid[0], p.grid[1],
                                        static_cast<unsigned>(c.B * p.splitW),
-                                       ATTN_GPU_SPLIT_BLOCK_SIZE, 1, 1, 0,
+                                       ATTN_GPU_SPLIT_BLOCK_SIZE, 1, 1, p.splitSharedBytes,
                                        p.stream, kernelParams, nullptr))
       return fail(d, rc, "variant '" + c.variant + "': cuLaunchKernel (split-KV, " +
                              std::to_string(p.splitW) + " chunks)");
@@ -542,8 +565,8 @@ attn_status enqueue(const Prepared &p, Scratch &scratch) {
       return fail(d, rc, "variant '" + c.variant + "': cuLaunchKernel (split-KV merge)");
     return ATTN_OK;
   }
-  if (CUresult rc = d.cuLaunchKernel(p.fn, p.grid[0], p.grid[1], p.grid[2], p.block, 1, 1, 0,
-                                     p.stream, kernelParams, nullptr))
+  if (CUresult rc = d.cuLaunchKernel(p.fn, p.grid[0], p.grid[1], p.grid[2], p.block, 1, 1,
+                                     p.sharedBytes, p.stream, kernelParams, nullptr))
     return fail(d, rc, "variant '" + p.call.variant + "': cuLaunchKernel (grid " +
                            std::to_string(p.grid[0]) + "x" + std::to_string(p.grid[1]) + "x" +
                            std::to_string(p.grid[2]) + ", block " + std::to_string(p.block) + ")");

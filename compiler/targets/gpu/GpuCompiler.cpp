@@ -110,6 +110,7 @@ LogicalResult addVariantKernels(VariantOp variant, attn_dtype dtype,
     MmaKernelOptions mo;
     mo.inputType = dtype;
     mo.headDim = hd;
+    mo.wgmma = options.wgmma && options.chip == "sm_90a";
     std::string why;
     FailureOr<bool> built = buildMmaKernel(variant, kernels, mo, &why);
     if (failed(built))

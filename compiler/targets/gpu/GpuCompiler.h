@@ -29,6 +29,9 @@ struct GpuCompileOptions {
   /// Head-dimension tiers of the tensor-core kernels (MmaKernel.h) added next
   /// to each bf16 / fp16 row kernel; empty: row kernels only.
   std::vector<int64_t> mmaHeadDims = {64, 128};
+  /// On sm_90a the tensor-core kernels use warpgroup MMAs (wgmma); false:
+  /// mma.sync everywhere (attnc --gpu-mma=sync).
+  bool wgmma = true;
 };
 
 /// Registers the dialects and translations the GPU target produces.

@@ -115,6 +115,10 @@ public:
   /// many small blocks keep more key chunks in flight.
   int64_t threads() const { return split ? ATTN_GPU_SPLIT_BLOCK_SIZE : kMmaThreadsPerBlock; }
   int64_t rowsPerBlock() const { return split ? ATTN_GPU_SPLIT_ROWS_PER_BLOCK : kMmaRowsPerBlock; }
+  /// Shared-memory stages of the K / V tiles (attn/gpu.h).
+  int64_t stages() const { return split ? ATTN_GPU_SPLIT_STAGES : ATTN_GPU_MMA_STAGES; }
+  /// Warpgroup MMAs (a split kernel's block is one warp, not a warpgroup).
+  bool useWgmma() const { return options.wgmma && !split; }
   Value partialAt(Value row, Value chunkIdx, Value slot);
   void writePartials(ArrayRef<cascade::IterateOp> iterates);
   /// ORs the error flag into the launch's (ATTN_ARG_GPU_ERROR).
@@ -171,9 +175,49 @@ private:
   void emitPV(cascade::EinsumOp op, Value kt);
   void emitIterate(cascade::IterateOp op);
   void emitOp(Operation *op, Value kt);
-  void loadTile(Value base, int64_t strideWord, Value smem, Value kt, Value fast);
+  /// Copies rows [row0, row0 + nRows) of head `head` of a [B, H, S, D]
+  /// input (strides at argument word `strideWord`) into shared memory at
+  /// element `dst`, zero past `limit` rows and D (cp.async when `fast`, else
+  /// element by element).
+  void copyRows(Value base, int64_t strideWord, Value head, Value row0, int64_t nRows, Value limit,
+                Value dst, Value fast);
+  /// Copies key tile kt of K (which 0) or V (1) into shared-memory stage
+  /// `stage`.
+  void loadTile(int which, Value stage, Value kt, Value fast);
+  /// i1: a [B, H, S, D] input's layout allows 16-byte copies.
+  Value vectorCopyOk(int64_t strideWord, Value ptr);
+  /// Issues the loads of tile kt into `stage` when `want`: K and V as two
+  /// cp.async groups (committed either way, so that every thread counts the
+  /// same groups).
+  void issueLoads(Value want, Value kt, Value stage, Value fast);
+  /// Element offset of (key row, head column) in a tile: rows padded by 8
+  /// for ldmatrix, or wgmma's core matrices (8 rows x 16 bytes, contiguous;
+  /// along the head dimension, then along the keys).
+  Value tileOffset(Value row, Value col);
+  /// Element offset of tile `which` (0 K, 1 V) of stage `stage`.
+  Value stageOffset(Value stage, int which);
+  /// Points ks / vs (ldmatrix) or kDesc / vDesc (wgmma) at a stage.
+  void selectStage(Value stage);
+  /// The wgmma shared-memory descriptor of a core-matrix tile at element
+  /// offset `offset`: leading / stride byte offsets `lbo` / `sbo`.
+  Value descriptor(Value offset, int64_t lbo, int64_t sbo);
+  /// D[64 x n] = sum_k A_k B_k over the warpgroup, k < steps: A_k as mma A
+  /// fragments (aRegs[k], 4 registers, this warp's 16 rows) or, when aRegs is
+  /// empty, a K-major tile at descriptor aDesc + k * 16 (256 bytes on); B_k
+  /// at descriptor bDesc + k * bStep, N-major when `transB`. Returns this
+  /// thread's n / 2 accumulators.
+  SmallVector<Value> wgmma(int64_t n, int64_t steps, ArrayRef<SmallVector<Value>> aRegs, Value aDesc,
+                           Value bDesc, int64_t bStep, bool transB);
+  /// i1: key tile kt is in range and some point of the block's rows in it is
+  /// kept (its tile class, then a block vote on a partial tile).
+  Value tileWanted(Value kt, Value numTiles);
+  TileClassValues tileClass(Value kt);
+  /// The index-only score maps of tile kt, the keep values all true on a
+  /// full tile.
+  void emitKeepValues(Value kt, TileClassValues cls);
   Value packPair(Value lo, Value hi);
   Value toReg(Value pair);
+  Value asI32(Value reg);
   SmallVector<Value> ldmatrix(Value smem, Value row, Value col, bool transpose);
   Value mma(ArrayRef<Value> a, ArrayRef<Value> bFrag, ArrayRef<Value> c, SmallVector<Value> &out);
   void emitOutput(cascade::OutputOp out);
@@ -209,7 +253,18 @@ private:
   Value args, tid, lane, g, t, bIdx, hIdx, hkIdx, skv, sq, dDim, qOff, errorFlag;
   bool split = false;
   Value numChunks, chunk; ///< split: W and this block's chunk
-  Value kPtr, vPtr, qPtr, oPtr, lsePtr, paramsPtr, tensorsPtr, ks, vs;
+  Value kPtr, vPtr, qPtr, oPtr, lsePtr, paramsPtr, tensorsPtr, ks, vs, kDesc, vDesc;
+  Value qt;       ///< this block's query tile
+  Value warp;     ///< this thread's warp in the block
+  Value qDesc;    ///< wgmma: this warpgroup's Q rows in shared memory
+  Value smem;     ///< the dynamic shared memory (memref<?xi8>)
+  Value smemPtr;  ///< ... as an LLVM shared pointer
+  /// The mask plan: the keep fiber when every masked Einsum has the same one,
+  /// whether it depends on indices and params only, and whether interval
+  /// arithmetic classifies its tiles.
+  Value keepFiber;
+  cascade::EinsumOp keepOp;
+  bool indexOnlyKeep = false, classified = false;
   Value rows[2], absI[2];
   llvm::StringMap<Value> sizes;
   SmallVector<SmallVector<Value>> qFrag; ///< per 16-wide head chunk: 4 registers
@@ -505,6 +560,12 @@ Value MmaBuilder::mma(ArrayRef<Value> a, ArrayRef<Value> bFrag, ArrayRef<Value> 
 
 void MmaBuilder::emitQK(cascade::EinsumOp op) {
   SmallVector<Value> &out = vals[op.getResult()];
+  if (useWgmma()) {
+    // B = the K tile, K-major; a k step of 16 head columns is two core
+    // matrices (256 bytes) on.
+    out = wgmma(bc, hd / 16, {}, qDesc, kDesc, 256 >> 4, /*transB=*/false);
+    return;
+  }
   Value zero = cF32(0);
   Value l8 = arith::RemUIOp::create(b, loc, lane, cIdx(8));
   Value l8x8 = mul(arith::DivUIOp::create(b, loc, lane, cIdx(8)), cIdx(8));
@@ -541,14 +602,23 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
     aFrag.push_back({packPair(p[n0], p[n0 + 1]), packPair(p[n0 + 2], p[n0 + 3]),
                      packPair(p[n1], p[n1 + 1]), packPair(p[n1 + 2], p[n1 + 3])});
   }
+  if (stages() == 1) {
+    // V was loaded while the scores were computed.
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+    gpu::BarrierOp::create(b, loc);
+  }
+  if (useWgmma()) {
+    // B = the V tile, N-major; a k step of 16 keys is two 8-key groups
+    // (2 * hd * 16 bytes) on.
+    vals[op.getResult()] = wgmma(hd, bc / 16, aFrag, Value(), vDesc, (2 * hd * 16) >> 4, /*transB=*/true);
+    return;
+  }
   // ldmatrix.trans of V [keys, f]: lane's matrix mi = lane / 8 is keys
   // 8 * (mi & 1) and head columns 8 * (mi >> 1) of the 16 x 16 block.
   Value mi = arith::DivUIOp::create(b, loc, lane, cIdx(8));
   Value r8 = arith::RemUIOp::create(b, loc, lane, cIdx(8));
   Value rowOff = add(r8, mul(arith::RemUIOp::create(b, loc, mi, cIdx(2)), cIdx(8)));
   Value colOff = mul(arith::DivUIOp::create(b, loc, mi, cIdx(2)), cIdx(8));
-  NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
-  gpu::BarrierOp::create(b, loc);
   SmallVector<Value> &out = vals[op.getResult()];
   out.assign(countOf(Shape::O), Value());
   Value zero = cF32(0);
@@ -613,38 +683,75 @@ bool MmaBuilder::dependsOnLoad(Value fiber) {
   return false;
 }
 
-void MmaBuilder::loadTile(Value base, int64_t strideWord, Value smem, Value kt, Value fast) {
+Value MmaBuilder::tileOffset(Value row, Value col) {
+  if (!useWgmma())
+    return add(mul(row, cIdx(hd + 8)), col);
+  // Core matrix (row / 8, col / 8) at ((row / 8) * hd / 8 + col / 8) * 64.
+  auto div = [&](Value v, int64_t d) { return Value(arith::DivUIOp::create(b, loc, v, cIdx(d))); };
+  auto rem = [&](Value v, int64_t d) { return Value(arith::RemUIOp::create(b, loc, v, cIdx(d))); };
+  return add(add(mul(div(row, 8), cIdx(8 * hd)), mul(div(col, 8), cIdx(64))),
+             add(mul(rem(row, 8), cIdx(8)), rem(col, 8)));
+}
+
+Value MmaBuilder::stageOffset(Value stage, int which) {
+  return mul(add(mul(stage, cIdx(2)), cIdx(which)), cIdx(bc * (hd + 8)));
+}
+
+void MmaBuilder::loadTile(int which, Value stage, Value kt, Value fast) {
+  copyRows(which ? vPtr : kPtr, which ? ATTN_ARG_V_STRIDES : ATTN_ARG_K_STRIDES, hkIdx,
+           mul(kt, cI64(bc)), bc, skv, stageOffset(stage, which), fast);
+}
+
+Value MmaBuilder::vectorCopyOk(int64_t strideWord, Value ptr) {
+  auto isZero = [&](Value v, int64_t m) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                 arith::RemSIOp::create(b, loc, v, cI64(m)), cI64(0));
+  };
+  Value ok = isZero(dDim, 8);
+  for (int64_t k = 0; k < 3; ++k)
+    ok = andI(ok, isZero(argWord(strideWord + k), 8));
+  ok = andI(ok, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, argWord(strideWord + 3), cI64(1)));
+  return andI(ok, isZero(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), ptr), 16));
+}
+
+void MmaBuilder::copyRows(Value base, int64_t strideWord, Value head, Value row0, int64_t nRows,
+                          Value limit, Value dst, Value fast) {
   Value sb = argWord(strideWord), sh = argWord(strideWord + 1), ss = argWord(strideWord + 2),
         sd = argWord(strideWord + 3);
-  Value rowBase = add(mul(bIdx, sb), mul(hkIdx, sh));
-  Value key0 = mul(kt, cI64(bc));
+  Value rowBase = add(mul(bIdx, sb), mul(head, sh));
   auto ifFast = scf::IfOp::create(b, loc, fast, /*withElseRegion=*/true);
-  llvm::scope_exit afterIf([&] {
-    // Every thread closes its group of asynchronous copies (maybe empty).
-    b.setInsertionPointAfter(ifFast);
-    NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  });
   {
-    // 16-byte chunks: every thread moves bc * hd / 8 / 128 of them.
+    // 16-byte chunks (8 elements of one row), spread over the threads. With
+    // the core-matrix layout consecutive threads take the 8 rows of a core
+    // matrix: one contiguous 128-byte store, 64 bytes of a row read.
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifFast.thenBlock());
-    int64_t chunks = hd / 8;
-    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(bc * chunks / threads()), cIdx(1));
+    int64_t chunks = hd / 8, total = nRows * chunks;
+    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx((total + threads() - 1) / threads()), cIdx(1));
     b.setInsertionPointToStart(loop.getBody());
     Value idx = add(tid, mul(loop.getInductionVar(), cIdx(threads())));
-    Value row = arith::DivUIOp::create(b, loc, idx, cIdx(chunks));
-    Value col = mul(arith::RemUIOp::create(b, loc, idx, cIdx(chunks)), cIdx(8));
-    Value key = add(key0, toI64(row));
-    Value ok = andI(slt(key, skv), slt(toI64(col), dDim));
-    // cp.async of 16 bytes, zero-filled (source size 0) past Skv and D.
-    Value off = arith::SelectOp::create(b, loc, ok, add(rowBase, add(mul(key, ss), toI64(col))),
-                                        cI64(0));
-    Value smemBase = LLVM::IntToPtrOp::create(
-        b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3),
-        toI64(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem)));
-    Value dst = gep(smemBase, elemTy, toI64(add(mul(row, cIdx(hd + 8)), col)));
+    if (total % threads()) {
+      auto inTile = scf::IfOp::create(
+          b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, idx, cIdx(total)), false);
+      b.setInsertionPointToStart(inTile.thenBlock());
+    }
+    Value row, col;
+    if (useWgmma()) {
+      Value r8 = arith::RemUIOp::create(b, loc, idx, cIdx(8));
+      Value c = arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, idx, cIdx(8)), cIdx(chunks));
+      row = add(mul(arith::DivUIOp::create(b, loc, idx, cIdx(8 * chunks)), cIdx(8)), r8);
+      col = mul(c, cIdx(8));
+    } else {
+      row = arith::DivUIOp::create(b, loc, idx, cIdx(chunks));
+      col = mul(arith::RemUIOp::create(b, loc, idx, cIdx(chunks)), cIdx(8));
+    }
+    Value r = add(row0, toI64(row));
+    Value ok = andI(slt(r, limit), slt(toI64(col), dDim));
+    // cp.async of 16 bytes, zero-filled (source size 0) past the limit and D.
+    Value off = arith::SelectOp::create(b, loc, ok, add(rowBase, add(mul(r, ss), toI64(col))), cI64(0));
+    Value to = gep(smemPtr, elemTy, toI64(add(dst, tileOffset(row, col))));
     Value srcSize = arith::SelectOp::create(b, loc, ok, cI32(16), cI32(0));
-    NVVM::CpAsyncOp::create(b, loc, dst, gep(base, elemTy, off), b.getI32IntegerAttr(16),
+    NVVM::CpAsyncOp::create(b, loc, to, gep(base, elemTy, off), b.getI32IntegerAttr(16),
                             NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
                                                                  NVVM::LoadCacheModifierKind::CG),
                             srcSize);
@@ -653,23 +760,121 @@ void MmaBuilder::loadTile(Value base, int64_t strideWord, Value smem, Value kt, 
     // Any strides: one element at a time.
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifFast.elseBlock());
-    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(bc * hd / threads()), cIdx(1));
+    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(nRows * hd / threads()), cIdx(1));
     b.setInsertionPointToStart(loop.getBody());
     Value idx = add(tid, mul(loop.getInductionVar(), cIdx(threads())));
     Value row = arith::DivUIOp::create(b, loc, idx, cIdx(hd));
     Value col = arith::RemUIOp::create(b, loc, idx, cIdx(hd));
-    Value key = add(key0, toI64(row));
-    Value ok = andI(slt(key, skv), slt(toI64(col), dDim));
+    Value r = add(row0, toI64(row));
+    Value ok = andI(slt(r, limit), slt(toI64(col), dDim));
     auto ifOk = scf::IfOp::create(b, loc, TypeRange{elemTy}, ok, true);
     b.setInsertionPointToStart(ifOk.thenBlock());
-    Value off = add(rowBase, add(mul(key, ss), mul(toI64(col), sd)));
+    Value off = add(rowBase, add(mul(r, ss), mul(toI64(col), sd)));
     scf::YieldOp::create(b, loc, Value(LLVM::LoadOp::create(b, loc, elemTy, gep(base, elemTy, off), 2)));
     b.setInsertionPointToStart(ifOk.elseBlock());
     scf::YieldOp::create(b, loc, Value(arith::ConstantFloatOp::create(
                                      b, loc, cast<FloatType>(elemTy), APFloat::getZero(cast<FloatType>(elemTy).getFloatSemantics()))));
     b.setInsertionPointAfter(ifOk);
-    memref::StoreOp::create(b, loc, ifOk.getResult(0), smem, ValueRange{row, col});
+    LLVM::StoreOp::create(b, loc, ifOk.getResult(0), gep(smemPtr, elemTy, toI64(add(dst, tileOffset(row, col)))), 2);
   }
+}
+
+void MmaBuilder::issueLoads(Value want, Value kt, Value stage, Value fast) {
+  for (int which = 0; which < 2; ++which) {
+    auto ifWant = scf::IfOp::create(b, loc, want, false);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifWant.thenBlock());
+      loadTile(which, stage, kt, fast);
+    }
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  }
+}
+
+void MmaBuilder::selectStage(Value stage) {
+  if (useWgmma()) {
+    // K: K-major (core matrices along the head dimension 128 bytes apart,
+    // 8-key groups hd * 16 bytes apart); V: N-major over the head dimension
+    // (8-column groups 128 bytes apart, 8-key groups hd * 16 bytes apart).
+    kDesc = descriptor(stageOffset(stage, 0), /*lbo=*/128, /*sbo=*/hd * 16);
+    vDesc = descriptor(stageOffset(stage, 1), /*lbo=*/hd * 16, /*sbo=*/128);
+    return;
+  }
+  auto wg = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto tileTy = MemRefType::get({bc, hd + 8}, elemTy, MemRefLayoutAttrInterface(), wg);
+  ks = memref::ViewOp::create(b, loc, tileTy, smem, mul(stageOffset(stage, 0), cIdx(2)), ValueRange{});
+  vs = memref::ViewOp::create(b, loc, tileTy, smem, mul(stageOffset(stage, 1), cIdx(2)), ValueRange{});
+}
+
+Value MmaBuilder::descriptor(Value offset, int64_t lbo, int64_t sbo) {
+  // Bits 0-13: address >> 4; 16-29: lbo >> 4; 32-45: sbo >> 4; layout 0
+  // (no swizzle).
+  Value addr = add(toI64(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem)),
+                   mul(toI64(offset), cI64(2)));
+  Value lo = arith::AndIOp::create(b, loc, arith::ShRUIOp::create(b, loc, addr, cI64(4)),
+                                   cI64(0x3FFF));
+  return arith::OrIOp::create(b, loc, lo, cI64(((lbo >> 4) << 16) | ((sbo >> 4) << 32)));
+}
+
+Value MmaBuilder::asI32(Value reg) {
+  if (reg.getType().isInteger(32))
+    return reg;
+  Value v = vector::BitCastOp::create(b, loc, VectorType::get({1}, b.getI32Type()), reg);
+  return vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{0});
+}
+
+SmallVector<Value> MmaBuilder::wgmma(int64_t n, int64_t steps, ArrayRef<SmallVector<Value>> aRegs,
+                                     Value aDesc, Value bDesc, int64_t bStep, bool transB) {
+  // One asm statement: fence, the k steps (the first ignores the
+  // accumulators' old values: scale-d false), commit, wait.
+  std::string ty = options.inputType == ATTN_F16 ? "f16" : "bf16";
+  int64_t nOut = n / 2, next = nOut;
+  std::string dList = "{", cons;
+  for (int64_t i = 0; i < nOut; ++i) {
+    dList += (i ? ", $" : "$") + std::to_string(i);
+    cons += i ? ",=f" : "=f";
+  }
+  dList += "}";
+  int64_t perStep = aRegs.empty() ? 2 : 5;
+  std::string zero = "$" + std::to_string(nOut + perStep * steps);
+  std::string text = "{\n.reg .pred p, q;\nsetp.ne.b32 p, " + zero + ", 0;\nsetp.eq.b32 q, " + zero +
+                     ", 0;\nwgmma.fence.sync.aligned;\n";
+  SmallVector<Value> operands;
+  for (int64_t k = 0; k < steps; ++k) {
+    std::string a;
+    if (aRegs.empty()) {
+      a = "$" + std::to_string(next++);
+      operands.push_back(add(aDesc, cI64(k * (256 >> 4))));
+      cons += ",l";
+    } else {
+      a = "{";
+      for (int r = 0; r < 4; ++r) {
+        a += (r ? ", $" : "$") + std::to_string(next++);
+        operands.push_back(asI32(aRegs[k][r]));
+        cons += ",r";
+      }
+      a += "}";
+    }
+    std::string d = "$" + std::to_string(next++);
+    operands.push_back(add(bDesc, cI64(k * bStep)));
+    cons += ",l";
+    text += "wgmma.mma_async.sync.aligned.m64n" + std::to_string(n) + "k16.f32." + ty + "." + ty +
+            " " + dList + ", " + a + ", " + d + ", " + (k ? "q" : "p") + ", 1, 1, " +
+            (aRegs.empty() ? "0, " : "") + (transB ? "1" : "0") + ";\n";
+  }
+  operands.push_back(cI32(0));
+  cons += ",r,~{memory}";
+  text += "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;\n}";
+  auto resTy = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                                SmallVector<Type>(nOut, b.getF32Type()));
+  auto asmOp = LLVM::InlineAsmOp::create(b, loc, resTy, operands, text, cons,
+                                         /*has_side_effects=*/true, /*is_align_stack=*/false,
+                                         LLVM::TailCallKind::None, LLVM::AsmDialectAttr(),
+                                         ArrayAttr());
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < nOut; ++i)
+    out.push_back(LLVM::ExtractValueOp::create(b, loc, asmOp.getResult(0), ArrayRef<int64_t>{i}));
+  return out;
 }
 
 void MmaBuilder::loadSizes() {
@@ -731,15 +936,28 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
 /// exp(x) -> ex2.approx(x * log2(e)), exp2(x) -> ex2.approx(x) and
 /// tanh(x) -> tanh.approx(x): one MUFU instruction each instead of
 /// libdevice's or a polynomial's sequence (relative errors about 2^-22 and
-/// 2^-11, below the bf16 / fp16 rounding of the output).
+/// 2^-11, below the bf16 / fp16 rounding of the output). x / y ->
+/// div.full.f32 (2 ulp): IEEE division's slow path is a subroutine call, and
+/// ptxas was seen to reuse a live wgmma A-operand register across such calls
+/// in the key loop (wrong results); no call is left there.
 void MmaBuilder::lowerFastMath(gpu::GPUFuncOp fn) {
   SmallVector<Operation *> ops;
   fn.walk([&](Operation *op) {
-    if (isa<math::ExpOp, math::Exp2Op, math::TanhOp>(op) && op->getResult(0).getType().isF32())
+    if (isa<math::ExpOp, math::Exp2Op, math::TanhOp, arith::DivFOp>(op) &&
+        op->getResult(0).getType().isF32())
       ops.push_back(op);
   });
   for (Operation *op : ops) {
     b.setInsertionPoint(op);
+    if (isa<arith::DivFOp>(op)) {
+      auto asmOp = LLVM::InlineAsmOp::create(
+          b, loc, b.getF32Type(), op->getOperands(), "div.full.f32 $0, $1, $2;", "=f,f,f",
+          /*has_side_effects=*/false, /*is_align_stack=*/false, LLVM::TailCallKind::None,
+          LLVM::AsmDialectAttr(), ArrayAttr());
+      op->getResult(0).replaceAllUsesWith(asmOp.getResult(0));
+      op->erase();
+      continue;
+    }
     Value x = op->getOperand(0);
     if (isa<math::ExpOp>(op))
       x = arith::MulFOp::create(b, loc, x, cF32(1.4426950408889634));
@@ -753,6 +971,78 @@ void MmaBuilder::lowerFastMath(gpu::GPUFuncOp fn) {
   }
 }
 
+TileClassValues MmaBuilder::tileClass(Value kt) {
+  Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
+  if (!classified)
+    return {no, no};
+  Value i0 = add(qOff, mul(qt, cI64(rowsPerBlock())));
+  Value last = arith::MinSIOp::create(b, loc, add(mul(qt, cI64(rowsPerBlock())), cI64(rowsPerBlock() - 1)),
+                                      arith::SubIOp::create(b, loc, sq, cI64(1)));
+  Value j0 = mul(kt, cI64(bc));
+  Value j1 = arith::MinSIOp::create(b, loc, add(j0, cI64(bc - 1)),
+                                    arith::SubIOp::create(b, loc, skv, cI64(1)));
+  BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, Value(), &sizes};
+  return emitTileClass(variant, b, loc, ctx, keepOp.getBody(), i0, add(qOff, last), j0, j1);
+}
+
+void MmaBuilder::emitKeepValues(Value kt, TileClassValues cls) {
+  for (Operation &op : cas.getBody().front()) {
+    if (kindOf.lookup(&op) != Kind::Elem || dependsOnLoad(op.getResult(0)))
+      continue;
+    if (&op != keepOp.getOperation() || !classified) {
+      emitOp(&op, kt);
+      continue;
+    }
+    // The keep values: all true on a full tile, else computed.
+    unsigned n = countOf(Shape::Elem);
+    SmallVector<Type> types(n, b.getI1Type());
+    auto ifFull = scf::IfOp::create(b, loc, types, cls.full, true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifFull.thenBlock());
+      SmallVector<Value> yes(n, arith::ConstantIntOp::create(b, loc, 1, 1));
+      scf::YieldOp::create(b, loc, yes);
+      b.setInsertionPointToStart(ifFull.elseBlock());
+      emitOp(&op, kt);
+      scf::YieldOp::create(b, loc, vals[keepFiber]);
+    }
+    vals[keepFiber].assign(ifFull.getResults().begin(), ifFull.getResults().end());
+  }
+}
+
+Value MmaBuilder::tileWanted(Value kt, Value numTiles) {
+  Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
+  TileClassValues cls = tileClass(kt);
+  Value notEmpty = andI(slt(kt, numTiles), arith::XOrIOp::create(b, loc, cls.empty, yes));
+  if (!indexOnlyKeep)
+    return notEmpty;
+  // A partial tile: the block votes (a barrier with an OR) on whether any of
+  // its points is kept. The keep values computed here are this vote's only.
+  Value partial = andI(notEmpty, arith::XOrIOp::create(b, loc, cls.full, yes));
+  auto ifVote = scf::IfOp::create(b, loc, TypeRange{b.getI1Type()}, partial, true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifVote.thenBlock());
+  auto savedVals = vals;
+  auto savedEmitted = emitted;
+  for (Operation &op : cas.getBody().front())
+    if (kindOf.lookup(&op) == Kind::Elem && !dependsOnLoad(op.getResult(0)))
+      emitOp(&op, kt);
+  Value any = arith::ConstantIntOp::create(b, loc, 0, 1);
+  for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k)
+    any = arith::OrIOp::create(b, loc, any,
+                               andI(valueAt(keepFiber, k, Shape::Elem), slt(keyOf(k, kt), skv)));
+  Value votes = NVVM::BarrierOp::create(
+      b, loc, TypeRange{b.getI32Type()}, Value(), Value(),
+      NVVM::BarrierReductionAttr::get(b.getContext(), NVVM::BarrierReduction::OR),
+      arith::ExtUIOp::create(b, loc, b.getI32Type(), any)).getResult(0);
+  scf::YieldOp::create(b, loc, Value(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, votes, cI32(0))));
+  vals = std::move(savedVals);
+  emitted = std::move(savedEmitted);
+  b.setInsertionPointToStart(ifVote.elseBlock());
+  scf::YieldOp::create(b, loc, Value(andI(notEmpty, cls.full)));
+  return ifVote.getResult(0);
+}
+
 LogicalResult MmaBuilder::build() {
   MLIRContext *ctx = target.getContext();
   ptrTy = LLVM::LLVMPointerType::get(ctx);
@@ -760,25 +1050,25 @@ LogicalResult MmaBuilder::build() {
   std::string name = mmaKernelName(variant.getSymName(), options.inputType, hd);
   auto fn = addGpuKernel(target, b, loc, split ? name + "_split" : name);
   fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(threads()), 1, 1}));
-  // K and V tiles; rows padded by 8 elements so that ldmatrix's 8 row
-  // addresses fall in different banks.
-  auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  auto tileTy = MemRefType::get({bc, hd + 8}, elemTy, MemRefLayoutAttrInterface(), wg);
-  ks = fn.addWorkgroupAttribution(tileTy, loc);
-  vs = fn.addWorkgroupAttribution(tileTy, loc);
-  // cp.async and ldmatrix move 16-byte rows.
-  for (unsigned k = 0; k < 2; ++k)
-    fn.setWorkgroupAttributionAttr(k, LLVM::LLVMDialect::getAlignAttrName(), b.getI64IntegerAttr(16));
   args = fn.getArgument(0);
+  // K and V tiles of every stage in dynamic shared memory
+  // (attn_gpu_mma_smem_bytes): for ldmatrix rows padded by 8 elements, so
+  // that its 8 row addresses fall in different banks; for wgmma core
+  // matrices (tileOffset).
+  auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  smem = gpu::DynamicSharedMemoryOp::create(
+      b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), MemRefLayoutAttrInterface(), wg));
+  smemPtr = LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(ctx, 3),
+                                     toI64(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem)));
 
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value warp = arith::DivUIOp::create(b, loc, tid, cIdx(32));
+  warp = arith::DivUIOp::create(b, loc, tid, cIdx(32));
   lane = arith::RemUIOp::create(b, loc, tid, cIdx(32));
   g = toI64(arith::DivUIOp::create(b, loc, lane, cIdx(4)));
   t = toI64(arith::RemUIOp::create(b, loc, lane, cIdx(4)));
   // Query tiles in reverse: under causal-like masks the last rows see the
   // most keys, and their blocks should start first.
-  Value qt = toI64(arith::SubIOp::create(
+  qt = toI64(arith::SubIOp::create(
       b, loc, arith::SubIOp::create(b, loc, gpu::GridDimOp::create(b, loc, gpu::Dimension::x), cIdx(1)),
       gpu::BlockIdOp::create(b, loc, gpu::Dimension::x)));
   hIdx = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y));
@@ -808,8 +1098,21 @@ LogicalResult MmaBuilder::build() {
     rowValid[h] = slt(rows[h], sq);
   }
 
-  // Q fragments (A operands), zero past Sq and D.
-  {
+  // K / V tiles (and Q) move as 16-byte vectors when the layout allows.
+  Value fast = andI(vectorCopyOk(ATTN_ARG_K_STRIDES, kPtr), vectorCopyOk(ATTN_ARG_V_STRIDES, vPtr));
+  if (useWgmma()) {
+    // Q in shared memory (after the K / V stages, core matrices), the A
+    // operand of the QK wgmma; its copies are waited for with the first
+    // tile's.
+    Value qSmem = cIdx(stages() * 2 * bc * (hd + 8));
+    copyRows(qPtr, ATTN_ARG_Q_STRIDES, hIdx, mul(qt, cI64(rowsPerBlock())), rowsPerBlock(), sq, qSmem,
+             vectorCopyOk(ATTN_ARG_Q_STRIDES, qPtr));
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+    // This warpgroup's 64 rows: 8 groups of 8 rows, hd * 16 bytes apart.
+    Value wgRows = mul(arith::DivUIOp::create(b, loc, warp, cIdx(4)), cIdx(64 * hd));
+    qDesc = descriptor(add(qSmem, wgRows), /*lbo=*/128, /*sbo=*/hd * 16);
+  } else {
+    // Q fragments (mma A operands) in registers, zero past Sq and D.
     Value qb = add(mul(bIdx, argWord(ATTN_ARG_Q_STRIDES)), mul(hIdx, argWord(ATTN_ARG_Q_STRIDES + 1)));
     Value qs = argWord(ATTN_ARG_Q_STRIDES + 2), qd = argWord(ATTN_ARG_Q_STRIDES + 3);
     Value zero = arith::ConstantFloatOp::create(
@@ -834,25 +1137,6 @@ LogicalResult MmaBuilder::build() {
     }
   }
 
-  // K / V tiles move as 16-byte vectors when the layout allows.
-  Value fast;
-  {
-    Value ok = arith::ConstantIntOp::create(b, loc, 1, 1);
-    auto isZero = [&](Value v, int64_t m) {
-      return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
-                                   arith::RemSIOp::create(b, loc, v, cI64(m)), cI64(0));
-    };
-    ok = andI(ok, isZero(dDim, 8));
-    for (int64_t w : {ATTN_ARG_K_STRIDES, ATTN_ARG_V_STRIDES}) {
-      for (int64_t k = 0; k < 3; ++k)
-        ok = andI(ok, isZero(argWord(w + k), 8));
-      ok = andI(ok, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, argWord(w + 3), cI64(1)));
-    }
-    for (Value p : {kPtr, vPtr})
-      ok = andI(ok, isZero(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), p), 16));
-    fast = ok;
-  }
-
   Block &body = cas.getBody().front();
   for (Operation &op : body)
     if (kindOf.lookup(&op) == Kind::Pre)
@@ -875,116 +1159,83 @@ LogicalResult MmaBuilder::build() {
   // Split: chunk c takes the key tiles c, c + W, c + 2W, ... (round robin,
   // so that a window or a causal diagonal is spread over the chunks).
   Value firstTile = split ? chunk : cI64(0);
-  Value step = split ? toIdx(numChunks) : cIdx(1);
-  auto loop = scf::ForOp::create(b, loc, toIdx(firstTile), toIdx(numTiles), step, init);
+  Value stepI64 = split ? numChunks : cI64(1);
+  // The mask plan: when every masked Einsum keeps by the same fiber and it
+  // needs no K / V, a tile no row of the block keeps is neither loaded nor
+  // computed; when that fiber is a map of indices and params, interval
+  // arithmetic classifies the tiles (empty ones skipped before anything
+  // else, full ones need no per-element mask).
+  bool oneKeep = true;
+  for (Operation &op : body)
+    if (auto e = dyn_cast<cascade::EinsumOp>(op); e && e.getKeep()) {
+      if (keepFiber && keepFiber != e.getKeep())
+        oneKeep = false;
+      keepFiber = e.getKeep();
+    }
+  indexOnlyKeep = keepFiber && oneKeep && !dependsOnLoad(keepFiber);
+  keepOp = indexOnlyKeep ? keepFiber.getDefiningOp<cascade::EinsumOp>() : nullptr;
+  classified = keepOp && keepOp.getInputs().empty();
+  // Two stages: tile t + 1 loads while tile t is computed; the loop carries
+  // whether its tile was loaded (decided, and loaded, one tile ahead).
+  bool pipelined = stages() > 1;
+  if (pipelined) {
+    Value want = tileWanted(firstTile, numTiles);
+    issueLoads(want, firstTile, cIdx(0), fast);
+    init.push_back(want);
+  }
+  auto loop = scf::ForOp::create(b, loc, toIdx(firstTile), toIdx(numTiles), toIdx(stepI64), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value kt = toI64(loop.getInductionVar());
+    ValueRange iterArgs = loop.getRegionIterArgs();
+    ValueRange states = pipelined ? iterArgs.drop_back() : iterArgs;
     unsigned a = 0;
     for (cascade::IterateOp it : iterates) {
       SmallVector<Value> &prev = vals[it.getPrev()];
       prev.clear();
       for (unsigned k = 0, n = countOf(shapeOf(it.getCur())); k < n; ++k)
-        prev.push_back(loop.getRegionIterArgs()[a++]);
+        prev.push_back(states[a++]);
     }
-    // The mask first (it needs no K / V): a tile no row of the block keeps
-    // is skipped, K and V included.
-    Value keepFiber;
-    bool oneKeep = true;
-    for (Operation &op : body)
-      if (auto e = dyn_cast<cascade::EinsumOp>(op); e && e.getKeep()) {
-        if (keepFiber && keepFiber != e.getKeep())
-          oneKeep = false;
-        keepFiber = e.getKeep();
-      }
-    // The tile's class from interval arithmetic over the mask (when the
-    // keep fiber is a map of indices and params): empty tiles are skipped
-    // before anything else and full ones need no per-element mask.
-    bool indexOnlyKeep = keepFiber && oneKeep && !dependsOnLoad(keepFiber);
-    auto keepOp = indexOnlyKeep ? keepFiber.getDefiningOp<cascade::EinsumOp>() : nullptr;
-    bool classified = keepOp && keepOp.getInputs().empty();
-    Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
-    TileClassValues cls{no, no};
-    if (classified) {
-      Value i0 = add(qOff, mul(qt, cI64(rowsPerBlock())));
-      Value last = arith::MinSIOp::create(
-          b, loc, add(mul(qt, cI64(rowsPerBlock())), cI64(rowsPerBlock() - 1)),
-          arith::SubIOp::create(b, loc, sq, cI64(1)));
-      Value j0 = mul(kt, cI64(bc));
-      Value j1 = arith::MinSIOp::create(b, loc, add(j0, cI64(bc - 1)),
-                                        arith::SubIOp::create(b, loc, skv, cI64(1)));
-      BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, Value(), &sizes};
-      cls = emitTileClass(variant, b, loc, ctx, keepOp.getBody(), i0, add(qOff, last), j0, j1);
-    }
-    TypeRange stateTypes(ValueRange(loop.getRegionIterArgs()));
-    auto ifNonEmpty = scf::IfOp::create(
-        b, loc, stateTypes, arith::XOrIOp::create(b, loc, cls.empty, arith::ConstantIntOp::create(b, loc, 1, 1)),
-        true);
-    b.setInsertionPointToStart(ifNonEmpty.elseBlock());
-    scf::YieldOp::create(b, loc, loop.getRegionIterArgs());
-    b.setInsertionPointToStart(ifNonEmpty.thenBlock());
-    Value cond;
-    if (indexOnlyKeep) {
-      for (Operation &op : body) {
-        if (kindOf.lookup(&op) != Kind::Elem || dependsOnLoad(op.getResult(0)))
-          continue;
-        if (&op != keepOp.getOperation() || !classified) {
-          emitOp(&op, kt);
-          continue;
-        }
-        // The keep values: all true on a full tile, else computed.
-        unsigned n = countOf(Shape::Elem);
-        SmallVector<Type> types(n, b.getI1Type());
-        auto ifFull = scf::IfOp::create(b, loc, types, cls.full, true);
-        {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(ifFull.thenBlock());
-          SmallVector<Value> yes(n, arith::ConstantIntOp::create(b, loc, 1, 1));
-          scf::YieldOp::create(b, loc, yes);
-          b.setInsertionPointToStart(ifFull.elseBlock());
-          emitOp(&op, kt);
-          scf::YieldOp::create(b, loc, vals[keepFiber]);
-        }
-        vals[keepFiber].assign(ifFull.getResults().begin(), ifFull.getResults().end());
-      }
-      // A partial tile: the block votes (a barrier with an OR) on whether
-      // any of its points is kept.
-      Value partial = arith::AndIOp::create(
-          b, loc, arith::XOrIOp::create(b, loc, cls.full, arith::ConstantIntOp::create(b, loc, 1, 1)),
-          arith::XOrIOp::create(b, loc, cls.empty, arith::ConstantIntOp::create(b, loc, 1, 1)));
-      auto ifVote = scf::IfOp::create(b, loc, TypeRange{b.getI1Type()}, partial, true);
-      {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ifVote.thenBlock());
-        Value any = arith::ConstantIntOp::create(b, loc, 0, 1);
-        for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k)
-          any = arith::OrIOp::create(
-              b, loc, any, andI(valueAt(keepFiber, k, Shape::Elem), slt(keyOf(k, kt), skv)));
-        Value votes = NVVM::BarrierOp::create(
-            b, loc, TypeRange{b.getI32Type()}, Value(), Value(),
-            NVVM::BarrierReductionAttr::get(ctx, NVVM::BarrierReduction::OR),
-            arith::ExtUIOp::create(b, loc, b.getI32Type(), any)).getResult(0);
-        scf::YieldOp::create(b, loc, Value(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, votes, cI32(0))));
-        b.setInsertionPointToStart(ifVote.elseBlock());
-        scf::YieldOp::create(b, loc, cls.full);
-      }
-      cond = ifVote.getResult(0);
+    Value stage = cIdx(0), cur, wantNext;
+    if (pipelined) {
+      Value i = arith::DivSIOp::create(b, loc, arith::SubIOp::create(b, loc, kt, firstTile), stepI64);
+      stage = toIdx(arith::RemSIOp::create(b, loc, i, cI64(2)));
+      // Every warp is done with the other stage (the previous tile) before
+      // the next tile replaces it.
+      gpu::BarrierOp::create(b, loc);
+      Value nextTile = add(kt, stepI64);
+      wantNext = tileWanted(nextTile, numTiles);
+      issueLoads(wantNext, nextTile, arith::SubIOp::create(b, loc, cIdx(1), stage), fast);
+      cur = iterArgs.back();
     } else {
-      cond = arith::ConstantIntOp::create(b, loc, 1, 1);
+      cur = tileWanted(kt, numTiles);
+      // The previous tile's reads of K and V are done before they are replaced.
+      auto ifCur = scf::IfOp::create(b, loc, cur, false);
+      b.setInsertionPointToStart(ifCur.thenBlock());
+      gpu::BarrierOp::create(b, loc);
+      b.setInsertionPointAfter(ifCur);
+      issueLoads(cur, kt, stage, fast);
     }
-    auto ifAny = scf::IfOp::create(b, loc, stateTypes, cond, true);
-    b.setInsertionPointToStart(ifAny.elseBlock());
-    scf::YieldOp::create(b, loc, loop.getRegionIterArgs());
-    b.setInsertionPointToStart(ifAny.thenBlock());
-    // The previous tile's reads of K and V are done before they are replaced.
+    TypeRange stateTypes(states);
+    auto ifCur = scf::IfOp::create(b, loc, stateTypes, cur, true);
+    b.setInsertionPointToStart(ifCur.elseBlock());
+    scf::YieldOp::create(b, loc, states);
+    b.setInsertionPointToStart(ifCur.thenBlock());
+    // This tile's K (and V when pipelined; else the PV waits for V, which
+    // lands while the scores are computed).
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, pipelined ? 2 : 1);
+    if (useWgmma()) {
+      // cp.async wrote the tiles through the generic proxy; wgmma reads them
+      // through the async proxy.
+      LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange(), "fence.proxy.async.shared::cta;",
+                                "~{memory}", /*has_side_effects=*/true, false,
+                                LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
+    }
     gpu::BarrierOp::create(b, loc);
-    // K and V go out as two groups of copies; the QK waits for K only, so
-    // V arrives while the scores are computed (the PV waits for it).
-    loadTile(kPtr, ATTN_ARG_K_STRIDES, ks, kt, fast);
-    loadTile(vPtr, ATTN_ARG_V_STRIDES, vs, kt, fast);
-    NVVM::CpAsyncWaitGroupOp::create(b, loc, 1);
-    gpu::BarrierOp::create(b, loc);
+    selectStage(stage);
+    if (indexOnlyKeep)
+      emitKeepValues(kt, tileClass(kt));
     for (Operation &op : body) {
       Kind k = kindOf.lookup(&op);
       if (k != Kind::Pre && k != Kind::Post && k != Kind::PostO && k != Kind::Input &&
@@ -995,10 +1246,11 @@ LogicalResult MmaBuilder::build() {
     for (cascade::IterateOp it : iterates)
       next.append(vals[it.getCur()]);
     scf::YieldOp::create(b, loc, next);
-    b.setInsertionPointAfter(ifAny);
-    scf::YieldOp::create(b, loc, ifAny.getResults());
-    b.setInsertionPointAfter(ifNonEmpty);
-    scf::YieldOp::create(b, loc, ifNonEmpty.getResults());
+    b.setInsertionPointAfter(ifCur);
+    SmallVector<Value> carried(ifCur.getResults());
+    if (pipelined)
+      carried.push_back(wantNext);
+    scf::YieldOp::create(b, loc, carried);
   }
   unsigned a = 0;
   for (cascade::IterateOp it : iterates) {

@@ -1,14 +1,17 @@
 //===- MmaKernel.h - online cascade -> tensor-core GPU kernel ---*- C++ -*-===//
 //
-// The GPU's fast mapping of a 1-pass (online) cascade, FlashAttention-2
-// style: a block of 4 warps owns 64 query rows of one (b, h); each warp keeps
-// its 16 rows' Q fragments and every row state (the iterates) in registers,
-// K and V tiles are staged in shared memory, QK and the PV contraction run on
-// the tensor cores (ldmatrix + mma.sync m16n8k16, bf16 / fp16 in, fp32
-// accumulate) and every other Einsum of the cascade is inlined per fragment
-// element with its (i, j), so the variant's score, bias, mask and norm are
-// fused between the two matmuls. Key tiles the mask empties for the whole
-// block are skipped (a block-wide vote before K and V are loaded).
+// The GPU's fast mapping of a 1-pass (online) cascade, FlashAttention
+// style: a block of 8 warps (two warpgroups) owns 128 query rows of one
+// (b, h); each warp keeps its 16 rows' Q fragments and every row state (the
+// iterates) in registers, K and V tiles are staged in shared memory by
+// cp.async two stages deep (the next tile loads while one is computed), QK
+// and the PV contraction run on the tensor cores (bf16 / fp16 in, fp32
+// accumulate: wgmma per warpgroup on sm_90a, else ldmatrix + mma.sync
+// m16n8k16 per warp; both give each warp the same fragment layout) and every
+// other Einsum of the cascade is inlined per fragment element with its
+// (i, j), so the variant's score, bias, mask and norm are fused between the
+// two matmuls. Key tiles the mask empties for the whole block are skipped (a
+// block-wide vote before K and V are loaded).
 //
 // Cascades of another shape (several passes, reductions over the head rank,
 // f32 inputs) are not mapped here; the GPU target then uses TileKernel's
@@ -30,6 +33,10 @@ class VariantOp;
 struct MmaKernelOptions {
   attn_dtype inputType = ATTN_BF16; ///< ATTN_BF16 or ATTN_F16
   int64_t headDim = 128;            ///< the kernel handles D <= headDim (a multiple of 32, <= 256)
+  /// Hopper (sm_90a): QK and PV as warpgroup MMAs (wgmma, B read from shared
+  /// memory by the tensor cores) instead of ldmatrix + mma.sync. Split-KV
+  /// kernels (one warp per block) always use mma.sync.
+  bool wgmma = false;
 };
 
 /// Query rows per block and threads per block of every tensor-core kernel.

@@ -149,6 +149,7 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   GpuCompileOptions go;
   go.keyTile = o.gpuKeyTile;
   go.mmaHeadDims = o.gpuHeadDims;
+  go.wgmma = o.gpuWgmma;
   go.dtypes = o.dtypes;
   std::vector<std::string> names;
   for (auto v : attnModule.getOps<VariantOp>())

@@ -122,7 +122,7 @@ int attn::driver::explainMain(mlir::ModuleOp attnModule, bool explain,
       return;
     std::string why;
     history[k++].gpuMapping =
-        fitsMmaKernel(v, &why) ? "tensor-core kernel (mma.sync) for bf16 / fp16"
+        fitsMmaKernel(v, &why) ? "tensor-core kernel (wgmma on sm_90a, mma.sync for split-KV) for bf16 / fp16"
                                : "one thread per row (no tensor-core kernel: " + why + ")";
   });
   for (const VariantHistory &h : history) {

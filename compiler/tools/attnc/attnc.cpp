@@ -65,6 +65,11 @@ cl::opt<std::string> gpuHeadDims(
     cl::desc("Head-dimension tiers of the GPU tensor-core kernels (multiples of 32 up to 256; "
              "default 64,128; larger D runs the row kernel)"),
     cl::init("64,128"));
+cl::opt<std::string> gpuMma(
+    "gpu-mma", cl::cat(attncCategory),
+    cl::desc("Tensor-core instructions of the GPU kernels: wgmma (default; warpgroup MMAs on "
+             "sm_90a, split-KV kernels use mma.sync) or sync (mma.sync everywhere)"),
+    cl::init("wgmma"));
 cl::opt<bool> verbose("v", cl::cat(attncCategory), cl::desc("Say what is being compiled and how long it took"));
 
 int usageError(const std::string &message) {
@@ -129,6 +134,9 @@ int main(int argc, char **argv) {
       return usageError("--gpu-head-dims: '" + t.str() + "' is not a multiple of 32 up to 256");
     aot.gpuHeadDims.push_back(n);
   }
+  if (gpuMma != "wgmma" && gpuMma != "sync")
+    return usageError("--gpu-mma: '" + gpuMma + "' is neither wgmma nor sync");
+  aot.gpuWgmma = gpuMma == "wgmma";
 
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
@@ -147,6 +155,7 @@ int main(int argc, char **argv) {
     gpu.dtypes = aot.dtypes;
     gpu.keyTile = aot.gpuKeyTile;
     gpu.mmaHeadDims = aot.gpuHeadDims;
+    gpu.wgmma = aot.gpuWgmma;
     if (verbose)
       errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";
     std::string error;

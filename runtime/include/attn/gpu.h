@@ -26,14 +26,19 @@
  * row (b, h, row), B*H*Sq threads in a 1-D grid of ATTN_GPU_BLOCK_SIZE-thread
  * blocks; it derives (b, h, row) from its global id (id = (b*H + h)*Sq + row)
  * and returns when the id is out of range. A tensor-core kernel has blocks of
- * ATTN_GPU_MMA_BLOCK_SIZE threads (4 warps) that each own
+ * ATTN_GPU_MMA_BLOCK_SIZE threads (8 warps, two warpgroups) that each own
  * ATTN_GPU_MMA_ROWS_PER_BLOCK query rows of one (b, h): grid
- * (ceil(Sq / ATTN_GPU_MMA_ROWS_PER_BLOCK), H, B).
+ * (ceil(Sq / ATTN_GPU_MMA_ROWS_PER_BLOCK), H, B), and
+ * attn_gpu_mma_smem_bytes(N, ATTN_GPU_MMA_STAGES, ATTN_GPU_MMA_ROWS_PER_BLOCK) bytes of
+ * dynamic shared
+ * memory (more than the default 48 KiB: the launcher raises the function's
+ * CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES).
  *
  * Split-KV (decode): next to a tensor-core kernel, `..._d<N>_split` runs one
  * chunk of the key tiles per block (chunk c of W: tiles c, c + W, ...; blocks
  * of ATTN_GPU_SPLIT_BLOCK_SIZE threads owning ATTN_GPU_SPLIT_ROWS_PER_BLOCK
- * rows: grid (ceil(Sq / ATTN_GPU_SPLIT_ROWS_PER_BLOCK), H, B * W)) (grid z = B * W, W in ATTN_ARG_NUM_CHUNKS)
+ * rows: grid (ceil(Sq / ATTN_GPU_SPLIT_ROWS_PER_BLOCK), H, B * W)) (grid z = B * W, W in ATTN_ARG_NUM_CHUNKS),
+ * attn_gpu_mma_smem_bytes(N, ATTN_GPU_SPLIT_STAGES, 0) bytes of dynamic shared memory,
  * and leaves each row's iterate states in a scratch area (ATTN_ARG_PARTIALS,
  * the state of (b, h, row, chunk c) at (((b * H + h) * Sq + row) * W + c) *
  * (ATTN_GPU_SPLIT_ROW_SLOTS + ATTN_GPU_SPLIT_O_ITERATES * N) floats), and
@@ -65,8 +70,12 @@ enum {
 /* Threads per block of every attnc GPU kernel launch. */
 #define ATTN_GPU_BLOCK_SIZE 128
 /* Threads per block and query rows per block of the tensor-core kernels. */
-#define ATTN_GPU_MMA_BLOCK_SIZE 128
-#define ATTN_GPU_MMA_ROWS_PER_BLOCK 64
+#define ATTN_GPU_MMA_BLOCK_SIZE 256
+#define ATTN_GPU_MMA_ROWS_PER_BLOCK 128
+/* Shared-memory stages of K / V tiles: the tensor-core kernel loads the next
+ * key tile while it computes one; a split kernel has one stage. */
+#define ATTN_GPU_MMA_STAGES 2
+#define ATTN_GPU_SPLIT_STAGES 1
 /* Split-KV state of one (row, chunk): ATTN_GPU_SPLIT_ROW_SLOTS floats for the
  * row iterates, then N (the tier) per [row, D] iterate, at most
  * ATTN_GPU_SPLIT_O_ITERATES of them. */
@@ -75,6 +84,18 @@ enum {
 #define ATTN_GPU_SPLIT_BLOCK_SIZE 32
 #define ATTN_GPU_SPLIT_ROWS_PER_BLOCK 16
 #define ATTN_GPU_SPLIT_O_ITERATES 2
+
+/* Keys per tile of a tensor-core kernel of head-dimension tier `tier`. */
+static inline int64_t attn_gpu_mma_key_tile(int64_t tier) { return tier > 128 ? 32 : 64; }
+
+/* Dynamic shared memory of a tensor-core kernel of tier `tier`: `stages`
+ * stages of a K and a V tile (keys x (tier + 8) elements of 2 bytes), then
+ * the block's `qRows` query rows (tier elements each; the Q operand of the
+ * warpgroup MMAs): ATTN_GPU_MMA_ROWS_PER_BLOCK for a tensor-core kernel, 0
+ * for a split one. */
+static inline int64_t attn_gpu_mma_smem_bytes(int64_t tier, int64_t stages, int64_t qRows) {
+  return (stages * 2 * attn_gpu_mma_key_tile(tier) * (tier + 8) + qRows * tier) * 2;
+}
 
 /* A loaded cubin (CUmodule) in one CUDA context. */
 typedef struct attn_gpu_module attn_gpu_module;

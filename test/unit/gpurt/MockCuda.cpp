@@ -348,6 +348,7 @@ MOCK cuModuleGetFunction(void **fn, void *mod, const char *name) {
   *fn = reinterpret_cast<void *>(it->second);
   return OK;
 }
+MOCK cuFuncSetAttribute(void *, int, int) { return OK; }
 MOCK cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                     unsigned bz, unsigned shared, void *, void **params, void **extra) {
   if (gy != 1 || gz != 1 || by != 1 || bz != 1 || shared != 0 || extra || !params)
