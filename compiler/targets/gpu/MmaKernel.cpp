@@ -1175,21 +1175,27 @@ LogicalResult MmaBuilder::build() {
   indexOnlyKeep = keepFiber && oneKeep && !dependsOnLoad(keepFiber);
   keepOp = indexOnlyKeep ? keepFiber.getDefiningOp<cascade::EinsumOp>() : nullptr;
   classified = keepOp && keepOp.getInputs().empty();
-  // Two stages: tile t + 1 loads while tile t is computed; the loop carries
-  // whether its tile was loaded (decided, and loaded, one tile ahead).
-  bool pipelined = stages() > 1;
+  // S stages: tiles t + 1 .. t + S - 1 load while tile t is computed; the
+  // loop carries whether each of tiles t .. t + S - 2 was loaded (decided,
+  // and loaded, S - 1 tiles ahead).
+  int64_t nStages = stages();
+  bool pipelined = nStages > 1;
   if (pipelined) {
-    Value want = tileWanted(firstTile, numTiles);
-    issueLoads(want, firstTile, cIdx(0), fast);
-    init.push_back(want);
+    for (int64_t d = 0; d + 1 < nStages; ++d) {
+      Value tile = add(firstTile, mul(stepI64, cI64(d)));
+      Value want = tileWanted(tile, numTiles);
+      issueLoads(want, tile, cIdx(d), fast);
+      init.push_back(want);
+    }
   }
+  unsigned numStates = init.size() - (pipelined ? nStages - 1 : 0);
   auto loop = scf::ForOp::create(b, loc, toIdx(firstTile), toIdx(numTiles), toIdx(stepI64), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value kt = toI64(loop.getInductionVar());
     ValueRange iterArgs = loop.getRegionIterArgs();
-    ValueRange states = pipelined ? iterArgs.drop_back() : iterArgs;
+    ValueRange states = iterArgs.take_front(numStates);
     unsigned a = 0;
     for (cascade::IterateOp it : iterates) {
       SmallVector<Value> &prev = vals[it.getPrev()];
@@ -1200,14 +1206,25 @@ LogicalResult MmaBuilder::build() {
     Value stage = cIdx(0), cur, wantNext;
     if (pipelined) {
       Value i = arith::DivSIOp::create(b, loc, arith::SubIOp::create(b, loc, kt, firstTile), stepI64);
-      stage = toIdx(arith::RemSIOp::create(b, loc, i, cI64(2)));
-      // Every warp is done with the other stage (the previous tile) before
-      // the next tile replaces it.
+      stage = toIdx(arith::RemSIOp::create(b, loc, i, cI64(nStages)));
+      // This thread's copies of tile t are done (tiles t + 1 .. t + S - 2,
+      // two groups each, may be in flight); after the barrier every thread's
+      // are, and every warp is done with tile t - 1, whose stage tile
+      // t + S - 1 then replaces. One barrier per tile.
+      NVVM::CpAsyncWaitGroupOp::create(b, loc, 2 * (nStages - 2));
+      if (useWgmma()) {
+        // cp.async wrote the tiles through the generic proxy; wgmma reads
+        // them through the async proxy.
+        LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange(), "fence.proxy.async.shared::cta;",
+                                  "~{memory}", /*has_side_effects=*/true, false,
+                                  LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
+      }
       gpu::BarrierOp::create(b, loc);
-      Value nextTile = add(kt, stepI64);
+      Value nextTile = add(kt, mul(stepI64, cI64(nStages - 1)));
       wantNext = tileWanted(nextTile, numTiles);
-      issueLoads(wantNext, nextTile, arith::SubIOp::create(b, loc, cIdx(1), stage), fast);
-      cur = iterArgs.back();
+      issueLoads(wantNext, nextTile, toIdx(arith::RemSIOp::create(b, loc, add(i, cI64(nStages - 1)), cI64(nStages))),
+                 fast);
+      cur = iterArgs[numStates];
     } else {
       cur = tileWanted(kt, numTiles);
       // The previous tile's reads of K and V are done before they are replaced.
@@ -1222,17 +1239,12 @@ LogicalResult MmaBuilder::build() {
     b.setInsertionPointToStart(ifCur.elseBlock());
     scf::YieldOp::create(b, loc, states);
     b.setInsertionPointToStart(ifCur.thenBlock());
-    // This tile's K (and V when pipelined; else the PV waits for V, which
-    // lands while the scores are computed).
-    NVVM::CpAsyncWaitGroupOp::create(b, loc, pipelined ? 2 : 1);
-    if (useWgmma()) {
-      // cp.async wrote the tiles through the generic proxy; wgmma reads them
-      // through the async proxy.
-      LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange(), "fence.proxy.async.shared::cta;",
-                                "~{memory}", /*has_side_effects=*/true, false,
-                                LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
+    if (!pipelined) {
+      // This tile's K; the PV waits for V, which lands while the scores are
+      // computed.
+      NVVM::CpAsyncWaitGroupOp::create(b, loc, 1);
+      gpu::BarrierOp::create(b, loc);
     }
-    gpu::BarrierOp::create(b, loc);
     selectStage(stage);
     if (indexOnlyKeep)
       emitKeepValues(kt, tileClass(kt));
@@ -1248,8 +1260,10 @@ LogicalResult MmaBuilder::build() {
     scf::YieldOp::create(b, loc, next);
     b.setInsertionPointAfter(ifCur);
     SmallVector<Value> carried(ifCur.getResults());
-    if (pipelined)
+    if (pipelined) {
+      carried.append(iterArgs.begin() + numStates + 1, iterArgs.end());
       carried.push_back(wantNext);
+    }
     scf::YieldOp::create(b, loc, carried);
   }
   unsigned a = 0;

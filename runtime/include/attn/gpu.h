@@ -73,8 +73,8 @@ enum {
 #define ATTN_GPU_MMA_BLOCK_SIZE 256
 #define ATTN_GPU_MMA_ROWS_PER_BLOCK 128
 /* Shared-memory stages of K / V tiles: the tensor-core kernel loads the next
- * key tile while it computes one; a split kernel has one stage. */
-#define ATTN_GPU_MMA_STAGES 2
+ * two key tiles while it computes one; a split kernel has one stage. */
+#define ATTN_GPU_MMA_STAGES 3
 #define ATTN_GPU_SPLIT_STAGES 1
 /* Split-KV state of one (row, chunk): ATTN_GPU_SPLIT_ROW_SLOTS floats for the
  * row iterates, then N (the tier) per [row, D] iterate, at most
