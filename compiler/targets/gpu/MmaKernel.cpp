@@ -252,6 +252,8 @@ private:
   // Values of the kernel's entry.
   Value args, tid, lane, g, t, bIdx, hIdx, hkIdx, skv, sq, dDim, qOff, errorFlag;
   bool split = false;
+  /// i1: key j < Skv.
+  Value keyValid(Value j) { return slt(j, skv); }
   Value numChunks, chunk; ///< split: W and this block's chunk
   Value kPtr, vPtr, qPtr, oPtr, lsePtr, paramsPtr, tensorsPtr, ks, vs, kDesc, vDesc;
   Value qt;       ///< this block's query tile
@@ -461,7 +463,7 @@ Value MmaBuilder::inline_(Region &body, unsigned half, Value j, ValueRange leadi
                           ArrayRef<Value> inputs) {
   Value valid = rowValid[half];
   if (j.getDefiningOp<arith::ConstantOp>() == nullptr)
-    valid = andI(valid, slt(j, skv));
+    valid = andI(valid, keyValid(j));
   BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, valid, &sizes};
   Value v = inlineBody(variant, b, loc, ctx, body, absI[half], j, leading, inputs);
   return v ? v : cF32(0);
@@ -498,7 +500,7 @@ void MmaBuilder::emitRowReduce(cascade::EinsumOp op, Value kt) {
     for (Value in : op.getInputs())
       ins.push_back(valueAt(in, k, Shape::Elem));
     Value j = keyOf(k, kt);
-    Value valid = slt(j, skv);
+    Value valid = keyValid(j);
     Value v = inline_(op.getBody(), halfOf(k), j, {}, ins);
     if (Value keep = op.getKeep())
       valid = andI(valid, valueAt(keep, k, Shape::Elem));
@@ -587,7 +589,7 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
   SmallVector<Value> p;
   for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k) {
     Value j = keyOf(k, kt);
-    Value valid = slt(j, skv);
+    Value valid = keyValid(j);
     SmallVector<Value> ins;
     for (Value in : op.getInputs())
       ins.push_back(in == vIn ? cF32(1) : valueAt(in, k, Shape::Elem));
@@ -941,6 +943,14 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
 /// ptxas was seen to reuse a live wgmma A-operand register across such calls
 /// in the key loop (wrong results); no call is left there.
 void MmaBuilder::lowerFastMath(gpu::GPUFuncOp fn) {
+  // a * b + c may become one fma (contract): the inlined bodies' scale,
+  // shift and the online rescale of the output are mostly such pairs.
+  fn.walk([&](arith::ArithFastMathInterface op) {
+    auto flags = op.getFastMathFlagsAttr();
+    auto f = flags ? flags.getValue() : arith::FastMathFlags::none;
+    op->setAttr(op.getFastMathAttrName(),
+                arith::FastMathFlagsAttr::get(b.getContext(), f | arith::FastMathFlags::contract));
+  });
   SmallVector<Operation *> ops;
   fn.walk([&](Operation *op) {
     if (isa<math::ExpOp, math::Exp2Op, math::TanhOp, arith::DivFOp>(op) &&
