@@ -207,7 +207,13 @@ private:
   /// at descriptor bDesc + k * bStep, N-major when `transB`. Returns this
   /// thread's n / 2 accumulators.
   SmallVector<Value> wgmma(int64_t n, int64_t steps, ArrayRef<SmallVector<Value>> aRegs, Value aDesc,
-                           Value bDesc, int64_t bStep, bool transB);
+                           Value bDesc, int64_t bStep, bool transB, ArrayRef<Value> init = {});
+  /// The [p, f] iterate that the PV contraction `pv` can accumulate into:
+  /// pv's only use, with a body prev' = h(prev, ...) + x in its input x = pv
+  /// (yield add(A, x), or select(c, x, add(A, x)) as the online rescale
+  /// writes it), its other inputs computed before pv. The MMA then starts
+  /// from h (the body at x = 0) instead of zero: no separate accumulator.
+  cascade::IterateOp accumulatingIterate(cascade::EinsumOp pv);
   /// i1: key tile kt is in range and some point of the block's rows in it is
   /// kept (its tile class, then a block vote on a partial tile).
   Value tileWanted(Value kt, Value numTiles);
@@ -609,10 +615,25 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
     NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
     gpu::BarrierOp::create(b, loc);
   }
+  // The accumulators start at zero, or at the iterate's h(prev) when the
+  // iterate is prev' = h(prev) + PV (the online rescale of the output).
+  cascade::IterateOp into = accumulatingIterate(op);
+  SmallVector<Value> init;
+  if (into) {
+    SmallVector<Value> &prev = vals[into.getPrev()];
+    for (unsigned k = 0, n = countOf(Shape::O); k < n; ++k) {
+      SmallVector<Value> ins;
+      for (Value in : into.getInputs())
+        ins.push_back(in == op.getResult() ? cF32(0) : valueAt(in, k, Shape::O));
+      init.push_back(inline_(into.getBody(), halfOf(k), cI64(-1), ValueRange{prev[k]}, ins));
+    }
+    emitted.insert(into.getOperation());
+  }
+  Value result = into ? into.getCur() : op.getResult();
   if (useWgmma()) {
     // B = the V tile, N-major; a k step of 16 keys is two 8-key groups
     // (2 * hd * 16 bytes) on.
-    vals[op.getResult()] = wgmma(hd, bc / 16, aFrag, Value(), vDesc, (2 * hd * 16) >> 4, /*transB=*/true);
+    vals[result] = wgmma(hd, bc / 16, aFrag, Value(), vDesc, (2 * hd * 16) >> 4, /*transB=*/true, init);
     return;
   }
   // ldmatrix.trans of V [keys, f]: lane's matrix mi = lane / 8 is keys
@@ -621,11 +642,16 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
   Value r8 = arith::RemUIOp::create(b, loc, lane, cIdx(8));
   Value rowOff = add(r8, mul(arith::RemUIOp::create(b, loc, mi, cIdx(2)), cIdx(8)));
   Value colOff = mul(arith::DivUIOp::create(b, loc, mi, cIdx(2)), cIdx(8));
-  SmallVector<Value> &out = vals[op.getResult()];
+  SmallVector<Value> &out = vals[result];
   out.assign(countOf(Shape::O), Value());
   Value zero = cF32(0);
   for (int64_t nf2 = 0; nf2 < hd / 16; ++nf2) {
     SmallVector<Value> acc0 = {zero, zero, zero, zero}, acc1 = acc0;
+    if (into)
+      for (int64_t c = 0; c < 4; ++c) {
+        acc0[c] = init[(2 * nf2) * 4 + c];
+        acc1[c] = init[(2 * nf2 + 1) * 4 + c];
+      }
     for (int64_t kk = 0; kk < bc / 16; ++kk) {
       SmallVector<Value> r = ldmatrix(vs, add(rowOff, cIdx(kk * 16)), add(colOff, cIdx(nf2 * 16)), true);
       mma(aFrag[kk], {r[0], r[1]}, acc0, acc0);
@@ -636,6 +662,41 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
       out[(2 * nf2 + 1) * 4 + c] = acc1[c];
     }
   }
+}
+
+cascade::IterateOp MmaBuilder::accumulatingIterate(cascade::EinsumOp pv) {
+  Value r = pv.getResult();
+  if (!r.hasOneUse())
+    return {};
+  auto it = dyn_cast<cascade::IterateOp>(*r.getUsers().begin());
+  if (!it || kindOf.lookup(it) != Kind::IterO)
+    return {};
+  auto ins = it.getInputs();
+  if (llvm::count(ins, r) != 1)
+    return {};
+  for (Value in : ins)
+    if (in != r)
+      if (Operation *def = in.getDefiningOp(); def && def->getBlock() == pv->getBlock() &&
+                                               !def->isBeforeInBlock(pv))
+        return {};
+  Block &blk = it.getBody().front();
+  Value x = blk.getArgument(5 + (llvm::find(ins, r) - ins.begin()));
+  Value y = cast<cascade::YieldOp>(blk.getTerminator()).getValue();
+  auto sel = y.getDefiningOp<arith::SelectOp>();
+  auto addOp = (sel ? sel.getFalseValue() : y).getDefiningOp<arith::AddFOp>();
+  if (!addOp || (addOp.getLhs() == x) == (addOp.getRhs() == x))
+    return {};
+  if (sel && (sel.getTrueValue() != x || sel.getCondition() == x))
+    return {};
+  // x feeds only the add (and the select's true value); the add only the
+  // select (or the yield), so neither A nor c depends on x.
+  for (OpOperand &u : x.getUses())
+    if (u.getOwner() != addOp.getOperation() &&
+        !(sel && u.getOwner() == sel.getOperation() && u.getOperandNumber() == 1))
+      return {};
+  if (!addOp->hasOneUse())
+    return {};
+  return it;
 }
 
 void MmaBuilder::emitIterate(cascade::IterateOp op) {
@@ -826,9 +887,11 @@ Value MmaBuilder::asI32(Value reg) {
 }
 
 SmallVector<Value> MmaBuilder::wgmma(int64_t n, int64_t steps, ArrayRef<SmallVector<Value>> aRegs,
-                                     Value aDesc, Value bDesc, int64_t bStep, bool transB) {
-  // One asm statement: fence, the k steps (the first ignores the
-  // accumulators' old values: scale-d false), commit, wait.
+                                     Value aDesc, Value bDesc, int64_t bStep, bool transB,
+                                     ArrayRef<Value> init) {
+  // One asm statement: fence, the k steps (without `init` the first ignores
+  // the accumulators' old values: scale-d false), commit, wait. `init`
+  // values are tied to the accumulators.
   std::string ty = options.inputType == ATTN_F16 ? "f16" : "bf16";
   int64_t nOut = n / 2, next = nOut;
   std::string dList = "{", cons;
@@ -837,11 +900,16 @@ SmallVector<Value> MmaBuilder::wgmma(int64_t n, int64_t steps, ArrayRef<SmallVec
     cons += i ? ",=f" : "=f";
   }
   dList += "}";
+  SmallVector<Value> operands;
+  for (size_t i = 0; i < init.size(); ++i) {
+    operands.push_back(init[i]);
+    cons += "," + std::to_string(i);
+    ++next;
+  }
   int64_t perStep = aRegs.empty() ? 2 : 5;
-  std::string zero = "$" + std::to_string(nOut + perStep * steps);
+  std::string zero = "$" + std::to_string(next + perStep * steps);
   std::string text = "{\n.reg .pred p, q;\nsetp.ne.b32 p, " + zero + ", 0;\nsetp.eq.b32 q, " + zero +
                      ", 0;\nwgmma.fence.sync.aligned;\n";
-  SmallVector<Value> operands;
   for (int64_t k = 0; k < steps; ++k) {
     std::string a;
     if (aRegs.empty()) {
@@ -861,7 +929,7 @@ SmallVector<Value> MmaBuilder::wgmma(int64_t n, int64_t steps, ArrayRef<SmallVec
     operands.push_back(add(bDesc, cI64(k * bStep)));
     cons += ",l";
     text += "wgmma.mma_async.sync.aligned.m64n" + std::to_string(n) + "k16.f32." + ty + "." + ty +
-            " " + dList + ", " + a + ", " + d + ", " + (k ? "q" : "p") + ", 1, 1, " +
+            " " + dList + ", " + a + ", " + d + ", " + (k || !init.empty() ? "q" : "p") + ", 1, 1, " +
             (aRegs.empty() ? "0, " : "") + (transB ? "1" : "0") + ";\n";
   }
   operands.push_back(cI32(0));
