@@ -143,11 +143,16 @@ private:
   Value gep(Value base, Type elem, Value offset) {
     return LLVM::GEPOp::create(b, loc, base.getType(), elem, base, ValueRange{offset});
   }
+  /// A word of the argument block, which no kernel writes: invariant loads,
+  /// so that LLVM hoists them out of the key loop and merges repeats (else
+  /// every tile waits for the copies' strides from L2 again).
   Value argWord(int64_t k) {
-    return LLVM::LoadOp::create(b, loc, b.getI64Type(), gep(args, b.getI64Type(), cI64(k)), 8);
+    return LLVM::LoadOp::create(b, loc, b.getI64Type(), gep(args, b.getI64Type(), cI64(k)), 8,
+                                /*isVolatile=*/false, /*isNonTemporal=*/false, /*isInvariant=*/true);
   }
   Value argPtr(int64_t k) {
-    return LLVM::LoadOp::create(b, loc, ptrTy, gep(args, ptrTy, cI64(k)), 8);
+    return LLVM::LoadOp::create(b, loc, ptrTy, gep(args, ptrTy, cI64(k)), 8, /*isVolatile=*/false,
+                                /*isNonTemporal=*/false, /*isInvariant=*/true);
   }
   /// A global-memory view of a generic pointer (ld.global / st.global).
   Value toGlobal(Value p) {
@@ -190,24 +195,31 @@ private:
   /// cp.async groups (committed either way, so that every thread counts the
   /// same groups).
   void issueLoads(Value want, Value kt, Value stage, Value fast);
-  /// Element offset of (key row, head column) in a tile: rows padded by 8
-  /// for ldmatrix, or wgmma's core matrices (8 rows x 16 bytes, contiguous;
-  /// along the head dimension, then along the keys).
-  Value tileOffset(Value row, Value col);
+  /// Element offset of (row, head column) in a tile of `rows` rows: rows
+  /// padded by 8 for ldmatrix; for wgmma 128-byte swizzled (swizzled()) or
+  /// core matrices (8 rows x 16 bytes, contiguous; along the head
+  /// dimension, then along the rows).
+  Value tileOffset(Value row, Value col, int64_t rows);
+  /// wgmma operands 128-byte swizzled: rows of 64 elements (128 bytes) per
+  /// half of the head dimension, 16-byte chunk c of row r at c ^ (r % 8);
+  /// else (hd not a multiple of 64) core matrices without swizzle.
+  bool swizzled() const { return useWgmma() && hd % 64 == 0; }
   /// Element offset of tile `which` (0 K, 1 V) of stage `stage`.
   Value stageOffset(Value stage, int which);
   /// Points ks / vs (ldmatrix) or kDesc / vDesc (wgmma) at a stage.
   void selectStage(Value stage);
   /// The wgmma shared-memory descriptor of a core-matrix tile at element
   /// offset `offset`: leading / stride byte offsets `lbo` / `sbo`.
-  Value descriptor(Value offset, int64_t lbo, int64_t sbo);
+  Value descriptor(Value offset, int64_t lbo, int64_t sbo, bool swizzle128 = false);
   /// D[64 x n] = sum_k A_k B_k over the warpgroup, k < steps: A_k as mma A
   /// fragments (aRegs[k], 4 registers, this warp's 16 rows) or, when aRegs is
-  /// empty, a K-major tile at descriptor aDesc + k * 16 (256 bytes on); B_k
-  /// at descriptor bDesc + k * bStep, N-major when `transB`. Returns this
+  /// empty, a K-major tile at descriptor aDesc + aStep(k) bytes; B_k at
+  /// descriptor bDesc + bStep(k) bytes, N-major when `transB`. Returns this
   /// thread's n / 2 accumulators.
   SmallVector<Value> wgmma(int64_t n, int64_t steps, ArrayRef<SmallVector<Value>> aRegs, Value aDesc,
-                           Value bDesc, int64_t bStep, bool transB, ArrayRef<Value> init = {});
+                           Value bDesc, llvm::function_ref<int64_t(int64_t)> aStep,
+                           llvm::function_ref<int64_t(int64_t)> bStep, bool transB,
+                           ArrayRef<Value> init = {});
   /// The [p, f] iterate that the PV contraction `pv` can accumulate into:
   /// pv's only use, with a body prev' = h(prev, ...) + x in its input x = pv
   /// (yield add(A, x), or select(c, x, add(A, x)) as the online rescale
@@ -266,7 +278,8 @@ private:
   Value warp;     ///< this thread's warp in the block
   Value qDesc;    ///< wgmma: this warpgroup's Q rows in shared memory
   Value smem;     ///< the dynamic shared memory (memref<?xi8>)
-  Value smemPtr;  ///< ... as an LLVM shared pointer
+  Value smemPtr;  ///< its start aligned to 1024 bytes, as an LLVM shared pointer
+  Value smemShift; ///< bytes from smem's start to smemPtr
   /// The mask plan: the keep fiber when every masked Einsum has the same one,
   /// whether it depends on indices and params only, and whether interval
   /// arithmetic classifies its tiles.
@@ -569,9 +582,15 @@ Value MmaBuilder::mma(ArrayRef<Value> a, ArrayRef<Value> bFrag, ArrayRef<Value> 
 void MmaBuilder::emitQK(cascade::EinsumOp op) {
   SmallVector<Value> &out = vals[op.getResult()];
   if (useWgmma()) {
-    // B = the K tile, K-major; a k step of 16 head columns is two core
-    // matrices (256 bytes) on.
-    out = wgmma(bc, hd / 16, {}, qDesc, kDesc, 256 >> 4, /*transB=*/false);
+    // A = Q, B = the K tile, both K-major; a k step of 16 head columns is
+    // 32 bytes on in a swizzled row (the next 64 columns: the next half),
+    // or two core matrices (256 bytes).
+    auto step = [&](int64_t rows) {
+      return [this, rows](int64_t k) {
+        return swizzled() ? (k % 4) * 32 + (k / 4) * rows * 128 : k * 256;
+      };
+    };
+    out = wgmma(bc, hd / 16, {}, qDesc, kDesc, step(rowsPerBlock()), step(bc), /*transB=*/false);
     return;
   }
   Value zero = cF32(0);
@@ -632,8 +651,9 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
   Value result = into ? into.getCur() : op.getResult();
   if (useWgmma()) {
     // B = the V tile, N-major; a k step of 16 keys is two 8-key groups
-    // (2 * hd * 16 bytes) on.
-    vals[result] = wgmma(hd, bc / 16, aFrag, Value(), vDesc, (2 * hd * 16) >> 4, /*transB=*/true, init);
+    // (2 * 1024 bytes swizzled, else 2 * hd * 16 bytes) on.
+    auto step = [this](int64_t k) { return k * 2 * (swizzled() ? 1024 : hd * 16); };
+    vals[result] = wgmma(hd, bc / 16, aFrag, Value(), vDesc, step, step, /*transB=*/true, init);
     return;
   }
   // ldmatrix.trans of V [keys, f]: lane's matrix mi = lane / 8 is keys
@@ -746,9 +766,18 @@ bool MmaBuilder::dependsOnLoad(Value fiber) {
   return false;
 }
 
-Value MmaBuilder::tileOffset(Value row, Value col) {
+Value MmaBuilder::tileOffset(Value row, Value col, int64_t rows) {
   if (!useWgmma())
     return add(mul(row, cIdx(hd + 8)), col);
+  if (swizzled()) {
+    // Half h of the head dimension: rows x 64 elements; chunk c of row r at
+    // (c ^ (r % 8)) * 8.
+    Value half = arith::DivUIOp::create(b, loc, col, cIdx(64));
+    Value c = arith::DivUIOp::create(b, loc, arith::RemUIOp::create(b, loc, col, cIdx(64)), cIdx(8));
+    Value sw = arith::XOrIOp::create(b, loc, c, arith::RemUIOp::create(b, loc, row, cIdx(8)));
+    return add(add(mul(half, cIdx(rows * 64)), mul(row, cIdx(64))),
+               add(mul(sw, cIdx(8)), arith::RemUIOp::create(b, loc, col, cIdx(8))));
+  }
   // Core matrix (row / 8, col / 8) at ((row / 8) * hd / 8 + col / 8) * 64.
   auto div = [&](Value v, int64_t d) { return Value(arith::DivUIOp::create(b, loc, v, cIdx(d))); };
   auto rem = [&](Value v, int64_t d) { return Value(arith::RemUIOp::create(b, loc, v, cIdx(d))); };
@@ -757,7 +786,7 @@ Value MmaBuilder::tileOffset(Value row, Value col) {
 }
 
 Value MmaBuilder::stageOffset(Value stage, int which) {
-  return mul(add(mul(stage, cIdx(2)), cIdx(which)), cIdx(bc * (hd + 8)));
+  return mul(add(mul(stage, cIdx(2)), cIdx(which)), cIdx(attn_gpu_mma_tile_bytes(hd) / 2));
 }
 
 void MmaBuilder::loadTile(int which, Value stage, Value kt, Value fast) {
@@ -799,7 +828,7 @@ void MmaBuilder::copyRows(Value base, int64_t strideWord, Value head, Value row0
       b.setInsertionPointToStart(inTile.thenBlock());
     }
     Value row, col;
-    if (useWgmma()) {
+    if (useWgmma() && !swizzled()) {
       Value r8 = arith::RemUIOp::create(b, loc, idx, cIdx(8));
       Value c = arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, idx, cIdx(8)), cIdx(chunks));
       row = add(mul(arith::DivUIOp::create(b, loc, idx, cIdx(8 * chunks)), cIdx(8)), r8);
@@ -812,7 +841,7 @@ void MmaBuilder::copyRows(Value base, int64_t strideWord, Value head, Value row0
     Value ok = andI(slt(r, limit), slt(toI64(col), dDim));
     // cp.async of 16 bytes, zero-filled (source size 0) past the limit and D.
     Value off = arith::SelectOp::create(b, loc, ok, add(rowBase, add(mul(r, ss), toI64(col))), cI64(0));
-    Value to = gep(smemPtr, elemTy, toI64(add(dst, tileOffset(row, col))));
+    Value to = gep(smemPtr, elemTy, toI64(add(dst, tileOffset(row, col, nRows))));
     Value srcSize = arith::SelectOp::create(b, loc, ok, cI32(16), cI32(0));
     NVVM::CpAsyncOp::create(b, loc, to, gep(base, elemTy, off), b.getI32IntegerAttr(16),
                             NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
@@ -838,7 +867,7 @@ void MmaBuilder::copyRows(Value base, int64_t strideWord, Value head, Value row0
     scf::YieldOp::create(b, loc, Value(arith::ConstantFloatOp::create(
                                      b, loc, cast<FloatType>(elemTy), APFloat::getZero(cast<FloatType>(elemTy).getFloatSemantics()))));
     b.setInsertionPointAfter(ifOk);
-    LLVM::StoreOp::create(b, loc, ifOk.getResult(0), gep(smemPtr, elemTy, toI64(add(dst, tileOffset(row, col)))), 2);
+    LLVM::StoreOp::create(b, loc, ifOk.getResult(0), gep(smemPtr, elemTy, toI64(add(dst, tileOffset(row, col, nRows)))), 2);
   }
 }
 
@@ -855,6 +884,14 @@ void MmaBuilder::issueLoads(Value want, Value kt, Value stage, Value fast) {
 }
 
 void MmaBuilder::selectStage(Value stage) {
+  if (swizzled()) {
+    // K: K-major, 8-row groups 1024 bytes apart; V: N-major over the head
+    // dimension, 8-key groups 1024 bytes apart, 64-column halves
+    // bc * 128 bytes apart.
+    kDesc = descriptor(stageOffset(stage, 0), /*lbo=*/16, /*sbo=*/1024, /*swizzle128=*/true);
+    vDesc = descriptor(stageOffset(stage, 1), /*lbo=*/bc * 128, /*sbo=*/1024, /*swizzle128=*/true);
+    return;
+  }
   if (useWgmma()) {
     // K: K-major (core matrices along the head dimension 128 bytes apart,
     // 8-key groups hd * 16 bytes apart); V: N-major over the head dimension
@@ -865,18 +902,22 @@ void MmaBuilder::selectStage(Value stage) {
   }
   auto wg = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   auto tileTy = MemRefType::get({bc, hd + 8}, elemTy, MemRefLayoutAttrInterface(), wg);
-  ks = memref::ViewOp::create(b, loc, tileTy, smem, mul(stageOffset(stage, 0), cIdx(2)), ValueRange{});
-  vs = memref::ViewOp::create(b, loc, tileTy, smem, mul(stageOffset(stage, 1), cIdx(2)), ValueRange{});
+  ks = memref::ViewOp::create(b, loc, tileTy, smem, add(smemShift, mul(stageOffset(stage, 0), cIdx(2))),
+                              ValueRange{});
+  vs = memref::ViewOp::create(b, loc, tileTy, smem, add(smemShift, mul(stageOffset(stage, 1), cIdx(2))),
+                              ValueRange{});
 }
 
-Value MmaBuilder::descriptor(Value offset, int64_t lbo, int64_t sbo) {
-  // Bits 0-13: address >> 4; 16-29: lbo >> 4; 32-45: sbo >> 4; layout 0
-  // (no swizzle).
-  Value addr = add(toI64(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem)),
+Value MmaBuilder::descriptor(Value offset, int64_t lbo, int64_t sbo, bool swizzle128) {
+  // Bits 0-13: address >> 4; 16-29: lbo >> 4; 32-45: sbo >> 4; 62-63: the
+  // layout (0 no swizzle, 1 128-byte swizzle).
+  Value addr = add(toI64(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), smemPtr)),
                    mul(toI64(offset), cI64(2)));
   Value lo = arith::AndIOp::create(b, loc, arith::ShRUIOp::create(b, loc, addr, cI64(4)),
                                    cI64(0x3FFF));
-  return arith::OrIOp::create(b, loc, lo, cI64(((lbo >> 4) << 16) | ((sbo >> 4) << 32)));
+  uint64_t hi = (uint64_t(lbo >> 4) << 16) | (uint64_t(sbo >> 4) << 32) |
+                (swizzle128 ? uint64_t(1) << 62 : 0);
+  return arith::OrIOp::create(b, loc, lo, cI64(int64_t(hi)));
 }
 
 Value MmaBuilder::asI32(Value reg) {
@@ -887,7 +928,9 @@ Value MmaBuilder::asI32(Value reg) {
 }
 
 SmallVector<Value> MmaBuilder::wgmma(int64_t n, int64_t steps, ArrayRef<SmallVector<Value>> aRegs,
-                                     Value aDesc, Value bDesc, int64_t bStep, bool transB,
+                                     Value aDesc, Value bDesc,
+                                     llvm::function_ref<int64_t(int64_t)> aStep,
+                                     llvm::function_ref<int64_t(int64_t)> bStep, bool transB,
                                      ArrayRef<Value> init) {
   // One asm statement: fence, the k steps (without `init` the first ignores
   // the accumulators' old values: scale-d false), commit, wait. `init`
@@ -914,7 +957,7 @@ SmallVector<Value> MmaBuilder::wgmma(int64_t n, int64_t steps, ArrayRef<SmallVec
     std::string a;
     if (aRegs.empty()) {
       a = "$" + std::to_string(next++);
-      operands.push_back(add(aDesc, cI64(k * (256 >> 4))));
+      operands.push_back(add(aDesc, cI64(aStep(k) >> 4)));
       cons += ",l";
     } else {
       a = "{";
@@ -926,7 +969,7 @@ SmallVector<Value> MmaBuilder::wgmma(int64_t n, int64_t steps, ArrayRef<SmallVec
       a += "}";
     }
     std::string d = "$" + std::to_string(next++);
-    operands.push_back(add(bDesc, cI64(k * bStep)));
+    operands.push_back(add(bDesc, cI64(bStep(k) >> 4)));
     cons += ",l";
     text += "wgmma.mma_async.sync.aligned.m64n" + std::to_string(n) + "k16.f32." + ty + "." + ty +
             " " + dList + ", " + a + ", " + d + ", " + (k || !init.empty() ? "q" : "p") + ", 1, 1, " +
@@ -1136,8 +1179,12 @@ LogicalResult MmaBuilder::build() {
   auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   smem = gpu::DynamicSharedMemoryOp::create(
       b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), MemRefLayoutAttrInterface(), wg));
-  smemPtr = LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(ctx, 3),
-                                     toI64(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem)));
+  {
+    Value raw = toI64(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smem));
+    Value aligned = arith::AndIOp::create(b, loc, add(raw, cI64(1023)), cI64(~int64_t(1023)));
+    smemShift = toIdx(arith::SubIOp::create(b, loc, aligned, raw));
+    smemPtr = LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(ctx, 3), aligned);
+  }
 
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   warp = arith::DivUIOp::create(b, loc, tid, cIdx(32));
@@ -1182,13 +1229,15 @@ LogicalResult MmaBuilder::build() {
     // Q in shared memory (after the K / V stages, core matrices), the A
     // operand of the QK wgmma; its copies are waited for with the first
     // tile's.
-    Value qSmem = cIdx(stages() * 2 * bc * (hd + 8));
+    Value qSmem = cIdx(stages() * 2 * attn_gpu_mma_tile_bytes(hd) / 2);
     copyRows(qPtr, ATTN_ARG_Q_STRIDES, hIdx, mul(qt, cI64(rowsPerBlock())), rowsPerBlock(), sq, qSmem,
              vectorCopyOk(ATTN_ARG_Q_STRIDES, qPtr));
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
-    // This warpgroup's 64 rows: 8 groups of 8 rows, hd * 16 bytes apart.
-    Value wgRows = mul(arith::DivUIOp::create(b, loc, warp, cIdx(4)), cIdx(64 * hd));
-    qDesc = descriptor(add(qSmem, wgRows), /*lbo=*/128, /*sbo=*/hd * 16);
+    // This warpgroup's 64 rows: 8 groups of 8 rows, 1024 bytes (swizzled)
+    // or hd * 16 bytes apart.
+    Value wg = arith::DivUIOp::create(b, loc, warp, cIdx(4));
+    qDesc = swizzled() ? descriptor(add(qSmem, mul(wg, cIdx(64 * 64))), 16, 1024, true)
+                       : descriptor(add(qSmem, mul(wg, cIdx(64 * hd))), /*lbo=*/128, /*sbo=*/hd * 16);
   } else {
     // Q fragments (mma A operands) in registers, zero past Sq and D.
     Value qb = add(mul(bIdx, argWord(ATTN_ARG_Q_STRIDES)), mul(hIdx, argWord(ATTN_ARG_Q_STRIDES + 1)));

@@ -88,13 +88,20 @@ enum {
 /* Keys per tile of a tensor-core kernel of head-dimension tier `tier`. */
 static inline int64_t attn_gpu_mma_key_tile(int64_t tier) { return tier > 128 ? 32 : 64; }
 
+/* Bytes of one K or V tile in shared memory: keys x (tier + 8) elements of
+ * 2 bytes, rounded up to 1024 bytes (the alignment of a 128-byte-swizzled
+ * wgmma operand). */
+static inline int64_t attn_gpu_mma_tile_bytes(int64_t tier) {
+  return (attn_gpu_mma_key_tile(tier) * (tier + 8) * 2 + 1023) / 1024 * 1024;
+}
+
 /* Dynamic shared memory of a tensor-core kernel of tier `tier`: `stages`
- * stages of a K and a V tile (keys x (tier + 8) elements of 2 bytes), then
- * the block's `qRows` query rows (tier elements each; the Q operand of the
- * warpgroup MMAs): ATTN_GPU_MMA_ROWS_PER_BLOCK for a tensor-core kernel, 0
- * for a split one. */
+ * stages of a K and a V tile, then the block's `qRows` query rows (tier
+ * elements each; the Q operand of the warpgroup MMAs):
+ * ATTN_GPU_MMA_ROWS_PER_BLOCK for a tensor-core kernel, 0 for a split one;
+ * plus 1024 bytes to align the start. */
 static inline int64_t attn_gpu_mma_smem_bytes(int64_t tier, int64_t stages, int64_t qRows) {
-  return (stages * 2 * attn_gpu_mma_key_tile(tier) * (tier + 8) + qRows * tier) * 2;
+  return stages * 2 * attn_gpu_mma_tile_bytes(tier) + qRows * tier * 2 + 1024;
 }
 
 /* A loaded cubin (CUmodule) in one CUDA context. */
