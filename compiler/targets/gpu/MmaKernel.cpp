@@ -226,6 +226,10 @@ private:
   /// writes it), its other inputs computed before pv. The MMA then starts
   /// from h (the body at x = 0) instead of zero: no separate accumulator.
   cascade::IterateOp accumulatingIterate(cascade::EinsumOp pv);
+  /// True if `it` (an accumulatingIterate of pv) is the online rescale
+  /// select(prev == 0, x, prev * G + x) with G a map of row values: then
+  /// h(prev) = prev * G wherever G is finite.
+  bool isRescale(cascade::IterateOp it, Value pv);
   /// i1: key tile kt is in range and some point of the block's rows in it is
   /// kept (its tile class, then a block vote on a partial tile).
   Value tileWanted(Value kt, Value numTiles);
@@ -639,12 +643,45 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
   cascade::IterateOp into = accumulatingIterate(op);
   SmallVector<Value> init;
   if (into) {
-    SmallVector<Value> &prev = vals[into.getPrev()];
-    for (unsigned k = 0, n = countOf(Shape::O); k < n; ++k) {
+    SmallVector<Value> prev = vals[into.getPrev()];
+    unsigned n = countOf(Shape::O);
+    auto inputsAt = [&](unsigned k) {
       SmallVector<Value> ins;
       for (Value in : into.getInputs())
         ins.push_back(in == op.getResult() ? cF32(0) : valueAt(in, k, Shape::O));
-      init.push_back(inline_(into.getBody(), halfOf(k), cI64(-1), ValueRange{prev[k]}, ins));
+      return ins;
+    };
+    auto bodyAtZero = [&] {
+      SmallVector<Value> h;
+      for (unsigned k = 0; k < n; ++k)
+        h.push_back(inline_(into.getBody(), halfOf(k), cI64(-1), ValueRange{prev[k]}, inputsAt(k)));
+      return h;
+    };
+    if (isRescale(into, op.getResult())) {
+      // G per row (the body at prev = 1, x = 0); h = prev * G, one multiply,
+      // unless a row's G is not finite (then the body itself).
+      Value g[2];
+      Value finite = arith::ConstantIntOp::create(b, loc, 1, 1);
+      for (unsigned half = 0; half < 2; ++half) {
+        g[half] = inline_(into.getBody(), half, cI64(-1), ValueRange{cF32(1)}, inputsAt(2 * half));
+        finite = andI(finite, arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
+                                                    math::AbsFOp::create(b, loc, g[half]),
+                                                    cF32(std::numeric_limits<double>::infinity())));
+      }
+      auto ifFinite = scf::IfOp::create(b, loc, SmallVector<Type>(n, b.getF32Type()), finite, true);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifFinite.thenBlock());
+        SmallVector<Value> h;
+        for (unsigned k = 0; k < n; ++k)
+          h.push_back(arith::MulFOp::create(b, loc, prev[k], g[halfOf(k)]));
+        scf::YieldOp::create(b, loc, h);
+        b.setInsertionPointToStart(ifFinite.elseBlock());
+        scf::YieldOp::create(b, loc, bodyAtZero());
+      }
+      init.assign(ifFinite.getResults().begin(), ifFinite.getResults().end());
+    } else {
+      init = bodyAtZero();
     }
     emitted.insert(into.getOperation());
   }
@@ -717,6 +754,39 @@ cascade::IterateOp MmaBuilder::accumulatingIterate(cascade::EinsumOp pv) {
   if (!addOp->hasOneUse())
     return {};
   return it;
+}
+
+bool MmaBuilder::isRescale(cascade::IterateOp it, Value pv) {
+  for (Value in : it.getInputs())
+    if (in != pv && shapeOf(in) != Shape::Row)
+      return false;
+  Block &blk = it.getBody().front();
+  Value prev = blk.getArgument(4);
+  Value y = cast<cascade::YieldOp>(blk.getTerminator()).getValue();
+  auto sel = y.getDefiningOp<arith::SelectOp>();
+  if (!sel)
+    return false;
+  auto cmp = sel.getCondition().getDefiningOp<arith::CmpFOp>();
+  auto addOp = sel.getFalseValue().getDefiningOp<arith::AddFOp>();
+  if (!cmp || !addOp || cmp.getPredicate() != arith::CmpFPredicate::OEQ)
+    return false;
+  auto isZero = [](Value v) {
+    auto c = v.getDefiningOp<arith::ConstantFloatOp>();
+    return c && c.value().isZero();
+  };
+  if (!((cmp.getLhs() == prev && isZero(cmp.getRhs())) || (cmp.getRhs() == prev && isZero(cmp.getLhs()))))
+    return false;
+  arith::MulFOp mulOp;
+  for (Value a : {addOp.getLhs(), addOp.getRhs()})
+    if (auto m = a.getDefiningOp<arith::MulFOp>())
+      mulOp = m;
+  if (!mulOp || (mulOp.getLhs() == prev) == (mulOp.getRhs() == prev))
+    return false;
+  // prev feeds only the comparison and the product.
+  for (Operation *u : prev.getUsers())
+    if (u != cmp.getOperation() && u != mulOp.getOperation())
+      return false;
+  return true;
 }
 
 void MmaBuilder::emitIterate(cascade::IterateOp op) {
@@ -818,11 +888,23 @@ void MmaBuilder::copyRows(Value base, int64_t strideWord, Value head, Value row0
     // matrix: one contiguous 128-byte store, 64 bytes of a row read.
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifFast.thenBlock());
+    // The source offset split into the tile's part and the thread's (row *
+    // stride + column); with few copies per thread they are unrolled and
+    // LLVM hoists the thread's parts out of the key loop (a split kernel's
+    // one warp makes 32 copies per tile: a loop).
     int64_t chunks = hd / 8, total = nRows * chunks;
-    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx((total + threads() - 1) / threads()), cIdx(1));
-    b.setInsertionPointToStart(loop.getBody());
-    Value idx = add(tid, mul(loop.getInductionVar(), cIdx(threads())));
-    if (total % threads()) {
+    int64_t slots = (total + threads() - 1) / threads();
+    bool unroll = slots <= 8;
+    Value tilePart = add(rowBase, mul(row0, ss));
+    for (int64_t slot = 0; slot < (unroll ? slots : 1); ++slot) {
+    OpBuilder::InsertionGuard slotGuard(b);
+    Value idx = add(tid, cIdx(slot * threads()));
+    if (!unroll) {
+      auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(slots), cIdx(1));
+      b.setInsertionPointToStart(loop.getBody());
+      idx = add(tid, mul(loop.getInductionVar(), cIdx(threads())));
+    }
+    if (total % threads() && (!unroll || (slot + 1) * threads() > total)) {
       auto inTile = scf::IfOp::create(
           b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, idx, cIdx(total)), false);
       b.setInsertionPointToStart(inTile.thenBlock());
@@ -840,13 +922,15 @@ void MmaBuilder::copyRows(Value base, int64_t strideWord, Value head, Value row0
     Value r = add(row0, toI64(row));
     Value ok = andI(slt(r, limit), slt(toI64(col), dDim));
     // cp.async of 16 bytes, zero-filled (source size 0) past the limit and D.
-    Value off = arith::SelectOp::create(b, loc, ok, add(rowBase, add(mul(r, ss), toI64(col))), cI64(0));
+    Value off = arith::SelectOp::create(
+        b, loc, ok, add(tilePart, add(mul(toI64(row), ss), toI64(col))), cI64(0));
     Value to = gep(smemPtr, elemTy, toI64(add(dst, tileOffset(row, col, nRows))));
     Value srcSize = arith::SelectOp::create(b, loc, ok, cI32(16), cI32(0));
     NVVM::CpAsyncOp::create(b, loc, to, gep(base, elemTy, off), b.getI32IntegerAttr(16),
                             NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
                                                                  NVVM::LoadCacheModifierKind::CG),
                             srcSize);
+    }
   }
   {
     // Any strides: one element at a time.
