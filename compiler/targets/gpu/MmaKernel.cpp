@@ -195,6 +195,18 @@ private:
   /// cp.async groups (committed either way, so that every thread counts the
   /// same groups).
   void issueLoads(Value want, Value kt, Value stage, Value fast);
+  /// Pipelined: when `want`, waits until stage issued % S is free (its
+  /// empty barrier), copies tile kt into it and has the copies arrive on its
+  /// full barrier. Returns issued + want.
+  Value issueTile(Value want, Value kt, Value issued, Value fast);
+  /// The shared address of full[stage] (which 0) or empty[stage] (1).
+  Value barrierAddr(int which, Value stage);
+  /// Thread 0 initialises the stages' barriers (every thread arrives on
+  /// each), then a block barrier.
+  void initBarriers();
+  void mbarrierWait(Value addr, Value parity);
+  void mbarrierArrive(Value addr);
+  void asmStmt(StringRef text, ValueRange operands, StringRef constraints);
   /// Element offset of (row, head column) in a tile of `rows` rows: rows
   /// padded by 8 for ldmatrix; for wgmma 128-byte swizzled (swizzled()) or
   /// core matrices (8 rows x 16 bytes, contiguous; along the head
@@ -967,6 +979,62 @@ void MmaBuilder::issueLoads(Value want, Value kt, Value stage, Value fast) {
   }
 }
 
+void MmaBuilder::asmStmt(StringRef text, ValueRange operands, StringRef constraints) {
+  std::string cons = constraints.str();
+  cons += cons.empty() ? "~{memory}" : ",~{memory}";
+  LLVM::InlineAsmOp::create(b, loc, TypeRange(), operands, text, cons, /*has_side_effects=*/true,
+                            false, LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
+}
+
+Value MmaBuilder::barrierAddr(int which, Value stage) {
+  int64_t base = 2 * stages() * attn_gpu_mma_tile_bytes(hd) + rowsPerBlock() * hd * 2;
+  Value off = add(cI64(base + which * stages() * 8), mul(toI64(stage), cI64(8)));
+  return add(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), smemPtr), off);
+}
+
+void MmaBuilder::initBarriers() {
+  auto first = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(0)),
+                                 false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(first.thenBlock());
+    for (int which = 0; which < 2; ++which)
+      for (int64_t st = 0; st < stages(); ++st)
+        asmStmt("mbarrier.init.shared::cta.b64 [$0], $1;",
+                ValueRange{barrierAddr(which, cIdx(st)), cI32(threads())}, "l,r");
+    asmStmt("fence.mbarrier_init.release.cluster;", ValueRange(), "");
+  }
+  gpu::BarrierOp::create(b, loc);
+}
+
+void MmaBuilder::mbarrierWait(Value addr, Value parity) {
+  asmStmt("{\n.reg .pred P1;\nWAIT:\nmbarrier.try_wait.parity.shared::cta.b64 P1, [$0], $1;\n"
+          "@!P1 bra WAIT;\n}",
+          ValueRange{addr, arith::TruncIOp::create(b, loc, b.getI32Type(), parity)}, "l,r");
+}
+
+void MmaBuilder::mbarrierArrive(Value addr) {
+  asmStmt("mbarrier.arrive.shared::cta.b64 _, [$0];", ValueRange{addr}, "l");
+}
+
+Value MmaBuilder::issueTile(Value want, Value kt, Value issued, Value fast) {
+  auto ifWant = scf::IfOp::create(b, loc, want, false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifWant.thenBlock());
+    Value stage = toIdx(arith::RemSIOp::create(b, loc, issued, cI64(stages())));
+    Value use = arith::DivSIOp::create(b, loc, issued, cI64(stages()));
+    // Its previous tile (use - 1) was read by every thread: parity of use - 1
+    // (a fresh barrier passes parity 1 at once).
+    mbarrierWait(barrierAddr(1, stage),
+                 arith::XOrIOp::create(b, loc, arith::AndIOp::create(b, loc, use, cI64(1)), cI64(1)));
+    loadTile(0, stage, kt, fast);
+    loadTile(1, stage, kt, fast);
+    asmStmt("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [$0];", ValueRange{barrierAddr(0, stage)}, "l");
+  }
+  return arith::SelectOp::create(b, loc, want, add(issued, cI64(1)), issued);
+}
+
 void MmaBuilder::selectStage(Value stage) {
   if (swizzled()) {
     // K: K-major, 8-row groups 1024 bytes apart; V: N-major over the head
@@ -1386,20 +1454,30 @@ LogicalResult MmaBuilder::build() {
   indexOnlyKeep = keepFiber && oneKeep && !dependsOnLoad(keepFiber);
   keepOp = indexOnlyKeep ? keepFiber.getDefiningOp<cascade::EinsumOp>() : nullptr;
   classified = keepOp && keepOp.getInputs().empty();
-  // S stages: tiles t + 1 .. t + S - 1 load while tile t is computed; the
-  // loop carries whether each of tiles t .. t + S - 2 was loaded (decided,
-  // and loaded, S - 1 tiles ahead).
+  // S stages, tiles loaded S - 2 ahead (while tile t is computed, tiles
+  // t + 1 and t + 2 load). No block barrier per tile: stage s has two
+  // mbarriers, full[s] (every thread's copies into it landed: cp.async
+  // arrives on it by itself) and empty[s] (every thread is done reading it),
+  // so a warpgroup may run a tile ahead of the other and their MMAs and
+  // softmax overlap. Stages go round robin over the loaded tiles: the loop
+  // carries how many were issued and how many computed, and whether tiles
+  // t and t + 1 were loaded.
   int64_t nStages = stages();
   bool pipelined = nStages > 1;
+  int64_t ahead = nStages - 2;
+  Value issued = cI64(0);
   if (pipelined) {
-    for (int64_t d = 0; d + 1 < nStages; ++d) {
+    initBarriers();
+    for (int64_t d = 0; d < ahead; ++d) {
       Value tile = add(firstTile, mul(stepI64, cI64(d)));
       Value want = tileWanted(tile, numTiles);
-      issueLoads(want, tile, cIdx(d), fast);
+      issued = issueTile(want, tile, issued, fast);
       init.push_back(want);
     }
+    init.push_back(issued);
+    init.push_back(cI64(0)); // computed
   }
-  unsigned numStates = init.size() - (pipelined ? nStages - 1 : 0);
+  unsigned numStates = init.size() - (pipelined ? ahead + 2 : 0);
   auto loop = scf::ForOp::create(b, loc, toIdx(firstTile), toIdx(numTiles), toIdx(stepI64), init);
   {
     OpBuilder::InsertionGuard guard(b);
@@ -1414,28 +1492,14 @@ LogicalResult MmaBuilder::build() {
       for (unsigned k = 0, n = countOf(shapeOf(it.getCur())); k < n; ++k)
         prev.push_back(states[a++]);
     }
-    Value stage = cIdx(0), cur, wantNext;
+    Value stage = cIdx(0), cur, wantNext, computed, issuedNext;
     if (pipelined) {
-      Value i = arith::DivSIOp::create(b, loc, arith::SubIOp::create(b, loc, kt, firstTile), stepI64);
-      stage = toIdx(arith::RemSIOp::create(b, loc, i, cI64(nStages)));
-      // This thread's copies of tile t are done (tiles t + 1 .. t + S - 2,
-      // two groups each, may be in flight); after the barrier every thread's
-      // are, and every warp is done with tile t - 1, whose stage tile
-      // t + S - 1 then replaces. One barrier per tile.
-      NVVM::CpAsyncWaitGroupOp::create(b, loc, 2 * (nStages - 2));
-      if (useWgmma()) {
-        // cp.async wrote the tiles through the generic proxy; wgmma reads
-        // them through the async proxy.
-        LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange(), "fence.proxy.async.shared::cta;",
-                                  "~{memory}", /*has_side_effects=*/true, false,
-                                  LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
-      }
-      gpu::BarrierOp::create(b, loc);
-      Value nextTile = add(kt, mul(stepI64, cI64(nStages - 1)));
+      Value nextTile = add(kt, mul(stepI64, cI64(ahead)));
       wantNext = tileWanted(nextTile, numTiles);
-      issueLoads(wantNext, nextTile, toIdx(arith::RemSIOp::create(b, loc, add(i, cI64(nStages - 1)), cI64(nStages))),
-                 fast);
+      issuedNext = issueTile(wantNext, nextTile, iterArgs[numStates + ahead], fast);
       cur = iterArgs[numStates];
+      computed = iterArgs[numStates + ahead + 1];
+      stage = toIdx(arith::RemSIOp::create(b, loc, computed, cI64(nStages)));
     } else {
       cur = tileWanted(kt, numTiles);
       // The previous tile's reads of K and V are done before they are replaced.
@@ -1455,6 +1519,16 @@ LogicalResult MmaBuilder::build() {
       // computed.
       NVVM::CpAsyncWaitGroupOp::create(b, loc, 1);
       gpu::BarrierOp::create(b, loc);
+    } else {
+      Value use = arith::DivSIOp::create(b, loc, computed, cI64(nStages));
+      mbarrierWait(barrierAddr(0, stage), arith::AndIOp::create(b, loc, use, cI64(1)));
+      if (useWgmma()) {
+        // cp.async wrote the tiles through the generic proxy; wgmma reads
+        // them through the async proxy.
+        LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange(), "fence.proxy.async.shared::cta;",
+                                  "~{memory}", /*has_side_effects=*/true, false,
+                                  LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
+      }
     }
     selectStage(stage);
     if (indexOnlyKeep)
@@ -1468,12 +1542,16 @@ LogicalResult MmaBuilder::build() {
     SmallVector<Value> next;
     for (cascade::IterateOp it : iterates)
       next.append(vals[it.getCur()]);
+    if (pipelined)
+      mbarrierArrive(barrierAddr(1, stage)); // this thread is done with the stage
     scf::YieldOp::create(b, loc, next);
     b.setInsertionPointAfter(ifCur);
     SmallVector<Value> carried(ifCur.getResults());
     if (pipelined) {
-      carried.append(iterArgs.begin() + numStates + 1, iterArgs.end());
+      carried.append(iterArgs.begin() + numStates + 1, iterArgs.begin() + numStates + ahead);
       carried.push_back(wantNext);
+      carried.push_back(issuedNext);
+      carried.push_back(arith::SelectOp::create(b, loc, cur, add(computed, cI64(1)), computed));
     }
     scf::YieldOp::create(b, loc, carried);
   }

@@ -73,8 +73,9 @@ enum {
 #define ATTN_GPU_MMA_BLOCK_SIZE 256
 #define ATTN_GPU_MMA_ROWS_PER_BLOCK 128
 /* Shared-memory stages of K / V tiles: the tensor-core kernel loads the next
- * two key tiles while it computes one; a split kernel has one stage. */
-#define ATTN_GPU_MMA_STAGES 3
+ * two key tiles while it computes one (a stage more lets its warpgroups be a
+ * tile apart); a split kernel has one stage. */
+#define ATTN_GPU_MMA_STAGES 4
 #define ATTN_GPU_SPLIT_STAGES 1
 /* Split-KV state of one (row, chunk): ATTN_GPU_SPLIT_ROW_SLOTS floats for the
  * row iterates, then N (the tier) per [row, D] iterate, at most
@@ -99,9 +100,9 @@ static inline int64_t attn_gpu_mma_tile_bytes(int64_t tier) {
  * stages of a K and a V tile, then the block's `qRows` query rows (tier
  * elements each; the Q operand of the warpgroup MMAs):
  * ATTN_GPU_MMA_ROWS_PER_BLOCK for a tensor-core kernel, 0 for a split one;
- * plus 1024 bytes to align the start. */
+ * then two 8-byte barriers per stage; plus 1024 bytes to align the start. */
 static inline int64_t attn_gpu_mma_smem_bytes(int64_t tier, int64_t stages, int64_t qRows) {
-  return stages * 2 * attn_gpu_mma_tile_bytes(tier) + qRows * tier * 2 + 1024;
+  return stages * 2 * attn_gpu_mma_tile_bytes(tier) + qRows * tier * 2 + stages * 16 + 1024;
 }
 
 /* A loaded cubin (CUmodule) in one CUDA context. */
