@@ -246,9 +246,9 @@ private:
   /// kept (its tile class, then a block vote on a partial tile).
   Value tileWanted(Value kt, Value numTiles);
   TileClassValues tileClass(Value kt);
-  /// The index-only score maps of tile kt, the keep values all true on a
-  /// full tile.
-  void emitKeepValues(Value kt, TileClassValues cls);
+  /// The index-only score maps of tile kt, the keep values all true when
+  /// `fullTile`.
+  void emitKeepValues(Value kt, bool fullTile);
   Value packPair(Value lo, Value hi);
   Value toReg(Value pair);
   Value asI32(Value reg);
@@ -1258,28 +1258,17 @@ TileClassValues MmaBuilder::tileClass(Value kt) {
   return emitTileClass(variant, b, loc, ctx, keepOp.getBody(), i0, add(qOff, last), j0, j1);
 }
 
-void MmaBuilder::emitKeepValues(Value kt, TileClassValues cls) {
+void MmaBuilder::emitKeepValues(Value kt, bool fullTile) {
   for (Operation &op : cas.getBody().front()) {
     if (kindOf.lookup(&op) != Kind::Elem || dependsOnLoad(op.getResult(0)))
       continue;
-    if (&op != keepOp.getOperation() || !classified) {
-      emitOp(&op, kt);
+    if (fullTile && &op == keepOp.getOperation()) {
+      // A full tile keeps every point: constants, which fold the masks away.
+      vals[keepFiber].assign(countOf(Shape::Elem), arith::ConstantIntOp::create(b, loc, 1, 1));
+      emitted.insert(&op);
       continue;
     }
-    // The keep values: all true on a full tile, else computed.
-    unsigned n = countOf(Shape::Elem);
-    SmallVector<Type> types(n, b.getI1Type());
-    auto ifFull = scf::IfOp::create(b, loc, types, cls.full, true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifFull.thenBlock());
-      SmallVector<Value> yes(n, arith::ConstantIntOp::create(b, loc, 1, 1));
-      scf::YieldOp::create(b, loc, yes);
-      b.setInsertionPointToStart(ifFull.elseBlock());
-      emitOp(&op, kt);
-      scf::YieldOp::create(b, loc, vals[keepFiber]);
-    }
-    vals[keepFiber].assign(ifFull.getResults().begin(), ifFull.getResults().end());
+    emitOp(&op, kt);
   }
 }
 
@@ -1531,17 +1520,38 @@ LogicalResult MmaBuilder::build() {
       }
     }
     selectStage(stage);
-    if (indexOnlyKeep)
-      emitKeepValues(kt, tileClass(kt));
-    for (Operation &op : body) {
-      Kind k = kindOf.lookup(&op);
-      if (k != Kind::Pre && k != Kind::Post && k != Kind::PostO && k != Kind::Input &&
-          !isa<cascade::OutputOp>(op))
-        emitOp(&op, kt);
-    }
+    // The tile's computation; with classified tiles twice, for full tiles
+    // without the mask.
+    auto emitTile = [&](bool fullTile) {
+      if (indexOnlyKeep)
+        emitKeepValues(kt, fullTile);
+      for (Operation &op : body) {
+        Kind k = kindOf.lookup(&op);
+        if (k != Kind::Pre && k != Kind::Post && k != Kind::PostO && k != Kind::Input &&
+            !isa<cascade::OutputOp>(op))
+          emitOp(&op, kt);
+      }
+      SmallVector<Value> next;
+      for (cascade::IterateOp it : iterates)
+        next.append(vals[it.getCur()]);
+      return next;
+    };
     SmallVector<Value> next;
-    for (cascade::IterateOp it : iterates)
-      next.append(vals[it.getCur()]);
+    if (classified) {
+      auto ifFull = scf::IfOp::create(b, loc, stateTypes, tileClass(kt).full, true);
+      for (bool fullTile : {true, false}) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(fullTile ? ifFull.thenBlock() : ifFull.elseBlock());
+        auto savedVals = vals;
+        auto savedEmitted = emitted;
+        scf::YieldOp::create(b, loc, emitTile(fullTile));
+        vals = std::move(savedVals);
+        emitted = std::move(savedEmitted);
+      }
+      next.assign(ifFull.getResults().begin(), ifFull.getResults().end());
+    } else {
+      next = emitTile(false);
+    }
     if (pipelined)
       mbarrierArrive(barrierAddr(1, stage)); // this thread is done with the stage
     scf::YieldOp::create(b, loc, next);
