@@ -253,7 +253,7 @@ struct Prepared {
   /// into a scratch area of `partialFloats` per (row, chunk), then `_merge`.
   CUfunction splitFn = nullptr, mergeFn = nullptr;
   unsigned splitSharedBytes = 0;
-  int64_t splitW = 1, partialFloats = 0;
+  int64_t splitW = 1, partialFloats = 0, tier = 0;
   bool nothingToDo = false; ///< B == 0 or Sq == 0
   bool noKeys = false;      ///< Skv == 0: zeros and -inf, no kernel
 };
@@ -345,8 +345,11 @@ void chooseSplit(const Driver &d, attn_gpu_module *m, const std::string &name, i
   int64_t keyTile = attn_gpu_mma_key_tile(tier);
   int64_t tiles = (c.Skv + keyTile - 1) / keyTile;
   int64_t blocks = int64_t(p.grid[0]) * c.H * c.B;
-  int64_t rowBlocks = (c.Sq + ATTN_GPU_SPLIT_ROWS_PER_BLOCK - 1) / ATTN_GPU_SPLIT_ROWS_PER_BLOCK;
-  int64_t splitBlocks = rowBlocks * c.H * c.B;
+  // A split block's rows are (query, head) pairs of one KV head's group.
+  int64_t group = c.H / c.Hkv;
+  int64_t rowBlocks =
+      (c.Sq * group + ATTN_GPU_SPLIT_ROWS_PER_BLOCK - 1) / ATTN_GPU_SPLIT_ROWS_PER_BLOCK;
+  int64_t splitBlocks = rowBlocks * c.Hkv * c.B;
   int64_t w = 1;
   const char *env = std::getenv("ATTN_SPLIT_KV");
   if (env && *env) {
@@ -357,9 +360,11 @@ void chooseSplit(const Driver &d, attn_gpu_module *m, const std::string &name, i
   if (w < 2 || c.B * w > 65535)
     return;
   p.grid[0] = static_cast<unsigned>(rowBlocks);
+  p.grid[1] = static_cast<unsigned>(c.Hkv);
   p.splitFn = split;
   p.mergeFn = merge;
   p.splitW = w;
+  p.tier = tier;
   p.splitSharedBytes = static_cast<unsigned>(attn_gpu_mma_smem_bytes(tier, ATTN_GPU_SPLIT_STAGES, 0));
   p.partialFloats = ATTN_GPU_SPLIT_ROW_SLOTS + ATTN_GPU_SPLIT_O_ITERATES * tier;
 }
@@ -552,7 +557,8 @@ attn_status enqueue(const Prepared &p, Scratch &scratch) {
   void *kernelParams[] = {&argsPtr};
   if (p.splitW > 1) {
     const auto &c = p.call;
-    unsigned rowBlocks = static_cast<unsigned>((c.B * c.H * c.Sq + ATTN_GPU_BLOCK_SIZE - 1) /
+    // The merge: one thread per output element (b, h, row, f < tier).
+    unsigned rowBlocks = static_cast<unsigned>((c.B * c.H * c.Sq * p.tier + ATTN_GPU_BLOCK_SIZE - 1) /
                                                ATTN_GPU_BLOCK_SIZE);
     if (CUresult rc = d.cuLaunchKernel(p.splitFn, p.grid[0], p.grid[1],
                                        static_cast<unsigned>(c.B * p.splitW),

@@ -119,7 +119,7 @@ public:
   int64_t stages() const { return split ? ATTN_GPU_SPLIT_STAGES : ATTN_GPU_MMA_STAGES; }
   /// Warpgroup MMAs (a split kernel's block is one warp, not a warpgroup).
   bool useWgmma() const { return options.wgmma && !split; }
-  Value partialAt(Value row, Value chunkIdx, Value slot);
+  Value partialAt(Value head, Value row, Value chunkIdx, Value slot);
   void writePartials(ArrayRef<cascade::IterateOp> iterates);
   /// ORs the error flag into the launch's (ATTN_ARG_GPU_ERROR).
   void reportErrors();
@@ -303,6 +303,11 @@ private:
   cascade::EinsumOp keepOp;
   bool indexOnlyKeep = false, classified = false;
   Value rows[2], absI[2];
+  /// The head of each row half: hIdx, or in a split kernel (which packs the
+  /// query heads of one KV head into its rows) that row's head.
+  Value headOf[2];
+  /// Query heads per KV head packed into a split kernel's rows (1 otherwise).
+  Value group;
   llvm::StringMap<Value> sizes;
   SmallVector<SmallVector<Value>> qFrag; ///< per 16-wide head chunk: 4 registers
   Value rowValid[2];
@@ -499,7 +504,7 @@ Value MmaBuilder::inline_(Region &body, unsigned half, Value j, ValueRange leadi
   Value valid = rowValid[half];
   if (j.getDefiningOp<arith::ConstantOp>() == nullptr)
     valid = andI(valid, keyValid(j));
-  BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, valid, &sizes};
+  BodyContext ctx{bIdx, headOf[half], paramsPtr, tensorsPtr, errorFlag, valid, &sizes};
   Value v = inlineBody(variant, b, loc, ctx, body, absI[half], j, leading, inputs);
   return v ? v : cF32(0);
 }
@@ -1248,9 +1253,12 @@ TileClassValues MmaBuilder::tileClass(Value kt) {
   Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
   if (!classified)
     return {no, no};
-  Value i0 = add(qOff, mul(qt, cI64(rowsPerBlock())));
-  Value last = arith::MinSIOp::create(b, loc, add(mul(qt, cI64(rowsPerBlock())), cI64(rowsPerBlock() - 1)),
-                                      arith::SubIOp::create(b, loc, sq, cI64(1)));
+  // The block's query rows: packed rows are (query, head) pairs.
+  Value first = arith::DivSIOp::create(b, loc, mul(qt, cI64(rowsPerBlock())), group);
+  Value i0 = add(qOff, first);
+  Value last = arith::MinSIOp::create(
+      b, loc, arith::DivSIOp::create(b, loc, add(mul(qt, cI64(rowsPerBlock())), cI64(rowsPerBlock() - 1)), group),
+      arith::SubIOp::create(b, loc, sq, cI64(1)));
   Value j0 = mul(kt, cI64(bc));
   Value j1 = arith::MinSIOp::create(b, loc, add(j0, cI64(bc - 1)),
                                     arith::SubIOp::create(b, loc, skv, cI64(1)));
@@ -1346,8 +1354,17 @@ LogicalResult MmaBuilder::build() {
     bIdx = arith::DivSIOp::create(b, loc, bIdx, numChunks);
   }
   loadSizes();
-  hkIdx = arith::DivSIOp::create(b, loc, hIdx,
-                                 arith::DivSIOp::create(b, loc, sizes["H"], sizes["Hkv"]));
+  Value heads = arith::DivSIOp::create(b, loc, sizes["H"], sizes["Hkv"]);
+  if (split) {
+    // grid y = Hkv: the block's rows are (query i, head g of the group)
+    // pairs, row = i * G + g, so that the query heads sharing a KV head read
+    // its K and V once (decode: G heads of one query in one block).
+    hkIdx = hIdx;
+    group = heads;
+  } else {
+    hkIdx = arith::DivSIOp::create(b, loc, hIdx, heads);
+    group = cI64(1);
+  }
   qPtr = toGlobal(argPtr(ATTN_ARG_Q));
   kPtr = toGlobal(argPtr(ATTN_ARG_K));
   vPtr = toGlobal(argPtr(ATTN_ARG_V));
@@ -1359,7 +1376,14 @@ LogicalResult MmaBuilder::build() {
   memref::StoreOp::create(b, loc, cI32(0), errorFlag, ValueRange{cIdx(0)});
   Value rowBase = add(mul(qt, cI64(rowsPerBlock())), mul(toI64(warp), cI64(16)));
   for (unsigned h = 0; h < 2; ++h) {
-    rows[h] = add(rowBase, add(g, cI64(8 * h)));
+    Value lin = add(rowBase, add(g, cI64(8 * h)));
+    if (split) {
+      rows[h] = arith::DivSIOp::create(b, loc, lin, group);
+      headOf[h] = add(mul(hkIdx, group), arith::RemSIOp::create(b, loc, lin, group));
+    } else {
+      rows[h] = lin;
+      headOf[h] = hIdx;
+    }
     absI[h] = add(qOff, rows[h]);
     rowValid[h] = slt(rows[h], sq);
   }
@@ -1381,13 +1405,15 @@ LogicalResult MmaBuilder::build() {
                        : descriptor(add(qSmem, mul(wg, cIdx(64 * hd))), /*lbo=*/128, /*sbo=*/hd * 16);
   } else {
     // Q fragments (mma A operands) in registers, zero past Sq and D.
-    Value qb = add(mul(bIdx, argWord(ATTN_ARG_Q_STRIDES)), mul(hIdx, argWord(ATTN_ARG_Q_STRIDES + 1)));
+    Value qb[2];
+    for (unsigned h = 0; h < 2; ++h)
+      qb[h] = add(mul(bIdx, argWord(ATTN_ARG_Q_STRIDES)), mul(headOf[h], argWord(ATTN_ARG_Q_STRIDES + 1)));
     Value qs = argWord(ATTN_ARG_Q_STRIDES + 2), qd = argWord(ATTN_ARG_Q_STRIDES + 3);
     Value zero = arith::ConstantFloatOp::create(
         b, loc, cast<FloatType>(elemTy), APFloat::getZero(cast<FloatType>(elemTy).getFloatSemantics()));
     auto loadQ = [&](unsigned h, Value col) {
       Value ok = andI(slt(rows[h], sq), slt(col, dDim));
-      Value off = add(qb, add(mul(rows[h], qs), mul(col, qd)));
+      Value off = add(qb[h], add(mul(rows[h], qs), mul(col, qd)));
       off = arith::SelectOp::create(b, loc, ok, off, cI64(0));
       Value v = LLVM::LoadOp::create(b, loc, elemTy, gep(qPtr, elemTy, off), 2);
       return Value(arith::SelectOp::create(b, loc, ok, v, zero));
@@ -1442,7 +1468,10 @@ LogicalResult MmaBuilder::build() {
     }
   indexOnlyKeep = keepFiber && oneKeep && !dependsOnLoad(keepFiber);
   keepOp = indexOnlyKeep ? keepFiber.getDefiningOp<cascade::EinsumOp>() : nullptr;
-  classified = keepOp && keepOp.getInputs().empty();
+  // A split kernel's rows span the heads of a group: its tiles are classed
+  // with one head, so only when the mask does not read h.
+  classified = keepOp && keepOp.getInputs().empty() &&
+               !(split && !keepOp.getBody().front().getArgument(1).use_empty());
   // S stages, tiles loaded S - 2 ahead (while tile t is computed, tiles
   // t + 1 and t + 2 load). No block barrier per tile: stage s has two
   // mbarriers, full[s] (every thread's copies into it landed: cp.async
@@ -1587,9 +1616,9 @@ LogicalResult MmaBuilder::build() {
 }
 
 /// A row's state slot in the split-KV scratch (ATTN_ARG_PARTIALS).
-Value MmaBuilder::partialAt(Value row, Value chunkIdx, Value slot) {
+Value MmaBuilder::partialAt(Value head, Value row, Value chunkIdx, Value slot) {
   int64_t slots = kSplitRowSlots + kSplitOIterates * hd;
-  Value r = add(mul(add(mul(bIdx, sizes["H"]), hIdx), sq), row);
+  Value r = add(mul(add(mul(bIdx, sizes["H"]), head), sq), row);
   Value at = add(mul(add(mul(r, numChunks), chunkIdx), cI64(slots)), slot);
   return gep(toGlobal(argPtr(ATTN_ARG_PARTIALS)), b.getF32Type(), at);
 }
@@ -1604,7 +1633,7 @@ void MmaBuilder::writePartials(ArrayRef<cascade::IterateOp> iterates) {
         auto ifOk = scf::IfOp::create(b, loc, andI(t0, rowValid[h]), false);
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(ifOk.thenBlock());
-        LLVM::StoreOp::create(b, loc, fin[h], partialAt(rows[h], chunk, cI64(rowSlot)), 4);
+        LLVM::StoreOp::create(b, loc, fin[h], partialAt(headOf[h], rows[h], chunk, cI64(rowSlot)), 4);
       }
       ++rowSlot;
       continue;
@@ -1615,7 +1644,8 @@ void MmaBuilder::writePartials(ArrayRef<cascade::IterateOp> iterates) {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifOk.thenBlock());
       LLVM::StoreOp::create(b, loc, fin[k],
-                            partialAt(rows[halfOf(k)], chunk, add(cI64(kSplitRowSlots + oSlot * hd), f)), 4);
+                            partialAt(headOf[halfOf(k)], rows[halfOf(k)], chunk,
+                                      add(cI64(kSplitRowSlots + oSlot * hd), f)), 4);
     }
     ++oSlot;
   }
@@ -1641,9 +1671,13 @@ LogicalResult MmaBuilder::buildMerge() {
   args = fn.getArgument(0);
   vals.clear();
   emitted.clear();
-  // One thread per row (b, h, row) of a 1-D grid, as the row kernel.
-  Value gid = toI64(add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), cIdx(ATTN_GPU_BLOCK_SIZE)),
-                        gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x)));
+  // One thread per output element (b, h, row, f < tier) of a 1-D grid:
+  // decode has few rows, and a thread per row would merge all D columns
+  // alone. The row merges (a few loads per chunk) are repeated per column.
+  Value tidx = toI64(add(mul(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x), cIdx(ATTN_GPU_BLOCK_SIZE)),
+                         gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x)));
+  Value f = arith::RemSIOp::create(b, loc, tidx, cI64(hd));
+  Value gid = arith::DivSIOp::create(b, loc, tidx, cI64(hd));
   loadSizes();
   Value hq = mul(sizes["H"], sq);
   auto inRange = scf::IfOp::create(b, loc, slt(gid, mul(sizes["B"], hq)), false);
@@ -1660,6 +1694,7 @@ LogicalResult MmaBuilder::buildMerge() {
   memref::StoreOp::create(b, loc, cI32(0), errorFlag, ValueRange{cIdx(0)});
   for (unsigned h = 0; h < 2; ++h) {
     rows[h] = row;
+    headOf[h] = hIdx;
     absI[h] = add(qOff, row);
     rowValid[h] = arith::ConstantIntOp::create(b, loc, 1, 1);
   }
@@ -1685,7 +1720,7 @@ LogicalResult MmaBuilder::buildMerge() {
         Value slot = cI64(slotOf[in]);
         if (shapeOf(in) == Shape::O)
           slot = add(slot, f);
-        ins.push_back(LLVM::LoadOp::create(b, loc, b.getF32Type(), partialAt(row, c, slot), 4));
+        ins.push_back(LLVM::LoadOp::create(b, loc, b.getF32Type(), partialAt(hIdx, row, c, slot), 4));
       } else {
         ins.push_back(valueAt(in, 0, shapeOf(in)));
       }
@@ -1708,16 +1743,16 @@ LogicalResult MmaBuilder::buildMerge() {
   Value any = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
                                     valueAt(out.getKept(), 0, Shape::Row), cF32(0));
   if (Value lse = out.getLse()) {
-    auto ifOn = scf::IfOp::create(b, loc, lseWanted(), false);
+    auto ifOn = scf::IfOp::create(
+        b, loc, andI(lseWanted(), arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, f, cI64(0))), false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifOn.thenBlock());
     storeLse(row, any, valueAt(lse, 0, Shape::Row));
   }
-  auto cols = scf::ForOp::create(b, loc, cIdx(0), toIdx(dDim), cIdx(1));
+  auto cols = scf::IfOp::create(b, loc, slt(f, dDim), false);
   {
     OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(cols.getBody());
-    Value f = toI64(cols.getInductionVar());
+    b.setInsertionPointToStart(cols.thenBlock());
     for (Operation &op : body) {
       Kind k = kindOf.lookup(&op);
       if (k == Kind::Merge && shapeOf(op.getResult(0)) == Shape::O) {

@@ -37,16 +37,19 @@
  * Split-KV (decode): next to a tensor-core kernel, `..._d<N>_split` runs one
  * chunk of the key tiles per block (chunk c of W: tiles c, c + W, ...; blocks
  * of ATTN_GPU_SPLIT_BLOCK_SIZE threads owning ATTN_GPU_SPLIT_ROWS_PER_BLOCK
- * rows: grid (ceil(Sq / ATTN_GPU_SPLIT_ROWS_PER_BLOCK), H, B * W)) (grid z = B * W, W in ATTN_ARG_NUM_CHUNKS),
- * attn_gpu_mma_smem_bytes(N, ATTN_GPU_SPLIT_STAGES, 0) bytes of dynamic shared memory,
- * and leaves each row's iterate states in a scratch area (ATTN_ARG_PARTIALS,
- * the state of (b, h, row, chunk c) at (((b * H + h) * Sq + row) * W + c) *
- * (ATTN_GPU_SPLIT_ROW_SLOTS + ATTN_GPU_SPLIT_O_ITERATES * N) floats), and
- * `..._d<N>_merge` (one thread per row, as the row kernel) merges them into o
- * and lse. The launcher splits when one launch's blocks do not fill the GPU
- * twice or Sq <= 16 (decode), into enough chunks for about 8 split blocks per
- * SM; ATTN_SPLIT_KV=N forces N chunks, 0 or 1 none. docs/gpu.md has the
- * details.
+ * rows, which are (query i, head g) pairs of one KV head's group of
+ * G = H / Hkv query heads, row = i * G + g, so that the group reads K and V
+ * once: grid (ceil(Sq * G / ATTN_GPU_SPLIT_ROWS_PER_BLOCK), Hkv, B * W), W in
+ * ATTN_ARG_NUM_CHUNKS; attn_gpu_mma_smem_bytes(N, ATTN_GPU_SPLIT_STAGES, 0)
+ * bytes of dynamic shared memory) and leaves each row's iterate states in a
+ * scratch area (ATTN_ARG_PARTIALS, the state of (b, h, row, chunk c) at
+ * (((b * H + h) * Sq + row) * W + c) * (ATTN_GPU_SPLIT_ROW_SLOTS +
+ * ATTN_GPU_SPLIT_O_ITERATES * N) floats), and `..._d<N>_merge` (one thread
+ * per output element (b, h, row, f < N) of a 1-D grid of
+ * ATTN_GPU_BLOCK_SIZE-thread blocks) merges them into o and lse. The launcher
+ * splits when one launch's blocks do not fill the GPU twice or Sq <= 16
+ * (decode), into enough chunks for about 8 split blocks per SM;
+ * ATTN_SPLIT_KV=N forces N chunks, 0 or 1 none. docs/gpu.md has the details.
  *
  * Every function returns an attn_status; CUDA errors carry the driver's
  * error name and string in attn_last_error(). All functions are thread-safe.
