@@ -9,6 +9,10 @@
 //   O    [p, f]       4 * headDim / 8 values: the output accumulator
 // A map is inlined per value with that value's (i, j); a reduction over m0
 // reduces a thread's values, then the 4 lanes of a row with two shuffles.
+// wgmma's m64nNk16 accumulators give each warp of a warpgroup the same layout
+// for its 16 of the 64 rows, and its register A operand is mma's A fragment:
+// the two MMA forms share everything but the QK / PV emission and the
+// shared-memory layout of the tiles (tileOffset).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/targets/gpu/MmaKernel.h"
