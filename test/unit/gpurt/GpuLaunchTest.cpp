@@ -10,6 +10,11 @@
 // view checks against device allocations; the module cache; timing; launches
 // from several threads.
 //
+// With the mock driver (test/unit/gpurt/MockCuda.cpp, ATTN_CUDA_DRIVER), also
+// checks the geometry the launcher gives attnc's tensor-core kernels: block,
+// grid and dynamic shared memory of `_d<N>`, of the GQA-packed `_split` and of
+// the per-element `_merge`, and the shared-memory limit it raises.
+//
 // With ATTN_TEST_CUBIN=<file.cubin> and ATTN_TEST_KERNEL=attn_<v>_<dtype>_gpu
 // (v = full or causal), also runs attnc's kernel on random data for MHA, GQA,
 // decode and an explicit q_offset, and compares with float64 softmax
@@ -23,6 +28,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <dlfcn.h>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -630,6 +636,121 @@ TEST_F(GpuFixture, ManyThreads) {
   for (auto &th : threads)
     th.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+//===----------------------------------------------------------------------===//
+// The launcher's geometry of the tensor-core kernels (mock driver only)
+//===----------------------------------------------------------------------===//
+
+struct MockLaunches {
+  void (*reset)() = nullptr;
+  int (*count)() = nullptr;
+  int (*launch)(int, char *, int, unsigned *, unsigned *, unsigned *) = nullptr;
+  int (*sharedLimit)(const char *) = nullptr;
+  explicit operator bool() const { return reset && count && launch && sharedLimit; }
+};
+
+/// The mock driver's launch log, when ATTN_CUDA_DRIVER names it.
+MockLaunches mockLaunches() {
+  MockLaunches m;
+  const char *path = std::getenv("ATTN_CUDA_DRIVER");
+  void *h = path ? dlopen(path, RTLD_NOW) : nullptr;
+  if (!h)
+    return m;
+  m.reset = reinterpret_cast<void (*)()>(dlsym(h, "attn_mock_reset_launches"));
+  m.count = reinterpret_cast<int (*)()>(dlsym(h, "attn_mock_launch_count"));
+  m.launch = reinterpret_cast<int (*)(int, char *, int, unsigned *, unsigned *, unsigned *)>(
+      dlsym(h, "attn_mock_launch"));
+  m.sharedLimit = reinterpret_cast<int (*)(const char *)>(dlsym(h, "attn_mock_shared_limit"));
+  return m;
+}
+
+struct Launch {
+  std::string name;
+  unsigned grid[3], block[3], shared;
+};
+
+std::vector<Launch> launches(const MockLaunches &m) {
+  std::vector<Launch> out;
+  for (int i = 0; i < m.count(); ++i) {
+    char name[128];
+    Launch l;
+    EXPECT_EQ(m.launch(i, name, sizeof name, l.grid, l.block, &l.shared), 0);
+    l.name = name;
+    out.push_back(l);
+  }
+  return out;
+}
+
+/// One bf16 call of the mock variant `geom` (tier 128, split and merge
+/// kernels present) on device buffers; returns the launches it made.
+std::vector<Launch> geomCall(const MockLaunches &m, attn_gpu_module *module, int64_t B, int64_t H,
+                             int64_t Hkv, int64_t Sq, int64_t Skv, const char *splitEnv) {
+  const int64_t D = 128;
+  DeviceBuffer qb(B * H * Sq * D * 2), kb(B * Hkv * Skv * D * 2), vb(B * Hkv * Skv * D * 2),
+      ob(B * H * Sq * D * 2);
+  attn_tensor q = view(ATTN_BF16, {B, H, Sq, D}, qb.ptr), k = view(ATTN_BF16, {B, Hkv, Skv, D}, kb.ptr),
+              v = view(ATTN_BF16, {B, Hkv, Skv, D}, vb.ptr), o = view(ATTN_BF16, {B, H, Sq, D}, ob.ptr);
+  attn_variant_info info{"geom", ATTN_BF16, 0, nullptr, 0, nullptr, 0, 1};
+  ::setenv("ATTN_SPLIT_KV", splitEnv, 1);
+  m.reset();
+  attn_status s = attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &q, &k, &v, &o, nullptr,
+                                  nullptr, nullptr, -1, nullptr);
+  ::unsetenv("ATTN_SPLIT_KV");
+  EXPECT_EQ(s, ATTN_OK) << attn_last_error();
+  EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
+  return launches(m);
+}
+
+TEST(GpuMockLaunch, TensorCoreSplitAndMergeGeometry) {
+  MockLaunches m = mockLaunches();
+  if (!m)
+    GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
+  ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
+  static const char image[] = ".visible .entry attn_geom_bf16_gpu(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128_split(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128_merge(\n";
+  attn_gpu_module *module = nullptr;
+  ASSERT_EQ(attn_gpu_module_load(image, sizeof image, &module), ATTN_OK) << attn_last_error();
+
+  // Prefill, no split: blocks of 128 rows of one (b, h), 256 threads, the
+  // pipeline's shared memory, the function's limit raised to it.
+  std::vector<Launch> l = geomCall(m, module, 2, 8, 2, 300, 1000, "0");
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128");
+  EXPECT_EQ(l[0].grid[0], 3u); // ceil(300 / 128)
+  EXPECT_EQ(l[0].grid[1], 8u);
+  EXPECT_EQ(l[0].grid[2], 2u);
+  EXPECT_EQ(l[0].block[0], unsigned(ATTN_GPU_MMA_BLOCK_SIZE));
+  int64_t smem = attn_gpu_mma_smem_bytes(128, ATTN_GPU_MMA_STAGES, ATTN_GPU_MMA_ROWS_PER_BLOCK);
+  EXPECT_EQ(l[0].shared, unsigned(smem));
+  EXPECT_GT(smem, 48 * 1024); // above the default: the launcher must raise the limit
+  EXPECT_GE(m.sharedLimit("attn_geom_bf16_gpu_d128"), smem);
+
+  // Decode with GQA 4:1 over 4 chunks: split blocks own the 4 query heads of a
+  // KV head (one row block of 16 rows: 1 query x 4 heads), grid y = Hkv, grid
+  // z = B * W; then the merge, one thread per output element.
+  l = geomCall(m, module, 2, 8, 2, 1, 4096, "4");
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128_split");
+  EXPECT_EQ(l[0].grid[0], 1u);
+  EXPECT_EQ(l[0].grid[1], 2u);
+  EXPECT_EQ(l[0].grid[2], 8u);
+  EXPECT_EQ(l[0].block[0], unsigned(ATTN_GPU_SPLIT_BLOCK_SIZE));
+  EXPECT_EQ(l[0].shared, unsigned(attn_gpu_mma_smem_bytes(128, ATTN_GPU_SPLIT_STAGES, 0)));
+  EXPECT_EQ(l[1].name, "attn_geom_bf16_gpu_d128_merge");
+  EXPECT_EQ(l[1].grid[0], unsigned((2 * 8 * 1 * 128 + ATTN_GPU_BLOCK_SIZE - 1) / ATTN_GPU_BLOCK_SIZE));
+  EXPECT_EQ(l[1].block[0], unsigned(ATTN_GPU_BLOCK_SIZE));
+  EXPECT_EQ(l[1].shared, 0u);
+
+  // 40 queries x 4 heads = 160 packed rows: 10 row blocks.
+  l = geomCall(m, module, 1, 8, 2, 40, 4096, "4");
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].grid[0], 10u);
+  EXPECT_EQ(l[0].grid[1], 2u);
+  EXPECT_EQ(l[0].grid[2], 4u);
+  EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
 }
 
 //===----------------------------------------------------------------------===//

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -203,11 +204,20 @@ template <Anchor A> void addAnchor(std::map<std::string, Kernel> &k, const std::
   k["attn_" + name + "_bf16_gpu"] = anchorKernel<A, ATTN_BF16>;
 }
 
+/// Kernels the mock only records (GpuMockLaunch: the launcher's geometry of
+/// the tensor-core, split-KV and merge kernels); one function each, so that
+/// a launch names its kernel.
+template <int N> void recordOnly(const int64_t *, int64_t) {}
+
 const std::map<std::string, Kernel> &hostKernels() {
   static const std::map<std::string, Kernel> kernels = [] {
     std::map<std::string, Kernel> k;
     k["attn_test_rows_gpu"] = rowsKernel;
     k["attn_test_flag_gpu"] = flagKernel;
+    k["attn_geom_bf16_gpu"] = recordOnly<0>;
+    k["attn_geom_bf16_gpu_d128"] = recordOnly<1>;
+    k["attn_geom_bf16_gpu_d128_split"] = recordOnly<2>;
+    k["attn_geom_bf16_gpu_d128_merge"] = recordOnly<3>;
     addAnchor<Full>(k, "full");
     addAnchor<Causal>(k, "causal");
     addAnchor<Sliding>(k, "sliding_window");
@@ -219,6 +229,24 @@ const std::map<std::string, Kernel> &hostKernels() {
     return k;
   }();
   return kernels;
+}
+
+bool isRecordOnly(Kernel k) {
+  return k == recordOnly<0> || k == recordOnly<1> || k == recordOnly<2> || k == recordOnly<3>;
+}
+
+struct LaunchRecord {
+  std::string name;
+  unsigned grid[3], block[3], shared;
+};
+std::vector<LaunchRecord> launchLog;         // guarded by mutex
+std::map<std::string, int> sharedLimits;     // cuFuncSetAttribute, by kernel name
+
+std::string kernelName(Kernel k) {
+  for (const auto &[name, fn] : hostKernels())
+    if (fn == k)
+      return name;
+  return "?";
 }
 
 /// The allocation holding `p`, or false.
@@ -348,9 +376,22 @@ MOCK cuModuleGetFunction(void **fn, void *mod, const char *name) {
   *fn = reinterpret_cast<void *>(it->second);
   return OK;
 }
-MOCK cuFuncSetAttribute(void *, int, int) { return OK; }
+MOCK cuFuncSetAttribute(void *fn, int attr, int value) {
+  constexpr int kMaxDynamicShared = 8;
+  if (attr == kMaxDynamicShared) {
+    std::lock_guard<std::mutex> lock(mutex);
+    sharedLimits[kernelName(reinterpret_cast<Kernel>(fn))] = value;
+  }
+  return OK;
+}
 MOCK cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                     unsigned bz, unsigned shared, void *, void **params, void **extra) {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    launchLog.push_back({kernelName(reinterpret_cast<Kernel>(fn)), {gx, gy, gz}, {bx, by, bz}, shared});
+  }
+  if (isRecordOnly(reinterpret_cast<Kernel>(fn)))
+    return extra || !params ? INVALID_VALUE : OK;
   if (gy != 1 || gz != 1 || by != 1 || bz != 1 || shared != 0 || extra || !params)
     return INVALID_VALUE;
   const int64_t *args = reinterpret_cast<const int64_t *>(*static_cast<CUdeviceptr *>(params[0]));
@@ -434,4 +475,36 @@ MOCK cuEventElapsedTime_v2(float *ms, void *a, void *b) {
 MOCK cuEventDestroy_v2(void *e) {
   delete static_cast<double *>(e);
   return OK;
+}
+
+// The test's window on the launches (GpuLaunchTest, GpuMockLaunch).
+extern "C" __attribute__((visibility("default"))) void attn_mock_reset_launches() {
+  std::lock_guard<std::mutex> lock(mutex);
+  launchLog.clear();
+}
+extern "C" __attribute__((visibility("default"))) int attn_mock_launch_count() {
+  std::lock_guard<std::mutex> lock(mutex);
+  return static_cast<int>(launchLog.size());
+}
+/// Launch i: its kernel's name (copied into name[0..size)), grid, block and
+/// dynamic shared memory; 0, or -1 for no such launch.
+extern "C" __attribute__((visibility("default"))) int
+attn_mock_launch(int i, char *name, int size, unsigned *grid, unsigned *block, unsigned *shared) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (i < 0 || i >= static_cast<int>(launchLog.size()))
+    return -1;
+  const LaunchRecord &r = launchLog[static_cast<size_t>(i)];
+  std::snprintf(name, static_cast<size_t>(size), "%s", r.name.c_str());
+  for (int d = 0; d < 3; ++d) {
+    grid[d] = r.grid[d];
+    block[d] = r.block[d];
+  }
+  *shared = r.shared;
+  return 0;
+}
+/// The dynamic shared-memory limit set on a kernel (cuFuncSetAttribute), or -1.
+extern "C" __attribute__((visibility("default"))) int attn_mock_shared_limit(const char *name) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = sharedLimits.find(name);
+  return it == sharedLimits.end() ? -1 : it->second;
 }
