@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/targets/gpu/MmaKernel.h"
+#include "compiler/targets/gpu/PtxInstructions.h"
 #include "compiler/targets/common/BodyInliner.h"
 #include "compiler/targets/common/TileIntervals.h"
 #include "compiler/targets/common/TileKernel.h"
@@ -208,9 +209,6 @@ private:
   /// Thread 0 initialises the stages' barriers (every thread arrives on
   /// each), then a block barrier.
   void initBarriers();
-  void mbarrierWait(Value addr, Value parity);
-  void mbarrierArrive(Value addr);
-  void asmStmt(StringRef text, ValueRange operands, StringRef constraints);
   /// Element offset of (row, head column) in a tile of `rows` rows: rows
   /// padded by 8 for ldmatrix; for wgmma 128-byte swizzled (swizzled()) or
   /// core matrices (8 rows x 16 bytes, contiguous; along the head
@@ -227,15 +225,6 @@ private:
   /// The wgmma shared-memory descriptor of a core-matrix tile at element
   /// offset `offset`: leading / stride byte offsets `lbo` / `sbo`.
   Value descriptor(Value offset, int64_t lbo, int64_t sbo, bool swizzle128 = false);
-  /// D[64 x n] = sum_k A_k B_k over the warpgroup, k < steps: A_k as mma A
-  /// fragments (aRegs[k], 4 registers, this warp's 16 rows) or, when aRegs is
-  /// empty, a K-major tile at descriptor aDesc + aStep(k) bytes; B_k at
-  /// descriptor bDesc + bStep(k) bytes, N-major when `transB`. Returns this
-  /// thread's n / 2 accumulators.
-  SmallVector<Value> wgmma(int64_t n, int64_t steps, ArrayRef<SmallVector<Value>> aRegs, Value aDesc,
-                           Value bDesc, llvm::function_ref<int64_t(int64_t)> aStep,
-                           llvm::function_ref<int64_t(int64_t)> bStep, bool transB,
-                           ArrayRef<Value> init = {});
   /// The [p, f] iterate that the PV contraction `pv` can accumulate into:
   /// pv's only use, with a body prev' = h(prev, ...) + x in its input x = pv
   /// (yield add(A, x), or select(c, x, add(A, x)) as the online rescale
@@ -255,7 +244,6 @@ private:
   void emitKeepValues(Value kt, bool fullTile);
   Value packPair(Value lo, Value hi);
   Value toReg(Value pair);
-  Value asI32(Value reg);
   SmallVector<Value> ldmatrix(Value smem, Value row, Value col, bool transpose);
   Value mma(ArrayRef<Value> a, ArrayRef<Value> bFrag, ArrayRef<Value> c, SmallVector<Value> &out);
   void emitOutput(cascade::OutputOp out);
@@ -615,7 +603,8 @@ void MmaBuilder::emitQK(cascade::EinsumOp op) {
         return swizzled() ? (k % 4) * 32 + (k / 4) * rows * 128 : k * 256;
       };
     };
-    out = wgmma(bc, hd / 16, {}, qDesc, kDesc, step(rowsPerBlock()), step(bc), /*transB=*/false);
+    out = ptx::wgmma(b, loc, options.inputType == ATTN_F16, bc, hd / 16, {}, qDesc, kDesc,
+                     step(rowsPerBlock()), step(bc), /*transB=*/false, {});
     return;
   }
   Value zero = cF32(0);
@@ -711,7 +700,8 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
     // B = the V tile, N-major; a k step of 16 keys is two 8-key groups
     // (2 * 1024 bytes swizzled, else 2 * hd * 16 bytes) on.
     auto step = [this](int64_t k) { return k * 2 * (swizzled() ? 1024 : hd * 16); };
-    vals[result] = wgmma(hd, bc / 16, aFrag, Value(), vDesc, step, step, /*transB=*/true, init);
+    vals[result] = ptx::wgmma(b, loc, options.inputType == ATTN_F16, hd, bc / 16, aFrag, Value(), vDesc,
+                              step, step, /*transB=*/true, init);
     return;
   }
   // ldmatrix.trans of V [keys, f]: lane's matrix mi = lane / 8 is keys
@@ -988,13 +978,6 @@ void MmaBuilder::issueLoads(Value want, Value kt, Value stage, Value fast) {
   }
 }
 
-void MmaBuilder::asmStmt(StringRef text, ValueRange operands, StringRef constraints) {
-  std::string cons = constraints.str();
-  cons += cons.empty() ? "~{memory}" : ",~{memory}";
-  LLVM::InlineAsmOp::create(b, loc, TypeRange(), operands, text, cons, /*has_side_effects=*/true,
-                            false, LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
-}
-
 Value MmaBuilder::barrierAddr(int which, Value stage) {
   int64_t base = 2 * stages() * attn_gpu_mma_tile_bytes(hd) + rowsPerBlock() * hd * 2;
   Value off = add(cI64(base + which * stages() * 8), mul(toI64(stage), cI64(8)));
@@ -1009,21 +992,10 @@ void MmaBuilder::initBarriers() {
     b.setInsertionPointToStart(first.thenBlock());
     for (int which = 0; which < 2; ++which)
       for (int64_t st = 0; st < stages(); ++st)
-        asmStmt("mbarrier.init.shared::cta.b64 [$0], $1;",
-                ValueRange{barrierAddr(which, cIdx(st)), cI32(threads())}, "l,r");
-    asmStmt("fence.mbarrier_init.release.cluster;", ValueRange(), "");
+        ptx::mbarrierInit(b, loc, barrierAddr(which, cIdx(st)), cI32(threads()));
+    ptx::mbarrierInitFence(b, loc);
   }
   gpu::BarrierOp::create(b, loc);
-}
-
-void MmaBuilder::mbarrierWait(Value addr, Value parity) {
-  asmStmt("{\n.reg .pred P1;\nWAIT:\nmbarrier.try_wait.parity.shared::cta.b64 P1, [$0], $1;\n"
-          "@!P1 bra WAIT;\n}",
-          ValueRange{addr, arith::TruncIOp::create(b, loc, b.getI32Type(), parity)}, "l,r");
-}
-
-void MmaBuilder::mbarrierArrive(Value addr) {
-  asmStmt("mbarrier.arrive.shared::cta.b64 _, [$0];", ValueRange{addr}, "l");
 }
 
 Value MmaBuilder::issueTile(Value want, Value kt, Value issued, Value fast) {
@@ -1035,11 +1007,11 @@ Value MmaBuilder::issueTile(Value want, Value kt, Value issued, Value fast) {
     Value use = arith::DivSIOp::create(b, loc, issued, cI64(stages()));
     // Its previous tile (use - 1) was read by every thread: parity of use - 1
     // (a fresh barrier passes parity 1 at once).
-    mbarrierWait(barrierAddr(1, stage),
-                 arith::XOrIOp::create(b, loc, arith::AndIOp::create(b, loc, use, cI64(1)), cI64(1)));
+    ptx::mbarrierWait(b, loc, barrierAddr(1, stage),
+                      arith::XOrIOp::create(b, loc, arith::AndIOp::create(b, loc, use, cI64(1)), cI64(1)));
     loadTile(0, stage, kt, fast);
     loadTile(1, stage, kt, fast);
-    asmStmt("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [$0];", ValueRange{barrierAddr(0, stage)}, "l");
+    ptx::cpAsyncArrive(b, loc, barrierAddr(0, stage));
   }
   return arith::SelectOp::create(b, loc, want, add(issued, cI64(1)), issued);
 }
@@ -1070,85 +1042,9 @@ void MmaBuilder::selectStage(Value stage) {
 }
 
 Value MmaBuilder::descriptor(Value offset, int64_t lbo, int64_t sbo, bool swizzle128) {
-  // Bits 0-13: address >> 4; 16-29: lbo >> 4; 32-45: sbo >> 4; 62-63: the
-  // layout (0 no swizzle, 1 128-byte swizzle).
   Value addr = add(toI64(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), smemPtr)),
                    mul(toI64(offset), cI64(2)));
-  Value lo = arith::AndIOp::create(b, loc, arith::ShRUIOp::create(b, loc, addr, cI64(4)),
-                                   cI64(0x3FFF));
-  uint64_t hi = (uint64_t(lbo >> 4) << 16) | (uint64_t(sbo >> 4) << 32) |
-                (swizzle128 ? uint64_t(1) << 62 : 0);
-  return arith::OrIOp::create(b, loc, lo, cI64(int64_t(hi)));
-}
-
-Value MmaBuilder::asI32(Value reg) {
-  if (reg.getType().isInteger(32))
-    return reg;
-  Value v = vector::BitCastOp::create(b, loc, VectorType::get({1}, b.getI32Type()), reg);
-  return vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{0});
-}
-
-SmallVector<Value> MmaBuilder::wgmma(int64_t n, int64_t steps, ArrayRef<SmallVector<Value>> aRegs,
-                                     Value aDesc, Value bDesc,
-                                     llvm::function_ref<int64_t(int64_t)> aStep,
-                                     llvm::function_ref<int64_t(int64_t)> bStep, bool transB,
-                                     ArrayRef<Value> init) {
-  // One asm statement: fence, the k steps (without `init` the first ignores
-  // the accumulators' old values: scale-d false), commit, wait. `init`
-  // values are tied to the accumulators.
-  std::string ty = options.inputType == ATTN_F16 ? "f16" : "bf16";
-  int64_t nOut = n / 2, next = nOut;
-  std::string dList = "{", cons;
-  for (int64_t i = 0; i < nOut; ++i) {
-    dList += (i ? ", $" : "$") + std::to_string(i);
-    cons += i ? ",=f" : "=f";
-  }
-  dList += "}";
-  SmallVector<Value> operands;
-  for (size_t i = 0; i < init.size(); ++i) {
-    operands.push_back(init[i]);
-    cons += "," + std::to_string(i);
-    ++next;
-  }
-  int64_t perStep = aRegs.empty() ? 2 : 5;
-  std::string zero = "$" + std::to_string(next + perStep * steps);
-  std::string text = "{\n.reg .pred p, q;\nsetp.ne.b32 p, " + zero + ", 0;\nsetp.eq.b32 q, " + zero +
-                     ", 0;\nwgmma.fence.sync.aligned;\n";
-  for (int64_t k = 0; k < steps; ++k) {
-    std::string a;
-    if (aRegs.empty()) {
-      a = "$" + std::to_string(next++);
-      operands.push_back(add(aDesc, cI64(aStep(k) >> 4)));
-      cons += ",l";
-    } else {
-      a = "{";
-      for (int r = 0; r < 4; ++r) {
-        a += (r ? ", $" : "$") + std::to_string(next++);
-        operands.push_back(asI32(aRegs[k][r]));
-        cons += ",r";
-      }
-      a += "}";
-    }
-    std::string d = "$" + std::to_string(next++);
-    operands.push_back(add(bDesc, cI64(bStep(k) >> 4)));
-    cons += ",l";
-    text += "wgmma.mma_async.sync.aligned.m64n" + std::to_string(n) + "k16.f32." + ty + "." + ty +
-            " " + dList + ", " + a + ", " + d + ", " + (k || !init.empty() ? "q" : "p") + ", 1, 1, " +
-            (aRegs.empty() ? "0, " : "") + (transB ? "1" : "0") + ";\n";
-  }
-  operands.push_back(cI32(0));
-  cons += ",r,~{memory}";
-  text += "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;\n}";
-  auto resTy = LLVM::LLVMStructType::getLiteral(b.getContext(),
-                                                SmallVector<Type>(nOut, b.getF32Type()));
-  auto asmOp = LLVM::InlineAsmOp::create(b, loc, resTy, operands, text, cons,
-                                         /*has_side_effects=*/true, /*is_align_stack=*/false,
-                                         LLVM::TailCallKind::None, LLVM::AsmDialectAttr(),
-                                         ArrayAttr());
-  SmallVector<Value> out;
-  for (int64_t i = 0; i < nOut; ++i)
-    out.push_back(LLVM::ExtractValueOp::create(b, loc, asmOp.getResult(0), ArrayRef<int64_t>{i}));
-  return out;
+  return ptx::matrixDescriptor(b, loc, addr, lbo, sbo, swizzle128);
 }
 
 void MmaBuilder::loadSizes() {
@@ -1543,13 +1439,11 @@ LogicalResult MmaBuilder::build() {
       gpu::BarrierOp::create(b, loc);
     } else {
       Value use = arith::DivSIOp::create(b, loc, computed, cI64(nStages));
-      mbarrierWait(barrierAddr(0, stage), arith::AndIOp::create(b, loc, use, cI64(1)));
+      ptx::mbarrierWait(b, loc, barrierAddr(0, stage), arith::AndIOp::create(b, loc, use, cI64(1)));
       if (useWgmma()) {
         // cp.async wrote the tiles through the generic proxy; wgmma reads
         // them through the async proxy.
-        LLVM::InlineAsmOp::create(b, loc, TypeRange(), ValueRange(), "fence.proxy.async.shared::cta;",
-                                  "~{memory}", /*has_side_effects=*/true, false,
-                                  LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
+        ptx::fenceProxyAsync(b, loc);
       }
     }
     selectStage(stage);
@@ -1586,7 +1480,7 @@ LogicalResult MmaBuilder::build() {
       next = emitTile(false);
     }
     if (pipelined)
-      mbarrierArrive(barrierAddr(1, stage)); // this thread is done with the stage
+      ptx::mbarrierArrive(b, loc, barrierAddr(1, stage)); // this thread is done with the stage
     scf::YieldOp::create(b, loc, next);
     b.setInsertionPointAfter(ifCur);
     SmallVector<Value> carried(ifCur.getResults());

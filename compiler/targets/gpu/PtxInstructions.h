@@ -1,0 +1,62 @@
+//===- PtxInstructions.h - Hopper PTX the NVVM dialect does not offer -*- C++ -*-===//
+//
+// The tensor-core kernels (MmaKernel.cpp) use a few sm_90 instructions in
+// forms that the NVVM dialect does not model (a wgmma whose A operand is in
+// registers and whose accumulators start from given values; mbarrier waits
+// as a try_wait loop; cp.async arriving on an mbarrier). They are emitted here
+// as inline PTX (llvm.inline_asm), each with its operand constraints, so that
+// the kernel builder reads as the algorithm.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNC_COMPILER_TARGETS_GPU_PTXINSTRUCTIONS_H
+#define ATTNC_COMPILER_TARGETS_GPU_PTXINSTRUCTIONS_H
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
+
+namespace attn::ptx {
+
+/// An asm statement with side effects and a memory clobber.
+void statement(mlir::OpBuilder &b, mlir::Location loc, llvm::StringRef text,
+               mlir::ValueRange operands, llvm::StringRef constraints);
+
+/// A pair of 16-bit values (vector<2xbf16 | f16> or i32) as one b32 register.
+mlir::Value asB32(mlir::OpBuilder &b, mlir::Location loc, mlir::Value reg);
+
+/// The shared-memory matrix descriptor of wgmma for a tile at shared byte
+/// address `addr` (i64): leading / stride byte offsets `lbo` / `sbo`, no
+/// swizzle or the 128-byte swizzle.
+mlir::Value matrixDescriptor(mlir::OpBuilder &b, mlir::Location loc, mlir::Value addr, int64_t lbo,
+                             int64_t sbo, bool swizzle128);
+
+/// D[64 x n] (f32) = sum over k < steps of A_k B_k, by the calling warpgroup
+/// (`f16`: fp16 inputs, else bf16). A_k is 4 b32 registers of this warp's 16
+/// rows (aRegs[k]) or, when aRegs is empty, a K-major tile at descriptor
+/// aDesc + aStep(k) bytes; B_k is at descriptor bDesc + bStep(k) bytes,
+/// N-major when `transB`. The accumulators start at zero, or at `init` (n / 2
+/// values). One statement: fence, the steps, commit, wait. Returns this
+/// thread's n / 2 accumulators.
+llvm::SmallVector<mlir::Value> wgmma(mlir::OpBuilder &b, mlir::Location loc, bool f16, int64_t n,
+                                     int64_t steps, llvm::ArrayRef<llvm::SmallVector<mlir::Value>> aRegs,
+                                     mlir::Value aDesc, mlir::Value bDesc,
+                                     llvm::function_ref<int64_t(int64_t)> aStep,
+                                     llvm::function_ref<int64_t(int64_t)> bStep, bool transB,
+                                     llvm::ArrayRef<mlir::Value> init);
+
+/// mbarrier operations on a shared byte address (i64).
+void mbarrierInit(mlir::OpBuilder &b, mlir::Location loc, mlir::Value addr, mlir::Value count);
+/// Orders the inits before other threads' (and the copy engine's) arrivals.
+void mbarrierInitFence(mlir::OpBuilder &b, mlir::Location loc);
+/// Waits until the phase of parity `parity` (i64, 0 or 1) has completed.
+void mbarrierWait(mlir::OpBuilder &b, mlir::Location loc, mlir::Value addr, mlir::Value parity);
+void mbarrierArrive(mlir::OpBuilder &b, mlir::Location loc, mlir::Value addr);
+/// The barrier gets one arrival when this thread's cp.async copies so far
+/// have landed (the arrival is not counted in advance: .noinc).
+void cpAsyncArrive(mlir::OpBuilder &b, mlir::Location loc, mlir::Value addr);
+/// Orders this thread's view of shared memory written through the generic
+/// proxy (cp.async) before async-proxy reads (wgmma).
+void fenceProxyAsync(mlir::OpBuilder &b, mlir::Location loc);
+
+} // namespace attn::ptx
+
+#endif
