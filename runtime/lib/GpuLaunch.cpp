@@ -560,15 +560,15 @@ attn_status enqueue(const Prepared &p, Scratch &scratch) {
   if (p.splitW > 1) {
     const auto &c = p.call;
     // The merge: one thread per output element (b, h, row, f < tier).
-    unsigned rowBlocks = static_cast<unsigned>((c.B * c.H * c.Sq * p.tier + ATTN_GPU_BLOCK_SIZE - 1) /
-                                               ATTN_GPU_BLOCK_SIZE);
+    unsigned mergeBlocks = static_cast<unsigned>(
+        (c.B * c.H * c.Sq * p.tier + ATTN_GPU_BLOCK_SIZE - 1) / ATTN_GPU_BLOCK_SIZE);
     if (CUresult rc = d.cuLaunchKernel(p.splitFn, p.grid[0], p.grid[1],
                                        static_cast<unsigned>(c.B * p.splitW),
                                        ATTN_GPU_SPLIT_BLOCK_SIZE, 1, 1, p.splitSharedBytes,
                                        p.stream, kernelParams, nullptr))
       return fail(d, rc, "variant '" + c.variant + "': cuLaunchKernel (split-KV, " +
                              std::to_string(p.splitW) + " chunks)");
-    if (CUresult rc = d.cuLaunchKernel(p.mergeFn, rowBlocks, 1, 1, ATTN_GPU_BLOCK_SIZE, 1, 1, 0,
+    if (CUresult rc = d.cuLaunchKernel(p.mergeFn, mergeBlocks, 1, 1, ATTN_GPU_BLOCK_SIZE, 1, 1, 0,
                                        p.stream, kernelParams, nullptr))
       return fail(d, rc, "variant '" + c.variant + "': cuLaunchKernel (split-KV merge)");
     return ATTN_OK;

@@ -112,8 +112,8 @@ public:
   /// Checks the cascade's shape; false with the reason when not covered.
   bool classify(std::string &why);
   LogicalResult build();
-  /// The merge kernel of a split cascade: one thread per row combines the
-  /// chunks' states and writes o and lse.
+  /// The merge kernel of a split cascade: one thread per output element
+  /// combines the chunks' states and writes o (and lse, from f = 0).
   LogicalResult buildMerge();
   bool isSplit() const { return split; }
   /// A split kernel is one warp (16 rows) per block: decode has few rows, and
@@ -249,6 +249,9 @@ private:
   void emitOutput(cascade::OutputOp out);
   /// The sizes and q_offset of the argument block.
   void loadSizes();
+  /// o, lse, params and tensors from the argument block, and the error flag
+  /// (zero) that tensor reads OR into.
+  void loadOutputsAndFlag();
   /// i1: the caller passed an lse.
   Value lseWanted();
   /// Output element (row, f) of this (b, h): v, or 0 on a row with no kept key.
@@ -278,8 +281,6 @@ private:
   // Values of the kernel's entry.
   Value args, tid, lane, g, t, bIdx, hIdx, hkIdx, skv, sq, dDim, qOff, errorFlag;
   bool split = false;
-  /// i1: key j < Skv.
-  Value keyValid(Value j) { return slt(j, skv); }
   Value numChunks, chunk; ///< split: W and this block's chunk
   Value kPtr, vPtr, qPtr, oPtr, lsePtr, paramsPtr, tensorsPtr, ks, vs, kDesc, vDesc;
   Value qt;       ///< this block's query tile
@@ -495,7 +496,7 @@ Value MmaBuilder::inline_(Region &body, unsigned half, Value j, ValueRange leadi
                           ArrayRef<Value> inputs) {
   Value valid = rowValid[half];
   if (j.getDefiningOp<arith::ConstantOp>() == nullptr)
-    valid = andI(valid, keyValid(j));
+    valid = andI(valid, slt(j, skv));
   BodyContext ctx{bIdx, headOf[half], paramsPtr, tensorsPtr, errorFlag, valid, &sizes};
   Value v = inlineBody(variant, b, loc, ctx, body, absI[half], j, leading, inputs);
   return v ? v : cF32(0);
@@ -532,7 +533,7 @@ void MmaBuilder::emitRowReduce(cascade::EinsumOp op, Value kt) {
     for (Value in : op.getInputs())
       ins.push_back(valueAt(in, k, Shape::Elem));
     Value j = keyOf(k, kt);
-    Value valid = keyValid(j);
+    Value valid = slt(j, skv);
     Value v = inline_(op.getBody(), halfOf(k), j, {}, ins);
     if (Value keep = op.getKeep())
       valid = andI(valid, valueAt(keep, k, Shape::Elem));
@@ -628,7 +629,7 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
   SmallVector<Value> p;
   for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k) {
     Value j = keyOf(k, kt);
-    Value valid = keyValid(j);
+    Value valid = slt(j, skv);
     SmallVector<Value> ins;
     for (Value in : op.getInputs())
       ins.push_back(in == vIn ? cF32(1) : valueAt(in, k, Shape::Elem));
@@ -894,9 +895,11 @@ void MmaBuilder::copyRows(Value base, int64_t strideWord, Value head, Value row0
   Value rowBase = add(mul(bIdx, sb), mul(head, sh));
   auto ifFast = scf::IfOp::create(b, loc, fast, /*withElseRegion=*/true);
   {
-    // 16-byte chunks (8 elements of one row), spread over the threads. With
-    // the core-matrix layout consecutive threads take the 8 rows of a core
-    // matrix: one contiguous 128-byte store, 64 bytes of a row read.
+    // 16-byte chunks (8 elements of one row), spread over the threads:
+    // consecutive threads take consecutive chunks of a row (128 contiguous
+    // bytes read; a swizzled row is a 128-byte store), or, with the
+    // unswizzled core-matrix layout, the 8 rows of a core matrix (one
+    // contiguous 128-byte store, 64 bytes of a row read).
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifFast.thenBlock());
     // The source offset split into the tile's part and the thread's (row *
@@ -908,39 +911,39 @@ void MmaBuilder::copyRows(Value base, int64_t strideWord, Value head, Value row0
     bool unroll = slots <= 8;
     Value tilePart = add(rowBase, mul(row0, ss));
     for (int64_t slot = 0; slot < (unroll ? slots : 1); ++slot) {
-    OpBuilder::InsertionGuard slotGuard(b);
-    Value idx = add(tid, cIdx(slot * threads()));
-    if (!unroll) {
-      auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(slots), cIdx(1));
-      b.setInsertionPointToStart(loop.getBody());
-      idx = add(tid, mul(loop.getInductionVar(), cIdx(threads())));
-    }
-    if (total % threads() && (!unroll || (slot + 1) * threads() > total)) {
-      auto inTile = scf::IfOp::create(
-          b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, idx, cIdx(total)), false);
-      b.setInsertionPointToStart(inTile.thenBlock());
-    }
-    Value row, col;
-    if (useWgmma() && !swizzled()) {
-      Value r8 = arith::RemUIOp::create(b, loc, idx, cIdx(8));
-      Value c = arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, idx, cIdx(8)), cIdx(chunks));
-      row = add(mul(arith::DivUIOp::create(b, loc, idx, cIdx(8 * chunks)), cIdx(8)), r8);
-      col = mul(c, cIdx(8));
-    } else {
-      row = arith::DivUIOp::create(b, loc, idx, cIdx(chunks));
-      col = mul(arith::RemUIOp::create(b, loc, idx, cIdx(chunks)), cIdx(8));
-    }
-    Value r = add(row0, toI64(row));
-    Value ok = andI(slt(r, limit), slt(toI64(col), dDim));
-    // cp.async of 16 bytes, zero-filled (source size 0) past the limit and D.
-    Value off = arith::SelectOp::create(
-        b, loc, ok, add(tilePart, add(mul(toI64(row), ss), toI64(col))), cI64(0));
-    Value to = gep(smemPtr, elemTy, toI64(add(dst, tileOffset(row, col, nRows))));
-    Value srcSize = arith::SelectOp::create(b, loc, ok, cI32(16), cI32(0));
-    NVVM::CpAsyncOp::create(b, loc, to, gep(base, elemTy, off), b.getI32IntegerAttr(16),
-                            NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
-                                                                 NVVM::LoadCacheModifierKind::CG),
-                            srcSize);
+      OpBuilder::InsertionGuard slotGuard(b);
+      Value idx = add(tid, cIdx(slot * threads()));
+      if (!unroll) {
+        auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(slots), cIdx(1));
+        b.setInsertionPointToStart(loop.getBody());
+        idx = add(tid, mul(loop.getInductionVar(), cIdx(threads())));
+      }
+      if (total % threads() && (!unroll || (slot + 1) * threads() > total)) {
+        auto inTile = scf::IfOp::create(
+            b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, idx, cIdx(total)), false);
+        b.setInsertionPointToStart(inTile.thenBlock());
+      }
+      Value row, col;
+      if (useWgmma() && !swizzled()) {
+        Value r8 = arith::RemUIOp::create(b, loc, idx, cIdx(8));
+        Value c = arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, idx, cIdx(8)), cIdx(chunks));
+        row = add(mul(arith::DivUIOp::create(b, loc, idx, cIdx(8 * chunks)), cIdx(8)), r8);
+        col = mul(c, cIdx(8));
+      } else {
+        row = arith::DivUIOp::create(b, loc, idx, cIdx(chunks));
+        col = mul(arith::RemUIOp::create(b, loc, idx, cIdx(chunks)), cIdx(8));
+      }
+      Value r = add(row0, toI64(row));
+      Value ok = andI(slt(r, limit), slt(toI64(col), dDim));
+      // cp.async of 16 bytes, zero-filled (source size 0) past the limit and D.
+      Value off = arith::SelectOp::create(
+          b, loc, ok, add(tilePart, add(mul(toI64(row), ss), toI64(col))), cI64(0));
+      Value to = gep(smemPtr, elemTy, toI64(add(dst, tileOffset(row, col, nRows))));
+      Value srcSize = arith::SelectOp::create(b, loc, ok, cI32(16), cI32(0));
+      NVVM::CpAsyncOp::create(b, loc, to, gep(base, elemTy, off), b.getI32IntegerAttr(16),
+                              NVVM::LoadCacheModifierKindAttr::get(b.getContext(),
+                                                                   NVVM::LoadCacheModifierKind::CG),
+                              srcSize);
     }
   }
   {
@@ -1055,6 +1058,15 @@ void MmaBuilder::loadSizes() {
   skv = sizes["Skv"];
   dDim = sizes["D"];
   qOff = argWord(ATTN_ARG_QOFFSET);
+}
+
+void MmaBuilder::loadOutputsAndFlag() {
+  oPtr = toGlobal(argPtr(ATTN_ARG_O));
+  lsePtr = argPtr(ATTN_ARG_LSE);
+  paramsPtr = argPtr(ATTN_ARG_PARAMS);
+  tensorsPtr = argPtr(ATTN_ARG_TENSORS);
+  errorFlag = memref::AllocaOp::create(b, loc, MemRefType::get({1}, b.getI32Type()));
+  memref::StoreOp::create(b, loc, cI32(0), errorFlag, ValueRange{cIdx(0)});
 }
 
 Value MmaBuilder::lseWanted() {
@@ -1268,12 +1280,7 @@ LogicalResult MmaBuilder::build() {
   qPtr = toGlobal(argPtr(ATTN_ARG_Q));
   kPtr = toGlobal(argPtr(ATTN_ARG_K));
   vPtr = toGlobal(argPtr(ATTN_ARG_V));
-  oPtr = toGlobal(argPtr(ATTN_ARG_O));
-  lsePtr = argPtr(ATTN_ARG_LSE);
-  paramsPtr = argPtr(ATTN_ARG_PARAMS);
-  tensorsPtr = argPtr(ATTN_ARG_TENSORS);
-  errorFlag = memref::AllocaOp::create(b, loc, MemRefType::get({1}, b.getI32Type()));
-  memref::StoreOp::create(b, loc, cI32(0), errorFlag, ValueRange{cIdx(0)});
+  loadOutputsAndFlag();
   Value rowBase = add(mul(qt, cI64(rowsPerBlock())), mul(toI64(warp), cI64(16)));
   for (unsigned h = 0; h < 2; ++h) {
     Value lin = add(rowBase, add(g, cI64(8 * h)));
@@ -1584,12 +1591,7 @@ LogicalResult MmaBuilder::buildMerge() {
   hIdx = arith::RemSIOp::create(b, loc, arith::DivSIOp::create(b, loc, gid, sq), sizes["H"]);
   Value row = arith::RemSIOp::create(b, loc, gid, sq);
   numChunks = argWord(ATTN_ARG_NUM_CHUNKS);
-  oPtr = toGlobal(argPtr(ATTN_ARG_O));
-  lsePtr = argPtr(ATTN_ARG_LSE);
-  paramsPtr = argPtr(ATTN_ARG_PARAMS);
-  tensorsPtr = argPtr(ATTN_ARG_TENSORS);
-  errorFlag = memref::AllocaOp::create(b, loc, MemRefType::get({1}, b.getI32Type()));
-  memref::StoreOp::create(b, loc, cI32(0), errorFlag, ValueRange{cIdx(0)});
+  loadOutputsAndFlag();
   for (unsigned h = 0; h < 2; ++h) {
     rows[h] = row;
     headOf[h] = hIdx;
