@@ -91,6 +91,9 @@ Loaded load() {
             lookup(lib, d.cuEventElapsedTime, {"cuEventElapsedTime_v2", "cuEventElapsedTime"},
                    missing) &&
             lookup(lib, d.cuEventDestroy, {"cuEventDestroy_v2"}, missing);
+  std::string optional;
+  if (!lookup(lib, d.cuTensorMapEncodeTiled, {"cuTensorMapEncodeTiled"}, optional))
+    d.cuTensorMapEncodeTiled = nullptr;
   if (!ok)
     return unsupported(std::string("CUDA driver too old: ") + path + " has no entry point " +
                        missing);

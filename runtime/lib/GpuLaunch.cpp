@@ -413,6 +413,7 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       p.grid[1] = static_cast<unsigned>(c.H);
       p.grid[2] = static_cast<unsigned>(c.B);
       p.block = ATTN_GPU_MMA_BLOCK_SIZE;
+      p.tier = tier;
       p.sharedBytes = static_cast<unsigned>(attn_gpu_mma_smem_bytes(tier, ATTN_GPU_MMA_STAGES,
                                                                   ATTN_GPU_MMA_ROWS_PER_BLOCK));
       chooseSplit(d, m, name, tier, p);
@@ -462,6 +463,41 @@ attn_status writeEmptyRows(const Prepared &p, const attn_tensor &o, const attn_t
   return ATTN_OK;
 }
 
+/// Encodes the tiled tensor map of a K or V view for the TMA loads of a
+/// tensor-core kernel of tier `tier` (attn/gpu.h) into `map`; false when the
+/// driver or the view does not allow one (the kernel then copies with
+/// cp.async).
+bool encodeTileMap(const Driver &d, const attn_tensor &t, int64_t tier, void *map) {
+  if (!d.cuTensorMapEncodeTiled || tier % 64 != 0 || attn_dtype_size(t.dtype) != 2)
+    return false;
+  if (reinterpret_cast<uintptr_t>(t.data) % 16 != 0 || t.strides[3] != 1)
+    return false;
+  uint64_t dims[4], strides[3];
+  for (int i = 0; i < 4; ++i) {
+    if (t.shape[3 - i] < 1 || t.shape[3 - i] > (int64_t(1) << 31))
+      return false;
+    dims[i] = static_cast<uint64_t>(t.shape[3 - i]);
+  }
+  for (int i = 0; i < 3; ++i) {
+    int64_t bytes = t.strides[2 - i] * 2;
+    if (bytes <= 0 || bytes % 16 != 0 || bytes >= (int64_t(1) << 40))
+      return false;
+    strides[i] = static_cast<uint64_t>(bytes);
+  }
+  uint32_t box[4] = {64, static_cast<uint32_t>(attn_gpu_mma_key_tile(tier)), 1, 1};
+  uint32_t elementStrides[4] = {1, 1, 1, 1};
+  return d.cuTensorMapEncodeTiled(map, CU_TENSOR_MAP_DATA_TYPE_UINT16, 4, t.data, dims, strides, box,
+                                  elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                  CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+/// True unless ATTN_GPU_TMA=0 turns the TMA loads off.
+bool tmaAllowed() {
+  const char *env = std::getenv("ATTN_GPU_TMA");
+  return !(env && std::string(env) == "0");
+}
+
 /// Fills the scratch buffer of the stream with the argument block (lock held).
 attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_variant_info *info,
                            const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
@@ -473,8 +509,13 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
   const size_t flagOffset = argsBytes;
   const size_t paramsOffset = flagOffset + 16;
   const size_t tensorsOffset = paramsOffset + align16(c.params.size() * sizeof(double));
-  const size_t staged =
-      tensorsOffset + align16(static_cast<size_t>(info->num_tensors) * sizeof(attn_tensor));
+  // The tensor maps of K and V (a whole-tile kernel of a tier that is a
+  // multiple of 64; attn/gpu.h).
+  const bool tmaTier = p.tensorCore && p.splitW <= 1 && p.tier % 64 == 0 && tmaAllowed();
+  const size_t mapsOffset =
+      (tensorsOffset + align16(static_cast<size_t>(info->num_tensors) * sizeof(attn_tensor)) +
+       kTensorMapAlign - 1) / kTensorMapAlign * kTensorMapAlign;
+  const size_t staged = mapsOffset + (tmaTier ? 2 * kTensorMapBytes : 0);
   // Split-KV states follow (written and read by the kernels only).
   const size_t partialBytes = p.splitW > 1 ? static_cast<size_t>(c.B * c.H * c.Sq) *
                                                  static_cast<size_t>(p.splitW * p.partialFloats) *
@@ -525,6 +566,14 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
   args[ATTN_ARG_GPU_ERROR] = base + static_cast<int64_t>(flagOffset);
   args[ATTN_ARG_NUM_CHUNKS] = p.splitW;
   args[ATTN_ARG_PARTIALS] = partialBytes ? base + static_cast<int64_t>(staged) : 0;
+  if (tmaTier) {
+    alignas(kTensorMapAlign) unsigned char maps[2][kTensorMapBytes];
+    if (encodeTileMap(d, *k, p.tier, maps[0]) && encodeTileMap(d, *v, p.tier, maps[1])) {
+      std::memcpy(host + mapsOffset, maps, sizeof maps);
+      args[ATTN_ARG_K_TMAP] = base + static_cast<int64_t>(mapsOffset);
+      args[ATTN_ARG_V_TMAP] = base + static_cast<int64_t>(mapsOffset + kTensorMapBytes);
+    }
+  }
   if (!c.params.empty())
     std::memcpy(host + paramsOffset, c.params.data(), c.params.size() * sizeof(double));
   if (info->num_tensors > 0)

@@ -24,7 +24,7 @@ struct GpuCompileOptions {
   int64_t keyTile = 16;                        ///< keys per tile (m0)
   std::vector<attn_dtype> dtypes = {ATTN_BF16, ATTN_F16, ATTN_F32};
   std::string chip = "sm_90a";
-  std::string features = "+ptx80";
+  std::string features = "+ptx83";
   int optLevel = 3;
   /// Head-dimension tiers of the tensor-core kernels (MmaKernel.h) added next
   /// to each bf16 / fp16 row kernel; empty: row kernels only.

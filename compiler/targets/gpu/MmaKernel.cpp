@@ -207,8 +207,16 @@ private:
   /// The shared address of full[stage] (which 0) or empty[stage] (1).
   Value barrierAddr(int which, Value stage);
   /// Thread 0 initialises the stages' barriers (every thread arrives on
-  /// each), then a block barrier.
+  /// each empty barrier; on a full one every thread's copies, or with TMA
+  /// thread 0's expect_tx), then a block barrier.
   void initBarriers();
+  /// TMA loads (attn/gpu.h): a swizzled tile kernel's K / V tiles come from
+  /// the tensor maps of the argument block when the launcher passed them.
+  bool tmaCapable() const { return swizzled(); }
+  /// Thread 0 of a TMA kernel waits until stage `stage` is free (`parity`),
+  /// then copies tile kt of K and V into it with the tensor copy engine,
+  /// completing on its full barrier.
+  void issueTensorCopies(Value kt, Value stage, Value parity);
   /// Element offset of (row, head column) in a tile of `rows` rows: rows
   /// padded by 8 for ldmatrix; for wgmma 128-byte swizzled (swizzled()) or
   /// core matrices (8 rows x 16 bytes, contiguous; along the head
@@ -286,6 +294,8 @@ private:
   Value qt;       ///< this block's query tile
   Value warp;     ///< this thread's warp in the block
   Value qDesc;    ///< wgmma: this warpgroup's Q rows in shared memory
+  Value kMap, vMap; ///< tmaCapable(): the tensor maps' addresses (i64, 0: none)
+  Value tma;      ///< i1: K / V tiles come by TMA (false unless tmaCapable())
   Value smem;     ///< the dynamic shared memory (memref<?xi8>)
   Value smemPtr;  ///< its start aligned to 1024 bytes, as an LLVM shared pointer
   Value smemShift; ///< bytes from smem's start to smemPtr
@@ -995,7 +1005,9 @@ void MmaBuilder::initBarriers() {
     b.setInsertionPointToStart(first.thenBlock());
     for (int which = 0; which < 2; ++which)
       for (int64_t st = 0; st < stages(); ++st)
-        ptx::mbarrierInit(b, loc, barrierAddr(which, cIdx(st)), cI32(threads()));
+        ptx::mbarrierInit(b, loc, barrierAddr(which, cIdx(st)),
+                          which == 0 ? Value(arith::SelectOp::create(b, loc, tma, cI32(1), cI32(threads())))
+                                     : cI32(threads()));
     ptx::mbarrierInitFence(b, loc);
   }
   gpu::BarrierOp::create(b, loc);
@@ -1010,13 +1022,40 @@ Value MmaBuilder::issueTile(Value want, Value kt, Value issued, Value fast) {
     Value use = arith::DivSIOp::create(b, loc, issued, cI64(stages()));
     // Its previous tile (use - 1) was read by every thread: parity of use - 1
     // (a fresh barrier passes parity 1 at once).
-    ptx::mbarrierWait(b, loc, barrierAddr(1, stage),
-                      arith::XOrIOp::create(b, loc, arith::AndIOp::create(b, loc, use, cI64(1)), cI64(1)));
+    Value parity = arith::XOrIOp::create(b, loc, arith::AndIOp::create(b, loc, use, cI64(1)), cI64(1));
+    auto ifTma = scf::IfOp::create(b, loc, tma, /*withElseRegion=*/true);
+    b.setInsertionPointToStart(ifTma.thenBlock());
+    issueTensorCopies(kt, stage, parity);
+    b.setInsertionPointToStart(ifTma.elseBlock());
+    ptx::mbarrierWait(b, loc, barrierAddr(1, stage), parity);
     loadTile(0, stage, kt, fast);
     loadTile(1, stage, kt, fast);
     ptx::cpAsyncArrive(b, loc, barrierAddr(0, stage));
   }
   return arith::SelectOp::create(b, loc, want, add(issued, cI64(1)), issued);
+}
+
+void MmaBuilder::issueTensorCopies(Value kt, Value stage, Value parity) {
+  if (!tmaCapable())
+    return;
+  auto first = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(0)),
+                                 false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(first.thenBlock());
+  ptx::mbarrierWait(b, loc, barrierAddr(1, stage), parity);
+  Value full = barrierAddr(0, stage);
+  // Whole boxes count, also where they reach past Skv or D (zero filled).
+  ptx::mbarrierArriveExpectTx(b, loc, full, cI32(2 * bc * hd * 2));
+  auto i32 = [&](Value v) { return Value(arith::TruncIOp::create(b, loc, b.getI32Type(), v)); };
+  Value base = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), smemPtr);
+  for (int which = 0; which < 2; ++which)
+    for (int64_t half = 0; half < hd / 64; ++half) {
+      // Half `half` of the head dimension: bc rows of 128 bytes, the
+      // 128-byte swizzle of tileOffset.
+      Value dst = add(base, mul(toI64(add(stageOffset(stage, which), cIdx(half * bc * 64))), cI64(2)));
+      ptx::tensorTileLoad(b, loc, dst, which ? vMap : kMap,
+                          ValueRange{cI32(half * 64), i32(mul(kt, cI64(bc))), i32(hkIdx), i32(bIdx)}, full);
+    }
 }
 
 void MmaBuilder::selectStage(Value stage) {
@@ -1297,6 +1336,18 @@ LogicalResult MmaBuilder::build() {
 
   // K / V tiles (and Q) move as 16-byte vectors when the layout allows.
   Value fast = andI(vectorCopyOk(ATTN_ARG_K_STRIDES, kPtr), vectorCopyOk(ATTN_ARG_V_STRIDES, vPtr));
+  tma = arith::ConstantIntOp::create(b, loc, 0, 1);
+  if (tmaCapable()) {
+    kMap = argWord(ATTN_ARG_K_TMAP);
+    vMap = argWord(ATTN_ARG_V_TMAP);
+    tma = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, kMap, cI64(0));
+    auto ifIssuer = scf::IfOp::create(
+        b, loc, andI(tma, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(0))), false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifIssuer.thenBlock());
+    ptx::fenceTensorMapAcquire(b, loc, kMap);
+    ptx::fenceTensorMapAcquire(b, loc, vMap);
+  }
   if (useWgmma()) {
     // Q in shared memory (after the K / V stages, core matrices), the A
     // operand of the QK wgmma; its copies are waited for with the first
@@ -1401,6 +1452,16 @@ LogicalResult MmaBuilder::build() {
     }
     init.push_back(issued);
     init.push_back(cI64(0)); // computed
+    if (tmaCapable()) {
+      // With TMA the full barriers count no cp.async: Q's copies are waited
+      // for here, once (the first tiles' tensor copies are under way).
+      auto ifTma = scf::IfOp::create(b, loc, tma, false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifTma.thenBlock());
+      NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+      ptx::fenceProxyAsync(b, loc);
+      gpu::BarrierOp::create(b, loc);
+    }
   }
   unsigned numStates = init.size() - (pipelined ? ahead + 2 : 0);
   auto loop = scf::ForOp::create(b, loc, toIdx(firstTile), toIdx(numTiles), toIdx(stepI64), init);
@@ -1449,7 +1510,10 @@ LogicalResult MmaBuilder::build() {
       ptx::mbarrierWait(b, loc, barrierAddr(0, stage), arith::AndIOp::create(b, loc, use, cI64(1)));
       if (useWgmma()) {
         // cp.async wrote the tiles through the generic proxy; wgmma reads
-        // them through the async proxy.
+        // them through the async proxy (TMA writes through the async proxy).
+        auto ifCopies = scf::IfOp::create(b, loc, arith::XOrIOp::create(b, loc, tma, arith::ConstantIntOp::create(b, loc, 1, 1)), false);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifCopies.thenBlock());
         ptx::fenceProxyAsync(b, loc);
       }
     }

@@ -127,4 +127,24 @@ void fenceProxyAsync(OpBuilder &b, Location loc) {
   statement(b, loc, "fence.proxy.async.shared::cta;", ValueRange(), "");
 }
 
+void mbarrierArriveExpectTx(OpBuilder &b, Location loc, Value addr, Value bytes) {
+  statement(b, loc, "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], $1;", ValueRange{addr, bytes},
+            "l,r");
+}
+
+void fenceTensorMapAcquire(OpBuilder &b, Location loc, Value map) {
+  // The host copied the map (cuMemcpyHtoDAsync): system scope.
+  statement(b, loc, "fence.proxy.tensormap::generic.acquire.sys [$0], 128;", ValueRange{map}, "l");
+}
+
+void tensorTileLoad(OpBuilder &b, Location loc, Value dst, Value map, ValueRange coords, Value mbar) {
+  SmallVector<Value> operands{dst, map};
+  operands.append(coords.begin(), coords.end());
+  operands.push_back(mbar);
+  statement(b, loc,
+            "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes "
+            "[$0], [$1, {$2, $3, $4, $5}], [$6];",
+            operands, "l,l,r,r,r,r,l");
+}
+
 } // namespace attn::ptx

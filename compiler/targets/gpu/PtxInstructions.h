@@ -57,6 +57,20 @@ void cpAsyncArrive(mlir::OpBuilder &b, mlir::Location loc, mlir::Value addr);
 /// proxy (cp.async) before async-proxy reads (wgmma).
 void fenceProxyAsync(mlir::OpBuilder &b, mlir::Location loc);
 
+/// The barrier gets one arrival and expects `bytes` (i32) more transaction
+/// bytes (the tensor copies that complete on it).
+void mbarrierArriveExpectTx(mlir::OpBuilder &b, mlir::Location loc, mlir::Value addr,
+                            mlir::Value bytes);
+/// Makes a tensor map that the host wrote into global memory (generic
+/// address `map`, i64) visible to the tensor copies of this thread.
+void fenceTensorMapAcquire(mlir::OpBuilder &b, mlir::Location loc, mlir::Value map);
+/// A 4-D tile of the tensor map `map` (generic address, i64) at coordinates
+/// `coords` (4 x i32, innermost first) into shared memory at byte address
+/// `dst` (i64), completing `bytes` on the barrier at `mbar` (i64): the tensor
+/// copy engine (TMA), issued by one thread.
+void tensorTileLoad(mlir::OpBuilder &b, mlir::Location loc, mlir::Value dst, mlir::Value map,
+                    mlir::ValueRange coords, mlir::Value mbar);
+
 } // namespace attn::ptx
 
 #endif

@@ -51,6 +51,16 @@
  * (decode), into enough chunks for about 4 split blocks per SM;
  * ATTN_SPLIT_KV=N forces N chunks, 0 or 1 none. docs/gpu.md has the details.
  *
+ * Tensor maps: a tensor-core kernel of a tier that is a multiple of 64 (not
+ * its split kernel) loads K and V tiles with the tensor copy engine (TMA)
+ * when ATTN_ARG_K_TMAP and ATTN_ARG_V_TMAP hold the device addresses of tiled
+ * tensor maps of K and V: 16-bit elements, 4 dimensions (D, Skv, Hkv, B)
+ * innermost first, box (64, attn_gpu_mma_key_tile(N), 1, 1), 128-byte swizzle,
+ * zero fill out of bounds. The launcher encodes them in the argument block
+ * when the views allow (16-byte aligned data, unit element stride, the other
+ * strides multiples of 8 elements) and the variable ATTN_GPU_TMA is not 0;
+ * else the words are 0 and every thread copies with cp.async.
+ *
  * Every function returns an attn_status; CUDA errors carry the driver's
  * error name and string in attn_last_error(). All functions are thread-safe.
  *
@@ -67,6 +77,8 @@ extern "C" {
 /* The GPU argument block: kernel.h's words plus the error flag's address. */
 enum {
   ATTN_ARG_GPU_ERROR = ATTN_ARG_COUNT, /* int32_t * (device) error flag, zeroed per launch */
+  ATTN_ARG_K_TMAP, /* const CUtensorMap * (device, 64-byte aligned) of K, or 0 (see below) */
+  ATTN_ARG_V_TMAP, /* ... of V; set together with ATTN_ARG_K_TMAP */
   ATTN_GPU_ARG_COUNT
 };
 

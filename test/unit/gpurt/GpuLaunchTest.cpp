@@ -647,7 +647,8 @@ struct MockLaunches {
   int (*count)() = nullptr;
   int (*launch)(int, char *, int, unsigned *, unsigned *, unsigned *) = nullptr;
   int (*sharedLimit)(const char *) = nullptr;
-  explicit operator bool() const { return reset && count && launch && sharedLimit; }
+  int (*tensorMap)(int, int, int64_t *) = nullptr;
+  explicit operator bool() const { return reset && count && launch && sharedLimit && tensorMap; }
 };
 
 /// The mock driver's launch log, when ATTN_CUDA_DRIVER names it.
@@ -662,6 +663,7 @@ MockLaunches mockLaunches() {
   m.launch = reinterpret_cast<int (*)(int, char *, int, unsigned *, unsigned *, unsigned *)>(
       dlsym(h, "attn_mock_launch"));
   m.sharedLimit = reinterpret_cast<int (*)(const char *)>(dlsym(h, "attn_mock_shared_limit"));
+  m.tensorMap = reinterpret_cast<int (*)(int, int, int64_t *)>(dlsym(h, "attn_mock_launch_tensor_map"));
   return m;
 }
 
@@ -750,6 +752,79 @@ TEST(GpuMockLaunch, TensorCoreSplitAndMergeGeometry) {
   EXPECT_EQ(l[0].grid[0], 10u);
   EXPECT_EQ(l[0].grid[1], 2u);
   EXPECT_EQ(l[0].grid[2], 4u);
+  EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
+}
+
+/// One bf16 prefill call of the mock variant `geom` (tier 128) with K and V
+/// of `kvShape`, row stride `rowStride` elements, under ATTN_GPU_TMA=`tmaEnv`
+/// (null: unset); returns the tensor maps of the launch (1 = none) in
+/// maps[which][0..16).
+int geomMaps(const MockLaunches &m, attn_gpu_module *module, int64_t Skv, int64_t D, int64_t rowStride,
+             const char *tmaEnv, int64_t maps[2][16], uintptr_t kv[2]) {
+  const int64_t B = 2, H = 8, Hkv = 2, Sq = 300;
+  DeviceBuffer qb(B * H * Sq * D * 2), kb(B * Hkv * Skv * rowStride * 2),
+      vb(B * Hkv * Skv * rowStride * 2), ob(B * H * Sq * D * 2);
+  attn_tensor q = view(ATTN_BF16, {B, H, Sq, D}, qb.ptr), o = view(ATTN_BF16, {B, H, Sq, D}, ob.ptr);
+  attn_tensor k = view(ATTN_BF16, {B, Hkv, Skv, D}, kb.ptr), v = view(ATTN_BF16, {B, Hkv, Skv, D}, vb.ptr);
+  for (attn_tensor *t : {&k, &v}) {
+    t->strides[2] = rowStride;
+    t->strides[1] = Skv * rowStride;
+    t->strides[0] = Hkv * Skv * rowStride;
+  }
+  kv[0] = reinterpret_cast<uintptr_t>(kb.ptr);
+  kv[1] = reinterpret_cast<uintptr_t>(vb.ptr);
+  attn_variant_info info{"geom", ATTN_BF16, 0, nullptr, 0, nullptr, 0, 1};
+  ::setenv("ATTN_SPLIT_KV", "0", 1);
+  if (tmaEnv)
+    ::setenv("ATTN_GPU_TMA", tmaEnv, 1);
+  m.reset();
+  attn_status s = attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &q, &k, &v, &o, nullptr,
+                                  nullptr, nullptr, -1, nullptr);
+  ::unsetenv("ATTN_SPLIT_KV");
+  ::unsetenv("ATTN_GPU_TMA");
+  EXPECT_EQ(s, ATTN_OK) << attn_last_error();
+  EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
+  EXPECT_EQ(m.count(), 1);
+  int r0 = m.tensorMap(0, 0, maps[0]), r1 = m.tensorMap(0, 1, maps[1]);
+  EXPECT_EQ(r0, r1) << "K and V maps come together";
+  return r0;
+}
+
+TEST(GpuMockLaunch, TensorMapsOfKAndV) {
+  MockLaunches m = mockLaunches();
+  if (!m)
+    GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
+  ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
+  static const char image[] = ".visible .entry attn_geom_bf16_gpu(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128_split(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128_merge(\n";
+  attn_gpu_module *module = nullptr;
+  ASSERT_EQ(attn_gpu_module_load(image, sizeof image, &module), ATTN_OK) << attn_last_error();
+  int64_t maps[2][16];
+  uintptr_t kv[2];
+  // Dense K / V, D = 100 in tier 128, rows padded to 104 elements (208
+  // bytes, a multiple of 16): maps over (D, Skv, Hkv, B) with byte strides,
+  // 64 x 64-key boxes, 128-byte swizzle, zero fill, 16-bit elements.
+  ASSERT_EQ(geomMaps(m, module, 1000, 100, 104, nullptr, maps, kv), 0);
+  for (int w = 0; w < 2; ++w) {
+    SCOPED_TRACE(w ? "V" : "K");
+    EXPECT_EQ(maps[w][0], int64_t(kv[w]));
+    EXPECT_EQ(std::vector<int64_t>(maps[w] + 1, maps[w] + 5), (std::vector<int64_t>{100, 1000, 2, 2}));
+    EXPECT_EQ(std::vector<int64_t>(maps[w] + 5, maps[w] + 8),
+              (std::vector<int64_t>{208, 208 * 1000, 208 * 1000 * 2}));
+    EXPECT_EQ(std::vector<int64_t>(maps[w] + 8, maps[w] + 12),
+              (std::vector<int64_t>{64, attn_gpu_mma_key_tile(128), 1, 1}));
+    EXPECT_EQ(maps[w][12], 1); // CU_TENSOR_MAP_DATA_TYPE_UINT16
+    EXPECT_EQ(maps[w][13], 3); // CU_TENSOR_MAP_SWIZZLE_128B
+    EXPECT_EQ(maps[w][14], 0); // zeros out of bounds
+  }
+  // Rows 100 elements apart (200 bytes, not a multiple of 16): no maps, the
+  // kernel copies with cp.async.
+  EXPECT_EQ(geomMaps(m, module, 1000, 100, 100, nullptr, maps, kv), 1);
+  // ATTN_GPU_TMA=0 turns them off.
+  EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, "0", maps, kv), 1);
+  EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, "1", maps, kv), 0);
   EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
 }
 

@@ -235,9 +235,25 @@ bool isRecordOnly(Kernel k) {
   return k == recordOnly<0> || k == recordOnly<1> || k == recordOnly<2> || k == recordOnly<3>;
 }
 
+/// What the mock cuTensorMapEncodeTiled writes into a CUtensorMap (128
+/// bytes): its arguments, so that a test can read back what the launcher
+/// asked for.
+struct TensorMapRecord {
+  uint64_t magic; ///< kTensorMapMagic
+  uint64_t address;
+  uint32_t dataType, rank, interleave, swizzle, l2, oobFill;
+  uint64_t dims[4], strides[3];
+  uint32_t box[4];
+};
+static_assert(sizeof(TensorMapRecord) <= 128, "a CUtensorMap is 128 bytes");
+constexpr uint64_t kTensorMapMagic = 0x5445'4e53'4f52'4d41ull;
+
 struct LaunchRecord {
   std::string name;
   unsigned grid[3], block[3], shared;
+  /// The tensor maps of K and V in the argument block (ATTN_ARG_K_TMAP,
+  /// ATTN_ARG_V_TMAP), decoded; magic 0 when the word was 0.
+  TensorMapRecord maps[2];
 };
 std::vector<LaunchRecord> launchLog;         // guarded by mutex
 std::map<std::string, int> sharedLimits;     // cuFuncSetAttribute, by kernel name
@@ -388,7 +404,13 @@ MOCK cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx
                     unsigned bz, unsigned shared, void *, void **params, void **extra) {
   {
     std::lock_guard<std::mutex> lock(mutex);
-    launchLog.push_back({kernelName(reinterpret_cast<Kernel>(fn)), {gx, gy, gz}, {bx, by, bz}, shared});
+    LaunchRecord r{kernelName(reinterpret_cast<Kernel>(fn)), {gx, gy, gz}, {bx, by, bz}, shared, {}};
+    const int64_t *words =
+        params ? reinterpret_cast<const int64_t *>(*static_cast<CUdeviceptr *>(params[0])) : nullptr;
+    for (int w = 0; words && w < 2; ++w)
+      if (int64_t at = words[ATTN_ARG_K_TMAP + w])
+        std::memcpy(&r.maps[w], reinterpret_cast<const void *>(at), sizeof(TensorMapRecord));
+    launchLog.push_back(r);
   }
   if (isRecordOnly(reinterpret_cast<Kernel>(fn)))
     return extra || !params ? INVALID_VALUE : OK;
@@ -403,6 +425,34 @@ MOCK cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx
   int64_t threads = static_cast<int64_t>(gx) * bx;
   for (int64_t t = 0; t < threads; ++t)
     k(args, t);
+  return OK;
+}
+MOCK cuTensorMapEncodeTiled(void *map, int dataType, uint32_t rank, void *address,
+                            const uint64_t *dims, const uint64_t *strides, const uint32_t *box,
+                            const uint32_t *elementStrides, int interleave, int swizzle, int l2,
+                            int oobFill) {
+  // The driver's documented limits that the launcher must respect.
+  if (reinterpret_cast<uintptr_t>(map) % 64 || rank != 4 || reinterpret_cast<uintptr_t>(address) % 16)
+    return INVALID_VALUE;
+  TensorMapRecord r{};
+  r.magic = kTensorMapMagic;
+  r.address = reinterpret_cast<uintptr_t>(address);
+  r.dataType = static_cast<uint32_t>(dataType);
+  r.rank = rank;
+  r.interleave = static_cast<uint32_t>(interleave);
+  r.swizzle = static_cast<uint32_t>(swizzle);
+  r.l2 = static_cast<uint32_t>(l2);
+  r.oobFill = static_cast<uint32_t>(oobFill);
+  for (uint32_t d = 0; d < 4; ++d) {
+    if (elementStrides[d] != 1 || box[d] == 0 || box[d] > 256 || (d < 3 && strides[d] % 16))
+      return INVALID_VALUE;
+    r.dims[d] = dims[d];
+    r.box[d] = box[d];
+    if (d < 3)
+      r.strides[d] = strides[d];
+  }
+  std::memset(map, 0, 128);
+  std::memcpy(map, &r, sizeof r);
   return OK;
 }
 MOCK cuMemAlloc_v2(CUdeviceptr *p, size_t bytes) {
@@ -500,6 +550,28 @@ attn_mock_launch(int i, char *name, int size, unsigned *grid, unsigned *block, u
     block[d] = r.block[d];
   }
   *shared = r.shared;
+  return 0;
+}
+/// Launch i's tensor map of K (which 0) or V (1) as 16 words: address,
+/// dims[4], strides[3] (bytes), box[4], data type, swizzle, oob fill, l2
+/// promotion; 0 when found, 1 when the launch had no map, -1 for no launch.
+extern "C" __attribute__((visibility("default"))) int attn_mock_launch_tensor_map(int i, int which,
+                                                                               int64_t *out) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (i < 0 || i >= static_cast<int>(launchLog.size()) || which < 0 || which > 1)
+    return -1;
+  const TensorMapRecord &r = launchLog[static_cast<size_t>(i)].maps[which];
+  if (r.magic != kTensorMapMagic)
+    return 1;
+  int k = 0;
+  out[k++] = static_cast<int64_t>(r.address);
+  for (uint64_t d : r.dims) out[k++] = static_cast<int64_t>(d);
+  for (uint64_t st : r.strides) out[k++] = static_cast<int64_t>(st);
+  for (uint32_t bx : r.box) out[k++] = bx;
+  out[k++] = r.dataType;
+  out[k++] = r.swizzle;
+  out[k++] = r.oobFill;
+  out[k++] = r.l2;
   return 0;
 }
 /// The dynamic shared-memory limit set on a kernel (cuFuncSetAttribute), or -1.
