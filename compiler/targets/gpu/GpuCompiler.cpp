@@ -183,6 +183,10 @@ FailureOr<std::string> compileGpuKernels(ModuleOp kernels, const GpuCompileOptio
   gpuOpts.cubinFeatures = options.features;
   gpuOpts.cubinFormat = ptx ? "isa" : "bin";
   gpuOpts.optLevel = options.optLevel;
+  // ptxas compiles the module's kernels (row, tensor-core tiers, split,
+  // merge) on as many threads as the machine has: the cubins are the same
+  // kernels, and a JIT compile waits on ptxas for about half its time.
+  gpuOpts.cmdOptions = "--split-compile 0";
   gpuOpts.kernelUseBarePtrCallConv = true;
   gpu::buildLowerToNVVMPassPipeline(pm, gpuOpts);
   if (failed(pm.run(kernels)))
