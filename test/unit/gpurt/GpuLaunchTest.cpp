@@ -300,9 +300,12 @@ TEST(GpuLaunchErrors, HelperArguments) {
 }
 
 TEST(GpuLayout, ArgumentBlock) {
-  // The GPU block is kernel.h's plus the error flag's address.
+  // The GPU block is kernel.h's plus the error flag's address and the
+  // tensor maps of K and V.
   EXPECT_EQ(ATTN_ARG_GPU_ERROR, ATTN_ARG_COUNT);
-  EXPECT_EQ(ATTN_GPU_ARG_COUNT, ATTN_ARG_COUNT + 1);
+  EXPECT_EQ(ATTN_ARG_K_TMAP, ATTN_ARG_COUNT + 1);
+  EXPECT_EQ(ATTN_ARG_V_TMAP, ATTN_ARG_COUNT + 2);
+  EXPECT_EQ(ATTN_GPU_ARG_COUNT, ATTN_ARG_COUNT + 3);
   EXPECT_EQ(ATTN_ARG_PARAMS, 31);
   EXPECT_EQ(ATTN_ARG_TENSORS, 32);
   EXPECT_EQ(ATTN_ARG_SPLIT, 33); // the CPU's split-KV words (unused on the GPU)
