@@ -111,6 +111,7 @@ LogicalResult addVariantKernels(VariantOp variant, attn_dtype dtype,
     mo.inputType = dtype;
     mo.headDim = hd;
     mo.wgmma = options.wgmma && options.chip == "sm_90a";
+    mo.tileRange = options.tileRange;
     std::string why;
     FailureOr<bool> built = buildMmaKernel(variant, kernels, mo, &why);
     if (failed(built))

@@ -32,6 +32,8 @@ struct GpuCompileOptions {
   /// On sm_90a the tensor-core kernels use warpgroup MMAs (wgmma); false:
   /// mma.sync everywhere (attnc --gpu-mma=sync).
   bool wgmma = true;
+  /// MmaKernelOptions::tileRange (attnc --gpu-tile-range).
+  bool tileRange = true;
 };
 
 /// Registers the dialects and translations the GPU target produces.

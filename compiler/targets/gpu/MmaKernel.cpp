@@ -247,6 +247,14 @@ private:
   /// kept (its tile class, then a block vote on a partial tile).
   Value tileWanted(Value kt, Value numTiles);
   TileClassValues tileClass(Value kt);
+  /// The class of keys [j0, j1] (inclusive) for the block's rows.
+  TileClassValues keyRangeClass(Value j0, Value j1);
+  /// [start, end): the key tiles outside of which interval arithmetic finds
+  /// the keys [0, start * bc) and [end * bc, Skv) empty for the block's
+  /// rows (two binary searches over spans of tiles; sound whatever the mask,
+  /// since only spans classified empty are left out). [0, numTiles) when the
+  /// mask is not classified.
+  std::pair<Value, Value> tileRange(Value numTiles);
   /// The index-only score maps of tile kt, the keep values all true when
   /// `fullTile`.
   void emitKeepValues(Value kt, bool fullTile);
@@ -1204,15 +1212,58 @@ TileClassValues MmaBuilder::tileClass(Value kt) {
   Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
   if (!classified)
     return {no, no};
+  Value j0 = mul(kt, cI64(bc));
+  return keyRangeClass(j0, arith::MinSIOp::create(b, loc, add(j0, cI64(bc - 1)),
+                                                  arith::SubIOp::create(b, loc, skv, cI64(1))));
+}
+
+std::pair<Value, Value> MmaBuilder::tileRange(Value numTiles) {
+  if (!classified || !options.tileRange)
+    return {cI64(0), numTiles};
+  Value one = cI64(1);
+  Value lastKey = arith::SubIOp::create(b, loc, skv, one);
+  // Binary search over (lo, hi) with `step` choosing mid and the new bounds.
+  auto search = [&](Value lo0, Value hi0, bool leading) {
+    Type i64 = b.getI64Type();
+    auto loop = scf::WhileOp::create(b, loc, TypeRange{i64, i64}, ValueRange{lo0, hi0});
+    OpBuilder::InsertionGuard guard(b);
+    Block *before = b.createBlock(&loop.getBefore(), {}, {i64, i64}, {loc, loc});
+    b.setInsertionPointToStart(before);
+    scf::ConditionOp::create(b, loc, slt(before->getArgument(0), before->getArgument(1)),
+                             before->getArguments());
+    Block *after = b.createBlock(&loop.getAfter(), {}, {i64, i64}, {loc, loc});
+    b.setInsertionPointToStart(after);
+    Value lo = after->getArgument(0), hi = after->getArgument(1);
+    Value lo2, hi2;
+    if (leading) {
+      // The largest k with keys [0, k * bc) empty.
+      Value mid = arith::DivSIOp::create(b, loc, add(add(lo, hi), one), cI64(2));
+      Value j1 = arith::MinSIOp::create(b, loc, arith::SubIOp::create(b, loc, mul(mid, cI64(bc)), one), lastKey);
+      Value empty = keyRangeClass(cI64(0), j1).empty;
+      lo2 = arith::SelectOp::create(b, loc, empty, mid, lo);
+      hi2 = arith::SelectOp::create(b, loc, empty, hi, arith::SubIOp::create(b, loc, mid, one));
+    } else {
+      // The smallest e with keys [e * bc, Skv) empty.
+      Value mid = arith::DivSIOp::create(b, loc, add(lo, hi), cI64(2));
+      Value empty = keyRangeClass(mul(mid, cI64(bc)), lastKey).empty;
+      lo2 = arith::SelectOp::create(b, loc, empty, lo, add(mid, one));
+      hi2 = arith::SelectOp::create(b, loc, empty, mid, hi);
+    }
+    scf::YieldOp::create(b, loc, ValueRange{lo2, hi2});
+    return loop.getResult(0);
+  };
+  Value start = search(cI64(0), numTiles, /*leading=*/true);
+  Value end = search(start, numTiles, /*leading=*/false);
+  return {start, end};
+}
+
+TileClassValues MmaBuilder::keyRangeClass(Value j0, Value j1) {
   // The block's query rows: packed rows are (query, head) pairs.
   Value first = arith::DivSIOp::create(b, loc, mul(qt, cI64(rowsPerBlock())), group);
   Value i0 = add(qOff, first);
   Value last = arith::MinSIOp::create(
       b, loc, arith::DivSIOp::create(b, loc, add(mul(qt, cI64(rowsPerBlock())), cI64(rowsPerBlock() - 1)), group),
       arith::SubIOp::create(b, loc, sq, cI64(1)));
-  Value j0 = mul(kt, cI64(bc));
-  Value j1 = arith::MinSIOp::create(b, loc, add(j0, cI64(bc - 1)),
-                                    arith::SubIOp::create(b, loc, skv, cI64(1)));
   BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, Value(), &sizes};
   return emitTileClass(variant, b, loc, ctx, keepOp.getBody(), i0, add(qOff, last), j0, j1);
 }
@@ -1407,11 +1458,7 @@ LogicalResult MmaBuilder::build() {
       init.push_back(it.getInit() ? valueAt(it.getInit(), k, s)
                                   : cF32(it.getIdentity().convertToDouble()));
   }
-  Value numTiles = arith::DivSIOp::create(b, loc, add(skv, cI64(bc - 1)), cI64(bc));
-  // Split: chunk c takes the key tiles c, c + W, c + 2W, ... (round robin,
-  // so that a window or a causal diagonal is spread over the chunks).
-  Value firstTile = split ? chunk : cI64(0);
-  Value stepI64 = split ? numChunks : cI64(1);
+  Value allTiles = arith::DivSIOp::create(b, loc, add(skv, cI64(bc - 1)), cI64(bc));
   // The mask plan: when every masked Einsum keeps by the same fiber and it
   // needs no K / V, a tile no row of the block keeps is neither loaded nor
   // computed; when that fiber is a map of indices and params, interval
@@ -1430,6 +1477,21 @@ LogicalResult MmaBuilder::build() {
   // with one head, so only when the mask does not read h.
   classified = keepOp && keepOp.getInputs().empty() &&
                !(split && !keepOp.getBody().front().getArgument(1).use_empty());
+  // The key tiles worth visiting: the block's rows keep nothing before
+  // `start` or from `numTiles` on (causal: the tiles past the diagonal;
+  // a sliding window: both sides).
+  auto [start, numTiles] = tileRange(allTiles);
+  // Split: chunk c takes the key tiles c, c + W, c + 2W, ... (round robin,
+  // so that a window or a causal diagonal is spread over the chunks), from
+  // the first such tile >= start.
+  Value stepI64 = split ? numChunks : cI64(1);
+  Value firstTile = start;
+  if (split) {
+    Value behind = arith::MaxSIOp::create(b, loc, arith::SubIOp::create(b, loc, start, chunk), cI64(0));
+    Value rounds = arith::DivSIOp::create(b, loc, add(behind, arith::SubIOp::create(b, loc, stepI64, cI64(1))),
+                                          stepI64);
+    firstTile = add(chunk, mul(rounds, stepI64));
+  }
   // S stages, tiles loaded S - 2 ahead (while tile t is computed, tiles
   // t + 1 and t + 2 load). No block barrier per tile: stage s has two
   // mbarriers, full[s] (every thread's copies into it landed: cp.async

@@ -37,6 +37,10 @@ struct MmaKernelOptions {
   /// memory by the tensor cores) instead of ldmatrix + mma.sync. Split-KV
   /// kernels (one warp per block) always use mma.sync.
   bool wgmma = false;
+  /// Visit only the key tiles between the first and last span that the
+  /// mask's interval arithmetic cannot show empty for the block's rows
+  /// (false: every tile, each classified on its own; for A/B runs).
+  bool tileRange = true;
 };
 
 /// Query rows per block and threads per block of every tensor-core kernel.

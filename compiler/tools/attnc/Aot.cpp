@@ -150,6 +150,7 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   go.keyTile = o.gpuKeyTile;
   go.mmaHeadDims = o.gpuHeadDims;
   go.wgmma = o.gpuWgmma;
+  go.tileRange = o.gpuTileRange;
   go.dtypes = o.dtypes;
   std::vector<std::string> names;
   for (auto v : attnModule.getOps<VariantOp>())

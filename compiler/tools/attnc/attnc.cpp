@@ -70,6 +70,12 @@ cl::opt<std::string> gpuMma(
     cl::desc("Tensor-core instructions of the GPU kernels: wgmma (default; warpgroup MMAs on "
              "sm_90a, split-KV kernels use mma.sync) or sync (mma.sync everywhere)"),
     cl::init("wgmma"));
+cl::opt<bool> gpuTileRange(
+    "gpu-tile-range", cl::cat(attncCategory),
+    cl::desc("GPU tensor-core kernels visit only the key tiles between the spans that the "
+             "mask's interval arithmetic shows empty for a block (default true; false visits "
+             "and classifies every tile)"),
+    cl::init(true));
 cl::opt<bool> verbose("v", cl::cat(attncCategory), cl::desc("Say what is being compiled and how long it took"));
 
 int usageError(const std::string &message) {
@@ -137,6 +143,7 @@ int main(int argc, char **argv) {
   if (gpuMma != "wgmma" && gpuMma != "sync")
     return usageError("--gpu-mma: '" + gpuMma + "' is neither wgmma nor sync");
   aot.gpuWgmma = gpuMma == "wgmma";
+  aot.gpuTileRange = gpuTileRange;
 
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
@@ -156,6 +163,7 @@ int main(int argc, char **argv) {
     gpu.keyTile = aot.gpuKeyTile;
     gpu.mmaHeadDims = aot.gpuHeadDims;
     gpu.wgmma = aot.gpuWgmma;
+    gpu.tileRange = aot.gpuTileRange;
     if (verbose)
       errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";
     std::string error;
