@@ -409,6 +409,13 @@ Outcome Compiler::Impl::buildCpu(Prepared &p) {
 }
 
 Outcome Compiler::Impl::buildGpu(Prepared &p) {
+  for (int64_t n : options.gpuHeadDims)
+    if (n <= 0 || n % 32 || n > 256) {
+      Outcome bad;
+      bad.error = "attnc: error: CompilerOptions::gpuHeadDims: " + std::to_string(n) +
+                  " is not a multiple of 32 up to 256";
+      return bad;
+    }
   auto start = std::chrono::steady_clock::now();
   Outcome result;
   std::string path =
@@ -486,6 +493,10 @@ Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
     if (std::find(dtypes.begin(), dtypes.end(), d) == dtypes.end())
       dtypes.push_back(d);
   options.dtypes = dtypes;
+  std::sort(options.gpuHeadDims.begin(), options.gpuHeadDims.end());
+  options.gpuHeadDims.erase(std::unique(options.gpuHeadDims.begin(), options.gpuHeadDims.end()),
+                            options.gpuHeadDims.end());
+  impl->gpuOptions.mmaHeadDims = options.gpuHeadDims;
   impl->options = std::move(options);
   if (!impl->options.cacheDir.empty()) {
     const std::string &dir = impl->options.cacheDir;
@@ -501,9 +512,12 @@ Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
                      std::to_string(impl->options.keyTile) + "\n" + version + "host " +
                      jit::hostDescription() + "\n";
   const GpuCompileOptions &gpu = impl->gpuOptions;
+  std::string tiers = "head_dims";
+  for (int64_t n : gpu.mmaHeadDims)
+    tiers += " " + std::to_string(n);
   impl->gpuKeyText = "target gpu\nchip " + gpu.chip + " " + gpu.features + " O" +
                      std::to_string(gpu.optLevel) + "\n" + dtypeText + "\nkey_tile " +
-                     std::to_string(gpu.keyTile) + "\n" + version + "ptxas " +
+                     std::to_string(gpu.keyTile) + "\n" + tiers + "\n" + version + "ptxas " +
                      ptxasIdentity() + "\n";
 }
 

@@ -36,6 +36,11 @@ struct CompilerOptions {
   /// per thread, the GPU target's key tile).
   int64_t rowTile = 64; ///< query rows per tile-kernel call (>= 1)
   int64_t keyTile = 64; ///< keys per inner tile (>= 1)
+  /// compileGpu(): the head-dimension tiers of the tensor-core kernels
+  /// (multiples of 32 up to 256; a call with D runs the smallest tier >= D,
+  /// else the one-row-per-thread kernel). Each tier is about half of a GPU
+  /// compile: a program that knows its D compiles only that tier.
+  std::vector<int64_t> gpuHeadDims = {64, 128};
   /// The on-disk cache folder; empty: $ATTN_CACHE_DIR, else
   /// $XDG_CACHE_HOME/attnc, else $HOME/.cache/attnc.
   std::string cacheDir;

@@ -179,6 +179,47 @@ TEST(GpuJit, KeysMissOnSourceDtypesAndTarget) {
   EXPECT_EQ(cpu->info().dtypes, std::vector<attn_dtype>{ATTN_F16});
 }
 
+TEST(GpuJit, HeadDimsChooseTheTiers) {
+  REQUIRE_PTXAS();
+  std::string dir = tempDir("gpu-tiers");
+  std::string src = readExample("causal.attn");
+  ASSERT_FALSE(src.empty());
+  std::string err;
+  KernelOrigin origin;
+  CompilerOptions one = gpuOptions(dir, {ATTN_BF16});
+  one.gpuHeadDims = {128};
+  Compiler c(one);
+  auto t0 = std::chrono::steady_clock::now();
+  double cpu0 = processCpuMs(), children0 = childrenCpuMs();
+  auto k = c.compileGpu(src, "causal", &err, "causal.attn", &origin);
+  double cold = msSince(t0), coldCpu = processCpuMs() - cpu0, ptxasCpu = childrenCpuMs() - children0;
+  ASSERT_TRUE(k) << err;
+  EXPECT_EQ(origin, KernelOrigin::Compiled);
+  std::printf("[ timing ] causal.attn GPU JIT cold compile, one tier (bf16, gpuHeadDims {128}): "
+              "%.1f ms wall; CPU %.1f ms in process + %.1f ms ptxas\n",
+              cold, coldCpu, ptxasCpu);
+  const attn_gpu_binary *bin = k->binary(ATTN_BF16);
+  ASSERT_TRUE(bin);
+  std::string image(static_cast<const char *>(bin->image), bin->size);
+  EXPECT_NE(image.find("attn_causal_bf16_gpu_d128"), std::string::npos);
+  EXPECT_EQ(image.find("attn_causal_bf16_gpu_d64"), std::string::npos) << "only the tier asked for";
+  // The default tiers are another key, with both kernels.
+  Compiler both(gpuOptions(dir, {ATTN_BF16}));
+  auto k2 = both.compileGpu(src, "causal", &err, "causal.attn", &origin);
+  ASSERT_TRUE(k2) << err;
+  EXPECT_EQ(origin, KernelOrigin::Compiled);
+  EXPECT_NE(k2->info().key, k->info().key);
+  std::string image2(static_cast<const char *>(k2->binary(ATTN_BF16)->image), k2->binary(ATTN_BF16)->size);
+  EXPECT_NE(image2.find("attn_causal_bf16_gpu_d64"), std::string::npos);
+  EXPECT_NE(image2.find("attn_causal_bf16_gpu_d128"), std::string::npos);
+  // A tier that is not a multiple of 32 up to 256 is an error, not a silent drop.
+  CompilerOptions bad = gpuOptions(dir, {ATTN_BF16});
+  bad.gpuHeadDims = {100};
+  Compiler b(bad);
+  EXPECT_FALSE(b.compileGpu(src, "causal", &err, "causal.attn", &origin));
+  EXPECT_NE(err.find("gpuHeadDims: 100"), std::string::npos) << err;
+}
+
 TEST(GpuJit, CorruptOrTruncatedCacheFileIsRebuilt) {
   REQUIRE_PTXAS();
   std::string dir = tempDir("gpu-corrupt");
