@@ -492,10 +492,11 @@ bool encodeTileMap(const Driver &d, const attn_tensor &t, int64_t tier, void *ma
                                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-/// True unless ATTN_GPU_TMA=0 turns the TMA loads off.
+/// True when ATTN_GPU_TMA=1 turns the TMA loads on (off by default until a
+/// device run has checked them: docs/gpu.md).
 bool tmaAllowed() {
   const char *env = std::getenv("ATTN_GPU_TMA");
-  return !(env && std::string(env) == "0");
+  return env && std::string(env) == "1";
 }
 
 /// Fills the scratch buffer of the stream with the argument block (lock held).

@@ -33,7 +33,7 @@ struct GpuCompileOptions {
   /// mma.sync everywhere (attnc --gpu-mma=sync).
   bool wgmma = true;
   /// MmaKernelOptions::tileRange (attnc --gpu-tile-range).
-  bool tileRange = true;
+  bool tileRange = false;
 };
 
 /// Registers the dialects and translations the GPU target produces.

@@ -39,8 +39,9 @@ struct MmaKernelOptions {
   bool wgmma = false;
   /// Visit only the key tiles between the first and last span that the
   /// mask's interval arithmetic cannot show empty for the block's rows
-  /// (false: every tile, each classified on its own; for A/B runs).
-  bool tileRange = true;
+  /// (false: every tile, each classified on its own). Off by default until
+  /// a device run has checked it (docs/gpu.md).
+  bool tileRange = false;
 };
 
 /// Query rows per block and threads per block of every tensor-core kernel.

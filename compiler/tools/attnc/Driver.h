@@ -61,7 +61,7 @@ struct AotOptions {
   int64_t gpuKeyTile = 16;            ///< the GPU kernels' key tile
   std::vector<int64_t> gpuHeadDims = {64, 128}; ///< tensor-core kernel tiers (--gpu-head-dims)
   bool gpuWgmma = true; ///< warpgroup MMAs on sm_90a (--gpu-mma)
-  bool gpuTileRange = true; ///< --gpu-tile-range
+  bool gpuTileRange = false; ///< --gpu-tile-range
   bool verbose = false; ///< announce the work at once (else after 1 s)
 };
 

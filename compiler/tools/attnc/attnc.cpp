@@ -73,9 +73,9 @@ cl::opt<std::string> gpuMma(
 cl::opt<bool> gpuTileRange(
     "gpu-tile-range", cl::cat(attncCategory),
     cl::desc("GPU tensor-core kernels visit only the key tiles between the spans that the "
-             "mask's interval arithmetic shows empty for a block (default true; false visits "
-             "and classifies every tile)"),
-    cl::init(true));
+             "mask's interval arithmetic shows empty for a block (default false: every tile is "
+             "visited and classified; not yet checked on a device)"),
+    cl::init(false));
 cl::opt<bool> verbose("v", cl::cat(attncCategory), cl::desc("Say what is being compiled and how long it took"));
 
 int usageError(const std::string &message) {

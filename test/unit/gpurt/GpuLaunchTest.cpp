@@ -809,7 +809,7 @@ TEST(GpuMockLaunch, TensorMapsOfKAndV) {
   // Dense K / V, D = 100 in tier 128, rows padded to 104 elements (208
   // bytes, a multiple of 16): maps over (D, Skv, Hkv, B) with byte strides,
   // 64 x 64-key boxes, 128-byte swizzle, zero fill, 16-bit elements.
-  ASSERT_EQ(geomMaps(m, module, 1000, 100, 104, nullptr, maps, kv), 0);
+  ASSERT_EQ(geomMaps(m, module, 1000, 100, 104, "1", maps, kv), 0);
   for (int w = 0; w < 2; ++w) {
     SCOPED_TRACE(w ? "V" : "K");
     EXPECT_EQ(maps[w][0], int64_t(kv[w]));
@@ -824,8 +824,9 @@ TEST(GpuMockLaunch, TensorMapsOfKAndV) {
   }
   // Rows 100 elements apart (200 bytes, not a multiple of 16): no maps, the
   // kernel copies with cp.async.
-  EXPECT_EQ(geomMaps(m, module, 1000, 100, 100, nullptr, maps, kv), 1);
-  // ATTN_GPU_TMA=0 turns them off.
+  EXPECT_EQ(geomMaps(m, module, 1000, 100, 100, "1", maps, kv), 1);
+  // Only ATTN_GPU_TMA=1 turns them on.
+  EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, nullptr, maps, kv), 1);
   EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, "0", maps, kv), 1);
   EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, "1", maps, kv), 0);
   EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
