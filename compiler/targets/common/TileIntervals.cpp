@@ -6,6 +6,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "llvm/ADT/DenseMap.h"
 
 using namespace mlir;
@@ -196,6 +197,57 @@ TileClassValues emitTileClass(VariantOp variant, OpBuilder &b, Location loc, con
   if (!kept.known())
     return {f, f};
   return {kept.lo, arith::XOrIOp::create(b, loc, kept.hi, arith::ConstantIntOp::create(b, loc, 1, 1))};
+}
+
+std::pair<Value, Value> emitKeyTileRange(OpBuilder &b, Location loc, Value numTiles, int64_t tileKeys,
+                                         Value skv, llvm::function_ref<Value(Value, Value)> emptyOf) {
+  Type i64 = b.getI64Type();
+  auto c = [&](int64_t v) { return Value(arith::ConstantIntOp::create(b, loc, v, 64)); };
+  Value one = c(1), keys = c(tileKeys);
+  Value lastKey = arith::SubIOp::create(b, loc, skv, one);
+  auto search = [&](Value lo0, Value hi0, bool leading) {
+    auto loop = scf::WhileOp::create(b, loc, TypeRange{i64, i64}, ValueRange{lo0, hi0});
+    OpBuilder::InsertionGuard guard(b);
+    Block *before = b.createBlock(&loop.getBefore(), {}, {i64, i64}, {loc, loc});
+    scf::ConditionOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, before->getArgument(0),
+                              before->getArgument(1)),
+        before->getArguments());
+    Block *after = b.createBlock(&loop.getAfter(), {}, {i64, i64}, {loc, loc});
+    Value lo = after->getArgument(0), hi = after->getArgument(1);
+    Value lo2, hi2;
+    if (leading) {
+      // The largest k with keys [0, k * tileKeys) empty (lo always is one).
+      Value mid = arith::DivSIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, arith::AddIOp::create(b, loc, lo, hi), one), c(2));
+      Value j1 = arith::MinSIOp::create(
+          b, loc, arith::SubIOp::create(b, loc, arith::MulIOp::create(b, loc, mid, keys), one),
+          lastKey);
+      Value empty = emptyOf(c(0), j1);
+      lo2 = arith::SelectOp::create(b, loc, empty, mid, lo);
+      hi2 = arith::SelectOp::create(b, loc, empty, hi, arith::SubIOp::create(b, loc, mid, one));
+    } else {
+      // The smallest e with keys [e * tileKeys, skv) empty (hi always is one).
+      Value mid = arith::DivSIOp::create(b, loc, arith::AddIOp::create(b, loc, lo, hi), c(2));
+      Value empty = emptyOf(arith::MulIOp::create(b, loc, mid, keys), lastKey);
+      lo2 = arith::SelectOp::create(b, loc, empty, lo, arith::AddIOp::create(b, loc, mid, one));
+      hi2 = arith::SelectOp::create(b, loc, empty, mid, hi);
+    }
+    scf::YieldOp::create(b, loc, ValueRange{lo2, hi2});
+    return loop.getResult(0);
+  };
+  Value start = search(c(0), numTiles, /*leading=*/true);
+  Value end = search(start, numTiles, /*leading=*/false);
+  return {start, end};
+}
+
+Value emitFirstTileFrom(OpBuilder &b, Location loc, Value first, Value step, Value start) {
+  auto c = [&](int64_t v) { return Value(arith::ConstantIntOp::create(b, loc, v, 64)); };
+  Value behind = arith::MaxSIOp::create(b, loc, arith::SubIOp::create(b, loc, start, first), c(0));
+  Value rounds = arith::DivSIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, behind, arith::SubIOp::create(b, loc, step, c(1))), step);
+  return arith::AddIOp::create(b, loc, first, arith::MulIOp::create(b, loc, rounds, step));
 }
 
 } // namespace attn

@@ -25,6 +25,22 @@ TileClassValues emitTileClass(attn::VariantOp variant, mlir::OpBuilder &b, mlir:
                               const BodyContext &ctx, mlir::Region &keepBody, mlir::Value iLo,
                               mlir::Value iHi, mlir::Value jLo, mlir::Value jHi);
 
+/// The key tiles worth visiting for a block of rows: [start, end) with the
+/// keys [0, start * tileKeys) and [end * tileKeys, skv) shown empty by
+/// `emptyOf(j0, j1)` (i1 for the inclusive i64 key span [j0, j1], e.g. the
+/// `empty` of emitTileClass over the block's rows). Two binary searches over
+/// spans of tiles (about 2 log2(numTiles) evaluations); sound for any mask,
+/// since only spans `emptyOf` answers true for are left out (a monotone
+/// classifier, as interval arithmetic is, also makes the range the tightest
+/// such spans give).
+std::pair<mlir::Value, mlir::Value>
+emitKeyTileRange(mlir::OpBuilder &b, mlir::Location loc, mlir::Value numTiles, int64_t tileKeys,
+                 mlir::Value skv, llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)> emptyOf);
+
+/// The first of the tiles first, first + step, ... that is >= start (i64).
+mlir::Value emitFirstTileFrom(mlir::OpBuilder &b, mlir::Location loc, mlir::Value first,
+                              mlir::Value step, mlir::Value start);
+
 } // namespace attn
 
 #endif

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "compiler/targets/common/TileKernel.h"
 #include "compiler/targets/common/BodyInliner.h"
+#include "compiler/targets/common/TileIntervals.h"
 #include "compiler/targets/common/VariantDescription.h"
 
 #include "attn/kernel.h"
@@ -1032,23 +1033,6 @@ LogicalResult KernelBuilder::emitPass(unsigned pass) {
     else if (auto it = dyn_cast<cascade::IterateOp>(op))
       emitIterateInit(it);
   }
-  auto loop = scf::ForOp::create(b, loc, toIndex(tileBegin), toIndex(numTiles), toIndex(tileStep));
-  OpBuilder::InsertionGuard g(b);
-  // After the last tile an iterate is final: make `prev` equal `cur` so that
-  // a later pass that reads it through prev/cur (e.g. a rescale factor
-  // exp(c * (cur - prev))) sees the final value, unchanged across its tiles.
-  b.setInsertionPointAfter(loop);
-  for (Operation *op : needed)
-    if (auto it = dyn_cast<cascade::IterateOp>(op))
-      forEachPoint(cascade::rankNames(it.getRanks()), [&](llvm::StringMap<Value> &pt) {
-        Storage &cur = storage[it.getCur()];
-        Storage &prev = storage[it.getPrev()];
-        Value v = memref::LoadOp::create(b, loc, cur.buffer, ValueRange{linearIndex(cur, pt)});
-        memref::StoreOp::create(b, loc, v, prev.buffer, ValueRange{linearIndex(prev, pt)});
-      });
-  b.setInsertionPointToStart(loop.getBody());
-  Value m1 = loop.getInductionVar();
-
   // Mask-aware tile skipping: the keep predicates (Einsums of i1 without
   // inputs) are evaluated first; a key tile where no (row, key) pair is kept
   // contributes only identities to the reductions, which leaves every
@@ -1068,6 +1052,41 @@ LogicalResult KernelBuilder::emitPass(unsigned pass) {
       allGuarded = false; // a reduction over keys that the mask does not guard
   }
   bool skipEmpty = allGuarded && keeps.size() == 1;
+  // Tiles that would be skipped anyway need not be visited: the spans of
+  // key tiles before and after what interval arithmetic over the keep body
+  // shows empty for this call's rows are left out (emitKeyTileRange).
+  Value first = tileBegin, end = numTiles;
+  if (skipEmpty) {
+    Value lastRow = arith::MinSIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, row0, arith::SubIOp::create(b, loc, nrows, cI64(1))),
+        arith::SubIOp::create(b, loc, sizeValues["Sq"], cI64(1)));
+    Value iLo = arith::AddIOp::create(b, loc, qOff, row0);
+    Value iHi = arith::AddIOp::create(b, loc, qOff, lastRow);
+    BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, Value(), &sizeValues};
+    Region &body = keeps.front().getBody();
+    auto [start, stop] = emitKeyTileRange(b, loc, numTiles, mTile, skv, [&](Value j0, Value j1) {
+      return emitTileClass(variant, b, loc, ctx, body, iLo, iHi, j0, j1).empty;
+    });
+    first = emitFirstTileFrom(b, loc, tileBegin, tileStep, start);
+    end = stop;
+  }
+  auto loop = scf::ForOp::create(b, loc, toIndex(first), toIndex(end), toIndex(tileStep));
+  OpBuilder::InsertionGuard g(b);
+  // After the last tile an iterate is final: make `prev` equal `cur` so that
+  // a later pass that reads it through prev/cur (e.g. a rescale factor
+  // exp(c * (cur - prev))) sees the final value, unchanged across its tiles.
+  b.setInsertionPointAfter(loop);
+  for (Operation *op : needed)
+    if (auto it = dyn_cast<cascade::IterateOp>(op))
+      forEachPoint(cascade::rankNames(it.getRanks()), [&](llvm::StringMap<Value> &pt) {
+        Storage &cur = storage[it.getCur()];
+        Storage &prev = storage[it.getPrev()];
+        Value v = memref::LoadOp::create(b, loc, cur.buffer, ValueRange{linearIndex(cur, pt)});
+        memref::StoreOp::create(b, loc, v, prev.buffer, ValueRange{linearIndex(prev, pt)});
+      });
+  b.setInsertionPointToStart(loop.getBody());
+  Value m1 = loop.getInductionVar();
+
   if (skipEmpty) {
     cascade::EinsumOp keep = keeps.front();
     emitEinsum(keep, m1);

@@ -1220,41 +1220,8 @@ TileClassValues MmaBuilder::tileClass(Value kt) {
 std::pair<Value, Value> MmaBuilder::tileRange(Value numTiles) {
   if (!classified || !options.tileRange)
     return {cI64(0), numTiles};
-  Value one = cI64(1);
-  Value lastKey = arith::SubIOp::create(b, loc, skv, one);
-  // Binary search over (lo, hi) with `step` choosing mid and the new bounds.
-  auto search = [&](Value lo0, Value hi0, bool leading) {
-    Type i64 = b.getI64Type();
-    auto loop = scf::WhileOp::create(b, loc, TypeRange{i64, i64}, ValueRange{lo0, hi0});
-    OpBuilder::InsertionGuard guard(b);
-    Block *before = b.createBlock(&loop.getBefore(), {}, {i64, i64}, {loc, loc});
-    b.setInsertionPointToStart(before);
-    scf::ConditionOp::create(b, loc, slt(before->getArgument(0), before->getArgument(1)),
-                             before->getArguments());
-    Block *after = b.createBlock(&loop.getAfter(), {}, {i64, i64}, {loc, loc});
-    b.setInsertionPointToStart(after);
-    Value lo = after->getArgument(0), hi = after->getArgument(1);
-    Value lo2, hi2;
-    if (leading) {
-      // The largest k with keys [0, k * bc) empty.
-      Value mid = arith::DivSIOp::create(b, loc, add(add(lo, hi), one), cI64(2));
-      Value j1 = arith::MinSIOp::create(b, loc, arith::SubIOp::create(b, loc, mul(mid, cI64(bc)), one), lastKey);
-      Value empty = keyRangeClass(cI64(0), j1).empty;
-      lo2 = arith::SelectOp::create(b, loc, empty, mid, lo);
-      hi2 = arith::SelectOp::create(b, loc, empty, hi, arith::SubIOp::create(b, loc, mid, one));
-    } else {
-      // The smallest e with keys [e * bc, Skv) empty.
-      Value mid = arith::DivSIOp::create(b, loc, add(lo, hi), cI64(2));
-      Value empty = keyRangeClass(mul(mid, cI64(bc)), lastKey).empty;
-      lo2 = arith::SelectOp::create(b, loc, empty, lo, add(mid, one));
-      hi2 = arith::SelectOp::create(b, loc, empty, mid, hi);
-    }
-    scf::YieldOp::create(b, loc, ValueRange{lo2, hi2});
-    return loop.getResult(0);
-  };
-  Value start = search(cI64(0), numTiles, /*leading=*/true);
-  Value end = search(start, numTiles, /*leading=*/false);
-  return {start, end};
+  return emitKeyTileRange(b, loc, numTiles, bc, skv,
+                          [&](Value j0, Value j1) { return keyRangeClass(j0, j1).empty; });
 }
 
 TileClassValues MmaBuilder::keyRangeClass(Value j0, Value j1) {
@@ -1486,12 +1453,8 @@ LogicalResult MmaBuilder::build() {
   // the first such tile >= start.
   Value stepI64 = split ? numChunks : cI64(1);
   Value firstTile = start;
-  if (split) {
-    Value behind = arith::MaxSIOp::create(b, loc, arith::SubIOp::create(b, loc, start, chunk), cI64(0));
-    Value rounds = arith::DivSIOp::create(b, loc, add(behind, arith::SubIOp::create(b, loc, stepI64, cI64(1))),
-                                          stepI64);
-    firstTile = add(chunk, mul(rounds, stepI64));
-  }
+  if (split)
+    firstTile = emitFirstTileFrom(b, loc, chunk, stepI64, start);
   // S stages, tiles loaded S - 2 ahead (while tile t is computed, tiles
   // t + 1 and t + 2 load). No block barrier per tile: stage s has two
   // mbarriers, full[s] (every thread's copies into it landed: cp.async
