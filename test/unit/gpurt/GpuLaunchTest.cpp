@@ -707,17 +707,23 @@ std::vector<Launch> geomCall(const MockLaunches &m, attn_gpu_module *module, int
   return launches(m);
 }
 
-TEST(GpuMockLaunch, TensorCoreSplitAndMergeGeometry) {
-  MockLaunches m = mockLaunches();
-  if (!m)
-    GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
+/// The mock variant `geom`'s module: the row kernel and tier 128's
+/// tensor-core, split and merge kernels (the mock records their launches).
+void loadGeomModule(attn_gpu_module **module) {
   ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
   static const char image[] = ".visible .entry attn_geom_bf16_gpu(\n"
                               ".visible .entry attn_geom_bf16_gpu_d128(\n"
                               ".visible .entry attn_geom_bf16_gpu_d128_split(\n"
                               ".visible .entry attn_geom_bf16_gpu_d128_merge(\n";
+  ASSERT_EQ(attn_gpu_module_load(image, sizeof image, module), ATTN_OK) << attn_last_error();
+}
+
+TEST(GpuMockLaunch, TensorCoreSplitAndMergeGeometry) {
+  MockLaunches m = mockLaunches();
+  if (!m)
+    GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
   attn_gpu_module *module = nullptr;
-  ASSERT_EQ(attn_gpu_module_load(image, sizeof image, &module), ATTN_OK) << attn_last_error();
+  ASSERT_NO_FATAL_FAILURE(loadGeomModule(&module));
 
   // Prefill, no split: blocks of 128 rows of one (b, h), 256 threads, the
   // pipeline's shared memory, the function's limit raised to it.
@@ -797,13 +803,8 @@ TEST(GpuMockLaunch, TensorMapsOfKAndV) {
   MockLaunches m = mockLaunches();
   if (!m)
     GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
-  ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
-  static const char image[] = ".visible .entry attn_geom_bf16_gpu(\n"
-                              ".visible .entry attn_geom_bf16_gpu_d128(\n"
-                              ".visible .entry attn_geom_bf16_gpu_d128_split(\n"
-                              ".visible .entry attn_geom_bf16_gpu_d128_merge(\n";
   attn_gpu_module *module = nullptr;
-  ASSERT_EQ(attn_gpu_module_load(image, sizeof image, &module), ATTN_OK) << attn_last_error();
+  ASSERT_NO_FATAL_FAILURE(loadGeomModule(&module));
   int64_t maps[2][16];
   uintptr_t kv[2];
   // Dense K / V, D = 100 in tier 128, rows padded to 104 elements (208
