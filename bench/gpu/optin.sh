@@ -9,10 +9,7 @@
 #     stage's cubins/, built with --gpu-tile-range) / without (cubins-norange/);
 #   - the peers on the TMA rows (SKIP_PEERS=1 to leave them out).
 # Stage first, here:
-#   ATTNC_GPU_EMIT='"$ATTNC" "$FILE" --target gpu --emit cubin --dtypes "$DTYPES" \
-#     --gpu-head-dims 64,128,256 --gpu-tile-range -o "$OUTDIR"' bash bench/gpu/run.sh
-#   for v in causal sliding_window document prefix_lm; do build/bin/attnc examples/$v.attn \
-#     --target gpu --emit cubin --dtypes bf16 --gpu-head-dims 128 -o build-gpu-stage/cubins-norange; done
+#   ATTNC_GPU_FLAGS=--gpu-tile-range ATTNC_GPU_AB_DIR=norange bash bench/gpu/run.sh
 # Every step has a time limit so that the whole fits one 10-minute call; logs go
 # to $OUT (else ./gpu-out), the timing tables are printed last.
 set -uo pipefail

@@ -15,6 +15,10 @@
 #   ATTNC_GPU_DTYPES  dtypes to compile (default bf16,f16)
 #   ATTNC_GPU_VARIANTS  examples to compile (default: the 8 anchors)
 #   ATTNC_GPU_HEAD_DIMS tensor-core kernel tiers (default 64,128,256)
+#   ATTNC_GPU_FLAGS   extra attnc flags for the default compile (e.g. --gpu-tile-range)
+#   ATTNC_GPU_AB_DIR  also compile causal, sliding_window, document and prefix_lm (bf16,
+#                     tier 128) WITHOUT those flags into STAGE/cubins-<this>, for the
+#                     same-run A/B of bench/gpu/optin.sh (which reads cubins-norange)
 #   ATTNC_GPU_EMIT    the compile command, run with ATTNC FILE DTYPES OUTDIR
 #                     exported (default:
 #                     "$ATTNC" "$FILE" --target gpu --emit cubin --dtypes "$DTYPES" -o "$OUTDIR",
@@ -96,13 +100,20 @@ if [ "$HAVE_ATTNC" = 1 ]; then
     if [ -n "${ATTNC_GPU_EMIT:-}" ]; then
       bash -c "$ATTNC_GPU_EMIT" || { failed="$failed $v"; continue; }
     else
-      "$ATTNC" "$FILE" --target gpu --emit cubin --dtypes "$DTYPES" --gpu-head-dims "$HEAD_DIMS" -o "$OUTDIR" \
-        || { failed="$failed $v"; continue; }
+      # shellcheck disable=SC2086
+      "$ATTNC" "$FILE" --target gpu --emit cubin --dtypes "$DTYPES" --gpu-head-dims "$HEAD_DIMS" \
+        ${ATTNC_GPU_FLAGS:-} -o "$OUTDIR" || { failed="$failed $v"; continue; }
     fi
     compiled=$((compiled + 1))
   done
 fi
 [ -n "$failed" ] && echo "run.sh: attnc failed on:$failed (the benchmark skips them)"
+if [ "$HAVE_ATTNC" = 1 ] && [ -n "${ATTNC_GPU_AB_DIR:-}" ]; then
+  for v in causal sliding_window document prefix_lm; do
+    "$ATTNC" "$ROOT/examples/$v.attn" --target gpu --emit cubin --dtypes bf16 --gpu-head-dims 128 \
+      -o "$STAGE/cubins-$ATTNC_GPU_AB_DIR" || echo "run.sh: attnc failed on $v (A/B folder)"
+  done
+fi
 
 echo "== staged in $STAGE_REL ($compiled variant(s) compiled)"
 ls -la "$STAGE/cubins" | sed 's/^/   /'
