@@ -22,6 +22,7 @@
 #include "compiler/targets/cpu/CpuCodegen.h"
 #include "compiler/targets/cpu/CpuCompiler.h"
 #include "compiler/targets/gpu/GpuCompiler.h"
+#include "compiler/targets/gpu/MmaKernel.h"
 #include "dialects/attn/AttnDialect.h"
 #include "dialects/cascade/CascadeDialect.h"
 #include "frontend/Frontend.h"
@@ -410,7 +411,7 @@ Outcome Compiler::Impl::buildCpu(Prepared &p) {
 
 Outcome Compiler::Impl::buildGpu(Prepared &p) {
   for (int64_t n : options.gpuHeadDims)
-    if (n <= 0 || n % 32 || n > 256) {
+    if (!isMmaHeadDim(n)) {
       Outcome bad;
       bad.error = "attnc: error: CompilerOptions::gpuHeadDims: " + std::to_string(n) +
                   " is not a multiple of 32 up to 256";

@@ -1790,7 +1790,7 @@ FailureOr<bool> buildMmaKernel(VariantOp variant, ModuleOp target, const MmaKern
   };
   if (options.inputType != ATTN_BF16 && options.inputType != ATTN_F16)
     return no("tensor cores take bf16 / fp16 inputs");
-  if (options.headDim <= 0 || options.headDim % 32 || options.headDim > 256)
+  if (!isMmaHeadDim(options.headDim))
     return no("head dimension tier must be a multiple of 32 up to 256");
   cascade::CascadeOp cas = cascadeOf(variant, reason);
   if (!cas)

@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/targets/gpu/GpuCompiler.h"
+#include "compiler/targets/gpu/MmaKernel.h"
 #include "compiler/tools/attnc/Driver.h"
 
 #include "attn/compiler.hpp"
@@ -136,7 +137,7 @@ int main(int argc, char **argv) {
   StringRef(gpuHeadDims).split(tiers, ',', -1, false);
   for (StringRef t : tiers) {
     int64_t n = 0;
-    if (t.trim().getAsInteger(10, n) || n <= 0 || n % 32 || n > 256)
+    if (t.trim().getAsInteger(10, n) || !attn::isMmaHeadDim(n))
       return usageError("--gpu-head-dims: '" + t.str() + "' is not a multiple of 32 up to 256");
     aot.gpuHeadDims.push_back(n);
   }
