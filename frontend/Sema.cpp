@@ -150,6 +150,8 @@ struct LetInfo {
   std::string scoreOnlyWhat;
   const Expr *usesJ = nullptr;
   const Expr *usesScale = nullptr;
+  const Expr *usesDot = nullptr; ///< first qk / dot(q, k)
+  std::string usesDotWhat;
 };
 
 /// Declared names of a variant (params, tensors, lets).
@@ -392,6 +394,18 @@ private:
       checkLet(idx);
     LetInfo &li = lets[idx];
     const std::string &name = v.lets[idx].name;
+    if (li.usesDot && !sumVar.empty()) {
+      error(e.loc, "let '" + name + "' uses " + li.usesDotWhat + ", which cannot be used inside sum[" +
+                       sumVar + "](...): it is already a sum over the head dimension");
+      note(li.usesDot->loc, li.usesDotWhat + " is used here");
+    }
+    if (ctx == Context::Let && !letStack.empty()) {
+      LetInfo &user = lets[letStack.back()];
+      if (li.usesDot && !user.usesDot) {
+        user.usesDot = li.usesDot;
+        user.usesDotWhat = li.usesDotWhat;
+      }
+    }
     if (ctx == Context::Let && !letStack.empty()) {
       LetInfo &user = lets[letStack.back()];
       if (li.scoreOnly && !user.scoreOnly) {
@@ -423,6 +437,20 @@ private:
       }
     }
     return li.type;
+  }
+
+  /// qk and dot(q, k) are sums over the head dimension already: not inside
+  /// sum[d](...) (directly, or through a let: recorded in the let).
+  void notInSum(const Expr &e, const std::string &what) {
+    if (!sumVar.empty()) {
+      error(e.loc, what + " cannot be used inside sum[" + sumVar +
+                       "](...): it is already a sum over the head dimension");
+      return;
+    }
+    if (ctx == Context::Let && !letStack.empty() && !lets[letStack.back()].usesDot) {
+      lets[letStack.back()].usesDot = &e;
+      lets[letStack.back()].usesDotWhat = what;
+    }
   }
 
   /// A construct that only `score` may read: fine in score, recorded in a
@@ -660,6 +688,7 @@ private:
     if (n == "qk") {
       e.ref = RefKind::QK;
       scoreOnly(e, "'qk'");
+      notInSum(e, "'qk'");
       return Type::Float;
     }
     if (n == "q" || n == "k") {
@@ -856,6 +885,7 @@ private:
     if (n == "dot") {
       e.ref = RefKind::Dot;
       scoreOnly(e, "'dot(q, k)'");
+      notInSum(e, "'dot(q, k)'");
       if (ctx != Context::Score && ctx != Context::Let)
         return Type::Unknown;
       if (e.args.size() != 2 || e.args[0]->kind != ExprKind::Name ||
@@ -972,6 +1002,12 @@ private:
 
 bool attn::checkModule(Module &module, DiagnosticEngine &diags) {
   unsigned before = diags.errorCount();
+  // A file describes one or more variants (LANGUAGE.md); after a syntax error
+  // the module may be empty for that reason alone.
+  if (module.variants.empty() && !diags.hasErrors()) {
+    diags.error({{1, 1}, {1, 1}}, "the file defines no variant (expected 'variant NAME { ... }')");
+    return false;
+  }
   std::map<std::string, SourceRange> seen;
   for (Variant &v : module.variants) {
     auto it = seen.find(v.name);

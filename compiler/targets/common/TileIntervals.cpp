@@ -51,16 +51,20 @@ private:
 
 Range Emitter::compare(arith::CmpIPredicate p, Range x, Range y) {
   using P = arith::CmpIPredicate;
+  // Bounds are ordered as numbers: i1 bounds (false < true) unsigned, since
+  // a signed i1 true is -1.
+  bool isBool = x.lo.getType().isInteger(1);
+  P lt = isBool ? P::ult : P::slt, le = isBool ? P::ule : P::sle;
   switch (p) {
-  case P::sle: return {cmp(P::sle, x.hi, y.lo), cmp(P::sle, x.lo, y.hi)};
-  case P::slt: return {cmp(P::slt, x.hi, y.lo), cmp(P::slt, x.lo, y.hi)};
+  case P::sle: return {cmp(le, x.hi, y.lo), cmp(le, x.lo, y.hi)};
+  case P::slt: return {cmp(lt, x.hi, y.lo), cmp(lt, x.lo, y.hi)};
   case P::sge: return compare(P::sle, y, x);
   case P::sgt: return compare(P::slt, y, x);
   case P::eq: {
     Value same = arith::AndIOp::create(
         b, loc, arith::AndIOp::create(b, loc, cmp(P::eq, x.lo, x.hi), cmp(P::eq, y.lo, y.hi)),
         cmp(P::eq, x.lo, y.lo));
-    Value apart = arith::OrIOp::create(b, loc, cmp(P::slt, x.hi, y.lo), cmp(P::slt, y.hi, x.lo));
+    Value apart = arith::OrIOp::create(b, loc, cmp(lt, x.hi, y.lo), cmp(lt, y.hi, x.lo));
     return {same, notI(apart)};
   }
   case P::ne: {

@@ -32,6 +32,23 @@ struct CpuCompileOptions {
   bool gpuMapping = false;
 };
 
+/// The CPU kernels keep a row tile's [rows x keys] f32 buffers (scores,
+/// weights, masks) on the calling thread's stack: rowTile * keyTile is at
+/// most this many points (256 KiB a buffer).
+constexpr int64_t kMaxCpuTilePoints = 64 * 1024;
+
+/// "" when rowTile and keyTile (attnc --row-tile / --key-tile,
+/// CompilerOptions) suit the CPU kernels, else why not (one sentence).
+inline std::string checkCpuTiles(int64_t rowTile, int64_t keyTile) {
+  if (rowTile < 1 || keyTile < 1)
+    return "the row tile and the key tile must be >= 1";
+  if (rowTile > kMaxCpuTilePoints / keyTile)
+    return "row tile x key tile = " + std::to_string(rowTile) + " x " + std::to_string(keyTile) +
+           " is above the CPU kernels' limit of " + std::to_string(kMaxCpuTilePoints) +
+           " points (their tile buffers live on the stack)";
+  return "";
+}
+
 /// Runs the cascade pipeline the CPU target wants (attn-to-cascade, division
 /// deferral, partitioning of m by keyTile, online rewrite, and split-KV for
 /// the cascades whose kernels can split their keys: canSplitKeys) on

@@ -304,6 +304,15 @@ TEST(JitCompiler, CompileErrors) {
   err.clear();
   EXPECT_FALSE(z.compile("variant v { }", "v", &err));
   EXPECT_NE(err.find("rowTile"), std::string::npos) << err;
+
+  // Tiles whose [rows x keys] buffers would not fit the stack.
+  CompilerOptions big;
+  big.keyTile = 8192;
+  big.diskCache = false;
+  Compiler bigTiles(big);
+  err.clear();
+  EXPECT_FALSE(bigTiles.compile("variant v { }", "v", &err));
+  EXPECT_NE(err.find("64 x 8192 is above the CPU kernels' limit"), std::string::npos) << err;
 }
 
 /// Expects `status` with a message containing `text`.
