@@ -15,10 +15,12 @@
 #   ATTNC_GPU_DTYPES  dtypes to compile (default bf16,f16)
 #   ATTNC_GPU_VARIANTS  examples to compile (default: the 8 anchors)
 #   ATTNC_GPU_HEAD_DIMS tensor-core kernel tiers (default 64,128,256)
-#   ATTNC_GPU_FLAGS   extra attnc flags for the default compile (e.g. --gpu-tile-range)
-#   ATTNC_GPU_AB_DIR  also compile causal, sliding_window, document and prefix_lm (bf16,
-#                     tier 128) WITHOUT those flags into STAGE/cubins-<this>, for the
-#                     same-run A/B of bench/gpu/optin.sh (which reads cubins-norange)
+#   ATTNC_GPU_FLAGS   extra attnc flags for the default compile
+#   ATTNC_GPU_AB_DIR  also compile ATTNC_GPU_AB_VARIANTS (default causal sliding_window
+#                     document prefix_lm; bf16, tier 128) with ATTNC_GPU_AB_FLAGS instead
+#                     into STAGE/cubins-<this>,
+#                     for a same-run A/B (bench/gpu/optin.sh reads cubins-norange, staged
+#                     with ATTNC_GPU_AB_FLAGS=--gpu-tile-range=false ATTNC_GPU_AB_DIR=norange)
 #   ATTNC_GPU_EMIT    the compile command, run with ATTNC FILE DTYPES OUTDIR
 #                     exported (default:
 #                     "$ATTNC" "$FILE" --target gpu --emit cubin --dtypes "$DTYPES" -o "$OUTDIR",
@@ -109,9 +111,10 @@ if [ "$HAVE_ATTNC" = 1 ]; then
 fi
 [ -n "$failed" ] && echo "run.sh: attnc failed on:$failed (the benchmark skips them)"
 if [ "$HAVE_ATTNC" = 1 ] && [ -n "${ATTNC_GPU_AB_DIR:-}" ]; then
-  for v in causal sliding_window document prefix_lm; do
+  for v in ${ATTNC_GPU_AB_VARIANTS:-causal sliding_window document prefix_lm}; do
+    # shellcheck disable=SC2086
     "$ATTNC" "$ROOT/examples/$v.attn" --target gpu --emit cubin --dtypes bf16 --gpu-head-dims 128 \
-      -o "$STAGE/cubins-$ATTNC_GPU_AB_DIR" || echo "run.sh: attnc failed on $v (A/B folder)"
+      ${ATTNC_GPU_AB_FLAGS:-} -o "$STAGE/cubins-$ATTNC_GPU_AB_DIR" || echo "run.sh: attnc failed on $v (A/B folder)"
   done
 fi
 

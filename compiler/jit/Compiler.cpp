@@ -36,6 +36,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SHA256.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ThreadPool.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -85,6 +86,13 @@ double msSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
+/// The threads GPU compiles share, one pool per process: the JIT's contexts
+/// have no threads of their own (the CPU path compiles each dtype on a thread).
+llvm::ThreadPoolInterface &gpuCompileThreads() {
+  static llvm::DefaultThreadPool pool(llvm::hardware_concurrency());
+  return pool;
+}
+
 /// Collects MLIR diagnostics as `loc: error: message` lines.
 class DiagnosticCollector {
 public:
@@ -100,6 +108,7 @@ public:
                             : d.getSeverity() == mlir::DiagnosticSeverity::Warning
                                 ? "warning"
                                 : "note";
+          std::lock_guard<std::mutex> lock(mutex);
           text += loc + ": " + sev + ": " + d.str() + "\n";
           return mlir::success();
         }) {}
@@ -108,6 +117,7 @@ public:
   }
 
 private:
+  std::mutex mutex;
   std::string text;
   mlir::ScopedDiagnosticHandler handler;
 };
@@ -276,6 +286,8 @@ std::string Compiler::Impl::checkOptions() const {
              " (allowed: f32, bf16, f16)";
   if (options.rowTile < 1 || options.keyTile < 1)
     return "attnc: error: rowTile and keyTile must be >= 1";
+  if (std::string why = checkCpuTiles(options.rowTile, options.keyTile); !why.empty())
+    return "attnc: error: CompilerOptions::rowTile / keyTile: " + why;
   return "";
 }
 
@@ -452,6 +464,10 @@ Outcome Compiler::Impl::buildGpu(Prepared &p) {
       [&](mlir::ModuleOp module) { return lowerToGpuCascade(module, gpuOptions); },
       [&](mlir::ModuleOp module, size_t i) -> std::string {
         attn_dtype dtype = options.dtypes[i];
+        // The dtype's kernels lower and compile in parallel
+        // (compileGpuKernels) on the process's compile threads.
+        if (!module.getContext()->isMultithreadingEnabled())
+          module.getContext()->setThreadPool(gpuCompileThreads());
         auto cubin =
             compileVariantBinary(findVariant(module, p.variant), dtype, gpuOptions, false);
         if (mlir::failed(cubin))
@@ -518,7 +534,9 @@ Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
     tiers += " " + std::to_string(n);
   impl->gpuKeyText = "target gpu\nchip " + gpu.chip + " " + gpu.features + " O" +
                      std::to_string(gpu.optLevel) + "\n" + dtypeText + "\nkey_tile " +
-                     std::to_string(gpu.keyTile) + "\n" + tiers + "\n" + version + "ptxas " +
+                     std::to_string(gpu.keyTile) + "\n" + tiers + "\nmapping wgmma " +
+                     std::to_string(gpu.wgmma) + " tile_range " + std::to_string(gpu.tileRange) +
+                     " pingpong " + std::to_string(gpu.pingPong) + "\n" + version + "ptxas " +
                      ptxasIdentity() + "\n";
 }
 

@@ -492,11 +492,12 @@ bool encodeTileMap(const Driver &d, const attn_tensor &t, int64_t tier, void *ma
                                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-/// True when ATTN_GPU_TMA=1 turns the TMA loads on (off by default until a
-/// device run has checked them: docs/gpu.md).
+/// False when ATTN_GPU_TMA=0 turns the TMA loads off (every thread then
+/// copies with cp.async, the path the kernels take when a view allows no
+/// tensor map); on otherwise.
 bool tmaAllowed() {
   const char *env = std::getenv("ATTN_GPU_TMA");
-  return env && std::string(env) == "1";
+  return !(env && std::string(env) == "0");
 }
 
 /// Fills the scratch buffer of the stream with the argument block (lock held).

@@ -29,7 +29,11 @@
 #include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVM/NVVM/Utils.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -112,6 +116,7 @@ LogicalResult addVariantKernels(VariantOp variant, attn_dtype dtype,
     mo.headDim = hd;
     mo.wgmma = options.wgmma && options.chip == "sm_90a";
     mo.tileRange = options.tileRange;
+    mo.pingPong = options.pingPong;
     std::string why;
     FailureOr<bool> built = buildMmaKernel(variant, kernels, mo, &why);
     if (failed(built))
@@ -172,31 +177,163 @@ FailureOr<OwningOpRef<ModuleOp>> buildGpuKernels(ModuleOp cascades,
 }
 
 
-FailureOr<std::string> compileGpuKernels(ModuleOp kernels, const GpuCompileOptions &options,
-                                         bool ptx) {
-  // gpu-module-to-binary finds ptxas through CUDA_HOME (TOOLCHAIN.md).
-  if (!ptx && !std::getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda/bin/ptxas"))
-    ::setenv("CUDA_HOME", "/usr/local/cuda", 0);
-  PassManager pm(kernels.getContext());
-  pm.addPass(createApproximateMathPass());
+/// The NVVM lowering of the kernels of every module nested in `outer` (the
+/// pipeline runs on each nested module, in parallel when the context has
+/// threads), ending in their gpu.binary ops: PTX text (`isa`) or a cubin.
+static LogicalResult lowerNestedModules(ModuleOp outer, const GpuCompileOptions &options,
+                                        llvm::StringRef format) {
+  PassManager pm(outer.getContext());
+  OpPassManager &each = pm.nest<ModuleOp>();
+  each.addPass(createApproximateMathPass());
   gpu::GPUToNVVMPipelineOptions gpuOpts;
   gpuOpts.cubinChip = options.chip;
   gpuOpts.cubinFeatures = options.features;
-  gpuOpts.cubinFormat = ptx ? "isa" : "bin";
+  gpuOpts.cubinFormat = format.str();
   gpuOpts.optLevel = options.optLevel;
-  // ptxas compiles the module's kernels (row, tensor-core tiers, split,
-  // merge) on as many threads as the machine has: the cubins are the same
-  // kernels, and a JIT compile waits on ptxas for about half its time.
-  gpuOpts.cmdOptions = "--split-compile 0";
   gpuOpts.kernelUseBarePtrCallConv = true;
-  gpu::buildLowerToNVVMPassPipeline(pm, gpuOpts);
-  if (failed(pm.run(kernels)))
-    return failure();
-  for (auto binary : kernels.getOps<gpu::BinaryOp>())
+  gpu::buildLowerToNVVMPassPipeline(each, gpuOpts);
+  return pm.run(outer);
+}
+
+/// The objects of the gpu.binary ops under `op`, in order.
+static std::vector<std::string> binaryObjects(Operation *op) {
+  std::vector<std::string> objects;
+  op->walk([&](gpu::BinaryOp binary) {
     for (Attribute obj : binary.getObjects())
       if (auto o = dyn_cast<gpu::ObjectAttr>(obj))
-        return o.getObject().getValue().str();
-  return kernels.emitError("gpu target: no binary was produced");
+        objects.push_back(o.getObject().getValue().str());
+  });
+  return objects;
+}
+
+/// ptxas as gpu-module-to-binary finds it: CUDA_HOME / the toolkit path MLIR
+/// was built with, then PATH.
+static std::optional<std::string> findPtxas() {
+  llvm::SmallString<256> path(NVVM::getCUDAToolkitPath());
+  if (!path.empty()) {
+    llvm::sys::path::append(path, "bin", "ptxas");
+    if (llvm::sys::fs::can_execute(path))
+      return std::string(path);
+  }
+  if (auto found = llvm::sys::findProgramByName("ptxas"))
+    return *found;
+  if (llvm::sys::fs::can_execute("/usr/local/cuda/bin/ptxas")) // TOOLCHAIN.md's toolkit
+    return std::string("/usr/local/cuda/bin/ptxas");
+  return std::nullopt;
+}
+
+/// One whole-program ptxas run over several PTX modules: one cubin holding
+/// all their kernels, byte for byte the cubin of one module holding them all
+/// (each module keeps its own module-scope symbols). The kernels are
+/// compiled on every core (`--split-compile 0`).
+static FailureOr<std::string> ptxasModules(Location loc, const std::vector<std::string> &ptx,
+                                           const GpuCompileOptions &options) {
+  std::optional<std::string> ptxas = findPtxas();
+  if (!ptxas)
+    return emitError(loc) << "gpu target: ptxas not found (set CUDA_HOME or add the CUDA "
+                             "toolkit's bin folder to PATH)";
+  std::vector<llvm::SmallString<128>> files;
+  std::vector<llvm::FileRemover> removers;
+  auto temp = [&](llvm::StringRef suffix) -> FailureOr<llvm::StringRef> {
+    llvm::SmallString<128> name;
+    if (std::error_code ec = llvm::sys::fs::createTemporaryFile("attnc-gpu", suffix, name))
+      return emitError(loc) << "gpu target: cannot create a temporary file: " << ec.message();
+    files.push_back(name);
+    removers.emplace_back(files.back());
+    return llvm::StringRef(files.back());
+  };
+  files.reserve(ptx.size() + 2);
+  removers.reserve(ptx.size() + 2);
+  std::string optLevel = std::to_string(options.optLevel);
+  llvm::SmallVector<llvm::StringRef> args = {"ptxas", "-arch", options.chip, "--opt-level",
+                                             optLevel, "--split-compile", "0"};
+  for (const std::string &text : ptx) {
+    FailureOr<llvm::StringRef> name = temp("ptx");
+    if (failed(name))
+      return failure();
+    std::error_code ec;
+    llvm::raw_fd_ostream os(*name, ec);
+    os << text;
+    os.close();
+    if (ec || os.has_error())
+      return emitError(loc) << "gpu target: cannot write " << *name;
+    args.push_back(*name);
+  }
+  FailureOr<llvm::StringRef> cubin = temp("cubin");
+  FailureOr<llvm::StringRef> log = temp("log");
+  if (failed(cubin) || failed(log))
+    return failure();
+  args.push_back("-o");
+  args.push_back(*cubin);
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, *log, *log};
+  std::string message;
+  if (llvm::sys::ExecuteAndWait(*ptxas, args, std::nullopt, redirects, 0, 0, &message)) {
+    auto text = llvm::MemoryBuffer::getFile(*log);
+    return emitError(loc) << "gpu target: ptxas failed"
+                          << (message.empty() ? "" : ": " + message) << "\n"
+                          << (text ? (*text)->getBuffer() : "");
+  }
+  auto binary = llvm::MemoryBuffer::getFile(*cubin);
+  if (!binary)
+    return emitError(loc) << "gpu target: cannot read ptxas's output";
+  return (*binary)->getBuffer().str();
+}
+
+FailureOr<std::string> compileGpuKernels(ModuleOp kernels, const GpuCompileOptions &options,
+                                         bool ptx) {
+  // The NVVM target finds libdevice (math functions such as __nv_rsqrtf)
+  // through CUDA_HOME (TOOLCHAIN.md): default it to the toolkit's place.
+  if (!std::getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda/nvvm/libdevice"))
+    ::setenv("CUDA_HOME", "/usr/local/cuda", 0);
+  MLIRContext *ctx = kernels.getContext();
+  Location loc = kernels.getLoc();
+  // Every kernel in a module of its own, nested in `outer`: the lowering,
+  // LLVM's NVPTX backend and (for a cubin) ptxas then run on each kernel in
+  // parallel. PTX text is one module (what ptxas takes as one file).
+  OwningOpRef<ModuleOp> outer = ModuleOp::create(loc);
+  OpBuilder b(ctx);
+  auto nest = [&]() {
+    b.setInsertionPointToEnd(outer->getBody());
+    auto m = ModuleOp::create(b, loc);
+    m->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), UnitAttr::get(ctx));
+    return m;
+  };
+  for (Operation &op : *kernels.getBody()) {
+    auto gm = dyn_cast<gpu::GPUModuleOp>(op);
+    if (!gm)
+      return op.emitError("gpu target: expected only gpu.module ops in the kernels' module");
+    if (ptx) {
+      ModuleOp m = outer->getBody()->empty() ? nest() : *outer->getOps<ModuleOp>().begin();
+      b.setInsertionPointToEnd(m.getBody());
+      b.clone(op);
+      continue;
+    }
+    // The module's own symbols (anything but its kernels) go with each kernel.
+    for (auto fn : gm.getOps<gpu::GPUFuncOp>()) {
+      if (!fn.isKernel())
+        continue;
+      ModuleOp m = nest();
+      b.setInsertionPointToEnd(m.getBody());
+      auto copy = gpu::GPUModuleOp::create(b, gm.getLoc(), gm.getName());
+      copy->setAttrs(gm->getAttrs());
+      b.setInsertionPointToStart(copy.getBody());
+      for (Operation &inner : *gm.getBody()) {
+        auto other = dyn_cast<gpu::GPUFuncOp>(inner);
+        if (!inner.hasTrait<OpTrait::IsTerminator>() && (!other || !other.isKernel() || other == fn))
+          b.clone(inner);
+      }
+    }
+  }
+  if (outer->getBody()->empty())
+    return kernels.emitError("gpu target: no kernels to compile");
+  if (failed(lowerNestedModules(*outer, options, "isa")))
+    return failure();
+  std::vector<std::string> objects = binaryObjects(*outer);
+  if (objects.empty())
+    return kernels.emitError("gpu target: no binary was produced");
+  if (ptx)
+    return objects.front();
+  return ptxasModules(loc, objects, options);
 }
 
 } // namespace attn

@@ -2,8 +2,10 @@
 //
 // The GPU target's driver: lowers the variants of an attn module to their
 // cascades and GPU tile kernels (compiler/targets/common/TileKernel.h, one
-// thread per row), then through gpu / nvvm and LLVM's NVPTX backend to PTX,
-// and through ptxas to an sm_90a cubin (gpu-module-to-binary).
+// thread per row), then through gpu / nvvm and LLVM's NVPTX backend to PTX
+// (gpu-module-to-binary, one nested module per kernel, lowered in parallel on
+// the context's threads), and through one whole-program ptxas run over those
+// PTX modules to an sm_90a cubin.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNC_COMPILER_TARGETS_GPU_GPUCOMPILER_H
@@ -32,8 +34,10 @@ struct GpuCompileOptions {
   /// On sm_90a the tensor-core kernels use warpgroup MMAs (wgmma); false:
   /// mma.sync everywhere (attnc --gpu-mma=sync).
   bool wgmma = true;
-  /// MmaKernelOptions::tileRange (attnc --gpu-tile-range).
-  bool tileRange = false;
+  /// MmaKernelOptions::tileRange (attnc --gpu-tile-range, default on).
+  bool tileRange = true;
+  /// MmaKernelOptions::pingPong (attnc --gpu-pingpong).
+  bool pingPong = false;
 };
 
 /// Registers the dialects and translations the GPU target produces.
@@ -49,7 +53,9 @@ mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>>
 buildGpuKernels(mlir::ModuleOp cascades, const GpuCompileOptions &options);
 
 /// Lowers a module from buildGpuKernels to a binary: `ptx` true gives PTX
-/// text, false a cubin (needs ptxas: CUDA_HOME or /usr/local/cuda).
+/// text (one module), false a cubin (needs ptxas: CUDA_HOME, PATH or
+/// /usr/local/cuda). The kernels lower in parallel when the context has
+/// threads (the JIT gives its contexts a shared pool).
 mlir::FailureOr<std::string> compileGpuKernels(mlir::ModuleOp kernels,
                                                const GpuCompileOptions &options, bool ptx);
 

@@ -301,6 +301,10 @@ private:
   Value kPtr, vPtr, qPtr, oPtr, lsePtr, paramsPtr, tensorsPtr, ks, vs, kDesc, vDesc;
   Value qt;       ///< this block's query tile
   Value warp;     ///< this thread's warp in the block
+  /// Ping-pong (MmaKernelOptions::pingPong): the named barrier this
+  /// warpgroup waits on before its PV (1 + warpgroup, i32) and the one it
+  /// arrives on once its QK is issued (2 - warpgroup); null when off.
+  Value turnMine, turnOther;
   Value qDesc;    ///< wgmma: this warpgroup's Q rows in shared memory
   Value kMap, vMap; ///< tmaCapable(): the tensor maps' addresses (i64, 0: none)
   Value tma;      ///< i1: K / V tiles come by TMA (false unless tmaCapable())
@@ -623,7 +627,7 @@ void MmaBuilder::emitQK(cascade::EinsumOp op) {
       };
     };
     out = ptx::wgmma(b, loc, options.inputType == ATTN_F16, bc, hd / 16, {}, qDesc, kDesc,
-                     step(rowsPerBlock()), step(bc), /*transB=*/false, {});
+                     step(rowsPerBlock()), step(bc), /*transB=*/false, {}, turnOther);
     return;
   }
   Value zero = cF32(0);
@@ -719,6 +723,8 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
     // B = the V tile, N-major; a k step of 16 keys is two 8-key groups
     // (2 * 1024 bytes swizzled, else 2 * hd * 16 bytes) on.
     auto step = [this](int64_t k) { return k * 2 * (swizzled() ? 1024 : hd * 16); };
+    if (turnMine) // the other warpgroup has issued its QK: our turn
+      ptx::namedBarrierSync(b, loc, turnMine, 256);
     vals[result] = ptx::wgmma(b, loc, options.inputType == ATTN_F16, hd, bc / 16, aFrag, Value(), vDesc,
                               step, step, /*transB=*/true, init);
     return;
@@ -1488,6 +1494,25 @@ LogicalResult MmaBuilder::build() {
       gpu::BarrierOp::create(b, loc);
     }
   }
+  // Ping-pong: warpgroup 0's k-th QK lets warpgroup 1 run its (k-1)-th PV
+  // (the first: its start) and warpgroup 1's k-th QK lets warpgroup 0 run its
+  // k-th PV, so each issues PV(t), QK(t + 1) while the other is in its
+  // softmax. Every bar.arrive meets a bar.sync (warpgroup 0 arrives once more
+  // after the loop), and neither can arrive twice on a barrier before the
+  // other's sync: the two turns alternate. Needs the loop free of block
+  // barriers (a vote would wait for a warpgroup held at its turn).
+  Value wg1;
+  if (options.pingPong && useWgmma() && pipelined && !indexOnlyKeep && threads() == 256) {
+    Value wg = arith::IndexCastOp::create(b, loc, b.getI32Type(),
+                                          arith::DivUIOp::create(b, loc, warp, cIdx(4)));
+    turnMine = arith::AddIOp::create(b, loc, cI32(1), wg);
+    turnOther = arith::SubIOp::create(b, loc, cI32(2), wg);
+    wg1 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, wg, cI32(1));
+    auto ifWg1 = scf::IfOp::create(b, loc, wg1, false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifWg1.thenBlock());
+    ptx::namedBarrierSync(b, loc, turnMine, 256);
+  }
   unsigned numStates = init.size() - (pipelined ? ahead + 2 : 0);
   auto loop = scf::ForOp::create(b, loc, toIdx(firstTile), toIdx(numTiles), toIdx(stepI64), init);
   {
@@ -1587,6 +1612,14 @@ LogicalResult MmaBuilder::build() {
       carried.push_back(arith::SelectOp::create(b, loc, cur, add(computed, cI64(1)), computed));
     }
     scf::YieldOp::create(b, loc, carried);
+  }
+  if (wg1) {
+    // Warpgroup 1's last PV waits for this arrival of warpgroup 0.
+    auto ifWg0 = scf::IfOp::create(b, loc, wg1, true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifWg0.elseBlock());
+    ptx::namedBarrierArrive(b, loc, turnOther, 256);
+    turnMine = turnOther = Value();
   }
   unsigned a = 0;
   for (cascade::IterateOp it : iterates) {

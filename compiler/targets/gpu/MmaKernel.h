@@ -39,9 +39,14 @@ struct MmaKernelOptions {
   bool wgmma = false;
   /// Visit only the key tiles between the first and last span that the
   /// mask's interval arithmetic cannot show empty for the block's rows
-  /// (false: every tile, each classified on its own). Off by default until
-  /// a device run has checked it (docs/gpu.md).
-  bool tileRange = false;
+  /// (false: every tile, each classified on its own).
+  bool tileRange = true;
+  /// The two warpgroups of a block take turns on the tensor cores, as
+  /// FlashAttention-3's ping-pong: one issues its PV of tile t and QK of
+  /// tile t + 1 while the other computes its softmax (named barriers 1 and
+  /// 2). Only where the key loop has no block-wide barrier (no vote on
+  /// partial tiles: masks that keep by index are left as they are).
+  bool pingPong = false;
 };
 
 /// A head-dimension tier a tensor-core kernel can have: a multiple of 32 up

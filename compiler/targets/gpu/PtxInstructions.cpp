@@ -41,7 +41,7 @@ SmallVector<Value> wgmma(OpBuilder &b, Location loc, bool f16, int64_t n, int64_
                          ArrayRef<SmallVector<Value>> aRegs, Value aDesc, Value bDesc,
                          llvm::function_ref<int64_t(int64_t)> aStep,
                          llvm::function_ref<int64_t(int64_t)> bStep, bool transB,
-                         ArrayRef<Value> init) {
+                         ArrayRef<Value> init, Value arriveAfterCommit) {
   // Without `init` the first step ignores the accumulators' old values
   // (scale-d false); `init` values are tied to the accumulators.
   auto c64 = [&](int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 64); };
@@ -86,8 +86,16 @@ SmallVector<Value> wgmma(OpBuilder &b, Location loc, bool f16, int64_t n, int64_
             (aRegs.empty() ? "0, " : "") + (transB ? "1" : "0") + ";\n";
   }
   operands.push_back(arith::ConstantIntOp::create(b, loc, 0, 32));
-  cons += ",r,~{memory}";
-  text += "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;\n}";
+  cons += ",r";
+  text += "wgmma.commit_group.sync.aligned;\n";
+  if (arriveAfterCommit) {
+    // After the steps `next` is the zero flag's operand; this one follows.
+    text += "bar.arrive $" + std::to_string(next + 1) + ", 256;\n";
+    operands.push_back(arriveAfterCommit);
+    cons += ",r";
+  }
+  cons += ",~{memory}";
+  text += "wgmma.wait_group.sync.aligned 0;\n}";
   auto resTy = LLVM::LLVMStructType::getLiteral(b.getContext(),
                                                 SmallVector<Type>(nOut, b.getF32Type()));
   auto asmOp = LLVM::InlineAsmOp::create(b, loc, resTy, operands, text, cons,
@@ -102,6 +110,14 @@ SmallVector<Value> wgmma(OpBuilder &b, Location loc, bool f16, int64_t n, int64_
 
 void mbarrierInit(OpBuilder &b, Location loc, Value addr, Value count) {
   statement(b, loc, "mbarrier.init.shared::cta.b64 [$0], $1;", ValueRange{addr, count}, "l,r");
+}
+
+void namedBarrierSync(OpBuilder &b, Location loc, Value id, int64_t threads) {
+  statement(b, loc, "bar.sync $0, " + std::to_string(threads) + ";", ValueRange{id}, "r");
+}
+
+void namedBarrierArrive(OpBuilder &b, Location loc, Value id, int64_t threads) {
+  statement(b, loc, "bar.arrive $0, " + std::to_string(threads) + ";", ValueRange{id}, "r");
 }
 
 void mbarrierInitFence(OpBuilder &b, Location loc) {

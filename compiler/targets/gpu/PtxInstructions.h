@@ -34,14 +34,22 @@ mlir::Value matrixDescriptor(mlir::OpBuilder &b, mlir::Location loc, mlir::Value
 /// rows (aRegs[k]) or, when aRegs is empty, a K-major tile at descriptor
 /// aDesc + aStep(k) bytes; B_k is at descriptor bDesc + bStep(k) bytes,
 /// N-major when `transB`. The accumulators start at zero, or at `init` (n / 2
-/// values). One statement: fence, the steps, commit, wait. Returns this
-/// thread's n / 2 accumulators.
+/// values). One statement: fence, the steps, commit, (with `arriveAfterCommit`,
+/// an i32 named-barrier id: `bar.arrive id, 256` once the MMAs are issued),
+/// wait. Returns this thread's n / 2 accumulators.
 llvm::SmallVector<mlir::Value> wgmma(mlir::OpBuilder &b, mlir::Location loc, bool f16, int64_t n,
                                      int64_t steps, llvm::ArrayRef<llvm::SmallVector<mlir::Value>> aRegs,
                                      mlir::Value aDesc, mlir::Value bDesc,
                                      llvm::function_ref<int64_t(int64_t)> aStep,
                                      llvm::function_ref<int64_t(int64_t)> bStep, bool transB,
-                                     llvm::ArrayRef<mlir::Value> init);
+                                     llvm::ArrayRef<mlir::Value> init,
+                                     mlir::Value arriveAfterCommit = {});
+
+/// Named barriers (ids 1..15; id 0 is the block's gpu.barrier) of `threads`
+/// threads: bar.sync waits for them, bar.arrive counts this warp without
+/// waiting (i32 id).
+void namedBarrierSync(mlir::OpBuilder &b, mlir::Location loc, mlir::Value id, int64_t threads);
+void namedBarrierArrive(mlir::OpBuilder &b, mlir::Location loc, mlir::Value id, int64_t threads);
 
 /// mbarrier operations on a shared byte address (i64).
 void mbarrierInit(mlir::OpBuilder &b, mlir::Location loc, mlir::Value addr, mlir::Value count);

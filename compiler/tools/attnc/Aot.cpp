@@ -151,6 +151,7 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   go.mmaHeadDims = o.gpuHeadDims;
   go.wgmma = o.gpuWgmma;
   go.tileRange = o.gpuTileRange;
+  go.pingPong = o.gpuPingPong;
   go.dtypes = o.dtypes;
   std::vector<std::string> names;
   for (auto v : attnModule.getOps<VariantOp>())

@@ -61,7 +61,8 @@ struct AotOptions {
   int64_t gpuKeyTile = 16;            ///< the GPU kernels' key tile
   std::vector<int64_t> gpuHeadDims = {64, 128}; ///< tensor-core kernel tiers (--gpu-head-dims)
   bool gpuWgmma = true; ///< warpgroup MMAs on sm_90a (--gpu-mma)
-  bool gpuTileRange = false; ///< --gpu-tile-range
+  bool gpuTileRange = true; ///< --gpu-tile-range (=false: every tile)
+  bool gpuPingPong = false; ///< --gpu-pingpong
   bool verbose = false; ///< announce the work at once (else after 1 s)
 };
 

@@ -11,6 +11,7 @@
 // dialect. docs/cli.md has every option.
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/targets/cpu/CpuCompiler.h"
 #include "compiler/targets/gpu/GpuCompiler.h"
 #include "compiler/targets/gpu/MmaKernel.h"
 #include "compiler/tools/attnc/Driver.h"
@@ -74,8 +75,14 @@ cl::opt<std::string> gpuMma(
 cl::opt<bool> gpuTileRange(
     "gpu-tile-range", cl::cat(attncCategory),
     cl::desc("GPU tensor-core kernels visit only the key tiles between the spans that the "
-             "mask's interval arithmetic shows empty for a block (default false: every tile is "
-             "visited and classified; not yet checked on a device)"),
+             "mask's interval arithmetic shows empty for a block (default true; "
+             "--gpu-tile-range=false: every tile is visited and classified)"),
+    cl::init(true));
+cl::opt<bool> gpuPingPong(
+    "gpu-pingpong", cl::cat(attncCategory),
+    cl::desc("GPU tensor-core kernels: the two warpgroups of a block take turns on the tensor "
+             "cores (FlashAttention-3's ping-pong; kernels whose key loop votes keep their "
+             "schedule). Default false: not yet timed on a device"),
     cl::init(false));
 cl::opt<bool> verbose("v", cl::cat(attncCategory), cl::desc("Say what is being compiled and how long it took"));
 
@@ -128,8 +135,16 @@ int main(int argc, char **argv) {
   }
   if (aot.dtypes.empty())
     return usageError("--dtypes is empty");
+  for (size_t i = 0; i < aot.dtypes.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (aot.dtypes[i] == aot.dtypes[j])
+        return usageError(std::string("--dtypes lists ") + attn_dtype_name(aot.dtypes[i]) +
+                          " twice");
   if (rowTile < 1 || keyTile < 1)
     return usageError("--row-tile and --key-tile must be >= 1");
+  if (target == "cpu" || target == "all")
+    if (std::string why = attn::checkCpuTiles(rowTile, keyTile); !why.empty())
+      return usageError("--row-tile / --key-tile: " + why);
   // --key-tile other than its default overrides the GPU target's own default.
   aot.gpuKeyTile = keyTile == 64 ? attn::GpuCompileOptions().keyTile : keyTile;
   aot.gpuHeadDims.clear();
@@ -145,6 +160,7 @@ int main(int argc, char **argv) {
     return usageError("--gpu-mma: '" + gpuMma + "' is neither wgmma nor sync");
   aot.gpuWgmma = gpuMma == "wgmma";
   aot.gpuTileRange = gpuTileRange;
+  aot.gpuPingPong = gpuPingPong;
 
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
@@ -165,6 +181,7 @@ int main(int argc, char **argv) {
     gpu.mmaHeadDims = aot.gpuHeadDims;
     gpu.wgmma = aot.gpuWgmma;
     gpu.tileRange = aot.gpuTileRange;
+    gpu.pingPong = aot.gpuPingPong;
     if (verbose)
       errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";
     std::string error;

@@ -58,9 +58,8 @@
  * innermost first, box (64, attn_gpu_mma_key_tile(N), 1, 1), 128-byte swizzle,
  * zero fill out of bounds. The launcher encodes them in the argument block
  * when the views allow (16-byte aligned data, unit element stride, the other
- * strides multiples of 8 elements) and the variable ATTN_GPU_TMA is 1 (off
- * by default: not yet checked on a device); else the words are 0 and every
- * thread copies with cp.async.
+ * strides multiples of 8 elements) unless the variable ATTN_GPU_TMA is 0;
+ * else the words are 0 and every thread copies with cp.async.
  *
  * Every function returns an attn_status; CUDA errors carry the driver's
  * error name and string in attn_last_error(). All functions are thread-safe.

@@ -826,8 +826,8 @@ TEST(GpuMockLaunch, TensorMapsOfKAndV) {
   // Rows 100 elements apart (200 bytes, not a multiple of 16): no maps, the
   // kernel copies with cp.async.
   EXPECT_EQ(geomMaps(m, module, 1000, 100, 100, "1", maps, kv), 1);
-  // Only ATTN_GPU_TMA=1 turns them on.
-  EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, nullptr, maps, kv), 1);
+  // On by default; ATTN_GPU_TMA=0 turns them off.
+  EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, nullptr, maps, kv), 0);
   EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, "0", maps, kv), 1);
   EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, "1", maps, kv), 0);
   EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
