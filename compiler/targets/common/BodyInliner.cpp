@@ -106,10 +106,15 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
   }
   if (isa<attn::FloorDivOp, attn::FloorModOp>(op)) {
     Value lhs = map.lookup(op->getOperand(0)), rhs = map.lookup(op->getOperand(1));
+    // x / 0 and x % 0 are 0 (docs/language.md); x / -1 is -x wrapping
+    // (INT64_MIN / -1 overflows the hardware division) and x % -1 is 0, as
+    // the interpreter and the float64 reference compute them.
     Value zero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rhs, cI64(0));
-    Value safe = arith::SelectOp::create(b, loc, zero, cI64(1), rhs);
+    Value minusOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rhs, cI64(-1));
+    Value safe = arith::SelectOp::create(b, loc, arith::OrIOp::create(b, loc, zero, minusOne),
+                                         cI64(1), rhs);
     Value q = arith::FloorDivSIOp::create(b, loc, lhs, safe);
-    Value r = q;
+    Value r = arith::SelectOp::create(b, loc, minusOne, arith::SubIOp::create(b, loc, cI64(0), lhs), q);
     if (isa<attn::FloorModOp>(op))
       r = arith::SubIOp::create(b, loc, lhs, arith::MulIOp::create(b, loc, q, safe));
     return arith::SelectOp::create(b, loc, zero, cI64(0), r);

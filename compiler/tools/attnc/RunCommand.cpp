@@ -517,11 +517,17 @@ int attn::driver::runMain(int argc, char **argv) {
     if (raw.lse && want.lse)
       llvm::outs() << "; lse " << llvm::format("%.3g", maxAbsError(*raw.lse, *want.lse));
     llvm::outs() << ")\n";
-    // NaNs on both sides compare equal above: say so, a NaN output is never silent.
-    size_t nans = std::count_if(raw.o.data.begin(), raw.o.data.end(),
-                                [](double x) { return std::isnan(x); });
-    if (nans)
-      llvm::outs() << "warning: the output holds " << nans
+    // NaNs on both sides compare equal above: say so, a NaN output is never
+    // silent (where the reference is finite the error above is already nan).
+    size_t shared = 0, own = 0;
+    for (size_t e = 0; e < raw.o.data.size(); ++e)
+      if (std::isnan(raw.o.data[e]))
+        ++(e < want.o.data.size() && std::isnan(want.o.data[e]) ? shared : own);
+    if (own)
+      llvm::outs() << "warning: the output holds " << own
+                   << " NaN value(s) where the float64 reference is finite\n";
+    if (shared)
+      llvm::outs() << "warning: the output holds " << shared
                    << " NaN value(s) (the reference has NaN there too)\n";
   }
   return 0;
