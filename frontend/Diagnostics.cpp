@@ -1,6 +1,8 @@
 //===- Diagnostics.cpp - clang-style diagnostics for .attn files ---------===//
 #include "frontend/Diagnostics.h"
 
+#include <algorithm>
+
 namespace attn {
 
 void DiagnosticEngine::report(Severity sev, ast::SourceRange loc,
@@ -68,19 +70,32 @@ std::string DiagnosticEngine::format(const Diagnostic &d) const {
     if ((u < 0x20 && c != '\t') || u == 0x7f)
       c = ' ';
   }
-  out += text;
-  out += '\n';
   unsigned begin = d.loc.begin.col == 0 ? 1 : d.loc.begin.col;
   unsigned end = d.loc.end.line == d.loc.begin.line
                      ? d.loc.end.col
                      : static_cast<unsigned>(text.size());
   if (end < begin)
     end = begin;
-  std::string caret;
-  for (unsigned c = 1; c < begin; ++c)
-    caret += (c - 1 < text.size() && text[c - 1] == '\t') ? '\t' : ' ';
+  // A long line (generated sources) shows a window around the column, with
+  // "..." where it is cut, rather than the whole line.
+  constexpr size_t kShown = 160;
+  size_t from = 0;
+  std::string prefix, suffix;
+  if (text.size() > kShown) {
+    size_t at = std::min<size_t>(begin - 1, text.size());
+    from = at > kShown / 2 ? at - kShown / 2 : 0;
+    size_t to = std::min(text.size(), from + kShown);
+    prefix = from ? "..." : "";
+    suffix = to < text.size() ? "..." : "";
+    text = text.substr(from, to - from);
+  }
+  out += prefix + text + suffix;
+  out += '\n';
+  std::string caret(prefix.size(), ' ');
+  for (size_t c = from + 1; c < begin; ++c)
+    caret += (c - from - 1 < text.size() && text[c - from - 1] == '\t') ? '\t' : ' ';
   caret += '^';
-  for (unsigned c = begin + 1; c <= end && c <= text.size(); ++c)
+  for (size_t c = begin + 1; c <= end && c - from <= text.size(); ++c)
     caret += '~';
   out += caret;
   out += '\n';
