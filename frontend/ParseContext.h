@@ -12,6 +12,7 @@
 #include "frontend/AST.h"
 #include "frontend/Diagnostics.h"
 
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -37,6 +38,10 @@ struct ParseContext {
   std::unordered_map<const ast::Expr *, unsigned> depth;
   /// Whether the depth error was already reported for the current statement.
   bool depthReported = false;
+  /// Literals 9223372036854775808 (2^63) lexed as INT64_MIN, by their start:
+  /// valid only under a unary minus (which folds into them); those left when
+  /// the parse ends do not fit in 64 bits.
+  std::map<std::pair<unsigned, unsigned>, location> minLiterals;
   /// Assignments of the `custom { ... }` norm blocks being parsed.
   std::vector<std::vector<ast::NormAssign>> customStack;
 

@@ -345,7 +345,11 @@ expr
   | expr PERCENT expr { $$ = mkBinary(ctx, OpKind::Mod, @$, std::move($1), std::move($3)); }
   | MINUS expr %prec UNARY {
       // Fold the sign into a literal operand so `-16` is one literal.
-      if ($2->kind == ExprKind::IntLit && $2->ival != INT64_MIN) {
+      if ($2->kind == ExprKind::IntLit && $2->ival == INT64_MIN &&
+          ctx.minLiterals.erase({$2->loc.begin.line, $2->loc.begin.col})) {
+        $$ = std::move($2); // -9223372036854775808
+        $$->loc = R(@$);
+      } else if ($2->kind == ExprKind::IntLit && $2->ival != INT64_MIN) {
         $$ = std::move($2);
         $$->ival = -$$->ival;
         $$->loc = R(@$);
