@@ -536,7 +536,8 @@ Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
                      std::to_string(gpu.optLevel) + "\n" + dtypeText + "\nkey_tile " +
                      std::to_string(gpu.keyTile) + "\n" + tiers + "\nmapping wgmma " +
                      std::to_string(gpu.wgmma) + " tile_range " + std::to_string(gpu.tileRange) +
-                     " pingpong " + std::to_string(gpu.pingPong) + "\n" + version + "ptxas " +
+                     " pingpong " + std::to_string(gpu.pingPong) + " wg_votes " +
+                     std::to_string(gpu.warpgroupVotes) + "\n" + version + "ptxas " +
                      ptxasIdentity() + "\n";
 }
 

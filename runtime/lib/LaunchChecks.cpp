@@ -3,6 +3,8 @@
 #include "runtime/lib/Error.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,25 @@ attn_status checkView(const char *name, const attn_tensor *t, int rank) {
   }
   if (!t->data && !empty)
     return invalidArgument(std::string(name) + ": data pointer is null");
+  // Every element's offset (and the element count) must fit in 64 bits, in
+  // bytes: the kernels index with 64-bit integers.
+  if (!empty) {
+    int64_t count = 1, last = 0;
+    bool overflow = false;
+    for (int i = 0; i < rank; ++i) {
+      int64_t step = 0;
+      overflow |= __builtin_mul_overflow(count, t->shape[i], &count);
+      if (t->shape[i] > 1) {
+        overflow |= __builtin_mul_overflow(t->shape[i] - 1, t->strides[i], &step);
+        overflow |= __builtin_add_overflow(last, step, &last);
+      }
+    }
+    const int64_t kMax = INT64_MAX / 16; // in elements, room for bytes of any dtype
+    if (overflow || count > kMax || last >= kMax)
+      return invalidArgument(std::string(name) + ": shape " + shapeString(t->shape, rank) +
+                             " with strides " + shapeString(t->strides, rank) +
+                             " addresses more elements than 64-bit offsets can");
+  }
   return ATTN_OK;
 }
 
@@ -208,6 +229,11 @@ attn_status checkLaunchArguments(const attn_variant_info *info, const attn_tenso
                                " (expected 0 or 1)");
       break;
     case ATTN_F32:
+      if (std::isfinite(value) && std::fabs(value) > 3.4028234663852886e38) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%g", value);
+        return invalidArgument(name + " is f32 but got " + text + " (beyond the f32 range)");
+      }
       break;
     default:
       return invalidArgument("variant '" + variant + "': " + name + " has unsupported type " +
@@ -224,6 +250,10 @@ attn_status checkLaunchArguments(const attn_variant_info *info, const attn_tenso
   out.Skv = Skv;
   out.D = D;
   out.qOffset = qOffset < 0 ? Skv - Sq : qOffset;
+  // Query i is at position q_offset + i: the last one must fit in 64 bits.
+  if (int64_t lastPos; Sq > 0 && __builtin_add_overflow(out.qOffset, Sq - 1, &lastPos))
+    return invalidArgument("q_offset " + std::to_string(qOffset) + " + Sq " +
+                           std::to_string(Sq) + " overflows 64-bit positions");
   out.params = std::move(paramValues);
   return ATTN_OK;
 }

@@ -117,6 +117,7 @@ LogicalResult addVariantKernels(VariantOp variant, attn_dtype dtype,
     mo.wgmma = options.wgmma && options.chip == "sm_90a";
     mo.tileRange = options.tileRange;
     mo.pingPong = options.pingPong;
+    mo.warpgroupVotes = options.warpgroupVotes;
     std::string why;
     FailureOr<bool> built = buildMmaKernel(variant, kernels, mo, &why);
     if (failed(built))
@@ -279,8 +280,34 @@ static FailureOr<std::string> ptxasModules(Location loc, const std::vector<std::
   return (*binary)->getBuffer().str();
 }
 
+/// Float `%` (arith.remf) as a call of libdevice's fmodf / fmod: the NVVM
+/// lowering has no pattern for the llvm.frem that arith-to-llvm makes of it.
+static void callLibdeviceFmod(ModuleOp kernels) {
+  SmallVector<arith::RemFOp> rems;
+  kernels.walk([&](arith::RemFOp op) { rems.push_back(op); });
+  for (arith::RemFOp op : rems) {
+    Type t = op.getType();
+    if (!t.isF32() && !t.isF64())
+      continue;
+    auto gm = op->getParentOfType<gpu::GPUModuleOp>();
+    if (!gm)
+      continue;
+    StringRef name = t.isF32() ? "__nv_fmodf" : "__nv_fmod";
+    auto fn = gm.lookupSymbol<LLVM::LLVMFuncOp>(name);
+    if (!fn) {
+      OpBuilder b(gm.getBody(), gm.getBody()->begin());
+      fn = LLVM::LLVMFuncOp::create(b, op.getLoc(), name, LLVM::LLVMFunctionType::get(t, {t, t}));
+    }
+    OpBuilder b(op);
+    auto call = LLVM::CallOp::create(b, op.getLoc(), fn, ValueRange{op.getLhs(), op.getRhs()});
+    op.replaceAllUsesWith(call.getResult());
+    op.erase();
+  }
+}
+
 FailureOr<std::string> compileGpuKernels(ModuleOp kernels, const GpuCompileOptions &options,
                                          bool ptx) {
+  callLibdeviceFmod(kernels);
   // The NVVM target finds libdevice (math functions such as __nv_rsqrtf)
   // through CUDA_HOME (TOOLCHAIN.md): default it to the toolkit's place.
   if (!std::getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda/nvvm/libdevice"))

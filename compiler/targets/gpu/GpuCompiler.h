@@ -38,6 +38,8 @@ struct GpuCompileOptions {
   bool tileRange = true;
   /// MmaKernelOptions::pingPong (attnc --gpu-pingpong).
   bool pingPong = false;
+  /// MmaKernelOptions::warpgroupVotes (attnc --gpu-warpgroup-votes).
+  bool warpgroupVotes = false;
 };
 
 /// Registers the dialects and translations the GPU target produces.

@@ -246,6 +246,18 @@ private:
   /// i1: key tile kt is in range and some point of the block's rows in it is
   /// kept (its tile class, then a block vote on a partial tile).
   Value tileWanted(Value kt, Value numTiles);
+  /// Whether any point of tile `kt` is kept for the rows of the threads that
+  /// meet at the barrier: `barrierId` (i32) a named barrier of `count`
+  /// threads, null: the whole block (a bar.red.or on barrier 0). The keep
+  /// values it computes are its own (vals / emitted are left as they were).
+  Value voteAny(Value kt, Value barrierId, int64_t count);
+  /// Partial tiles are voted on by each warpgroup when it computes them
+  /// (named barrier 3 + warpgroup) instead of by the block when they are
+  /// loaded: no block barrier in the key loop, so the warpgroups drift (the
+  /// pipelined tensor-core kernels; a split kernel's block is one warp).
+  bool votesPerWarpgroup() const {
+    return options.warpgroupVotes && useWgmma() && stages() > 1 && threads() == 256;
+  }
   TileClassValues tileClass(Value kt);
   /// The class of keys [j0, j1] (inclusive) for the block's rows.
   TileClassValues keyRangeClass(Value j0, Value j1);
@@ -305,6 +317,9 @@ private:
   /// warpgroup waits on before its PV (1 + warpgroup, i32) and the one it
   /// arrives on once its QK is issued (2 - warpgroup); null when off.
   Value turnMine, turnOther;
+  /// votesPerWarpgroup(): this warpgroup's named barrier for its votes
+  /// (3 + warpgroup, i32); null otherwise.
+  Value wgVoteId;
   Value qDesc;    ///< wgmma: this warpgroup's Q rows in shared memory
   Value kMap, vMap; ///< tmaCapable(): the tensor maps' addresses (i64, 0: none)
   Value tma;      ///< i1: K / V tiles come by TMA (false unless tmaCapable())
@@ -1259,14 +1274,21 @@ Value MmaBuilder::tileWanted(Value kt, Value numTiles) {
   Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
   TileClassValues cls = tileClass(kt);
   Value notEmpty = andI(slt(kt, numTiles), arith::XOrIOp::create(b, loc, cls.empty, yes));
-  if (!indexOnlyKeep)
+  if (!indexOnlyKeep || votesPerWarpgroup())
     return notEmpty;
   // A partial tile: the block votes (a barrier with an OR) on whether any of
-  // its points is kept. The keep values computed here are this vote's only.
+  // its points is kept.
   Value partial = andI(notEmpty, arith::XOrIOp::create(b, loc, cls.full, yes));
   auto ifVote = scf::IfOp::create(b, loc, TypeRange{b.getI1Type()}, partial, true);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifVote.thenBlock());
+  scf::YieldOp::create(b, loc, voteAny(kt, Value(), 0));
+  b.setInsertionPointToStart(ifVote.elseBlock());
+  scf::YieldOp::create(b, loc, Value(andI(notEmpty, cls.full)));
+  return ifVote.getResult(0);
+}
+
+Value MmaBuilder::voteAny(Value kt, Value barrierId, int64_t count) {
   auto savedVals = vals;
   auto savedEmitted = emitted;
   for (Operation &op : cas.getBody().front())
@@ -1276,16 +1298,16 @@ Value MmaBuilder::tileWanted(Value kt, Value numTiles) {
   for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k)
     any = arith::OrIOp::create(b, loc, any,
                                andI(valueAt(keepFiber, k, Shape::Elem), slt(keyOf(k, kt), skv)));
-  Value votes = NVVM::BarrierOp::create(
-      b, loc, TypeRange{b.getI32Type()}, Value(), Value(),
-      NVVM::BarrierReductionAttr::get(b.getContext(), NVVM::BarrierReduction::OR),
-      arith::ExtUIOp::create(b, loc, b.getI32Type(), any)).getResult(0);
-  scf::YieldOp::create(b, loc, Value(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, votes, cI32(0))));
+  Value flag = arith::ExtUIOp::create(b, loc, b.getI32Type(), any);
+  Value votes = barrierId ? ptx::namedBarrierAny(b, loc, barrierId, count, flag)
+                          : NVVM::BarrierOp::create(
+                                b, loc, TypeRange{b.getI32Type()}, Value(), Value(),
+                                NVVM::BarrierReductionAttr::get(b.getContext(),
+                                                                NVVM::BarrierReduction::OR),
+                                flag).getResult(0);
   vals = std::move(savedVals);
   emitted = std::move(savedEmitted);
-  b.setInsertionPointToStart(ifVote.elseBlock());
-  scf::YieldOp::create(b, loc, Value(andI(notEmpty, cls.full)));
-  return ifVote.getResult(0);
+  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, votes, cI32(0));
 }
 
 LogicalResult MmaBuilder::build() {
@@ -1469,6 +1491,11 @@ LogicalResult MmaBuilder::build() {
   // softmax overlap. Stages go round robin over the loaded tiles: the loop
   // carries how many were issued and how many computed, and whether tiles
   // t and t + 1 were loaded.
+  if (votesPerWarpgroup() && indexOnlyKeep) {
+    Value wg = arith::IndexCastOp::create(b, loc, b.getI32Type(),
+                                          arith::DivUIOp::create(b, loc, warp, cIdx(4)));
+    wgVoteId = arith::AddIOp::create(b, loc, cI32(3), wg);
+  }
   int64_t nStages = stages();
   bool pipelined = nStages > 1;
   int64_t ahead = nStages - 2;
@@ -1584,6 +1611,19 @@ LogicalResult MmaBuilder::build() {
         next.append(vals[it.getCur()]);
       return next;
     };
+    // A partial tile (per-warpgroup votes): this warpgroup computes it only
+    // when one of its points is kept, else its states stay.
+    auto emitPartial = [&]() -> SmallVector<Value> {
+      if (!indexOnlyKeep || !wgVoteId)
+        return emitTile(false);
+      auto ifAny = scf::IfOp::create(b, loc, stateTypes, voteAny(kt, wgVoteId, 128), true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifAny.elseBlock());
+      scf::YieldOp::create(b, loc, states);
+      b.setInsertionPointToStart(ifAny.thenBlock());
+      scf::YieldOp::create(b, loc, emitTile(false));
+      return SmallVector<Value>(ifAny.getResults());
+    };
     SmallVector<Value> next;
     if (classified) {
       auto ifFull = scf::IfOp::create(b, loc, stateTypes, tileClass(kt).full, true);
@@ -1592,13 +1632,13 @@ LogicalResult MmaBuilder::build() {
         b.setInsertionPointToStart(fullTile ? ifFull.thenBlock() : ifFull.elseBlock());
         auto savedVals = vals;
         auto savedEmitted = emitted;
-        scf::YieldOp::create(b, loc, emitTile(fullTile));
+        scf::YieldOp::create(b, loc, fullTile ? emitTile(true) : emitPartial());
         vals = std::move(savedVals);
         emitted = std::move(savedEmitted);
       }
       next.assign(ifFull.getResults().begin(), ifFull.getResults().end());
     } else {
-      next = emitTile(false);
+      next = emitPartial();
     }
     if (pipelined)
       ptx::mbarrierArrive(b, loc, barrierAddr(1, stage)); // this thread is done with the stage

@@ -47,6 +47,12 @@ struct MmaKernelOptions {
   /// 2). Only where the key loop has no block-wide barrier (no vote on
   /// partial tiles: masks that keep by index are left as they are).
   bool pingPong = false;
+  /// Partial tiles of a mask are voted on (is any point kept?) by each
+  /// warpgroup when it computes them, on its own named barrier, instead of
+  /// by the whole block when they are loaded (a block barrier per partial
+  /// tile): the pipelined kernels' key loop then has no block barrier. Off
+  /// until a device run has checked and timed it (docs/gpu.md).
+  bool warpgroupVotes = false;
 };
 
 /// A head-dimension tier a tensor-core kernel can have: a multiple of 32 up

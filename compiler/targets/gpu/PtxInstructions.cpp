@@ -120,6 +120,15 @@ void namedBarrierArrive(OpBuilder &b, Location loc, Value id, int64_t threads) {
   statement(b, loc, "bar.arrive $0, " + std::to_string(threads) + ";", ValueRange{id}, "r");
 }
 
+Value namedBarrierAny(OpBuilder &b, Location loc, Value id, int64_t threads, Value flag) {
+  std::string text = "{\n.reg .pred p, q;\nsetp.ne.b32 q, $2, 0;\nbar.red.or.pred p, $1, " +
+                     std::to_string(threads) + ", q;\nselp.b32 $0, 1, 0, p;\n}";
+  auto asmOp = LLVM::InlineAsmOp::create(b, loc, b.getI32Type(), ValueRange{id, flag}, text,
+                                         "=r,r,r,~{memory}", /*has_side_effects=*/true, false,
+                                         LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr());
+  return asmOp.getResult(0);
+}
+
 void mbarrierInitFence(OpBuilder &b, Location loc) {
   statement(b, loc, "fence.mbarrier_init.release.cluster;", ValueRange(), "");
 }

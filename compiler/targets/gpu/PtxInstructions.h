@@ -50,6 +50,11 @@ llvm::SmallVector<mlir::Value> wgmma(mlir::OpBuilder &b, mlir::Location loc, boo
 /// waiting (i32 id).
 void namedBarrierSync(mlir::OpBuilder &b, mlir::Location loc, mlir::Value id, int64_t threads);
 void namedBarrierArrive(mlir::OpBuilder &b, mlir::Location loc, mlir::Value id, int64_t threads);
+/// bar.red.or on a named barrier (the NVVM dialect's reduction barrier takes
+/// id 0 only): 1 (i32) when `flag` (i32) is non-zero in any of the `threads`
+/// threads that meet there, else 0.
+mlir::Value namedBarrierAny(mlir::OpBuilder &b, mlir::Location loc, mlir::Value id, int64_t threads,
+                            mlir::Value flag);
 
 /// mbarrier operations on a shared byte address (i64).
 void mbarrierInit(mlir::OpBuilder &b, mlir::Location loc, mlir::Value addr, mlir::Value count);

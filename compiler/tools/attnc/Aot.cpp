@@ -152,6 +152,7 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   go.wgmma = o.gpuWgmma;
   go.tileRange = o.gpuTileRange;
   go.pingPong = o.gpuPingPong;
+  go.warpgroupVotes = o.gpuWarpgroupVotes;
   go.dtypes = o.dtypes;
   std::vector<std::string> names;
   for (auto v : attnModule.getOps<VariantOp>())

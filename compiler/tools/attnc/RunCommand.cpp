@@ -424,6 +424,13 @@ int attn::driver::runMain(int argc, char **argv) {
         error("param '" + name + "' is f32 but got '" + text + "'");
         return 1;
       }
+      // NaN means "the default" in the C ABI (attn.h), and a finite value
+      // beyond the f32 range would be infinite in the kernels.
+      if (std::isnan(value) || (std::isfinite(value) && std::fabs(value) > 3.4028234663852886e38)) {
+        error("param '" + name + "' is f32 but got '" + text + "' (" +
+              (std::isnan(value) ? "NaN is not a value" : "beyond the f32 range") + ")");
+        return 1;
+      }
       break;
     case ast::DeclType::Bool:
       if (text == "true" || text == "1")

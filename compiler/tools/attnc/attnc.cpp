@@ -84,6 +84,12 @@ cl::opt<bool> gpuPingPong(
              "cores (FlashAttention-3's ping-pong; kernels whose key loop votes keep their "
              "schedule). Default false: not yet timed on a device"),
     cl::init(false));
+cl::opt<bool> gpuWarpgroupVotes(
+    "gpu-warpgroup-votes", cl::cat(attncCategory),
+    cl::desc("GPU tensor-core kernels: each warpgroup votes on a mask's partial tiles when it "
+             "computes them (default false: the block votes when it loads them; not yet "
+             "checked on a device)"),
+    cl::init(false));
 cl::opt<bool> verbose("v", cl::cat(attncCategory), cl::desc("Say what is being compiled and how long it took"));
 
 int usageError(const std::string &message) {
@@ -149,11 +155,16 @@ int main(int argc, char **argv) {
   aot.gpuKeyTile = keyTile == 64 ? attn::GpuCompileOptions().keyTile : keyTile;
   aot.gpuHeadDims.clear();
   SmallVector<StringRef> tiers;
-  StringRef(gpuHeadDims).split(tiers, ',', -1, false);
+  // An empty value: no tensor-core tier (row kernels only); an empty entry in
+  // a list is a typo.
+  if (!StringRef(gpuHeadDims).trim().empty())
+    StringRef(gpuHeadDims).split(tiers, ',', -1, true);
   for (StringRef t : tiers) {
     int64_t n = 0;
     if (t.trim().getAsInteger(10, n) || !attn::isMmaHeadDim(n))
       return usageError("--gpu-head-dims: '" + t.str() + "' is not a multiple of 32 up to 256");
+    if (llvm::is_contained(aot.gpuHeadDims, n))
+      return usageError("--gpu-head-dims lists " + std::to_string(n) + " twice");
     aot.gpuHeadDims.push_back(n);
   }
   if (gpuMma != "wgmma" && gpuMma != "sync")
@@ -161,6 +172,7 @@ int main(int argc, char **argv) {
   aot.gpuWgmma = gpuMma == "wgmma";
   aot.gpuTileRange = gpuTileRange;
   aot.gpuPingPong = gpuPingPong;
+  aot.gpuWarpgroupVotes = gpuWarpgroupVotes;
 
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
@@ -182,6 +194,7 @@ int main(int argc, char **argv) {
     gpu.wgmma = aot.gpuWgmma;
     gpu.tileRange = aot.gpuTileRange;
     gpu.pingPong = aot.gpuPingPong;
+    gpu.warpgroupVotes = aot.gpuWarpgroupVotes;
     if (verbose)
       errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";
     std::string error;

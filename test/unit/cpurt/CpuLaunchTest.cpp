@@ -659,6 +659,31 @@ TEST(CpuLaunchErrors, ParamBoolNotZeroOrOne) {
               "param 'flag' is bool but got 2.000000 (expected 0 or 1)");
 }
 
+TEST(CpuLaunchErrors, ParamF32OutOfRange) {
+  Call call;
+  call.params[1] = 1e60;
+  expectError(call, ATTN_ERROR_INVALID_ARGUMENT,
+              "param 'cap' is f32 but got 1e+60 (beyond the f32 range)");
+}
+
+TEST(CpuLaunchErrors, OffsetsOverflow) {
+  // A stride whose last offset passes 64 bits, and an element count that
+  // does: refused before any kernel runs (they wrapped, or crashed).
+  {
+    Call call;
+    call.q.view.strides[0] = INT64_MAX / 2;
+    expectError(call, ATTN_ERROR_INVALID_ARGUMENT,
+                "q: shape [2, 4, 16, 8] with strides [4611686018427387903, 128, 8, 1] addresses "
+                "more elements than 64-bit offsets can");
+  }
+  {
+    Call call;
+    call.qOffset = INT64_MAX - 3;
+    expectError(call, ATTN_ERROR_INVALID_ARGUMENT,
+                "q_offset 9223372036854775804 + Sq 16 overflows 64-bit positions");
+  }
+}
+
 TEST(CpuLaunchErrors, NegativeThreadCount) {
   Call call;
   call.threads = -1;
