@@ -654,9 +654,11 @@ private:
   Type checkName(Expr &e) {
     const std::string &n = e.name;
     if (!sumVar.empty() && n == sumVar) {
-      e.ref = RefKind::HeadIndex;
-      e.refIndex = 0;
-      return Type::Int;
+      // The head index exists only as q's and k's (checkIndex): the cascade
+      // sums over it without an index value to read.
+      error(e.loc, "'" + n + "' can only index q and k inside sum[" + n + "](...), as in q[" + n +
+                       "] * k[" + n + "]");
+      return Type::Unknown;
     }
     for (int i = 0; i < 4; ++i)
       if (n == kIndexNames[i]) {
@@ -773,7 +775,9 @@ private:
           check(*a);
         return Type::Unknown;
       }
-      check(*e.args[0]);
+      e.args[0]->ref = RefKind::HeadIndex;
+      e.args[0]->refIndex = 0;
+      e.args[0]->type = Type::Int;
       return Type::Float;
     }
     for (auto &a : e.args)

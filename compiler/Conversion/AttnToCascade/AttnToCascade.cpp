@@ -532,6 +532,8 @@ LogicalResult VariantLowering::run() {
                     },
                     [&](OpBuilder &b, BodyEnv &env) -> Value {
                       Materializer m(b, *this, env);
+                      // The summand may read b, h, i, j (the score's).
+                      m.mapArgs(score.getBody().front(), 4);
                       return m.get(sd.getBody().front().getTerminator()->getOperand(0));
                     });
     if (!e)
