@@ -1469,9 +1469,14 @@ llvm::Error checkProblemImpl(attn::VariantOp variant, const Problem &p, Env &env
   auto check4 = [](const Array &a, const char *name) -> llvm::Error {
     if (a.shape.size() != 4)
       return err(llvm::formatv("{0} must have rank 4, got shape {1}", name, shapeStr(a.shape)));
-    for (int64_t s : a.shape)
-      if (s <= 0)
+    // B, Sq and Skv may be 0 (nothing to compute; rows with no key are
+    // empty rows), as in the runtime; H, Hkv and D may not.
+    for (int d : {1, 3})
+      if (a.shape[d] <= 0)
         return err(llvm::formatv("{0} has an empty dimension: {1}", name, shapeStr(a.shape)));
+    for (int64_t s : a.shape)
+      if (s < 0)
+        return err(llvm::formatv("{0} has a negative dimension: {1}", name, shapeStr(a.shape)));
     if (static_cast<int64_t>(a.data.size()) != a.numElements())
       return err(llvm::formatv("{0} holds {1} values for shape {2}", name, a.data.size(),
                                shapeStr(a.shape)));
@@ -1596,6 +1601,14 @@ llvm::Error attn::interp::interpretCascade(attn::VariantOp variant, const Proble
     result.lse.emplace();
     result.lse->shape = {env.B, env.H, env.Sq};
     result.lse->data.assign(result.lse->numElements(), 0.0);
+  }
+  // Nothing to compute; no key at all: every row is empty (zeros, lse -inf).
+  if (env.B == 0 || env.Sq == 0)
+    return llvm::Error::success();
+  if (env.Skv == 0) {
+    if (result.lse)
+      result.lse->data.assign(result.lse->numElements(), -INFINITY);
+    return llvm::Error::success();
   }
 
   // The (b, h) slices are independent: large problems run them in parallel
