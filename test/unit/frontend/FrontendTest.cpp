@@ -89,7 +89,7 @@ TEST(Sema, ExpressionTypes) {
       {"qk", Type::Float},
       {"dot(q, k)", Type::Float},
       {"sum[d](q[d] * k[d])", Type::Float},
-      {"sum[e](e)", Type::Int},
+      {"sum[e](q[e] * k[e] * h)", Type::Float},
   };
   for (const Case &c : cases)
     EXPECT_EQ(typeOf(c.expr), c.type) << c.expr;
@@ -208,6 +208,7 @@ TEST(Sema, ErrorCounts) {
       {"variant v { param h: f32; }", 1, "the name is built in"},
       {"variant v { bias = sum_j(1); }", 1, "only allowed inside a custom norm"},
       {"variant v { score = q[d]; }", 1, "can only be used inside sum[d]"},
+      {"variant v { score = sum[d](q[d] * k[d] * d); }", 1, "'d' can only index q and k"},
       {"variant v { bias = 1 +; mask = ; }", 2, "expected an expression"},
       {"variant v { tensor f: bool[Skv]; mask = f[j]; }", 1, "element type bool"},
   };
