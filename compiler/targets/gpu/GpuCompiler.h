@@ -39,7 +39,7 @@ struct GpuCompileOptions {
   /// MmaKernelOptions::pingPong (attnc --gpu-pingpong).
   bool pingPong = false;
   /// MmaKernelOptions::warpgroupVotes (attnc --gpu-warpgroup-votes).
-  bool warpgroupVotes = false;
+  bool warpgroupVotes = true;
 };
 
 /// Registers the dialects and translations the GPU target produces.

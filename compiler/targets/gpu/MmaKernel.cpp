@@ -255,9 +255,15 @@ private:
   /// (named barrier 3 + warpgroup) instead of by the block when they are
   /// loaded: no block barrier in the key loop, so the warpgroups drift (the
   /// pipelined tensor-core kernels; a split kernel's block is one warp).
+  /// Not when the mask reads a tensor: its intervals leave every tile in
+  /// range partial, and the block's vote at load time saves loading the
+  /// empty ones (document masks: -8..-13% with per-warpgroup votes, while
+  /// index-only masks gain 4-6%; session 5, docs/performance.md).
   bool votesPerWarpgroup() const {
-    return options.warpgroupVotes && useWgmma() && stages() > 1 && threads() == 256;
+    return options.warpgroupVotes && useWgmma() && stages() > 1 && threads() == 256 &&
+           !keepReadsTensor;
   }
+  bool keepReadsTensor = false; ///< the keep predicate's body has an attn.load
   TileClassValues tileClass(Value kt);
   /// The class of keys [j0, j1] (inclusive) for the block's rows.
   TileClassValues keyRangeClass(Value j0, Value j1);
@@ -1468,6 +1474,8 @@ LogicalResult MmaBuilder::build() {
     }
   indexOnlyKeep = keepFiber && oneKeep && !dependsOnLoad(keepFiber);
   keepOp = indexOnlyKeep ? keepFiber.getDefiningOp<cascade::EinsumOp>() : nullptr;
+  if (keepOp)
+    keepOp.getBody().walk([&](attn::LoadOp) { keepReadsTensor = true; });
   // A split kernel's rows span the heads of a group: its tiles are classed
   // with one head, so only when the mask does not read h.
   classified = keepOp && keepOp.getInputs().empty() &&

@@ -50,9 +50,9 @@ struct MmaKernelOptions {
   /// Partial tiles of a mask are voted on (is any point kept?) by each
   /// warpgroup when it computes them, on its own named barrier, instead of
   /// by the whole block when they are loaded (a block barrier per partial
-  /// tile): the pipelined kernels' key loop then has no block barrier. Off
-  /// until a device run has checked and timed it (docs/gpu.md).
-  bool warpgroupVotes = false;
+  /// tile): the pipelined kernels' key loop then has no block barrier.
+  /// Masks that read tensors keep the block's vote (it saves their loads).
+  bool warpgroupVotes = true;
 };
 
 /// A head-dimension tier a tensor-core kernel can have: a multiple of 32 up

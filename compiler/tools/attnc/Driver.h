@@ -63,7 +63,7 @@ struct AotOptions {
   bool gpuWgmma = true; ///< warpgroup MMAs on sm_90a (--gpu-mma)
   bool gpuTileRange = true; ///< --gpu-tile-range (=false: every tile)
   bool gpuPingPong = false; ///< --gpu-pingpong
-  bool gpuWarpgroupVotes = false; ///< --gpu-warpgroup-votes
+  bool gpuWarpgroupVotes = true; ///< --gpu-warpgroup-votes
   bool verbose = false; ///< announce the work at once (else after 1 s)
 };
 

@@ -87,9 +87,9 @@ cl::opt<bool> gpuPingPong(
 cl::opt<bool> gpuWarpgroupVotes(
     "gpu-warpgroup-votes", cl::cat(attncCategory),
     cl::desc("GPU tensor-core kernels: each warpgroup votes on a mask's partial tiles when it "
-             "computes them (default false: the block votes when it loads them; not yet "
-             "checked on a device)"),
-    cl::init(false));
+             "computes them, unless the mask reads a tensor (default true; =false: the block "
+             "votes when it loads them)"),
+    cl::init(true));
 cl::opt<bool> verbose("v", cl::cat(attncCategory), cl::desc("Say what is being compiled and how long it took"));
 
 int usageError(const std::string &message) {
