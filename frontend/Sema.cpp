@@ -405,9 +405,6 @@ private:
         user.usesDot = li.usesDot;
         user.usesDotWhat = li.usesDotWhat;
       }
-    }
-    if (ctx == Context::Let && !letStack.empty()) {
-      LetInfo &user = lets[letStack.back()];
       if (li.scoreOnly && !user.scoreOnly) {
         user.scoreOnly = li.scoreOnly;
         user.scoreOnlyWhat = li.scoreOnlyWhat;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -229,7 +230,7 @@ attn_status checkLaunchArguments(const attn_variant_info *info, const attn_tenso
                                " (expected 0 or 1)");
       break;
     case ATTN_F32:
-      if (std::isfinite(value) && std::fabs(value) > 3.4028234663852886e38) {
+      if (std::isfinite(value) && std::fabs(value) > std::numeric_limits<float>::max()) {
         char text[32];
         std::snprintf(text, sizeof text, "%g", value);
         return invalidArgument(name + " is f32 but got " + text + " (beyond the f32 range)");

