@@ -537,7 +537,8 @@ Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
                      std::to_string(gpu.keyTile) + "\n" + tiers + "\nmapping wgmma " +
                      std::to_string(gpu.wgmma) + " tile_range " + std::to_string(gpu.tileRange) +
                      " pingpong " + std::to_string(gpu.pingPong) + " wg_votes " +
-                     std::to_string(gpu.warpgroupVotes) + "\n" + version + "ptxas " +
+                     std::to_string(gpu.warpgroupVotes) + " tile_classes " +
+                     std::to_string(gpu.tileClasses) + "\n" + version + "ptxas " +
                      ptxasIdentity() + "\n";
 }
 

@@ -254,6 +254,12 @@ struct Prepared {
   CUfunction splitFn = nullptr, mergeFn = nullptr;
   unsigned splitSharedBytes = 0;
   int64_t splitW = 1, partialFloats = 0, tier = 0;
+  /// The tile classes of a mask that reads a tensor (attn/gpu.h): `_classes`
+  /// runs first over grid (classGrid[0], classGrid[1], B) into a table of
+  /// `classBytes`; null when the kernel has none (or the call is split).
+  CUfunction classesFn = nullptr;
+  unsigned classGrid[2] = {0, 0};
+  size_t classBytes = 0;
   bool nothingToDo = false; ///< B == 0 or Sq == 0
   bool noKeys = false;      ///< Skv == 0: zeros and -inf, no kernel
 };
@@ -419,6 +425,25 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       chooseSplit(d, m, name, tier, p);
       if (p.splitW > 1)
         return allowShared(d, m, p.splitFn, p.splitSharedBytes);
+      if (CUfunction classes = optionalFunction(d, m, name + "_classes")) {
+        int64_t keyTiles = (c.Skv + attn_gpu_mma_key_tile(tier) - 1) / attn_gpu_mma_key_tile(tier);
+        if (keyTiles > 0x7fffffff)
+          return attn::rt::fail(ATTN_ERROR_UNSUPPORTED,
+                                "variant '" + c.variant + "': Skv = " + std::to_string(c.Skv) +
+                                    " is more key tiles than one launch can cover");
+        p.classesFn = classes;
+        p.classGrid[0] = static_cast<unsigned>(keyTiles);
+        p.classGrid[1] = p.grid[0];
+        uint64_t bytes = 0;
+        if (__builtin_mul_overflow(static_cast<uint64_t>(c.B * c.H) * p.grid[0],
+                                   static_cast<uint64_t>(keyTiles), &bytes) ||
+            bytes > (uint64_t(1) << 40))
+          return attn::rt::fail(ATTN_ERROR_UNSUPPORTED,
+                                "variant '" + c.variant + "': the mask's tile-class table (B*H * " +
+                                    std::to_string(p.grid[0]) + " query tiles * " +
+                                    std::to_string(keyTiles) + " key tiles) is too large");
+        p.classBytes = static_cast<size_t>(bytes);
+      }
       return allowShared(d, m, fn, p.sharedBytes);
     }
   }
@@ -523,7 +548,8 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
                                                  static_cast<size_t>(p.splitW * p.partialFloats) *
                                                  sizeof(float)
                                            : 0;
-  const size_t total = staged + partialBytes;
+  // The tile classes, likewise (after the states: one of the two is empty).
+  const size_t total = staged + partialBytes + p.classBytes;
   if (scratch.capacity < total) {
     if (scratch.ptr) {
       // Earlier launches on this stream may still read the old buffer.
@@ -568,6 +594,8 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
   args[ATTN_ARG_GPU_ERROR] = base + static_cast<int64_t>(flagOffset);
   args[ATTN_ARG_NUM_CHUNKS] = p.splitW;
   args[ATTN_ARG_PARTIALS] = partialBytes ? base + static_cast<int64_t>(staged) : 0;
+  args[ATTN_ARG_TILE_CLASSES] =
+      p.classBytes ? base + static_cast<int64_t>(staged + partialBytes) : 0;
   if (tmaTier) {
     alignas(kTensorMapAlign) unsigned char maps[2][kTensorMapBytes];
     if (encodeTileMap(d, *k, p.tier, maps[0]) && encodeTileMap(d, *v, p.tier, maps[1])) {
@@ -624,6 +652,13 @@ attn_status enqueue(const Prepared &p, Scratch &scratch) {
       return fail(d, rc, "variant '" + c.variant + "': cuLaunchKernel (split-KV merge)");
     return ATTN_OK;
   }
+  if (p.classesFn)
+    if (CUresult rc = d.cuLaunchKernel(p.classesFn, p.classGrid[0], p.classGrid[1], p.grid[2],
+                                       ATTN_GPU_CLASSES_BLOCK_SIZE, 1, 1, 0, p.stream, kernelParams,
+                                       nullptr))
+      return fail(d, rc, "variant '" + p.call.variant + "': cuLaunchKernel (tile classes, grid " +
+                             std::to_string(p.classGrid[0]) + "x" +
+                             std::to_string(p.classGrid[1]) + "x" + std::to_string(p.grid[2]) + ")");
   if (CUresult rc = d.cuLaunchKernel(p.fn, p.grid[0], p.grid[1], p.grid[2], p.block, 1, 1,
                                      p.sharedBytes, p.stream, kernelParams, nullptr))
     return fail(d, rc, "variant '" + p.call.variant + "': cuLaunchKernel (grid " +

@@ -118,6 +118,7 @@ LogicalResult addVariantKernels(VariantOp variant, attn_dtype dtype,
     mo.tileRange = options.tileRange;
     mo.pingPong = options.pingPong;
     mo.warpgroupVotes = options.warpgroupVotes;
+    mo.tileClasses = options.tileClasses;
     std::string why;
     FailureOr<bool> built = buildMmaKernel(variant, kernels, mo, &why);
     if (failed(built))

@@ -40,6 +40,8 @@ struct GpuCompileOptions {
   bool pingPong = false;
   /// MmaKernelOptions::warpgroupVotes (attnc --gpu-warpgroup-votes).
   bool warpgroupVotes = true;
+  /// MmaKernelOptions::tileClasses (attnc --gpu-tile-classes).
+  bool tileClasses = true;
 };
 
 /// Registers the dialects and translations the GPU target produces.

@@ -40,6 +40,7 @@
 #include "llvm/ADT/ScopeExit.h"
 
 #include <limits>
+#include <tuple>
 
 using namespace mlir;
 
@@ -115,7 +116,20 @@ public:
   /// The merge kernel of a split cascade: one thread per output element
   /// combines the chunks' states and writes o (and lse, from f = 0).
   LogicalResult buildMerge();
+  /// The tile-class kernel (usesClassTable(), attn/gpu.h): one block per
+  /// (b, query tile, key tile) evaluates the mask at every point of the tile
+  /// that interval arithmetic leaves partial and writes the tile's class
+  /// for each head the mask reads (h = 0 only when it reads none).
+  LogicalResult buildClasses();
   bool isSplit() const { return split; }
+  /// Masks that read a tensor (document masks): interval arithmetic leaves
+  /// every tile in range partial, so the kernel reads the tiles' classes
+  /// from the table that its `_classes` kernel wrote (no vote, no per-point
+  /// mask on empty or full tiles). Not in a split kernel, whose rows span
+  /// the heads of a group.
+  bool usesClassTable() const {
+    return options.tileClasses && keepReadsTensor && classified && !split;
+  }
   /// A split kernel is one warp (16 rows) per block: decode has few rows, and
   /// many small blocks keep more key chunks in flight.
   int64_t threads() const { return split ? ATTN_GPU_SPLIT_BLOCK_SIZE : kMmaThreadsPerBlock; }
@@ -264,7 +278,23 @@ private:
            !keepReadsTensor;
   }
   bool keepReadsTensor = false; ///< the keep predicate's body has an attn.load
+  bool keepReadsHead = false;   ///< the keep predicate's body reads h
+  /// usesClassTable(): the table (global uint8_t *), and its extents: key
+  /// tiles and query tiles (i64).
+  Value classTable, numKeyTiles, numQueryTiles;
+  /// The class of key tile kt for the block's rows: from the table
+  /// (usesClassTable()), else intervalClass.
   TileClassValues tileClass(Value kt);
+  /// The class interval arithmetic gives key tile kt (never full or empty
+  /// when not `classified`).
+  TileClassValues intervalClass(Value kt);
+  /// usesClassTable(): the table's byte of key tile kt (i8) for the block.
+  Value tableByte(Value kt);
+  /// usesClassTable(): [first, last + 1) of the tiles in [start, end) that
+  /// the table does not class empty ([start, start) when none): the key
+  /// loop then does not step through the empty tiles before and after
+  /// (a document's), each a dependent load of its byte.
+  std::pair<Value, Value> tableRange(Value start, Value end);
   /// The class of keys [j0, j1] (inclusive) for the block's rows.
   TileClassValues keyRangeClass(Value j0, Value j1);
   /// [start, end): the key tiles outside of which interval arithmetic finds
@@ -1241,6 +1271,56 @@ void MmaBuilder::lowerFastMath(gpu::GPUFuncOp fn) {
 }
 
 TileClassValues MmaBuilder::tileClass(Value kt) {
+  if (!usesClassTable())
+    return intervalClass(kt);
+  Value cls = tableByte(kt);
+  auto is = [&](int64_t v) {
+    return Value(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, cls,
+                                       arith::ConstantIntOp::create(b, loc, v, 8)));
+  };
+  return {is(2), is(0)};
+}
+
+Value MmaBuilder::tableByte(Value kt) {
+  // Tiles ahead of the range (the pipeline's look-ahead) read the last one.
+  Value k = arith::MinSIOp::create(b, loc, kt, arith::SubIOp::create(b, loc, numKeyTiles, cI64(1)));
+  Value h = keepReadsHead ? hIdx : cI64(0);
+  Value at = add(mul(add(mul(add(mul(bIdx, sizes["H"]), h), numQueryTiles), qt), numKeyTiles), k);
+  return LLVM::LoadOp::create(b, loc, b.getI8Type(), gep(classTable, b.getI8Type(), at), 1,
+                              /*isVolatile=*/false, /*isNonTemporal=*/false, /*isInvariant=*/true);
+}
+
+std::pair<Value, Value> MmaBuilder::tableRange(Value start, Value end) {
+  // Lane l reads tiles start + l, start + l + 32, ...; every warp does so
+  // (the bytes are the same for the block), so no barrier or shared memory.
+  Type i32 = b.getI32Type();
+  Value none = cI32(std::numeric_limits<int32_t>::max());
+  auto loop = scf::ForOp::create(b, loc, toIdx(add(start, toI64(lane))), toIdx(end), cIdx(32),
+                                 ValueRange{none, cI32(-1)});
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value k = toI64(loop.getInductionVar());
+    Value k32 = arith::TruncIOp::create(b, loc, i32, k);
+    Value kept = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, tableByte(k),
+                                       arith::ConstantIntOp::create(b, loc, 0, 8));
+    Value lo = loop.getRegionIterArgs()[0], hi = loop.getRegionIterArgs()[1];
+    scf::YieldOp::create(
+        b, loc,
+        ValueRange{arith::SelectOp::create(b, loc, kept, arith::MinSIOp::create(b, loc, lo, k32), lo),
+                   arith::SelectOp::create(b, loc, kept, arith::MaxSIOp::create(b, loc, hi, k32), hi)});
+  }
+  Value all = cI32(-1);
+  Value lo = NVVM::ReduxOp::create(b, loc, i32, loop.getResult(0), NVVM::ReduxKind::MIN, all);
+  Value hi = NVVM::ReduxOp::create(b, loc, i32, loop.getResult(1), NVVM::ReduxKind::MAX, all);
+  Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, lo, none);
+  Value first = arith::SelectOp::create(b, loc, any, arith::ExtSIOp::create(b, loc, b.getI64Type(), lo), start);
+  Value last = arith::SelectOp::create(
+      b, loc, any, add(arith::ExtSIOp::create(b, loc, b.getI64Type(), hi), cI64(1)), start);
+  return {first, last};
+}
+
+TileClassValues MmaBuilder::intervalClass(Value kt) {
   Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
   if (!classified)
     return {no, no};
@@ -1285,7 +1365,7 @@ Value MmaBuilder::tileWanted(Value kt, Value numTiles) {
   Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
   TileClassValues cls = tileClass(kt);
   Value notEmpty = andI(slt(kt, numTiles), arith::XOrIOp::create(b, loc, cls.empty, yes));
-  if (!indexOnlyKeep || votesPerWarpgroup())
+  if (!indexOnlyKeep || votesPerWarpgroup() || usesClassTable())
     return notEmpty;
   // A partial tile: the block votes (a barrier with an OR) on whether any of
   // its points is kept.
@@ -1483,12 +1563,19 @@ LogicalResult MmaBuilder::build() {
     keepOp.getBody().walk([&](attn::LoadOp) { keepReadsTensor = true; });
   // A split kernel's rows span the heads of a group: its tiles are classed
   // with one head, so only when the mask does not read h.
-  classified = keepOp && keepOp.getInputs().empty() &&
-               !(split && !keepOp.getBody().front().getArgument(1).use_empty());
+  keepReadsHead = keepOp && !keepOp.getBody().front().getArgument(1).use_empty();
+  classified = keepOp && keepOp.getInputs().empty() && !(split && keepReadsHead);
+  if (usesClassTable()) {
+    classTable = toGlobal(argPtr(ATTN_ARG_TILE_CLASSES));
+    numKeyTiles = allTiles;
+    numQueryTiles = toI64(gpu::GridDimOp::create(b, loc, gpu::Dimension::x));
+  }
   // The key tiles worth visiting: the block's rows keep nothing before
   // `start` or from `numTiles` on (causal: the tiles past the diagonal;
   // a sliding window: both sides).
   auto [start, numTiles] = tileRange(allTiles);
+  if (usesClassTable())
+    std::tie(start, numTiles) = tableRange(start, numTiles);
   // Split: chunk c takes the key tiles c, c + W, c + 2W, ... (round robin,
   // so that a window or a causal diagonal is spread over the chunks), from
   // the first such tile >= start.
@@ -1843,6 +1930,88 @@ LogicalResult MmaBuilder::buildMerge() {
   return success();
 }
 
+LogicalResult MmaBuilder::buildClasses() {
+  auto fn = addGpuKernel(target, b, loc,
+                         mmaKernelName(variant.getSymName(), options.inputType, hd) + "_classes");
+  fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(ATTN_GPU_CLASSES_BLOCK_SIZE), 1, 1}));
+  args = fn.getArgument(0);
+  vals.clear();
+  emitted.clear();
+  tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value kt = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::x));
+  qt = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y));
+  bIdx = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::z));
+  group = cI64(1);
+  loadSizes();
+  loadOutputsAndFlag();
+  numKeyTiles = toI64(gpu::GridDimOp::create(b, loc, gpu::Dimension::x));
+  numQueryTiles = toI64(gpu::GridDimOp::create(b, loc, gpu::Dimension::y));
+  Value table = toGlobal(argPtr(ATTN_ARG_TILE_CLASSES));
+  Type i1 = b.getI1Type();
+  Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
+  Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
+  auto blockReduce = [&](Value v, NVVM::BarrierReduction kind) {
+    Value flag = arith::ExtUIOp::create(b, loc, b.getI32Type(), v);
+    Value r = NVVM::BarrierOp::create(b, loc, TypeRange{b.getI32Type()}, Value(), Value(),
+                                      NVVM::BarrierReductionAttr::get(b.getContext(), kind), flag)
+                  .getResult(0);
+    return Value(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, r, cI32(0)));
+  };
+  Value heads = keepReadsHead ? sizes["H"] : cI64(1);
+  auto hLoop = scf::ForOp::create(b, loc, cIdx(0), toIdx(heads), cIdx(1));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(hLoop.getBody());
+  hIdx = toI64(hLoop.getInductionVar());
+  // Tiles interval arithmetic classes need no evaluation (causal: the tiles
+  // past the diagonal).
+  TileClassValues cls = intervalClass(kt);
+  auto ifSettled = scf::IfOp::create(b, loc, TypeRange{i1, i1}, arith::OrIOp::create(b, loc, cls.empty, cls.full), true);
+  {
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPointToStart(ifSettled.thenBlock());
+    scf::YieldOp::create(b, loc, ValueRange{arith::XOrIOp::create(b, loc, cls.empty, yes), cls.full});
+    // Each thread: points tid, tid + 256, ... of the tile, row-major (a
+    // warp reads 32 consecutive keys of one row).
+    b.setInsertionPointToStart(ifSettled.elseBlock());
+    int64_t points = kMmaRowsPerBlock * bc;
+    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(points), cIdx(ATTN_GPU_CLASSES_BLOCK_SIZE),
+                                   ValueRange{no, yes});
+    b.setInsertionPointToStart(loop.getBody());
+    Value e = toI64(add(loop.getInductionVar(), tid));
+    Value row = add(mul(qt, cI64(kMmaRowsPerBlock)), arith::DivUIOp::create(b, loc, e, cI64(bc)));
+    Value j = add(mul(kt, cI64(bc)), arith::RemUIOp::create(b, loc, e, cI64(bc)));
+    Value valid = andI(slt(row, sq), slt(j, skv));
+    BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, valid, &sizes};
+    Value keep = inlineBody(variant, b, loc, ctx, keepOp.getBody(), add(qOff, row), j, {}, {});
+    if (!keep)
+      return failure();
+    Value any = arith::OrIOp::create(b, loc, loop.getRegionIterArgs()[0], andI(keep, valid));
+    Value all = andI(loop.getRegionIterArgs()[1],
+                     arith::OrIOp::create(b, loc, keep, arith::XOrIOp::create(b, loc, valid, yes)));
+    scf::YieldOp::create(b, loc, ValueRange{any, all});
+    b.setInsertionPointAfter(loop);
+    scf::YieldOp::create(b, loc, loop.getResults());
+  }
+  Value any = blockReduce(ifSettled.getResult(0), NVVM::BarrierReduction::OR);
+  Value all = blockReduce(ifSettled.getResult(1), NVVM::BarrierReduction::AND);
+  Value cls8 = arith::SelectOp::create(
+      b, loc, any,
+      arith::SelectOp::create(b, loc, all, arith::ConstantIntOp::create(b, loc, 2, 8),
+                              arith::ConstantIntOp::create(b, loc, 1, 8)),
+      arith::ConstantIntOp::create(b, loc, 0, 8));
+  auto ifFirst = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(0)), false);
+  {
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPointToStart(ifFirst.thenBlock());
+    Value at = add(mul(add(mul(add(mul(bIdx, sizes["H"]), hIdx), numQueryTiles), qt), numKeyTiles), kt);
+    LLVM::StoreOp::create(b, loc, cls8, gep(table, b.getI8Type(), at), 1);
+  }
+  b.setInsertionPointAfter(hLoop);
+  reportErrors();
+  lowerFastMath(fn);
+  return success();
+}
+
 } // namespace
 
 static cascade::CascadeOp cascadeOf(VariantOp variant, std::string &why) {
@@ -1883,6 +2052,8 @@ FailureOr<bool> buildMmaKernel(VariantOp variant, ModuleOp target, const MmaKern
   if (failed(builder.build()))
     return failure();
   if (builder.isSplit() && failed(builder.buildMerge()))
+    return failure();
+  if (builder.usesClassTable() && failed(builder.buildClasses()))
     return failure();
   return true;
 }

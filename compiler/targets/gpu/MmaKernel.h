@@ -53,6 +53,11 @@ struct MmaKernelOptions {
   /// tile): the pipelined kernels' key loop then has no block barrier.
   /// Masks that read tensors keep the block's vote (it saves their loads).
   bool warpgroupVotes = true;
+  /// A mask that reads a tensor (interval arithmetic leaves its tiles
+  /// partial) has its tiles classed by a `_classes` kernel that the launcher
+  /// runs first (attn/gpu.h): the key loop skips the empty ones and runs the
+  /// full ones without the mask, with no vote.
+  bool tileClasses = true;
 };
 
 /// A head-dimension tier a tensor-core kernel can have: a multiple of 32 up

@@ -153,6 +153,7 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   go.tileRange = o.gpuTileRange;
   go.pingPong = o.gpuPingPong;
   go.warpgroupVotes = o.gpuWarpgroupVotes;
+  go.tileClasses = o.gpuTileClasses;
   go.dtypes = o.dtypes;
   std::vector<std::string> names;
   for (auto v : attnModule.getOps<VariantOp>())

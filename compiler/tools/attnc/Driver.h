@@ -64,6 +64,7 @@ struct AotOptions {
   bool gpuTileRange = true; ///< --gpu-tile-range (=false: every tile)
   bool gpuPingPong = false; ///< --gpu-pingpong
   bool gpuWarpgroupVotes = true; ///< --gpu-warpgroup-votes
+  bool gpuTileClasses = true; ///< --gpu-tile-classes
   bool verbose = false; ///< announce the work at once (else after 1 s)
 };
 

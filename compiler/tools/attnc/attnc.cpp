@@ -91,6 +91,12 @@ cl::opt<bool> gpuWarpgroupVotes(
              "computes them, unless the mask reads a tensor (default true; =false: the block "
              "votes when it loads them)"),
     cl::init(true));
+cl::opt<bool> gpuTileClasses(
+    "gpu-tile-classes", cl::cat(attncCategory),
+    cl::desc("GPU tensor-core kernels: a mask that reads a tensor has its tiles classed "
+             "(empty / partial / full) by a `_classes` kernel launched before each call "
+             "(default true; =false: the block votes on every tile in range)"),
+    cl::init(true));
 cl::opt<bool> verbose("v", cl::cat(attncCategory), cl::desc("Say what is being compiled and how long it took"));
 
 int usageError(const std::string &message) {
@@ -172,6 +178,7 @@ int main(int argc, char **argv) {
   aot.gpuTileRange = gpuTileRange;
   aot.gpuPingPong = gpuPingPong;
   aot.gpuWarpgroupVotes = gpuWarpgroupVotes;
+  aot.gpuTileClasses = gpuTileClasses;
 
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
@@ -194,6 +201,7 @@ int main(int argc, char **argv) {
     gpu.tileRange = aot.gpuTileRange;
     gpu.pingPong = aot.gpuPingPong;
     gpu.warpgroupVotes = aot.gpuWarpgroupVotes;
+    gpu.tileClasses = aot.gpuTileClasses;
     if (verbose)
       errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";
     std::string error;

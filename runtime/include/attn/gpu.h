@@ -61,6 +61,18 @@
  * strides multiples of 8 elements) unless the variable ATTN_GPU_TMA is 0;
  * else the words are 0 and every thread copies with cp.async.
  *
+ * Tile classes: when the mask of a variant reads an extra tensor (document
+ * masks), interval arithmetic cannot class its tiles, and a tensor-core
+ * kernel (not its split kernel) reads them from a table that
+ * `..._d<N>_classes` writes first on the same stream:
+ * grid (ceil(Skv / attn_gpu_mma_key_tile(N)), ceil(Sq / ATTN_GPU_MMA_ROWS_PER_BLOCK), B),
+ * ATTN_GPU_CLASSES_BLOCK_SIZE threads, no shared memory. ATTN_ARG_TILE_CLASSES
+ * is the device address of the table, one byte per (b, h, query tile, key
+ * tile) at ((b * H + h) * nQ + qt) * nK + kt (nQ, nK the grid's x and y
+ * extents above): 0 no point of the tile is kept, 2 every point of it in
+ * range is, 1 some. A mask that does not read h fills h = 0 only (the
+ * launcher sizes the table B * H * nQ * nK bytes either way).
+ *
  * Every function returns an attn_status; CUDA errors carry the driver's
  * error name and string in attn_last_error(). All functions are thread-safe.
  *
@@ -79,6 +91,7 @@ enum {
   ATTN_ARG_GPU_ERROR = ATTN_ARG_COUNT, /* int32_t * (device) error flag, zeroed per launch */
   ATTN_ARG_K_TMAP, /* const CUtensorMap * (device, 64-byte aligned) of K, or 0 (see below) */
   ATTN_ARG_V_TMAP, /* ... of V; set together with ATTN_ARG_K_TMAP */
+  ATTN_ARG_TILE_CLASSES, /* uint8_t * (device): the tile classes (see above), or 0 */
   ATTN_GPU_ARG_COUNT
 };
 
@@ -100,6 +113,8 @@ enum {
 #define ATTN_GPU_SPLIT_BLOCK_SIZE 32
 #define ATTN_GPU_SPLIT_ROWS_PER_BLOCK 16
 #define ATTN_GPU_SPLIT_O_ITERATES 2
+/* Threads per block of a `_classes` kernel. */
+#define ATTN_GPU_CLASSES_BLOCK_SIZE 256
 
 /* Keys per tile of a tensor-core kernel of head-dimension tier `tier`. */
 static inline int64_t attn_gpu_mma_key_tile(int64_t tier) { return tier > 128 ? 32 : 64; }

@@ -128,67 +128,92 @@ using GpuCall = std::function<attn_status(const attn_tensor &q, const attn_tenso
                                           const attn_tensor &v, attn_tensor &o, attn_tensor *lse,
                                           const double *params, const attn_tensor *tensors)>;
 
+/// Values for an extra tensor of `shape`: i32 tensors hold segment ids along
+/// their last dimension, (t + 7 * r) / (17 + 6 * (r % 5)) for position t of
+/// outer row r (document masks: every row has its own boundaries, a few per
+/// key tile); f32 tensors uniform in [-2, 2].
+inline void fillExtraTensor(HostTensor &t, attn_dtype dtype, std::mt19937_64 &rng) {
+  std::uniform_real_distribution<double> dist(-2, 2);
+  int64_t last = t.view.rank ? t.view.shape[t.view.rank - 1] : 1;
+  for (int64_t i = 0; i < t.size(); ++i) {
+    int64_t r = i / std::max<int64_t>(last, 1), pos = i % std::max<int64_t>(last, 1);
+    t.set(i, dtype == ATTN_I32 ? double((pos + 7 * r) / (17 + 6 * (r % 5))) : dist(rng));
+  }
+}
+
 /// Runs `call`, a compiled variant described by `info`, on the GPU on random
-/// GQA inputs (B 2, H 4, Hkv 2, Sq 67, Skv 93, D 64) in info.input_dtype,
-/// with `params` by name (the others take their defaults) and, for each
-/// declared i32 tensor of shape [B, Skv], segment ids (document masks); then
-/// compares o (outputTolerance, every element written: o starts as NaN) and
-/// lse (1e-3) with the float64 reference of `source`.
+/// GQA inputs in info.input_dtype, twice: (B 2, H 4, Hkv 2, Sq 67, Skv 93,
+/// D 64) and (B 1, H 4, Hkv 2, Sq 300, Skv 700, D 64, several query and key
+/// tiles), with `params` by name (the others take their defaults) and the
+/// declared tensors filled by fillExtraTensor; then compares o
+/// (outputTolerance, every element written: o starts as NaN) and lse (1e-3)
+/// with the float64 reference of `source`.
 inline void checkOnGpu(const attn_variant_info &info, const std::string &source,
                        const std::map<std::string, double> &params, const GpuCall &call) {
   const attn_dtype dtype = info.input_dtype;
   SCOPED_TRACE(std::string(info.name) + " " + attn_dtype_name(dtype));
-  const int64_t B = 2, H = 4, Hkv = 2, Sq = 67, Skv = 93, D = 64;
-  RandomInputs in(B, H, Hkv, Sq, Skv, D, dtype, 17);
-  std::vector<double> paramValues;
-  for (int32_t p = 0; p < info.num_params; ++p) {
-    auto it = params.find(info.params[p].name);
-    paramValues.push_back(it == params.end() ? std::nan("") : it->second);
-    if (it != params.end())
-      in.problem.params[it->first] = it->second;
-  }
-  std::vector<std::unique_ptr<HostTensor>> hostTensors;
-  for (int32_t t = 0; t < info.num_tensors; ++t) {
-    const attn_tensor_info &ti = info.tensors[t];
-    ASSERT_TRUE(ti.dtype == ATTN_I32 && ti.rank == 2 && ti.dims[0] == -(1 + ATTN_SIZE_B) &&
-                ti.dims[1] == -(1 + ATTN_SIZE_SKV))
-        << "no input generator for tensor '" << ti.name << "'";
-    auto host = std::make_unique<HostTensor>(std::vector<int64_t>{B, Skv}, ATTN_I32);
-    ref::Array &a = in.problem.tensors[ti.name];
-    a.shape = {B, Skv};
-    for (int64_t i = 0; i < B * Skv; ++i) {
-      host->set(i, (double)((i % Skv + 7 * (i / Skv)) / 23));
-      a.data.push_back(host->get(i));
+  struct Shape {
+    int64_t B, H, Hkv, Sq, Skv, D;
+  };
+  for (Shape sh : {Shape{2, 4, 2, 67, 93, 64}, Shape{1, 4, 2, 300, 700, 64}}) {
+    const int64_t B = sh.B, H = sh.H, Sq = sh.Sq, D = sh.D;
+    SCOPED_TRACE("Sq " + std::to_string(Sq) + " Skv " + std::to_string(sh.Skv));
+    RandomInputs in(B, H, sh.Hkv, Sq, sh.Skv, D, dtype, 17);
+    std::vector<double> paramValues;
+    for (int32_t p = 0; p < info.num_params; ++p) {
+      auto it = params.find(info.params[p].name);
+      paramValues.push_back(it == params.end() ? std::nan("") : it->second);
+      if (it != params.end())
+        in.problem.params[it->first] = it->second;
     }
-    hostTensors.push_back(std::move(host));
-  }
-  ref::Result want = referenceOf(source, info.name, in.problem);
-  HostTensor o({B, H, Sq, D}, dtype), lse({B, H, Sq}, ATTN_F32);
-  for (int64_t i = 0; i < o.size(); ++i)
-    o.set(i, std::nan(""));
-  DeviceTensor q(in.q), k(in.k), v(in.v), dout(o), dlse(lse);
-  for (const DeviceTensor *t : {&q, &k, &v, &dout, &dlse})
-    ASSERT_TRUE(t->ok) << attn_last_error();
-  std::vector<std::unique_ptr<DeviceTensor>> deviceTensors;
-  std::vector<attn_tensor> tensorViews;
-  for (const auto &host : hostTensors) {
-    deviceTensors.push_back(std::make_unique<DeviceTensor>(*host));
-    ASSERT_TRUE(deviceTensors.back()->ok) << attn_last_error();
-    tensorViews.push_back(deviceTensors.back()->view);
-  }
-  ASSERT_EQ(call(q.view, k.view, v.view, dout.view, info.has_lse ? &dlse.view : nullptr,
-                 paramValues.empty() ? nullptr : paramValues.data(),
-                 tensorViews.empty() ? nullptr : tensorViews.data()),
-            ATTN_OK)
-      << attn_last_error();
-  ASSERT_TRUE(dout.read(o) && dlse.read(lse)) << attn_last_error();
-  double err = maxAbsError(o, want.o);
-  std::printf("%s %s on the GPU: max abs error of o %.3g (tolerance %.0e)\n", info.name,
-              attn_dtype_name(dtype), err, outputTolerance(dtype));
-  EXPECT_LE(err, outputTolerance(dtype));
-  if (info.has_lse) {
-    ASSERT_TRUE(want.lse);
-    EXPECT_LE(maxAbsError(lse, *want.lse), 1e-3);
+    std::mt19937_64 rng(29);
+    std::vector<std::unique_ptr<HostTensor>> hostTensors;
+    for (int32_t t = 0; t < info.num_tensors; ++t) {
+      const attn_tensor_info &ti = info.tensors[t];
+      const int64_t sizes[] = {B, H, sh.Hkv, Sq, sh.Skv, D}; // ATTN_SIZE_* order
+      std::vector<int64_t> shape;
+      for (int32_t d = 0; d < ti.rank; ++d) {
+        int64_t dim = ti.dims[d];
+        ASSERT_TRUE(dim >= 0 || -(dim + 1) < 6) << "tensor '" << ti.name << "': dim " << dim;
+        shape.push_back(dim >= 0 ? dim : sizes[-(dim + 1)]);
+      }
+      auto host = std::make_unique<HostTensor>(shape, ti.dtype);
+      fillExtraTensor(*host, ti.dtype, rng);
+      ref::Array &a = in.problem.tensors[ti.name];
+      a.shape = shape;
+      for (int64_t i = 0; i < host->size(); ++i)
+        a.data.push_back(host->get(i));
+      hostTensors.push_back(std::move(host));
+    }
+    ref::Result want = referenceOf(source, info.name, in.problem);
+    HostTensor o({B, H, Sq, D}, dtype), lse({B, H, Sq}, ATTN_F32);
+    for (int64_t i = 0; i < o.size(); ++i)
+      o.set(i, std::nan(""));
+    DeviceTensor q(in.q), k(in.k), v(in.v), dout(o), dlse(lse);
+    for (const DeviceTensor *t : {&q, &k, &v, &dout, &dlse})
+      ASSERT_TRUE(t->ok) << attn_last_error();
+    std::vector<std::unique_ptr<DeviceTensor>> deviceTensors;
+    std::vector<attn_tensor> tensorViews;
+    for (const auto &host : hostTensors) {
+      deviceTensors.push_back(std::make_unique<DeviceTensor>(*host));
+      ASSERT_TRUE(deviceTensors.back()->ok) << attn_last_error();
+      tensorViews.push_back(deviceTensors.back()->view);
+    }
+    ASSERT_EQ(call(q.view, k.view, v.view, dout.view, info.has_lse ? &dlse.view : nullptr,
+                   paramValues.empty() ? nullptr : paramValues.data(),
+                   tensorViews.empty() ? nullptr : tensorViews.data()),
+              ATTN_OK)
+        << attn_last_error();
+    ASSERT_TRUE(dout.read(o) && dlse.read(lse)) << attn_last_error();
+    double err = maxAbsError(o, want.o);
+    std::printf("%s %s Sq %lld Skv %lld on the GPU: max abs error of o %.3g (tolerance %.0e)\n",
+                info.name, attn_dtype_name(dtype), (long long)Sq, (long long)sh.Skv, err,
+                outputTolerance(dtype));
+    EXPECT_LE(err, outputTolerance(dtype));
+    if (info.has_lse) {
+      ASSERT_TRUE(want.lse);
+      EXPECT_LE(maxAbsError(lse, *want.lse), 1e-3);
+    }
   }
 }
 

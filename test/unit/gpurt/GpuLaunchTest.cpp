@@ -305,7 +305,8 @@ TEST(GpuLayout, ArgumentBlock) {
   EXPECT_EQ(ATTN_ARG_GPU_ERROR, ATTN_ARG_COUNT);
   EXPECT_EQ(ATTN_ARG_K_TMAP, ATTN_ARG_COUNT + 1);
   EXPECT_EQ(ATTN_ARG_V_TMAP, ATTN_ARG_COUNT + 2);
-  EXPECT_EQ(ATTN_GPU_ARG_COUNT, ATTN_ARG_COUNT + 3);
+  EXPECT_EQ(ATTN_ARG_TILE_CLASSES, ATTN_ARG_COUNT + 3);
+  EXPECT_EQ(ATTN_GPU_ARG_COUNT, ATTN_ARG_COUNT + 4);
   EXPECT_EQ(ATTN_ARG_PARAMS, 31);
   EXPECT_EQ(ATTN_ARG_TENSORS, 32);
   EXPECT_EQ(ATTN_ARG_SPLIT, 33); // the CPU's split-KV words (unused on the GPU)
@@ -651,7 +652,10 @@ struct MockLaunches {
   int (*launch)(int, char *, int, unsigned *, unsigned *, unsigned *) = nullptr;
   int (*sharedLimit)(const char *) = nullptr;
   int (*tensorMap)(int, int, int64_t *) = nullptr;
-  explicit operator bool() const { return reset && count && launch && sharedLimit && tensorMap; }
+  int (*table)(int, int64_t *, int64_t *) = nullptr;
+  explicit operator bool() const {
+    return reset && count && launch && sharedLimit && tensorMap && table;
+  }
 };
 
 /// The mock driver's launch log, when ATTN_CUDA_DRIVER names it.
@@ -667,6 +671,7 @@ MockLaunches mockLaunches() {
       dlsym(h, "attn_mock_launch"));
   m.sharedLimit = reinterpret_cast<int (*)(const char *)>(dlsym(h, "attn_mock_shared_limit"));
   m.tensorMap = reinterpret_cast<int (*)(int, int, int64_t *)>(dlsym(h, "attn_mock_launch_tensor_map"));
+  m.table = reinterpret_cast<int (*)(int, int64_t *, int64_t *)>(dlsym(h, "attn_mock_launch_table"));
   return m;
 }
 
@@ -761,6 +766,44 @@ TEST(GpuMockLaunch, TensorCoreSplitAndMergeGeometry) {
   EXPECT_EQ(l[0].grid[0], 10u);
   EXPECT_EQ(l[0].grid[1], 2u);
   EXPECT_EQ(l[0].grid[2], 4u);
+  EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
+}
+
+TEST(GpuMockLaunch, TileClassesRunFirst) {
+  MockLaunches m = mockLaunches();
+  if (!m)
+    GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
+  ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
+  attn_gpu_module *module = nullptr;
+  static const char image[] = ".visible .entry attn_geom_bf16_gpu(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128_split(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128_merge(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128_classes(\n";
+  ASSERT_EQ(attn_gpu_module_load(image, sizeof image, &module), ATTN_OK) << attn_last_error();
+  // Prefill: the classes of (b, query tile, key tile) first, then the
+  // tensor-core kernel; both read a table of B * H * 3 * 16 bytes.
+  std::vector<Launch> l = geomCall(m, module, 2, 8, 2, 300, 1000, "0");
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128_classes");
+  EXPECT_EQ(l[0].grid[0], unsigned((1000 + attn_gpu_mma_key_tile(128) - 1) / attn_gpu_mma_key_tile(128)));
+  EXPECT_EQ(l[0].grid[1], 3u); // ceil(300 / 128)
+  EXPECT_EQ(l[0].grid[2], 2u);
+  EXPECT_EQ(l[0].block[0], unsigned(ATTN_GPU_CLASSES_BLOCK_SIZE));
+  EXPECT_EQ(l[0].shared, 0u);
+  EXPECT_EQ(l[1].name, "attn_geom_bf16_gpu_d128");
+  int64_t table[2], room[2];
+  for (int i = 0; i < 2; ++i)
+    ASSERT_EQ(m.table(i, &table[i], &room[i]), 0);
+  EXPECT_NE(table[0], 0);
+  EXPECT_EQ(table[0], table[1]);
+  EXPECT_GE(room[0], int64_t(2 * 8 * 3 * 16));
+  // Decode split in 4: the split kernel classes its tiles itself.
+  l = geomCall(m, module, 2, 8, 2, 1, 4096, "4");
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128_split");
+  ASSERT_EQ(m.table(0, &table[0], &room[0]), 0);
+  EXPECT_EQ(table[0], 0);
   EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
 }
 

@@ -218,6 +218,7 @@ const std::map<std::string, Kernel> &hostKernels() {
     k["attn_geom_bf16_gpu_d128"] = recordOnly<1>;
     k["attn_geom_bf16_gpu_d128_split"] = recordOnly<2>;
     k["attn_geom_bf16_gpu_d128_merge"] = recordOnly<3>;
+    k["attn_geom_bf16_gpu_d128_classes"] = recordOnly<4>;
     addAnchor<Full>(k, "full");
     addAnchor<Causal>(k, "causal");
     addAnchor<Sliding>(k, "sliding_window");
@@ -232,7 +233,8 @@ const std::map<std::string, Kernel> &hostKernels() {
 }
 
 bool isRecordOnly(Kernel k) {
-  return k == recordOnly<0> || k == recordOnly<1> || k == recordOnly<2> || k == recordOnly<3>;
+  return k == recordOnly<0> || k == recordOnly<1> || k == recordOnly<2> || k == recordOnly<3> ||
+         k == recordOnly<4>;
 }
 
 /// What the mock cuTensorMapEncodeTiled writes into a CUtensorMap (128
@@ -254,6 +256,9 @@ struct LaunchRecord {
   /// The tensor maps of K and V in the argument block (ATTN_ARG_K_TMAP,
   /// ATTN_ARG_V_TMAP), decoded; magic 0 when the word was 0.
   TensorMapRecord maps[2];
+  /// ATTN_ARG_TILE_CLASSES, and the bytes from it to the end of its
+  /// allocation (-1: in none).
+  int64_t table = 0, tableRoom = -1;
 };
 std::vector<LaunchRecord> launchLog;         // guarded by mutex
 std::map<std::string, int> sharedLimits;     // cuFuncSetAttribute, by kernel name
@@ -402,6 +407,7 @@ MOCK cuFuncSetAttribute(void *fn, int attr, int value) {
 }
 MOCK cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                     unsigned bz, unsigned shared, void *, void **params, void **extra) {
+  int64_t table = 0;
   {
     std::lock_guard<std::mutex> lock(mutex);
     LaunchRecord r{kernelName(reinterpret_cast<Kernel>(fn)), {gx, gy, gz}, {bx, by, bz}, shared, {}};
@@ -410,7 +416,17 @@ MOCK cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx
     for (int w = 0; words && w < 2; ++w)
       if (int64_t at = words[ATTN_ARG_K_TMAP + w])
         std::memcpy(&r.maps[w], reinterpret_cast<const void *>(at), sizeof(TensorMapRecord));
+    if (words)
+      table = r.table = words[ATTN_ARG_TILE_CLASSES];
     launchLog.push_back(r);
+  }
+  if (table) {
+    uintptr_t base;
+    size_t size; // findAllocation takes the mutex
+    if (findAllocation(static_cast<uintptr_t>(table), base, size)) {
+      std::lock_guard<std::mutex> lock(mutex);
+      launchLog.back().tableRoom = static_cast<int64_t>(base + size - static_cast<uintptr_t>(table));
+    }
   }
   if (isRecordOnly(reinterpret_cast<Kernel>(fn)))
     return extra || !params ? INVALID_VALUE : OK;
@@ -572,6 +588,17 @@ extern "C" __attribute__((visibility("default"))) int attn_mock_launch_tensor_ma
   out[k++] = r.swizzle;
   out[k++] = r.oobFill;
   out[k++] = r.l2;
+  return 0;
+}
+/// Launch i's tile-class table word and the bytes from it to the end of its
+/// allocation (-1: not in one); 0, or -1 for no such launch.
+extern "C" __attribute__((visibility("default"))) int attn_mock_launch_table(int i, int64_t *table,
+                                                                          int64_t *room) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (i < 0 || i >= static_cast<int>(launchLog.size()))
+    return -1;
+  *table = launchLog[static_cast<size_t>(i)].table;
+  *room = launchLog[static_cast<size_t>(i)].tableRoom;
   return 0;
 }
 /// The dynamic shared-memory limit set on a kernel (cuFuncSetAttribute), or -1.

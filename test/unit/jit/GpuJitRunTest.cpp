@@ -19,7 +19,8 @@
 // On MockCuda (ctest) a GpuKernel of mock images runs MockCuda's causal
 // kernels through the same path (dtype pick, module load and reuse, launch).
 // The examples are read from $ATTNC_EXAMPLES_DIR, else ./examples (the
-// device runs from the repository root), else the source tree's.
+// device runs from the repository root), else the source tree's; then the
+// test's own variants (test/unit/jit/Inputs: a mask reading a tensor by head).
 //
 //===----------------------------------------------------------------------===//
 #include "attn/compiler.hpp"
@@ -42,13 +43,16 @@ using namespace attn::test;
 
 namespace {
 
-/// The text of examples/`name`.attn, from the first folder that has it.
+/// The text of examples/`name`.attn (or of test/unit/jit/Inputs/, the test's
+/// own variants), from the first folder that has it.
 std::string readExample(const std::string &name) {
   std::vector<std::string> dirs;
   if (const char *d = std::getenv("ATTNC_EXAMPLES_DIR"); d && *d)
     dirs.push_back(d);
   dirs.push_back("examples");
   dirs.push_back(ATTNC_EXAMPLES_DIR);
+  dirs.push_back("test/unit/jit/Inputs");
+  dirs.push_back(ATTNC_JIT_INPUTS_DIR);
   for (const std::string &dir : dirs) {
     std::ifstream in(dir + "/" + name + ".attn");
     if (in) {

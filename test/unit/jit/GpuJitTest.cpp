@@ -324,9 +324,14 @@ TEST(GpuJit, CompilesExamples) {
   const char *staged = std::getenv("ATTN_TEST_GPU_CACHE");
   std::string dir = staged && *staged ? staged : tempDir("gpu-examples");
   ASSERT_FALSE(llvm::sys::fs::create_directories(dir)) << dir;
-  for (const char *name : {"causal", "sliding_window", "document"}) {
+  // head_segments (test/unit/jit/Inputs): a mask that reads a tensor by head.
+  for (const char *name : {"causal", "sliding_window", "document", "head_segments"}) {
     SCOPED_TRACE(name);
     std::string src = readExample(std::string(name) + ".attn");
+    if (src.empty())
+      if (auto buf = llvm::MemoryBuffer::getFile(std::string(ATTNC_JIT_INPUTS_DIR) + "/" + name + ".attn"))
+        src = (*buf)->getBuffer().str();
+    ASSERT_FALSE(src.empty()) << name;
     std::string err;
     KernelOrigin origin;
     {
