@@ -10,8 +10,10 @@
 // m16n8k16 per warp; both give each warp the same fragment layout) and every
 // other Einsum of the cascade is inlined per fragment element with its
 // (i, j), so the variant's score, bias, mask and norm are fused between the
-// two matmuls. Key tiles the mask empties for the whole block are skipped (a
-// block-wide vote before K and V are loaded).
+// two matmuls. Key tiles the mask empties for the whole block are skipped:
+// classed by interval arithmetic, or, for masks that read tensors, by a
+// `_classes` kernel that runs first and leaves a table of tile classes
+// (attn/gpu.h); partial tiles of index masks are voted on.
 //
 // Cascades of another shape (several passes, reductions over the head rank,
 // f32 inputs) are not mapped here; the GPU target then uses TileKernel's
