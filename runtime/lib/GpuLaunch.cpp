@@ -361,9 +361,11 @@ void chooseSplit(const Driver &d, attn_gpu_module *m, const std::string &name, i
   if (env && *env) {
     w = std::max<int64_t>(1, std::min<int64_t>(std::atoll(env), tiles));
   } else if ((blocks < 2 * smCount(d) || c.Sq <= ATTN_GPU_SPLIT_ROWS_PER_BLOCK) && tiles >= 8) {
-    // About 4 split blocks per SM (decode B=8, 32/8 heads on an H100: W = 8 ran 2.45 TB/s at
-    // Skv 8192 where 8 blocks per SM (W = 17) ran 2.27).
-    w = std::min<int64_t>({(4 * smCount(d) + splitBlocks - 1) / splitBlocks, tiles / 4, 64});
+    // At most 4 split blocks per SM (decode B=8, 32/8 heads on an H100, session 6's sweep of
+    // ATTN_SPLIT_KV: W = 8 (3.9 blocks per SM) ran 2.49 / 2.87 TB/s at Skv 8192 / 32768, W = 9
+    // (4.4, the rounding up used before) 2.37 / 2.78, W = 12 2.41 / 2.84, W = 16 2.19 / 2.53,
+    // W = 4 2.03 / 2.27).
+    w = std::min<int64_t>({4 * smCount(d) / splitBlocks, tiles / 4, 64});
   }
   if (w < 2 || c.B * w > 65535)
     return;

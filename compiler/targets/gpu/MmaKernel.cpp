@@ -1970,27 +1970,46 @@ LogicalResult MmaBuilder::buildClasses() {
     OpBuilder::InsertionGuard inner(b);
     b.setInsertionPointToStart(ifSettled.thenBlock());
     scf::YieldOp::create(b, loc, ValueRange{arith::XOrIOp::create(b, loc, cls.empty, yes), cls.full});
-    // Each thread: points tid, tid + 256, ... of the tile, row-major (a
-    // warp reads 32 consecutive keys of one row).
+    // Each thread: the 8 x (bc / 16) points of rows tid / 16 + 16 m and keys
+    // tid % 16 + 16 n of the tile (unrolled: LLVM merges the reads that
+    // depend on the row alone or the key alone, so a document mask loads 8 +
+    // bc / 16 ids for bc / 2 points). A tile inside [0, Sq) x [0, Skv) (all
+    // but the last row and column of tiles) needs no per-point range test.
     b.setInsertionPointToStart(ifSettled.elseBlock());
-    int64_t points = kMmaRowsPerBlock * bc;
-    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(points), cIdx(ATTN_GPU_CLASSES_BLOCK_SIZE),
-                                   ValueRange{no, yes});
-    b.setInsertionPointToStart(loop.getBody());
-    Value e = toI64(add(loop.getInductionVar(), tid));
-    Value row = add(mul(qt, cI64(kMmaRowsPerBlock)), arith::DivUIOp::create(b, loc, e, cI64(bc)));
-    Value j = add(mul(kt, cI64(bc)), arith::RemUIOp::create(b, loc, e, cI64(bc)));
-    Value valid = andI(slt(row, sq), slt(j, skv));
-    BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, valid, &sizes};
-    Value keep = inlineBody(variant, b, loc, ctx, keepOp.getBody(), add(qOff, row), j, {}, {});
-    if (!keep)
-      return failure();
-    Value any = arith::OrIOp::create(b, loc, loop.getRegionIterArgs()[0], andI(keep, valid));
-    Value all = andI(loop.getRegionIterArgs()[1],
-                     arith::OrIOp::create(b, loc, keep, arith::XOrIOp::create(b, loc, valid, yes)));
-    scf::YieldOp::create(b, loc, ValueRange{any, all});
-    b.setInsertionPointAfter(loop);
-    scf::YieldOp::create(b, loc, loop.getResults());
+    static_assert(kMmaRowsPerBlock * 16 == 8 * ATTN_GPU_CLASSES_BLOCK_SIZE,
+                  "16 threads per row group, 8 rows each");
+    auto evalPoints = [&](bool interior) -> FailureOr<std::pair<Value, Value>> {
+      Value tid64 = toI64(tid);
+      Value row0 = add(mul(qt, cI64(kMmaRowsPerBlock)), arith::DivUIOp::create(b, loc, tid64, cI64(16)));
+      Value j0 = add(mul(kt, cI64(bc)), arith::RemUIOp::create(b, loc, tid64, cI64(16)));
+      Value any = no, all = yes;
+      for (int64_t m = 0; m < kMmaRowsPerBlock / 16; ++m)
+        for (int64_t n = 0; n < bc / 16; ++n) {
+          Value row = add(row0, cI64(16 * m)), j = add(j0, cI64(16 * n));
+          Value valid = interior ? yes : andI(slt(row, sq), slt(j, skv));
+          BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, interior ? Value() : valid, &sizes};
+          Value keep = inlineBody(variant, b, loc, ctx, keepOp.getBody(), add(qOff, row), j, {}, {});
+          if (!keep)
+            return failure();
+          any = arith::OrIOp::create(b, loc, any, andI(keep, valid));
+          all = andI(all, arith::OrIOp::create(b, loc, keep, arith::XOrIOp::create(b, loc, valid, yes)));
+        }
+      return std::make_pair(any, all);
+    };
+    Value inside = andI(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                              mul(add(qt, cI64(1)), cI64(kMmaRowsPerBlock)), sq),
+                        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                              mul(add(kt, cI64(1)), cI64(bc)), skv));
+    auto ifInside = scf::IfOp::create(b, loc, TypeRange{i1, i1}, inside, true);
+    for (bool interior : {true, false}) {
+      OpBuilder::InsertionGuard branch(b);
+      b.setInsertionPointToStart(interior ? ifInside.thenBlock() : ifInside.elseBlock());
+      FailureOr<std::pair<Value, Value>> anyAll = evalPoints(interior);
+      if (failed(anyAll))
+        return failure();
+      scf::YieldOp::create(b, loc, ValueRange{anyAll->first, anyAll->second});
+    }
+    scf::YieldOp::create(b, loc, ifInside.getResults());
   }
   Value any = blockReduce(ifSettled.getResult(0), NVVM::BarrierReduction::OR);
   Value all = blockReduce(ifSettled.getResult(1), NVVM::BarrierReduction::AND);

@@ -48,7 +48,7 @@
  * per output element (b, h, row, f < N) of a 1-D grid of
  * ATTN_GPU_BLOCK_SIZE-thread blocks) merges them into o and lse. The launcher
  * splits when one launch's blocks do not fill the GPU twice or Sq <= 16
- * (decode), into enough chunks for about 4 split blocks per SM;
+ * (decode), into as many chunks as keep at most 4 split blocks per SM;
  * ATTN_SPLIT_KV=N forces N chunks, 0 or 1 none. docs/gpu.md has the details.
  *
  * Tensor maps: a tensor-core kernel of a tier that is a multiple of 64 (not
