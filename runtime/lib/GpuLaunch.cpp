@@ -427,7 +427,10 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       chooseSplit(d, m, name, tier, p);
       if (p.splitW > 1)
         return allowShared(d, m, p.splitFn, p.splitSharedBytes);
-      if (CUfunction classes = optionalFunction(d, m, name + "_classes")) {
+      // `_classes_h`: the mask reads h, one table per (b, h); `_classes`: per b.
+      CUfunction perHead = optionalFunction(d, m, name + "_classes_h");
+      CUfunction classes = perHead ? perHead : optionalFunction(d, m, name + "_classes");
+      if (classes) {
         int64_t keyTiles = (c.Skv + attn_gpu_mma_key_tile(tier) - 1) / attn_gpu_mma_key_tile(tier);
         if (keyTiles > 0x7fffffff)
           return attn::rt::fail(ATTN_ERROR_UNSUPPORTED,
@@ -437,11 +440,12 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
         p.classGrid[0] = static_cast<unsigned>(keyTiles);
         p.classGrid[1] = p.grid[0];
         uint64_t bytes = 0;
-        if (__builtin_mul_overflow(static_cast<uint64_t>(c.B * c.H) * p.grid[0],
+        if (__builtin_mul_overflow(static_cast<uint64_t>(c.B * (perHead ? c.H : 1)) * p.grid[0],
                                    static_cast<uint64_t>(keyTiles), &bytes) ||
             bytes > (uint64_t(1) << 40))
           return attn::rt::fail(ATTN_ERROR_UNSUPPORTED,
-                                "variant '" + c.variant + "': the mask's tile-class table (B*H * " +
+                                "variant '" + c.variant + "': the mask's tile-class table (" +
+                                    (perHead ? "B*H" : "B") + " * " +
                                     std::to_string(p.grid[0]) + " query tiles * " +
                                     std::to_string(keyTiles) + " key tiles) is too large");
         p.classBytes = static_cast<size_t>(bytes);

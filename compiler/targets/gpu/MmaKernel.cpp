@@ -290,6 +290,8 @@ private:
   TileClassValues intervalClass(Value kt);
   /// usesClassTable(): the table's byte of key tile kt (i8) for the block.
   Value tableByte(Value kt);
+  /// The table's (b, h) row: b * H + h when the mask reads h, else b.
+  Value tableHead() { return keepReadsHead ? add(mul(bIdx, sizes["H"]), hIdx) : bIdx; }
   /// usesClassTable(): [first, last + 1) of the tiles in [start, end) that
   /// the table does not class empty ([start, start) when none): the key
   /// loop then does not step through the empty tiles before and after
@@ -1284,8 +1286,7 @@ TileClassValues MmaBuilder::tileClass(Value kt) {
 Value MmaBuilder::tableByte(Value kt) {
   // Tiles ahead of the range (the pipeline's look-ahead) read the last one.
   Value k = arith::MinSIOp::create(b, loc, kt, arith::SubIOp::create(b, loc, numKeyTiles, cI64(1)));
-  Value h = keepReadsHead ? hIdx : cI64(0);
-  Value at = add(mul(add(mul(add(mul(bIdx, sizes["H"]), h), numQueryTiles), qt), numKeyTiles), k);
+  Value at = add(mul(add(mul(tableHead(), numQueryTiles), qt), numKeyTiles), k);
   return LLVM::LoadOp::create(b, loc, b.getI8Type(), gep(classTable, b.getI8Type(), at), 1,
                               /*isVolatile=*/false, /*isNonTemporal=*/false, /*isInvariant=*/true);
 }
@@ -1932,7 +1933,8 @@ LogicalResult MmaBuilder::buildMerge() {
 
 LogicalResult MmaBuilder::buildClasses() {
   auto fn = addGpuKernel(target, b, loc,
-                         mmaKernelName(variant.getSymName(), options.inputType, hd) + "_classes");
+                         mmaKernelName(variant.getSymName(), options.inputType, hd) +
+                             (keepReadsHead ? "_classes_h" : "_classes"));
   fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(ATTN_GPU_CLASSES_BLOCK_SIZE), 1, 1}));
   args = fn.getArgument(0);
   vals.clear();
@@ -2022,7 +2024,7 @@ LogicalResult MmaBuilder::buildClasses() {
   {
     OpBuilder::InsertionGuard inner(b);
     b.setInsertionPointToStart(ifFirst.thenBlock());
-    Value at = add(mul(add(mul(add(mul(bIdx, sizes["H"]), hIdx), numQueryTiles), qt), numKeyTiles), kt);
+    Value at = add(mul(add(mul(tableHead(), numQueryTiles), qt), numKeyTiles), kt);
     LLVM::StoreOp::create(b, loc, cls8, gep(table, b.getI8Type(), at), 1);
   }
   b.setInsertionPointAfter(hLoop);

@@ -64,14 +64,15 @@
  * Tile classes: when the mask of a variant reads an extra tensor (document
  * masks), interval arithmetic cannot class its tiles, and a tensor-core
  * kernel (not its split kernel) reads them from a table that
- * `..._d<N>_classes` writes first on the same stream:
+ * `..._d<N>_classes` (or `..._d<N>_classes_h` when the mask reads h) writes
+ * first on the same stream:
  * grid (ceil(Skv / attn_gpu_mma_key_tile(N)), ceil(Sq / ATTN_GPU_MMA_ROWS_PER_BLOCK), B),
  * ATTN_GPU_CLASSES_BLOCK_SIZE threads, no shared memory. ATTN_ARG_TILE_CLASSES
  * is the device address of the table, one byte per (b, h, query tile, key
- * tile) at ((b * H + h) * nQ + qt) * nK + kt (nQ, nK the grid's x and y
- * extents above): 0 no point of the tile is kept, 2 every point of it in
- * range is, 1 some. A mask that does not read h fills h = 0 only (the
- * launcher sizes the table B * H * nQ * nK bytes either way).
+ * tile) at ((b * H + h) * nQ + qt) * nK + kt for `_classes_h`, per (b, query
+ * tile, key tile) at (b * nQ + qt) * nK + kt for `_classes` (nQ, nK the
+ * grid's y and x extents above): 0 no point of the tile is kept, 2 every
+ * point of it in range is, 1 some.
  *
  * Every function returns an attn_status; CUDA errors carry the driver's
  * error name and string in attn_last_error(). All functions are thread-safe.

@@ -782,7 +782,8 @@ TEST(GpuMockLaunch, TileClassesRunFirst) {
                               ".visible .entry attn_geom_bf16_gpu_d128_classes(\n";
   ASSERT_EQ(attn_gpu_module_load(image, sizeof image, &module), ATTN_OK) << attn_last_error();
   // Prefill: the classes of (b, query tile, key tile) first, then the
-  // tensor-core kernel; both read a table of B * H * 3 * 16 bytes.
+  // tensor-core kernel; both read a table of B * 3 * 16 bytes (the mask
+  // reads no head).
   std::vector<Launch> l = geomCall(m, module, 2, 8, 2, 300, 1000, "0");
   ASSERT_EQ(l.size(), 2u);
   EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128_classes");
@@ -797,13 +798,27 @@ TEST(GpuMockLaunch, TileClassesRunFirst) {
     ASSERT_EQ(m.table(i, &table[i], &room[i]), 0);
   EXPECT_NE(table[0], 0);
   EXPECT_EQ(table[0], table[1]);
-  EXPECT_GE(room[0], int64_t(2 * 8 * 3 * 16));
+  EXPECT_GE(room[0], int64_t(2 * 3 * 16));
   // Decode split in 4: the split kernel classes its tiles itself.
   l = geomCall(m, module, 2, 8, 2, 1, 4096, "4");
   ASSERT_EQ(l.size(), 2u);
   EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128_split");
   ASSERT_EQ(m.table(0, &table[0], &room[0]), 0);
   EXPECT_EQ(table[0], 0);
+  EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
+  // A mask that reads h: `_classes_h`, a table per (b, h), B * H * 3 * 313 bytes (more than the
+  // scratch's 4096-byte minimum).
+  static const char perHead[] = ".visible .entry attn_geom_bf16_gpu(\n"
+                                ".visible .entry attn_geom_bf16_gpu_d128(\n"
+                                ".visible .entry attn_geom_bf16_gpu_d128_classes_h(\n";
+  ASSERT_EQ(attn_gpu_module_load(perHead, sizeof perHead, &module), ATTN_OK) << attn_last_error();
+  l = geomCall(m, module, 2, 8, 2, 300, 20000, "0");
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128_classes_h");
+  EXPECT_EQ(l[0].grid[0], unsigned((20000 + attn_gpu_mma_key_tile(128) - 1) / attn_gpu_mma_key_tile(128)));
+  EXPECT_EQ(l[1].name, "attn_geom_bf16_gpu_d128");
+  ASSERT_EQ(m.table(1, &table[1], &room[1]), 0);
+  EXPECT_GE(room[1], int64_t(2 * 8 * 3) * ((20000 + attn_gpu_mma_key_tile(128) - 1) / attn_gpu_mma_key_tile(128)));
   EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
 }
 
