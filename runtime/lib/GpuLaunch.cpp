@@ -432,10 +432,15 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       CUfunction classes = perHead ? perHead : optionalFunction(d, m, name + "_classes");
       if (classes) {
         int64_t keyTiles = (c.Skv + attn_gpu_mma_key_tile(tier) - 1) / attn_gpu_mma_key_tile(tier);
-        if (keyTiles > 0x7fffffff)
+        // Grid x: key tiles; y: query tiles (the driver's limit 65535).
+        if (keyTiles > 0x7fffffff || p.grid[0] > 65535)
           return attn::rt::fail(ATTN_ERROR_UNSUPPORTED,
-                                "variant '" + c.variant + "': Skv = " + std::to_string(c.Skv) +
-                                    " is more key tiles than one launch can cover");
+                                "variant '" + c.variant + "': Sq = " + std::to_string(c.Sq) +
+                                    ", Skv = " + std::to_string(c.Skv) +
+                                    " is more tiles than the mask's tile-class kernel covers "
+                                    "(at most 65535 query tiles of " +
+                                    std::to_string(ATTN_GPU_MMA_ROWS_PER_BLOCK) +
+                                    " rows); compile with attnc --gpu-tile-classes=false");
         p.classesFn = classes;
         p.classGrid[0] = static_cast<unsigned>(keyTiles);
         p.classGrid[1] = p.grid[0];

@@ -53,7 +53,8 @@ struct MmaKernelOptions {
   /// warpgroup when it computes them, on its own named barrier, instead of
   /// by the whole block when they are loaded (a block barrier per partial
   /// tile): the pipelined kernels' key loop then has no block barrier.
-  /// Masks that read tensors keep the block's vote (it saves their loads).
+  /// Masks that read tensors have the tile-class table instead (below), or,
+  /// with tileClasses off, keep the block's vote (it saves their loads).
   bool warpgroupVotes = true;
   /// A mask that reads a tensor (interval arithmetic leaves its tiles
   /// partial) has its tiles classed by a `_classes` kernel that the launcher

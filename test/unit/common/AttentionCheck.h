@@ -129,15 +129,15 @@ using GpuCall = std::function<attn_status(const attn_tensor &q, const attn_tenso
                                           const double *params, const attn_tensor *tensors)>;
 
 /// Values for an extra tensor of `shape`: i32 tensors hold segment ids along
-/// their last dimension, (t + 7 * r) / (17 + 6 * (r % 5)) for position t of
-/// outer row r (document masks: every row has its own boundaries, a few per
-/// key tile); f32 tensors uniform in [-2, 2].
-inline void fillExtraTensor(HostTensor &t, attn_dtype dtype, std::mt19937_64 &rng) {
+/// their last dimension, (t + 7 * r) / (seg + seg / 3 * (r % 5)) for position
+/// t of outer row r (document masks: every row has its own boundaries);
+/// f32 tensors uniform in [-2, 2].
+inline void fillExtraTensor(HostTensor &t, attn_dtype dtype, std::mt19937_64 &rng, int64_t seg) {
   std::uniform_real_distribution<double> dist(-2, 2);
   int64_t last = t.view.rank ? t.view.shape[t.view.rank - 1] : 1;
   for (int64_t i = 0; i < t.size(); ++i) {
     int64_t r = i / std::max<int64_t>(last, 1), pos = i % std::max<int64_t>(last, 1);
-    t.set(i, dtype == ATTN_I32 ? double((pos + 7 * r) / (17 + 6 * (r % 5))) : dist(rng));
+    t.set(i, dtype == ATTN_I32 ? double((pos + 7 * r) / (seg + seg / 3 * (r % 5))) : dist(rng));
   }
 }
 
@@ -145,7 +145,9 @@ inline void fillExtraTensor(HostTensor &t, attn_dtype dtype, std::mt19937_64 &rn
 /// GQA inputs in info.input_dtype, twice: (B 2, H 4, Hkv 2, Sq 67, Skv 93,
 /// D 64) and (B 1, H 4, Hkv 2, Sq 300, Skv 700, D 64, several query and key
 /// tiles), with `params` by name (the others take their defaults) and the
-/// declared tensors filled by fillExtraTensor; then compares o
+/// declared tensors filled by fillExtraTensor (segments of 17-39 positions,
+/// several per key tile, then of 190-442, so that a GPU kernel's tiles of
+/// 128 rows x 64 keys are empty, partial and full); then compares o
 /// (outputTolerance, every element written: o starts as NaN) and lse (1e-3)
 /// with the float64 reference of `source`.
 inline void checkOnGpu(const attn_variant_info &info, const std::string &source,
@@ -153,9 +155,9 @@ inline void checkOnGpu(const attn_variant_info &info, const std::string &source,
   const attn_dtype dtype = info.input_dtype;
   SCOPED_TRACE(std::string(info.name) + " " + attn_dtype_name(dtype));
   struct Shape {
-    int64_t B, H, Hkv, Sq, Skv, D;
+    int64_t B, H, Hkv, Sq, Skv, D, segment;
   };
-  for (Shape sh : {Shape{2, 4, 2, 67, 93, 64}, Shape{1, 4, 2, 300, 700, 64}}) {
+  for (Shape sh : {Shape{2, 4, 2, 67, 93, 64, 17}, Shape{1, 4, 2, 300, 700, 64, 190}}) {
     const int64_t B = sh.B, H = sh.H, Sq = sh.Sq, D = sh.D;
     SCOPED_TRACE("Sq " + std::to_string(Sq) + " Skv " + std::to_string(sh.Skv));
     RandomInputs in(B, H, sh.Hkv, Sq, sh.Skv, D, dtype, 17);
@@ -178,7 +180,7 @@ inline void checkOnGpu(const attn_variant_info &info, const std::string &source,
         shape.push_back(dim >= 0 ? dim : sizes[-(dim + 1)]);
       }
       auto host = std::make_unique<HostTensor>(shape, ti.dtype);
-      fillExtraTensor(*host, ti.dtype, rng);
+      fillExtraTensor(*host, ti.dtype, rng, sh.segment);
       ref::Array &a = in.problem.tensors[ti.name];
       a.shape = shape;
       for (int64_t i = 0; i < host->size(); ++i)
