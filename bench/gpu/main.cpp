@@ -272,8 +272,8 @@ struct Shape {
 
 std::vector<Shape> shapes(const Options &o) {
   std::vector<Shape> out;
-  // Check shapes: odd sizes, GQA, MQA, decode, explicit q_offset, small
-  // windows and caps so that every mask and score term matters.
+  // Check shapes: odd sizes (D = 63 among them), GQA, MQA, decode, explicit
+  // q_offset, small windows and caps so that every mask and score term matters.
   std::map<std::string, double> small = {{"window", 37}, {"cap", 2.0}};
   auto add = [&](std::string name, int64_t B, int64_t H, int64_t Hkv, int64_t Sq, int64_t Skv,
                  int64_t D, int64_t qOff, bool timed, std::map<std::string, double> params) {
@@ -289,6 +289,8 @@ std::vector<Shape> shapes(const Options &o) {
   add("check_chunk", 1, 4, 4, 64, 300, 64, -1, false, small);
   add("check_q_offset", 1, 4, 2, 64, 300, 64, 100, false, small);
   add("check_d256", 1, 2, 1, 70, 150, 256, -1, false, small);
+  // An odd head dimension: no 16-byte copies, no tensor maps, O stored value by value.
+  add("check_d63", 1, 4, 2, 130, 200, 63, -1, false, small);
   if (o.checkOnly)
     return out;
   for (int64_t S : o.seqs) {
