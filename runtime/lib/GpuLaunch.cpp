@@ -336,6 +336,11 @@ int64_t smCount(const Driver &d) {
   return count;
 }
 
+/// Key tiles of a tensor-core kernel of tier `tier` over Skv keys.
+int64_t keyTileCount(int64_t skv, int64_t tier) {
+  return (skv + attn_gpu_mma_key_tile(tier) - 1) / attn_gpu_mma_key_tile(tier);
+}
+
 /// Split-KV for a tensor-core kernel `name` of head-dimension tier `tier`
 /// (lock held): when its `_split` / `_merge` kernels exist and the blocks of
 /// one launch do not fill the GPU twice over, the key tiles are cut into W
@@ -348,8 +353,7 @@ void chooseSplit(const Driver &d, attn_gpu_module *m, const std::string &name, i
   if (!split || !merge)
     return;
   const auto &c = p.call;
-  int64_t keyTile = attn_gpu_mma_key_tile(tier);
-  int64_t tiles = (c.Skv + keyTile - 1) / keyTile;
+  int64_t tiles = keyTileCount(c.Skv, tier);
   int64_t blocks = int64_t(p.grid[0]) * c.H * c.B;
   // A split block's rows are (query, head) pairs of one KV head's group.
   int64_t group = c.H / c.Hkv;
@@ -431,7 +435,7 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       CUfunction perHead = optionalFunction(d, m, name + "_classes_h");
       CUfunction classes = perHead ? perHead : optionalFunction(d, m, name + "_classes");
       if (classes) {
-        int64_t keyTiles = (c.Skv + attn_gpu_mma_key_tile(tier) - 1) / attn_gpu_mma_key_tile(tier);
+        int64_t keyTiles = keyTileCount(c.Skv, tier);
         // Grid x: key tiles; y: query tiles (the driver's limit 65535).
         if (keyTiles > 0x7fffffff || p.grid[0] > 65535)
           return attn::rt::fail(ATTN_ERROR_UNSUPPORTED,

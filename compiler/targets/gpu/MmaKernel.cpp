@@ -64,6 +64,9 @@ constexpr int64_t kSplitRowSlots = ATTN_GPU_SPLIT_ROW_SLOTS,
                   kSplitOIterates = ATTN_GPU_SPLIT_O_ITERATES;
 
 
+/// The bytes of the tile-class table (attn/gpu.h).
+constexpr int64_t kTileEmpty = 0, kTilePartial = 1, kTileFull = 2;
+
 /// True if `body` yields the product of its two inputs (block args 4 and 5).
 bool isPlainProduct(Region &body) {
   Block &blk = body.front();
@@ -265,6 +268,8 @@ private:
   /// threads, null: the whole block (a bar.red.or on barrier 0). The keep
   /// values it computes are its own (vals / emitted are left as they were).
   Value voteAny(Value kt, Value barrierId, int64_t count);
+  /// i1: the OR / AND of i1 `v` over the block (bar.red on barrier 0).
+  Value blockReduce(Value v, NVVM::BarrierReduction kind);
   /// Partial tiles are voted on by each warpgroup when it computes them
   /// (named barrier 3 + warpgroup) instead of by the block when they are
   /// loaded: no block barrier in the key loop, so the warpgroups drift (the
@@ -322,6 +327,10 @@ private:
   Value lseWanted();
   /// Output element (row, f) of this (b, h): v, or 0 on a row with no kept key.
   void storeO(Value row, Value f, Value kept, Value v);
+  /// An output value as stored: v in the input type, or 0 on a row with no kept key.
+  Value outValue(Value kept, Value v) {
+    return arith::TruncFOp::create(b, loc, elemTy, arith::SelectOp::create(b, loc, kept, v, cF32(0)));
+  }
   /// The lse of a row: v, or -inf on a row with no kept key.
   void storeLse(Value row, Value kept, Value v);
   void lowerFastMath(gpu::GPUFuncOp fn);
@@ -1188,8 +1197,7 @@ Value MmaBuilder::lseWanted() {
 void MmaBuilder::storeO(Value row, Value f, Value kept, Value v) {
   Value off = add(add(mul(bIdx, argWord(ATTN_ARG_O_STRIDES)), mul(hIdx, argWord(ATTN_ARG_O_STRIDES + 1))),
                   add(mul(row, argWord(ATTN_ARG_O_STRIDES + 2)), mul(f, argWord(ATTN_ARG_O_STRIDES + 3))));
-  v = arith::SelectOp::create(b, loc, kept, v, cF32(0));
-  LLVM::StoreOp::create(b, loc, arith::TruncFOp::create(b, loc, elemTy, v), gep(oPtr, elemTy, off), 2);
+  LLVM::StoreOp::create(b, loc, outValue(kept, v), gep(oPtr, elemTy, off), 2);
 }
 
 void MmaBuilder::storeLse(Value row, Value kept, Value v) {
@@ -1215,10 +1223,11 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
   Value os[4];
   for (int i = 0; i < 4; ++i)
     os[i] = argWord(ATTN_ARG_O_STRIDES + i);
-  Value odd = arith::OrIOp::create(
-      b, loc, arith::OrIOp::create(b, loc, os[0], os[1]),
-      arith::OrIOp::create(b, loc, os[2], arith::OrIOp::create(b, loc, dDim,
-                                                               arith::ShRUIOp::create(b, loc, LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), oPtr), cI64(1)))));
+  // Bit 0 of each: an odd stride or D, or o's address not 4-byte aligned.
+  Value odd = arith::ShRUIOp::create(b, loc, LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), oPtr),
+                                     cI64(1));
+  for (Value v : {os[0], os[1], os[2], dDim})
+    odd = arith::OrIOp::create(b, loc, odd, v);
   Value paired = andI(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, os[3], cI64(1)),
                       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
                                             arith::AndIOp::create(b, loc, odd, cI64(1)), cI64(0)));
@@ -1238,8 +1247,7 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
       b.setInsertionPointToStart(ifOk.thenBlock());
       SmallVector<Value> pair;
       for (unsigned e = 0; e < 2; ++e)
-        pair.push_back(arith::TruncFOp::create(
-            b, loc, elemTy, arith::SelectOp::create(b, loc, any[h], valueAt(av, k + e, Shape::O), cF32(0))));
+        pair.push_back(outValue(any[h], valueAt(av, k + e, Shape::O)));
       LLVM::StoreOp::create(b, loc, vector::FromElementsOp::create(b, loc, pairTy, pair),
                             gep(rowPtr[h], elemTy, f), 4);
     }
@@ -1319,7 +1327,7 @@ TileClassValues MmaBuilder::tileClass(Value kt) {
     return Value(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, cls,
                                        arith::ConstantIntOp::create(b, loc, v, 8)));
   };
-  return {is(2), is(0)};
+  return {is(kTileFull), is(kTileEmpty)};
 }
 
 Value MmaBuilder::tableByte(Value kt) {
@@ -1343,7 +1351,7 @@ std::pair<Value, Value> MmaBuilder::tableRange(Value start, Value end) {
     Value k = toI64(loop.getInductionVar());
     Value k32 = arith::TruncIOp::create(b, loc, i32, k);
     Value kept = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, tableByte(k),
-                                       arith::ConstantIntOp::create(b, loc, 0, 8));
+                                       arith::ConstantIntOp::create(b, loc, kTileEmpty, 8));
     Value lo = loop.getRegionIterArgs()[0], hi = loop.getRegionIterArgs()[1];
     scf::YieldOp::create(
         b, loc,
@@ -1429,16 +1437,24 @@ Value MmaBuilder::voteAny(Value kt, Value barrierId, int64_t count) {
   for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k)
     any = arith::OrIOp::create(b, loc, any,
                                andI(valueAt(keepFiber, k, Shape::Elem), slt(keyOf(k, kt), skv)));
-  Value flag = arith::ExtUIOp::create(b, loc, b.getI32Type(), any);
-  Value votes = barrierId ? ptx::namedBarrierAny(b, loc, barrierId, count, flag)
-                          : NVVM::BarrierOp::create(
-                                b, loc, TypeRange{b.getI32Type()}, Value(), Value(),
-                                NVVM::BarrierReductionAttr::get(b.getContext(),
-                                                                NVVM::BarrierReduction::OR),
-                                flag).getResult(0);
+  Value voted = barrierId
+                    ? Value(arith::CmpIOp::create(
+                          b, loc, arith::CmpIPredicate::ne,
+                          ptx::namedBarrierAny(b, loc, barrierId, count,
+                                               arith::ExtUIOp::create(b, loc, b.getI32Type(), any)),
+                          cI32(0)))
+                    : blockReduce(any, NVVM::BarrierReduction::OR);
   vals = std::move(savedVals);
   emitted = std::move(savedEmitted);
-  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, votes, cI32(0));
+  return voted;
+}
+
+Value MmaBuilder::blockReduce(Value v, NVVM::BarrierReduction kind) {
+  Value r = NVVM::BarrierOp::create(b, loc, TypeRange{b.getI32Type()}, Value(), Value(),
+                                    NVVM::BarrierReductionAttr::get(b.getContext(), kind),
+                                    arith::ExtUIOp::create(b, loc, b.getI32Type(), v))
+                .getResult(0);
+  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, r, cI32(0));
 }
 
 LogicalResult MmaBuilder::build() {
@@ -1991,13 +2007,6 @@ LogicalResult MmaBuilder::buildClasses() {
   Type i1 = b.getI1Type();
   Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
   Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
-  auto blockReduce = [&](Value v, NVVM::BarrierReduction kind) {
-    Value flag = arith::ExtUIOp::create(b, loc, b.getI32Type(), v);
-    Value r = NVVM::BarrierOp::create(b, loc, TypeRange{b.getI32Type()}, Value(), Value(),
-                                      NVVM::BarrierReductionAttr::get(b.getContext(), kind), flag)
-                  .getResult(0);
-    return Value(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, r, cI32(0)));
-  };
   Value heads = keepReadsHead ? sizes["H"] : cI64(1);
   auto hLoop = scf::ForOp::create(b, loc, cIdx(0), toIdx(heads), cIdx(1));
   OpBuilder::InsertionGuard guard(b);
@@ -2056,9 +2065,9 @@ LogicalResult MmaBuilder::buildClasses() {
   Value all = blockReduce(ifSettled.getResult(1), NVVM::BarrierReduction::AND);
   Value cls8 = arith::SelectOp::create(
       b, loc, any,
-      arith::SelectOp::create(b, loc, all, arith::ConstantIntOp::create(b, loc, 2, 8),
-                              arith::ConstantIntOp::create(b, loc, 1, 8)),
-      arith::ConstantIntOp::create(b, loc, 0, 8));
+      arith::SelectOp::create(b, loc, all, arith::ConstantIntOp::create(b, loc, kTileFull, 8),
+                              arith::ConstantIntOp::create(b, loc, kTilePartial, 8)),
+      arith::ConstantIntOp::create(b, loc, kTileEmpty, 8));
   auto ifFirst = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(0)), false);
   {
     OpBuilder::InsertionGuard inner(b);
