@@ -35,6 +35,7 @@
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/ScopeExit.h"
@@ -334,6 +335,9 @@ private:
   /// The lse of a row: v, or -inf on a row with no kept key.
   void storeLse(Value row, Value kept, Value v);
   void lowerFastMath(gpu::GPUFuncOp fn);
+  /// x * log2(e) for ex2.approx, distributed over x = a - c (and into a
+  /// loop-invariant factor of a) so that LLVM forms one fma per element.
+  Value timesLog2E(Value x, Operation *user);
   bool dependsOnLoad(Value fiber);
 
   VariantOp variant;
@@ -393,6 +397,14 @@ private:
   llvm::StringMap<Value> sizes;
   SmallVector<SmallVector<Value>> qFrag; ///< per 16-wide head chunk: 4 registers
   Value rowValid[2];
+  /// True while emitting the copy of the tile body for tiles whose keys are
+  /// all below Skv: keyValid() is then a constant, and the per-key range
+  /// tests (a 64-bit compare and a select per score) fold away.
+  bool keysInRange = false;
+  /// i1: key j is a real key (j < Skv).
+  Value keyValid(Value j) {
+    return keysInRange ? Value(arith::ConstantIntOp::create(b, loc, 1, 1)) : slt(j, skv);
+  }
 };
 
 bool MmaBuilder::classify(std::string &why) {
@@ -585,7 +597,7 @@ Value MmaBuilder::inline_(Region &body, unsigned half, Value j, ValueRange leadi
                           ArrayRef<Value> inputs) {
   Value valid = rowValid[half];
   if (j.getDefiningOp<arith::ConstantOp>() == nullptr)
-    valid = andI(valid, slt(j, skv));
+    valid = andI(valid, keyValid(j));
   BodyContext ctx{bIdx, headOf[half], paramsPtr, tensorsPtr, errorFlag, valid, &sizes};
   Value v = inlineBody(variant, b, loc, ctx, body, absI[half], j, leading, inputs);
   return v ? v : cF32(0);
@@ -616,18 +628,34 @@ static Value combine(OpBuilder &b, Location loc, cascade::CombineKind kind, Valu
 void MmaBuilder::emitRowReduce(cascade::EinsumOp op, Value kt) {
   cascade::CombineKind kind = *op.getReduce();
   Value identity = cF32(cascade::identityOf(kind));
-  Value acc[2] = {identity, identity};
+  SmallVector<Value> terms[2];
   for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k) {
     SmallVector<Value> ins;
     for (Value in : op.getInputs())
       ins.push_back(valueAt(in, k, Shape::Elem));
     Value j = keyOf(k, kt);
-    Value valid = slt(j, skv);
+    Value valid = keyValid(j);
     Value v = inline_(op.getBody(), halfOf(k), j, {}, ins);
     if (Value keep = op.getKeep())
       valid = andI(valid, valueAt(keep, k, Shape::Elem));
-    v = arith::SelectOp::create(b, loc, valid, v, identity);
-    acc[halfOf(k)] = combine(b, loc, kind, acc[halfOf(k)], v);
+    if (!matchPattern(valid, m_One()))
+      v = arith::SelectOp::create(b, loc, valid, v, identity);
+    terms[halfOf(k)].push_back(v);
+  }
+  // A thread's values combine as a tree (depth log2 n instead of a chain of
+  // n dependent max / add instructions).
+  Value acc[2];
+  for (unsigned h = 0; h < 2; ++h) {
+    SmallVector<Value> level = terms[h];
+    while (level.size() > 1) {
+      SmallVector<Value> next;
+      for (size_t i = 0; i + 1 < level.size(); i += 2)
+        next.push_back(combine(b, loc, kind, level[i], level[i + 1]));
+      if (level.size() % 2)
+        next.push_back(level.back());
+      level = std::move(next);
+    }
+    acc[h] = level.empty() ? identity : level.front();
   }
   SmallVector<Value> &out = vals[op.getResult()];
   for (unsigned h = 0; h < 2; ++h) {
@@ -718,7 +746,7 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
   SmallVector<Value> p;
   for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k) {
     Value j = keyOf(k, kt);
-    Value valid = slt(j, skv);
+    Value valid = keyValid(j);
     SmallVector<Value> ins;
     for (Value in : op.getInputs())
       ins.push_back(in == vIn ? cF32(1) : valueAt(in, k, Shape::Elem));
@@ -768,9 +796,23 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
                                                     math::AbsFOp::create(b, loc, g[half]),
                                                     cF32(std::numeric_limits<double>::infinity())));
       }
-      auto ifFinite = scf::IfOp::create(b, loc, SmallVector<Type>(n, b.getF32Type()), finite, true);
+      // When G is exactly 1 on every row of the warp (no row's state moved,
+      // as on most tiles once the maxima settle), h(prev) = prev: the warp
+      // skips its multiplies (a vote, so that the branch is uniform).
+      Value ones = arith::ConstantIntOp::create(b, loc, 1, 1);
+      for (unsigned half = 0; half < 2; ++half)
+        ones = andI(ones, arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, g[half], cF32(1)));
+      Value allOnes = NVVM::VoteSyncOp::create(b, loc, b.getI1Type(), cI32(-1), ones,
+                                               NVVM::VoteSyncKind::all);
+      SmallVector<Type> types(n, b.getF32Type());
+      auto ifOnes = scf::IfOp::create(b, loc, types, allOnes, true);
       {
         OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifOnes.thenBlock());
+        scf::YieldOp::create(b, loc, prev);
+        b.setInsertionPointToStart(ifOnes.elseBlock());
+        auto ifFinite = scf::IfOp::create(b, loc, types, finite, true);
+        scf::YieldOp::create(b, loc, ifFinite.getResults());
         b.setInsertionPointToStart(ifFinite.thenBlock());
         SmallVector<Value> h;
         for (unsigned k = 0; k < n; ++k)
@@ -779,7 +821,7 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
         b.setInsertionPointToStart(ifFinite.elseBlock());
         scf::YieldOp::create(b, loc, bodyAtZero());
       }
-      init.assign(ifFinite.getResults().begin(), ifFinite.getResults().end());
+      init.assign(ifOnes.getResults().begin(), ifOnes.getResults().end());
     } else {
       init = bodyAtZero();
     }
@@ -1308,7 +1350,7 @@ void MmaBuilder::lowerFastMath(gpu::GPUFuncOp fn) {
     }
     Value x = op->getOperand(0);
     if (isa<math::ExpOp>(op))
-      x = arith::MulFOp::create(b, loc, x, cF32(1.4426950408889634));
+      x = timesLog2E(x, op);
     const char *text = isa<math::TanhOp>(op) ? "tanh.approx.f32 $0, $1;" : "ex2.approx.ftz.f32 $0, $1;";
     auto asmOp = LLVM::InlineAsmOp::create(
         b, loc, b.getF32Type(), ValueRange{x}, text, "=f,f",
@@ -1317,6 +1359,33 @@ void MmaBuilder::lowerFastMath(gpu::GPUFuncOp fn) {
     op->getResult(0).replaceAllUsesWith(asmOp.getResult(0));
     op->erase();
   }
+}
+
+Value MmaBuilder::timesLog2E(Value x, Operation *user) {
+  constexpr double kLog2E = 1.4426950408889634;
+  auto contract = arith::FastMathFlagsAttr::get(b.getContext(), arith::FastMathFlags::contract);
+  auto sub = x.getDefiningOp<arith::SubFOp>();
+  if (!sub)
+    return arith::MulFOp::create(b, loc, x, cF32(kLog2E));
+  // (a - c) * log2(e) = a * log2(e) - c * log2(e): one fma per element, the
+  // c term once per row (a score minus its row's maximum); and a = p * q
+  // with q defined outside the key loop (a scale) is p * (q * log2(e)),
+  // q * log2(e) hoisted.
+  auto loop = user->getParentOfType<scf::ForOp>();
+  auto invariant = [&](Value v) {
+    return loop && !loop->isAncestor(v.getParentRegion()->getParentOp());
+  };
+  Value a = sub.getLhs(), aL;
+  if (auto m = a.getDefiningOp<arith::MulFOp>())
+    for (int k = 0; k < 2 && !aL; ++k)
+      if (invariant(m->getOperand(k)))
+        aL = arith::MulFOp::create(
+            b, loc, m->getOperand(1 - k),
+            arith::MulFOp::create(b, loc, m->getOperand(k), cF32(kLog2E), contract), contract);
+  if (!aL)
+    aL = arith::MulFOp::create(b, loc, a, cF32(kLog2E), contract);
+  Value cL = arith::MulFOp::create(b, loc, sub.getRhs(), cF32(kLog2E), contract);
+  return arith::SubFOp::create(b, loc, aL, cL, contract);
 }
 
 TileClassValues MmaBuilder::tileClass(Value kt) {
@@ -1776,22 +1845,25 @@ LogicalResult MmaBuilder::build() {
       scf::YieldOp::create(b, loc, emitTile(false));
       return SmallVector<Value>(ifAny.getResults());
     };
-    SmallVector<Value> next;
-    if (classified) {
-      auto ifFull = scf::IfOp::create(b, loc, stateTypes, tileClass(kt).full, true);
-      for (bool fullTile : {true, false}) {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(fullTile ? ifFull.thenBlock() : ifFull.elseBlock());
-        auto savedVals = vals;
-        auto savedEmitted = emitted;
-        scf::YieldOp::create(b, loc, fullTile ? emitTile(true) : emitPartial());
-        vals = std::move(savedVals);
-        emitted = std::move(savedEmitted);
-      }
-      next.assign(ifFull.getResults().begin(), ifFull.getResults().end());
-    } else {
-      next = emitPartial();
+    // Two copies: tiles whose keys are all below Skv and (classified masks)
+    // full run without the mask and without per-key range tests; the others
+    // (partial tiles, the last tile when Skv is not a multiple of bc) test.
+    Value interior = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                           mul(add(kt, cI64(1)), cI64(bc)), skv);
+    Value fast = classified ? andI(tileClass(kt).full, interior) : interior;
+    auto ifFast = scf::IfOp::create(b, loc, stateTypes, fast, true);
+    for (bool fastTile : {true, false}) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(fastTile ? ifFast.thenBlock() : ifFast.elseBlock());
+      auto savedVals = vals;
+      auto savedEmitted = emitted;
+      keysInRange = fastTile;
+      scf::YieldOp::create(b, loc, fastTile && classified ? emitTile(true) : emitPartial());
+      keysInRange = false;
+      vals = std::move(savedVals);
+      emitted = std::move(savedEmitted);
     }
+    SmallVector<Value> next(ifFast.getResults().begin(), ifFast.getResults().end());
     if (pipelined)
       ptx::mbarrierArrive(b, loc, barrierAddr(1, stage)); // this thread is done with the stage
     scf::YieldOp::create(b, loc, next);
