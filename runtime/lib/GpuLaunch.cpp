@@ -336,10 +336,8 @@ int64_t smCount(const Driver &d) {
   return count;
 }
 
-/// Key tiles of a tensor-core kernel of tier `tier` over Skv keys.
-int64_t keyTileCount(int64_t skv, int64_t tier) {
-  return (skv + attn_gpu_mma_key_tile(tier) - 1) / attn_gpu_mma_key_tile(tier);
-}
+/// Tiles of `keys` keys over Skv keys.
+int64_t keyTileCount(int64_t skv, int64_t keys) { return (skv + keys - 1) / keys; }
 
 /// Split-KV for a tensor-core kernel `name` of head-dimension tier `tier`
 /// (lock held): when its `_split` / `_merge` kernels exist and the blocks of
@@ -353,7 +351,7 @@ void chooseSplit(const Driver &d, attn_gpu_module *m, const std::string &name, i
   if (!split || !merge)
     return;
   const auto &c = p.call;
-  int64_t tiles = keyTileCount(c.Skv, tier);
+  int64_t tiles = keyTileCount(c.Skv, attn_gpu_split_key_tile(tier));
   int64_t blocks = int64_t(p.grid[0]) * c.H * c.B;
   // A split block's rows are (query, head) pairs of one KV head's group.
   int64_t group = c.H / c.Hkv;
@@ -379,7 +377,7 @@ void chooseSplit(const Driver &d, attn_gpu_module *m, const std::string &name, i
   p.mergeFn = merge;
   p.splitW = w;
   p.tier = tier;
-  p.splitSharedBytes = static_cast<unsigned>(attn_gpu_mma_smem_bytes(tier, ATTN_GPU_SPLIT_STAGES, 0));
+  p.splitSharedBytes = static_cast<unsigned>(attn_gpu_split_smem_bytes(tier));
   p.partialFloats = ATTN_GPU_SPLIT_ROW_SLOTS + ATTN_GPU_SPLIT_O_ITERATES * tier;
 }
 
@@ -426,8 +424,7 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       p.grid[2] = static_cast<unsigned>(c.B);
       p.block = ATTN_GPU_MMA_BLOCK_SIZE;
       p.tier = tier;
-      p.sharedBytes = static_cast<unsigned>(attn_gpu_mma_smem_bytes(tier, ATTN_GPU_MMA_STAGES,
-                                                                  ATTN_GPU_MMA_ROWS_PER_BLOCK));
+      p.sharedBytes = static_cast<unsigned>(attn_gpu_mma_smem_bytes(tier));
       chooseSplit(d, m, name, tier, p);
       if (p.splitW > 1)
         return allowShared(d, m, p.splitFn, p.splitSharedBytes);
@@ -435,7 +432,7 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       CUfunction perHead = optionalFunction(d, m, name + "_classes_h");
       CUfunction classes = perHead ? perHead : optionalFunction(d, m, name + "_classes");
       if (classes) {
-        int64_t keyTiles = keyTileCount(c.Skv, tier);
+        int64_t keyTiles = keyTileCount(c.Skv, attn_gpu_mma_key_tile(tier));
         // Grid x: key tiles; y: query tiles (the driver's limit 65535).
         if (keyTiles > 0x7fffffff || p.grid[0] > 65535)
           return attn::rt::fail(ATTN_ERROR_UNSUPPORTED,

@@ -112,7 +112,7 @@ public:
              const MmaKernelOptions &options)
       : variant(variant), cas(cas), target(target), options(options),
         b(variant.getContext()), loc(variant.getLoc()), hd(options.headDim),
-        bc(options.headDim > 128 ? 32 : 64) {}
+        bc(attn_gpu_mma_key_tile(options.headDim)) {}
 
   /// Checks the cascade's shape; false with the reason when not covered.
   bool classify(std::string &why);
@@ -416,6 +416,7 @@ bool MmaBuilder::classify(std::string &why) {
   // In a split cascade (cascade-split-kv) m2 is the block's chunk: the loop
   // part is the same as without it; the merges over m2 run in the merge kernel.
   split = cas.getSplitAttr() != nullptr;
+  bc = split ? attn_gpu_split_key_tile(hd) : attn_gpu_mma_key_tile(hd);
   auto ranksOf = [&](ArrayAttr a) {
     SmallVector<StringRef> r = cascade::rankNames(a);
     llvm::erase(r, StringRef("m2"));
@@ -1001,7 +1002,7 @@ Value MmaBuilder::tileOffset(Value row, Value col, int64_t rows) {
 }
 
 Value MmaBuilder::stageOffset(Value stage, int which) {
-  return mul(add(mul(stage, cIdx(2)), cIdx(which)), cIdx(attn_gpu_mma_tile_bytes(hd) / 2));
+  return mul(add(mul(stage, cIdx(2)), cIdx(which)), cIdx(attn_gpu_tile_bytes(bc, hd) / 2));
 }
 
 void MmaBuilder::loadTile(int which, Value stage, Value kt, Value fast) {
@@ -1115,7 +1116,7 @@ void MmaBuilder::issueLoads(Value want, Value kt, Value stage, Value fast) {
 }
 
 Value MmaBuilder::barrierAddr(int which, Value stage) {
-  int64_t base = 2 * stages() * attn_gpu_mma_tile_bytes(hd) + rowsPerBlock() * hd * 2;
+  int64_t base = 2 * stages() * attn_gpu_tile_bytes(bc, hd) + rowsPerBlock() * hd * 2;
   Value off = add(cI64(base + which * stages() * 8), mul(toI64(stage), cI64(8)));
   return add(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), smemPtr), off);
 }
@@ -1614,7 +1615,7 @@ LogicalResult MmaBuilder::build() {
     // Q in shared memory (after the K / V stages, core matrices), the A
     // operand of the QK wgmma; its copies are waited for with the first
     // tile's.
-    Value qSmem = cIdx(stages() * 2 * attn_gpu_mma_tile_bytes(hd) / 2);
+    Value qSmem = cIdx(stages() * 2 * attn_gpu_tile_bytes(bc, hd) / 2);
     copyRows(qPtr, ATTN_ARG_Q_STRIDES, hIdx, mul(qt, cI64(rowsPerBlock())), rowsPerBlock(), sq, qSmem,
              vectorCopyOk(ATTN_ARG_Q_STRIDES, qPtr));
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
@@ -1708,19 +1709,20 @@ LogicalResult MmaBuilder::build() {
   Value firstTile = start;
   if (split)
     firstTile = emitFirstTileFrom(b, loc, chunk, stepI64, start);
-  // S stages, tiles loaded S - 2 ahead (while tile t is computed, tiles
-  // t + 1 and t + 2 load). No block barrier per tile: stage s has two
-  // mbarriers, full[s] (every thread's copies into it landed: cp.async
-  // arrives on it by itself) and empty[s] (every thread is done reading it),
-  // so a warpgroup may run a tile ahead of the other and their MMAs and
-  // softmax overlap. Stages go round robin over the loaded tiles: the loop
-  // carries how many were issued and how many computed, and whether tiles
-  // t and t + 1 were loaded.
+  // S stages, tiles loaded S - 1 ahead (while tile t is computed, tile
+  // t + 1 loads into the stage that tile t - 1 used). No block barrier per
+  // tile: stage s has two mbarriers, full[s] (every thread's copies into it
+  // landed: cp.async arrives on it by itself) and empty[s] (every thread is
+  // done reading it), so one warpgroup's MMAs overlap the other's softmax
+  // (the loader of tile t + 1 waits for both to be done with tile t - 1).
+  // Stages go round robin over the loaded tiles: the loop carries how many
+  // were issued and how many computed, and whether the tiles ahead were
+  // loaded.
   if (votesPerWarpgroup() && indexOnlyKeep)
     wgVoteId = arith::AddIOp::create(b, loc, cI32(3), warpgroupI32());
   int64_t nStages = stages();
   bool pipelined = nStages > 1;
-  int64_t ahead = nStages - 2;
+  int64_t ahead = nStages - 1;
   Value issued = cI64(0);
   if (pipelined) {
     initBarriers();

@@ -3,8 +3,9 @@
 // The GPU's fast mapping of a 1-pass (online) cascade, FlashAttention
 // style: a block of 8 warps (two warpgroups) owns 128 query rows of one
 // (b, h); each warp keeps its 16 rows' Q fragments and every row state (the
-// iterates) in registers, K and V tiles are staged in shared memory by
-// cp.async three stages deep (the next two tiles load while one is computed), QK
+// iterates) in registers, K and V tiles (128 keys up to tier 128,
+// attn_gpu_mma_key_tile) are staged in shared memory by TMA or cp.async two
+// stages deep (the next tile loads while one is computed), QK
 // and the PV contraction run on the tensor cores (bf16 / fp16 in, fp32
 // accumulate: wgmma per warpgroup on sm_90a, else ldmatrix + mma.sync
 // m16n8k16 per warp; both give each warp the same fragment layout) and every

@@ -29,9 +29,8 @@
  * ATTN_GPU_MMA_BLOCK_SIZE threads (8 warps, two warpgroups) that each own
  * ATTN_GPU_MMA_ROWS_PER_BLOCK query rows of one (b, h): grid
  * (ceil(Sq / ATTN_GPU_MMA_ROWS_PER_BLOCK), H, B), and
- * attn_gpu_mma_smem_bytes(N, ATTN_GPU_MMA_STAGES, ATTN_GPU_MMA_ROWS_PER_BLOCK) bytes of
- * dynamic shared
- * memory (more than the default 48 KiB: the launcher raises the function's
+ * attn_gpu_mma_smem_bytes(N) bytes of dynamic shared memory (more than the
+ * default 48 KiB: the launcher raises the function's
  * CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES).
  *
  * Split-KV (decode): next to a tensor-core kernel, `..._d<N>_split` runs one
@@ -40,8 +39,9 @@
  * rows, which are (query i, head g) pairs of one KV head's group of
  * G = H / Hkv query heads, row = i * G + g, so that the group reads K and V
  * once: grid (ceil(Sq * G / ATTN_GPU_SPLIT_ROWS_PER_BLOCK), Hkv, B * W), W in
- * ATTN_ARG_NUM_CHUNKS; attn_gpu_mma_smem_bytes(N, ATTN_GPU_SPLIT_STAGES, 0)
- * bytes of dynamic shared memory) and leaves each row's iterate states in a
+ * ATTN_ARG_NUM_CHUNKS; key tiles of attn_gpu_split_key_tile(N) keys;
+ * attn_gpu_split_smem_bytes(N) bytes of dynamic shared memory) and leaves
+ * each row's iterate states in a
  * scratch area (ATTN_ARG_PARTIALS, the state of (b, h, row, chunk c) at
  * (((b * H + h) * Sq + row) * W + c) * (ATTN_GPU_SPLIT_ROW_SLOTS +
  * ATTN_GPU_SPLIT_O_ITERATES * N) floats), and `..._d<N>_merge` (one thread
@@ -102,9 +102,10 @@ enum {
 #define ATTN_GPU_MMA_BLOCK_SIZE 256
 #define ATTN_GPU_MMA_ROWS_PER_BLOCK 128
 /* Shared-memory stages of K / V tiles: the tensor-core kernel loads the next
- * two key tiles while it computes one (a stage more lets its warpgroups be a
- * tile apart); a split kernel has one stage. */
-#define ATTN_GPU_MMA_STAGES 4
+ * key tile while it computes one (every thread is done with a stage before
+ * it is loaded again, so the two warpgroups stay within a tile of each
+ * other); a split kernel has one stage. */
+#define ATTN_GPU_MMA_STAGES 2
 #define ATTN_GPU_SPLIT_STAGES 1
 /* Split-KV state of one (row, chunk): ATTN_GPU_SPLIT_ROW_SLOTS floats for the
  * row iterates, then N (the tier) per [row, D] iterate, at most
@@ -117,23 +118,36 @@ enum {
 /* Threads per block of a `_classes` kernel. */
 #define ATTN_GPU_CLASSES_BLOCK_SIZE 256
 
-/* Keys per tile of a tensor-core kernel of head-dimension tier `tier`. */
-static inline int64_t attn_gpu_mma_key_tile(int64_t tier) { return tier > 128 ? 32 : 64; }
+/* Keys per tile of a tensor-core kernel of head-dimension tier `tier` (and of
+ * its tile-class table): 128 up to tier 128 (session 7: +23-37% over 64 on an
+ * H100, the per-tile work of the softmax, its shuffles and the MMA issue
+ * amortised over twice the keys), 32 above (registers). */
+static inline int64_t attn_gpu_mma_key_tile(int64_t tier) { return tier > 128 ? 32 : 128; }
+/* Keys per tile of a split-KV kernel (`_split`, one warp per block). */
+static inline int64_t attn_gpu_split_key_tile(int64_t tier) { return tier > 128 ? 32 : 64; }
 
-/* Bytes of one K or V tile in shared memory: keys x (tier + 8) elements of
- * 2 bytes, rounded up to 1024 bytes (the alignment of a 128-byte-swizzled
- * wgmma operand). */
-static inline int64_t attn_gpu_mma_tile_bytes(int64_t tier) {
-  return (attn_gpu_mma_key_tile(tier) * (tier + 8) * 2 + 1023) / 1024 * 1024;
+/* Bytes of one K or V tile of `keys` keys in shared memory: keys x (tier + 8)
+ * elements of 2 bytes, rounded up to 1024 bytes (the alignment of a
+ * 128-byte-swizzled wgmma operand). */
+static inline int64_t attn_gpu_tile_bytes(int64_t keys, int64_t tier) {
+  return (keys * (tier + 8) * 2 + 1023) / 1024 * 1024;
 }
 
-/* Dynamic shared memory of a tensor-core kernel of tier `tier`: `stages`
- * stages of a K and a V tile, then the block's `qRows` query rows (tier
- * elements each; the Q operand of the warpgroup MMAs):
- * ATTN_GPU_MMA_ROWS_PER_BLOCK for a tensor-core kernel, 0 for a split one;
- * then two 8-byte barriers per stage; plus 1024 bytes to align the start. */
-static inline int64_t attn_gpu_mma_smem_bytes(int64_t tier, int64_t stages, int64_t qRows) {
-  return stages * 2 * attn_gpu_mma_tile_bytes(tier) + qRows * tier * 2 + stages * 16 + 1024;
+/* Dynamic shared memory of a kernel with `keys`-key tiles of tier `tier`:
+ * `stages` stages of a K and a V tile, then the block's `qRows` query rows
+ * (tier elements each; the Q operand of the warpgroup MMAs), then two 8-byte
+ * barriers per stage; plus 1024 bytes to align the start. */
+static inline int64_t attn_gpu_smem_bytes(int64_t keys, int64_t tier, int64_t stages,
+                                          int64_t qRows) {
+  return stages * 2 * attn_gpu_tile_bytes(keys, tier) + qRows * tier * 2 + stages * 16 + 1024;
+}
+/* ... of a tensor-core kernel (`_d<N>`) and of a split kernel (`_d<N>_split`). */
+static inline int64_t attn_gpu_mma_smem_bytes(int64_t tier) {
+  return attn_gpu_smem_bytes(attn_gpu_mma_key_tile(tier), tier, ATTN_GPU_MMA_STAGES,
+                             ATTN_GPU_MMA_ROWS_PER_BLOCK);
+}
+static inline int64_t attn_gpu_split_smem_bytes(int64_t tier) {
+  return attn_gpu_smem_bytes(attn_gpu_split_key_tile(tier), tier, ATTN_GPU_SPLIT_STAGES, 0);
 }
 
 /* A loaded cubin (CUmodule) in one CUDA context. */

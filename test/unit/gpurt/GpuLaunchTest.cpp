@@ -739,7 +739,7 @@ TEST(GpuMockLaunch, TensorCoreSplitAndMergeGeometry) {
   EXPECT_EQ(l[0].grid[1], 8u);
   EXPECT_EQ(l[0].grid[2], 2u);
   EXPECT_EQ(l[0].block[0], unsigned(ATTN_GPU_MMA_BLOCK_SIZE));
-  int64_t smem = attn_gpu_mma_smem_bytes(128, ATTN_GPU_MMA_STAGES, ATTN_GPU_MMA_ROWS_PER_BLOCK);
+  int64_t smem = attn_gpu_mma_smem_bytes(128);
   EXPECT_EQ(l[0].shared, unsigned(smem));
   EXPECT_GT(smem, 48 * 1024); // above the default: the launcher must raise the limit
   EXPECT_GE(m.sharedLimit("attn_geom_bf16_gpu_d128"), smem);
@@ -754,7 +754,7 @@ TEST(GpuMockLaunch, TensorCoreSplitAndMergeGeometry) {
   EXPECT_EQ(l[0].grid[1], 2u);
   EXPECT_EQ(l[0].grid[2], 8u);
   EXPECT_EQ(l[0].block[0], unsigned(ATTN_GPU_SPLIT_BLOCK_SIZE));
-  EXPECT_EQ(l[0].shared, unsigned(attn_gpu_mma_smem_bytes(128, ATTN_GPU_SPLIT_STAGES, 0)));
+  EXPECT_EQ(l[0].shared, unsigned(attn_gpu_split_smem_bytes(128)));
   EXPECT_EQ(l[1].name, "attn_geom_bf16_gpu_d128_merge");
   EXPECT_EQ(l[1].grid[0], unsigned((2 * 8 * 1 * 128 + ATTN_GPU_BLOCK_SIZE - 1) / ATTN_GPU_BLOCK_SIZE));
   EXPECT_EQ(l[1].block[0], unsigned(ATTN_GPU_BLOCK_SIZE));
