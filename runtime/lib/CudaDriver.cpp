@@ -72,6 +72,7 @@ Loaded load() {
             lookup(lib, d.cuModuleLoadData, {"cuModuleLoadData"}, missing) &&
             lookup(lib, d.cuModuleUnload, {"cuModuleUnload"}, missing) &&
             lookup(lib, d.cuModuleGetFunction, {"cuModuleGetFunction"}, missing) &&
+            lookup(lib, d.cuModuleGetGlobal, {"cuModuleGetGlobal_v2"}, missing) &&
             lookup(lib, d.cuFuncSetAttribute, {"cuFuncSetAttribute"}, missing) &&
             lookup(lib, d.cuLaunchKernel, {"cuLaunchKernel"}, missing) &&
             lookup(lib, d.cuMemAlloc, {"cuMemAlloc_v2"}, missing) &&

@@ -43,6 +43,8 @@ struct attn_gpu_module {
   std::unordered_map<std::string, CUfunction> functions;
   /// Tensor-core functions whose dynamic shared-memory limit is raised.
   std::unordered_map<CUfunction, int64_t> sharedLimit;
+  /// The image's `attn_gpu_abi_version` (attn/gpu.h): 1 when it has none.
+  uint32_t abi = 1;
 };
 
 namespace {
@@ -416,6 +418,17 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       CUfunction fn = optionalFunction(d, m, name);
       if (!fn)
         continue;
+      // Its geometry (key tiles, shared memory, argument words) is the one
+      // of the attnc that built it: refuse another ABI rather than launch it
+      // with this runtime's.
+      if (m->abi != ATTN_GPU_ABI_VERSION)
+        return attn::rt::fail(
+            ATTN_ERROR_UNSUPPORTED,
+            "kernel '" + name + "' was built for GPU ABI " + std::to_string(m->abi) +
+                (m->abi == 1 ? " (no attn_gpu_abi_version: an attnc from before the marker)" : "") +
+                " but this libattnrt runs ABI " + std::to_string(ATTN_GPU_ABI_VERSION) +
+                ": rebuild the variant with the attnc of this libattnrt (ATTN_GPU_KERNEL=rows "
+                "runs its row kernel meanwhile)");
       p.fn = fn;
       p.tensorCore = true;
       p.grid[0] = static_cast<unsigned>((c.Sq + ATTN_GPU_MMA_ROWS_PER_BLOCK - 1) /
@@ -864,6 +877,17 @@ extern "C" attn_status attn_gpu_module_load(const void *image, size_t size,
     auto *m = new attn_gpu_module;
     m->ctx = ctx;
     m->mod = mod;
+    // The ABI marker that attnc writes into every cubin (attn/gpu.h).
+    CUdeviceptr marker = 0;
+    size_t markerBytes = 0;
+    if (d->cuModuleGetGlobal(&marker, &markerBytes, mod, "attn_gpu_abi_version") == CUDA_SUCCESS &&
+        markerBytes == sizeof(uint32_t)) {
+      if (CUresult rc = d->cuMemcpyDtoH(&m->abi, marker, sizeof(uint32_t))) {
+        d->cuModuleUnload(mod);
+        delete m;
+        return fail(*d, rc, "reading the module's attn_gpu_abi_version (cuMemcpyDtoH)");
+      }
+    }
     m->image = image;
     m->size = size;
     m->sample = sample;

@@ -354,6 +354,15 @@ FailureOr<std::string> compileGpuKernels(ModuleOp kernels, const GpuCompileOptio
   }
   if (outer->getBody()->empty())
     return kernels.emitError("gpu target: no kernels to compile");
+  // The ABI marker (attn/gpu.h), once per image: in the first module only
+  // (ptxas links the modules into one cubin).
+  {
+    auto gm = *(*outer->getOps<ModuleOp>().begin()).getOps<gpu::GPUModuleOp>().begin();
+    b.setInsertionPointToStart(gm.getBody());
+    LLVM::GlobalOp::create(b, loc, b.getI32Type(), /*isConstant=*/true, LLVM::Linkage::External,
+                           "attn_gpu_abi_version", b.getI32IntegerAttr(ATTN_GPU_ABI_VERSION),
+                           /*alignment=*/4, /*addrSpace=*/1);
+  }
   if (failed(lowerNestedModules(*outer, options, "isa")))
     return failure();
   std::vector<std::string> objects = binaryObjects(*outer);

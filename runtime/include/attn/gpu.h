@@ -118,6 +118,16 @@ enum {
 /* Threads per block of a `_classes` kernel. */
 #define ATTN_GPU_CLASSES_BLOCK_SIZE 256
 
+/* The GPU ABI of attnc's tensor-core kernels (the geometry below: key tiles,
+ * stages, shared memory, the argument block's words). Every cubin attnc
+ * writes holds `.visible .global .u32 attn_gpu_abi_version` with this value;
+ * attn_gpu_launch runs a module's tensor-core kernels (`_d<N>`) only when the
+ * module's value is this one, and otherwise fails with ATTN_ERROR_UNSUPPORTED
+ * naming both (a module without the symbol counts as version 1: built before
+ * the marker, with 64-key tiles). Row kernels (the base name) run whatever
+ * the marker. 2: 128-key tiles up to tier 128 (session 7). */
+#define ATTN_GPU_ABI_VERSION 2
+
 /* Keys per tile of a tensor-core kernel of head-dimension tier `tier` (and of
  * its tile-class table): 128 up to tier 128 (session 7: +23-37% over 64 on an
  * H100, the per-tile work of the softmax, its shuffles and the MMA issue

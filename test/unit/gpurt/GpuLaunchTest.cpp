@@ -712,15 +712,66 @@ std::vector<Launch> geomCall(const MockLaunches &m, attn_gpu_module *module, int
   return launches(m);
 }
 
+/// The line attnc writes into every image (attn/gpu.h's ATTN_GPU_ABI_VERSION).
+#define ATTN_TEST_STR2(x) #x
+#define ATTN_TEST_STR(x) ATTN_TEST_STR2(x)
+#define ABI_MARKER                                                                                 \
+  ".visible .global .align 4 .u32 attn_gpu_abi_version = " ATTN_TEST_STR(ATTN_GPU_ABI_VERSION) ";\n"
+
 /// The mock variant `geom`'s module: the row kernel and tier 128's
 /// tensor-core, split and merge kernels (the mock records their launches).
 void loadGeomModule(attn_gpu_module **module) {
   ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
-  static const char image[] = ".visible .entry attn_geom_bf16_gpu(\n"
+  static const char image[] = ABI_MARKER ".visible .entry attn_geom_bf16_gpu(\n"
                               ".visible .entry attn_geom_bf16_gpu_d128(\n"
                               ".visible .entry attn_geom_bf16_gpu_d128_split(\n"
                               ".visible .entry attn_geom_bf16_gpu_d128_merge(\n";
   ASSERT_EQ(attn_gpu_module_load(image, sizeof image, module), ATTN_OK) << attn_last_error();
+}
+
+// A module whose tensor-core kernels were built for another GPU ABI (another
+// key tile, shared memory, argument words), or by an attnc from before the
+// marker, is refused with both versions named, not launched with this
+// runtime's geometry; its row kernel still runs on request.
+TEST(GpuMockLaunch, RefusesTensorCoreKernelsOfAnotherAbi) {
+  MockLaunches m = mockLaunches();
+  if (!m)
+    GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
+  ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
+  static const char unmarked[] = ".visible .entry attn_geom_bf16_gpu(\n"
+                                 ".visible .entry attn_geom_bf16_gpu_d128(\n";
+  static const char older[] = ".visible .global .align 4 .u32 attn_gpu_abi_version = 1;\n"
+                              ".visible .entry attn_geom_bf16_gpu(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128(\n ";
+  const int64_t B = 1, H = 2, S = 64, D = 128;
+  DeviceBuffer qb(B * H * S * D * 2), kb(B * H * S * D * 2), vb(B * H * S * D * 2),
+      ob(B * H * S * D * 2);
+  attn_tensor q = view(ATTN_BF16, {B, H, S, D}, qb.ptr), k = view(ATTN_BF16, {B, H, S, D}, kb.ptr),
+              v = view(ATTN_BF16, {B, H, S, D}, vb.ptr), o = view(ATTN_BF16, {B, H, S, D}, ob.ptr);
+  attn_variant_info info{"geom", ATTN_BF16, 0, nullptr, 0, nullptr, 0, 1};
+  for (const char *image : {unmarked, older}) {
+    attn_gpu_module *module = nullptr;
+    size_t size = image == unmarked ? sizeof unmarked : sizeof older;
+    ASSERT_EQ(attn_gpu_module_load(image, size, &module), ATTN_OK) << attn_last_error();
+    m.reset();
+    EXPECT_EQ(attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &q, &k, &v, &o, nullptr,
+                              nullptr, nullptr, -1, nullptr),
+              ATTN_ERROR_UNSUPPORTED);
+    std::string why = attn_last_error();
+    EXPECT_NE(why.find("built for GPU ABI 1"), std::string::npos) << why;
+    EXPECT_NE(why.find("runs ABI " ATTN_TEST_STR(ATTN_GPU_ABI_VERSION)), std::string::npos) << why;
+    EXPECT_EQ(m.count(), 0) << "nothing launched";
+    ::setenv("ATTN_GPU_KERNEL", "rows", 1);
+    EXPECT_EQ(attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &q, &k, &v, &o, nullptr,
+                              nullptr, nullptr, -1, nullptr),
+              ATTN_OK)
+        << attn_last_error();
+    ::unsetenv("ATTN_GPU_KERNEL");
+    EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
+    ASSERT_EQ(m.count(), 1);
+    EXPECT_EQ(launches(m)[0].name, "attn_geom_bf16_gpu");
+    attn_gpu_module_unload(module);
+  }
 }
 
 TEST(GpuMockLaunch, TensorCoreSplitAndMergeGeometry) {
@@ -775,7 +826,7 @@ TEST(GpuMockLaunch, TileClassesRunFirst) {
     GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
   ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
   attn_gpu_module *module = nullptr;
-  static const char image[] = ".visible .entry attn_geom_bf16_gpu(\n"
+  static const char image[] = ABI_MARKER ".visible .entry attn_geom_bf16_gpu(\n"
                               ".visible .entry attn_geom_bf16_gpu_d128(\n"
                               ".visible .entry attn_geom_bf16_gpu_d128_split(\n"
                               ".visible .entry attn_geom_bf16_gpu_d128_merge(\n"
@@ -808,7 +859,7 @@ TEST(GpuMockLaunch, TileClassesRunFirst) {
   EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
   // A mask that reads h: `_classes_h`, a table per (b, h), B * H * 3 * 313 bytes (more than the
   // scratch's 4096-byte minimum).
-  static const char perHead[] = ".visible .entry attn_geom_bf16_gpu(\n"
+  static const char perHead[] = ABI_MARKER ".visible .entry attn_geom_bf16_gpu(\n"
                                 ".visible .entry attn_geom_bf16_gpu_d128(\n"
                                 ".visible .entry attn_geom_bf16_gpu_d128_classes_h(\n";
   ASSERT_EQ(attn_gpu_module_load(perHead, sizeof perHead, &module), ATTN_OK) << attn_last_error();

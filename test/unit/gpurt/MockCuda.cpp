@@ -41,6 +41,9 @@ using Kernel = void (*)(const int64_t *args, int64_t id);
 
 struct Module {
   std::map<std::string, Kernel> kernels;
+  /// `attn_gpu_abi_version` when the PTX defines it (cuModuleGetGlobal).
+  bool hasAbi = false;
+  uint32_t abi = 0;
 };
 
 std::mutex mutex;
@@ -383,7 +386,20 @@ MOCK cuModuleLoadData(void **mod, const void *image) {
     delete m;
     return INVALID_IMAGE;
   }
+  // `.visible .global .align 4 .u32 attn_gpu_abi_version = N;`
+  if (const char *abi = std::strstr(text, "attn_gpu_abi_version = ")) {
+    m->hasAbi = true;
+    m->abi = static_cast<uint32_t>(std::strtoul(abi + 23, nullptr, 10));
+  }
   *mod = m;
+  return OK;
+}
+MOCK cuModuleGetGlobal_v2(CUdeviceptr *ptr, size_t *bytes, void *mod, const char *name) {
+  auto *m = static_cast<Module *>(mod);
+  if (std::string(name) != "attn_gpu_abi_version" || !m->hasAbi)
+    return NOT_FOUND;
+  *ptr = reinterpret_cast<CUdeviceptr>(&m->abi);
+  *bytes = sizeof(uint32_t);
   return OK;
 }
 MOCK cuModuleUnload(void *mod) {
