@@ -44,8 +44,11 @@ struct AttnOpLowering {
     return LLVM::GEPOp::create(b, loc, ptrTy, elem, base, ValueRange{offset});
   }
   Value loadWord(Value base, int64_t k) {
+    // Tensor descriptors and params are read-only during a launch: invariant
+    // loads, which LLVM hoists out of a kernel's key loop.
     return LLVM::LoadOp::create(b, loc, b.getI64Type(), gep(base, b.getI64Type(), cI64(k)),
-                                /*alignment=*/8);
+                                /*alignment=*/8, /*isVolatile=*/false, /*isNonTemporal=*/false,
+                                /*isInvariant=*/true);
   }
   Value convert(Operation *op, IRMapping &map);
 };
@@ -60,7 +63,9 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
   if (auto p = dyn_cast<attn::GetParamOp>(op)) {
     int64_t k = declarationIndex<attn::ParamOp>(variant, p.getParam());
     Value raw = LLVM::LoadOp::create(b, loc, b.getF64Type(),
-                                     gep(ctx.paramsPtr, b.getF64Type(), cI64(k)));
+                                     gep(ctx.paramsPtr, b.getF64Type(), cI64(k)), /*alignment=*/8,
+                                     /*isVolatile=*/false, /*isNonTemporal=*/false,
+                                     /*isInvariant=*/true);
     Type t = p.getType();
     if (t.isF32())
       return arith::TruncFOp::create(b, loc, b.getF32Type(), raw);
@@ -74,7 +79,8 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
     int64_t k = declarationIndex<attn::TensorOp>(variant, l.getTensor());
     constexpr int64_t kWords = sizeof(attn_tensor) / 8;
     Value base = gep(ctx.tensorsPtr, i64, cI64(k * kWords));
-    Value data = LLVM::LoadOp::create(b, loc, ptrTy, base);
+    Value data = LLVM::LoadOp::create(b, loc, ptrTy, base, /*alignment=*/8, /*isVolatile=*/false,
+                                      /*isNonTemporal=*/false, /*isInvariant=*/true);
     Value offset = cI64(0);
     Value inRange = arith::ConstantIntOp::create(b, loc, 1, 1);
     unsigned dim = 0;

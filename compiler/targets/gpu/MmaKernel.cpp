@@ -1323,7 +1323,72 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
 /// div.full.f32 (2 ulp): IEEE division's slow path is a subroutine call, and
 /// ptxas was seen to reuse a live wgmma A-operand register across such calls
 /// in the key loop (wrong results); no call is left there.
+/// The integer constant that `v` is, if any.
+static std::optional<int64_t> intConstant(Value v) {
+  APInt c;
+  if (matchPattern(v, m_ConstantInt(&c)))
+    return c.getSExtValue();
+  return std::nullopt;
+}
+
+/// sitofp(x + c) -> sitofp(x) + c, for the constant offsets of a key within
+/// its tile (j = the tile's base + c): a bias such as slope * (i - j) then
+/// converts i - base once per row and adds c in f32, instead of a 64-bit
+/// subtract and a 64-bit integer-to-float conversion (a quarter-rate
+/// instruction, on the pipe that also runs ex2) per score. Exact while the
+/// values are below 2^24; larger ones round as a float sum would.
+static void splitConstantOffsets(gpu::GPUFuncOp fn) {
+  SmallVector<arith::SIToFPOp> convs;
+  fn.walk([&](arith::SIToFPOp op) {
+    if (op.getType().isF32() && op.getIn().getType().isInteger(64))
+      convs.push_back(op);
+  });
+  for (arith::SIToFPOp op : convs) {
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    Value v = op.getIn();
+    int64_t offset = 0;
+    auto addConst = [](Value x) -> std::optional<std::pair<Value, int64_t>> {
+      auto add = x.getDefiningOp<arith::AddIOp>();
+      if (!add)
+        return std::nullopt;
+      for (int k = 0; k < 2; ++k)
+        if (std::optional<int64_t> c = intConstant(add->getOperand(k)))
+          return std::make_pair(add->getOperand(1 - k), *c);
+      return std::nullopt;
+    };
+    for (int guard = 0; guard < 8; ++guard) {
+      if (auto xc = addConst(v)) {
+        v = xc->first;
+        offset += xc->second;
+        continue;
+      }
+      auto sub = v.getDefiningOp<arith::SubIOp>();
+      if (!sub)
+        break;
+      if (auto xc = addConst(sub.getRhs())) {
+        v = arith::SubIOp::create(b, loc, sub.getLhs(), xc->first);
+        offset -= xc->second;
+        continue;
+      }
+      if (auto xc = addConst(sub.getLhs())) {
+        v = arith::SubIOp::create(b, loc, xc->first, sub.getRhs());
+        offset += xc->second;
+        continue;
+      }
+      break;
+    }
+    if (offset == 0 || std::abs(offset) >= (int64_t(1) << 24))
+      continue;
+    Value f = arith::SIToFPOp::create(b, loc, op.getType(), v);
+    Value c = arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(float(offset)));
+    op.getResult().replaceAllUsesWith(arith::AddFOp::create(b, loc, f, c).getResult());
+    op.erase();
+  }
+}
+
 void MmaBuilder::lowerFastMath(gpu::GPUFuncOp fn) {
+  splitConstantOffsets(fn);
   // a * b + c may become one fma (contract): the inlined bodies' scale,
   // shift and the online rescale of the output are mostly such pairs.
   fn.walk([&](arith::ArithFastMathInterface op) {
