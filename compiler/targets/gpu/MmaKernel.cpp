@@ -1818,7 +1818,12 @@ LogicalResult MmaBuilder::build() {
   // other's sync: the two turns alternate. Needs the loop free of block
   // barriers (a vote would wait for a warpgroup held at its turn).
   Value wg1;
-  if (options.pingPong && useWgmma() && pipelined && !indexOnlyKeep && threads() == 256) {
+  // It also needs two tiles of look-ahead: with one, warpgroup 0's loader
+  // of tile t + 1 waits for warpgroup 1 to finish tile t - 1, whose PV waits
+  // for warpgroup 0's QK of tile t (a deadlock); the two-stage pipeline of
+  // 128-key tiles has one, so the option is inert there.
+  if (options.pingPong && useWgmma() && pipelined && ahead >= 2 && !indexOnlyKeep &&
+      threads() == 256) {
     Value wg = warpgroupI32();
     turnMine = arith::AddIOp::create(b, loc, cI32(1), wg);
     turnOther = arith::SubIOp::create(b, loc, cI32(2), wg);

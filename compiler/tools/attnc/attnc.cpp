@@ -83,7 +83,8 @@ cl::opt<bool> gpuPingPong(
     "gpu-pingpong", cl::cat(attncCategory),
     cl::desc("GPU tensor-core kernels: the two warpgroups of a block take turns on the tensor "
              "cores (FlashAttention-3's ping-pong; kernels whose key loop votes keep their "
-             "schedule). Default false: +1-2% on full attention, -24% on sigmoid on an H100"),
+             "schedule). Needs two tiles of look-ahead, so it is inert with the default "
+             "two-stage pipeline of 128-key tiles. Default false"),
     cl::init(false));
 cl::opt<bool> gpuWarpgroupVotes(
     "gpu-warpgroup-votes", cl::cat(attncCategory),
