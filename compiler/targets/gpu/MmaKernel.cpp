@@ -1316,13 +1316,6 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
   }
 }
 
-/// exp(x) -> ex2.approx(x * log2(e)), exp2(x) -> ex2.approx(x) and
-/// tanh(x) -> tanh.approx(x): one MUFU instruction each instead of
-/// libdevice's or a polynomial's sequence (relative errors about 2^-22 and
-/// 2^-11, below the bf16 / fp16 rounding of the output). x / y ->
-/// div.full.f32 (2 ulp): IEEE division's slow path is a subroutine call, and
-/// ptxas was seen to reuse a live wgmma A-operand register across such calls
-/// in the key loop (wrong results); no call is left there.
 /// The integer constant that `v` is, if any.
 static std::optional<int64_t> intConstant(Value v) {
   APInt c;
@@ -1357,7 +1350,11 @@ static void splitConstantOffsets(gpu::GPUFuncOp fn) {
           return std::make_pair(add->getOperand(1 - k), *c);
       return std::nullopt;
     };
-    for (int guard = 0; guard < 8; ++guard) {
+    constexpr int64_t kExact = int64_t(1) << 24; // integers exact in f32
+    auto big = [&](int64_t c) { return c <= -kExact || c >= kExact; };
+    for (int guard = 0; guard < 8 && !big(offset); ++guard) {
+      if (auto c = addConst(v); c && big(c->second))
+        break;
       if (auto xc = addConst(v)) {
         v = xc->first;
         offset += xc->second;
@@ -1366,19 +1363,22 @@ static void splitConstantOffsets(gpu::GPUFuncOp fn) {
       auto sub = v.getDefiningOp<arith::SubIOp>();
       if (!sub)
         break;
-      if (auto xc = addConst(sub.getRhs())) {
+      auto lhs = addConst(sub.getLhs()), rhs = addConst(sub.getRhs());
+      if ((lhs && big(lhs->second)) || (rhs && big(rhs->second)))
+        break;
+      if (auto xc = rhs) {
         v = arith::SubIOp::create(b, loc, sub.getLhs(), xc->first);
         offset -= xc->second;
         continue;
       }
-      if (auto xc = addConst(sub.getLhs())) {
+      if (auto xc = lhs) {
         v = arith::SubIOp::create(b, loc, xc->first, sub.getRhs());
         offset += xc->second;
         continue;
       }
       break;
     }
-    if (offset == 0 || std::abs(offset) >= (int64_t(1) << 24))
+    if (offset == 0 || big(offset))
       continue;
     Value f = arith::SIToFPOp::create(b, loc, op.getType(), v);
     Value c = arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(float(offset)));
@@ -1387,6 +1387,13 @@ static void splitConstantOffsets(gpu::GPUFuncOp fn) {
   }
 }
 
+/// exp(x) -> ex2.approx(x * log2(e)), exp2(x) -> ex2.approx(x) and
+/// tanh(x) -> tanh.approx(x): one MUFU instruction each instead of
+/// libdevice's or a polynomial's sequence (relative errors about 2^-22 and
+/// 2^-11, below the bf16 / fp16 rounding of the output). x / y ->
+/// div.full.f32 (2 ulp): IEEE division's slow path is a subroutine call, and
+/// ptxas was seen to reuse a live wgmma A-operand register across such calls
+/// in the key loop (wrong results); no call is left there.
 void MmaBuilder::lowerFastMath(gpu::GPUFuncOp fn) {
   splitConstantOffsets(fn);
   // a * b + c may become one fma (contract): the inlined bodies' scale,
