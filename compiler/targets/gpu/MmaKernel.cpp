@@ -335,9 +335,9 @@ private:
   /// The lse of a row: v, or -inf on a row with no kept key.
   void storeLse(Value row, Value kept, Value v);
   void lowerFastMath(gpu::GPUFuncOp fn);
-  /// x * log2(e) for ex2.approx, distributed over x = a - c (and into a
-  /// loop-invariant factor of a) so that LLVM forms one fma per element.
-  Value timesLog2E(Value x, Operation *user);
+  /// x * log2(e) for ex2.approx, distributed over x = a - c so that LLVM
+  /// forms one fma per element.
+  Value timesLog2E(Value x);
   bool dependsOnLoad(Value fiber);
 
   VariantOp variant;
@@ -1298,7 +1298,7 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
     for (unsigned k = 0, n = countOf(Shape::O); k < n; ++k) {
       unsigned h = halfOf(k);
       Value f = add(mul(t, cI64(2)), cI64((k / 4) * 8 + (k & 1)));
-      Value ok = andI(slt(rows[h], sq), slt(f, dDim));
+      Value ok = andI(rowValid[h], slt(f, dDim));
       auto ifOk = scf::IfOp::create(b, loc, ok, false);
       OpBuilder::InsertionGuard inner(b);
       b.setInsertionPointToStart(ifOk.thenBlock());
@@ -1423,7 +1423,7 @@ void MmaBuilder::lowerFastMath(gpu::GPUFuncOp fn) {
     }
     Value x = op->getOperand(0);
     if (isa<math::ExpOp>(op))
-      x = timesLog2E(x, op);
+      x = timesLog2E(x);
     const char *text = isa<math::TanhOp>(op) ? "tanh.approx.f32 $0, $1;" : "ex2.approx.ftz.f32 $0, $1;";
     auto asmOp = LLVM::InlineAsmOp::create(
         b, loc, b.getF32Type(), ValueRange{x}, text, "=f,f",
@@ -1434,29 +1434,15 @@ void MmaBuilder::lowerFastMath(gpu::GPUFuncOp fn) {
   }
 }
 
-Value MmaBuilder::timesLog2E(Value x, Operation *user) {
+Value MmaBuilder::timesLog2E(Value x) {
   constexpr double kLog2E = 1.4426950408889634;
   auto contract = arith::FastMathFlagsAttr::get(b.getContext(), arith::FastMathFlags::contract);
   auto sub = x.getDefiningOp<arith::SubFOp>();
   if (!sub)
     return arith::MulFOp::create(b, loc, x, cF32(kLog2E));
   // (a - c) * log2(e) = a * log2(e) - c * log2(e): one fma per element, the
-  // c term once per row (a score minus its row's maximum); and a = p * q
-  // with q defined outside the key loop (a scale) is p * (q * log2(e)),
-  // q * log2(e) hoisted.
-  auto loop = user->getParentOfType<scf::ForOp>();
-  auto invariant = [&](Value v) {
-    return loop && !loop->isAncestor(v.getParentRegion()->getParentOp());
-  };
-  Value a = sub.getLhs(), aL;
-  if (auto m = a.getDefiningOp<arith::MulFOp>())
-    for (int k = 0; k < 2 && !aL; ++k)
-      if (invariant(m->getOperand(k)))
-        aL = arith::MulFOp::create(
-            b, loc, m->getOperand(1 - k),
-            arith::MulFOp::create(b, loc, m->getOperand(k), cF32(kLog2E), contract), contract);
-  if (!aL)
-    aL = arith::MulFOp::create(b, loc, a, cF32(kLog2E), contract);
+  // c term once per row (a score minus its row's maximum).
+  Value aL = arith::MulFOp::create(b, loc, sub.getLhs(), cF32(kLog2E), contract);
   Value cL = arith::MulFOp::create(b, loc, sub.getRhs(), cF32(kLog2E), contract);
   return arith::SubFOp::create(b, loc, aL, cL, contract);
 }

@@ -147,7 +147,9 @@ inline void fillExtraTensor(HostTensor &t, attn_dtype dtype, std::mt19937_64 &rn
 /// tiles), with `params` by name (the others take their defaults) and the
 /// declared tensors filled by fillExtraTensor (segments of 17-39 positions,
 /// several per key tile, then of 190-442, so that a GPU kernel's tiles of
-/// 128 rows x 64 keys are empty, partial and full); then compares o
+/// 128 rows x 128 keys are empty and partial; full ones only in the tables
+/// of a mask that reads h, whose rows 1 and 3 have segments of 253 and 379:
+/// with 64-key tiles document's table held one too); then compares o
 /// (outputTolerance, every element written: o starts as NaN) and lse (1e-3)
 /// with the float64 reference of `source`.
 inline void checkOnGpu(const attn_variant_info &info, const std::string &source,
