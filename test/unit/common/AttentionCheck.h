@@ -143,15 +143,16 @@ inline void fillExtraTensor(HostTensor &t, attn_dtype dtype, std::mt19937_64 &rn
 
 /// Runs `call`, a compiled variant described by `info`, on the GPU on random
 /// GQA inputs in info.input_dtype, twice: (B 2, H 4, Hkv 2, Sq 67, Skv 93,
-/// D 64) and (B 1, H 4, Hkv 2, Sq 300, Skv 700, D 64, several query and key
-/// tiles), with `params` by name (the others take their defaults) and the
-/// declared tensors filled by fillExtraTensor (segments of 17-39 positions,
-/// several per key tile, then of 190-442, so that a GPU kernel's tiles of
-/// 128 rows x 128 keys are empty and partial; full ones only in the tables
-/// of a mask that reads h, whose rows 1 and 3 have segments of 253 and 379:
-/// with 64-key tiles document's table held one too); then compares o
-/// (outputTolerance, every element written: o starts as NaN) and lse (1e-3)
-/// with the float64 reference of `source`.
+/// D 64) and (B 1, H 4, Hkv 2, Sq 600, Skv 700, D 64, several query and key
+/// tiles, neither length a multiple of 128), with `params` by name (the others
+/// take their defaults) and the declared tensors filled by fillExtraTensor
+/// (segments of 17-39 positions, several per key tile, then of 300-700), so
+/// that a GPU kernel's tiles of 128 rows x 128 keys are empty, partial and
+/// full in every table: document's per-b table (segments of 300) holds the
+/// full tile (query rows 128-255, keys 0-127), the empty one (rows 384-511,
+/// keys 0-127) and partial ones; then compares o (outputTolerance, every
+/// element written: o starts as NaN) and lse (1e-3) with the float64
+/// reference of `source`.
 inline void checkOnGpu(const attn_variant_info &info, const std::string &source,
                        const std::map<std::string, double> &params, const GpuCall &call) {
   const attn_dtype dtype = info.input_dtype;
@@ -159,7 +160,7 @@ inline void checkOnGpu(const attn_variant_info &info, const std::string &source,
   struct Shape {
     int64_t B, H, Hkv, Sq, Skv, D, segment;
   };
-  for (Shape sh : {Shape{2, 4, 2, 67, 93, 64, 17}, Shape{1, 4, 2, 300, 700, 64, 190}}) {
+  for (Shape sh : {Shape{2, 4, 2, 67, 93, 64, 17}, Shape{1, 4, 2, 600, 700, 64, 300}}) {
     const int64_t B = sh.B, H = sh.H, Sq = sh.Sq, D = sh.D;
     SCOPED_TRACE("Sq " + std::to_string(Sq) + " Skv " + std::to_string(sh.Skv));
     RandomInputs in(B, H, sh.Hkv, Sq, sh.Skv, D, dtype, 17);
