@@ -410,10 +410,7 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
   // one-row-per-thread kernel.
   const char *choice = std::getenv("ATTN_GPU_KERNEL");
   bool rowsOnly = choice && std::string(choice) == "rows";
-  // The tensor-core kernels compute indices in 32 bits (attn/gpu.h).
-  bool indicesFit = c.Skv <= ATTN_GPU_MAX_INDEX && c.Sq <= ATTN_GPU_MAX_INDEX &&
-                    c.qOffset >= -ATTN_GPU_MAX_INDEX && c.qOffset <= ATTN_GPU_MAX_INDEX - c.Sq;
-  if (!rowsOnly && c.H <= 65535 && c.B <= 65535 && indicesFit) {
+  if (!rowsOnly && c.H <= 65535 && c.B <= 65535) {
     for (int64_t tier : {32, 64, 128, 256}) {
       if (tier < c.D)
         continue;
