@@ -1354,9 +1354,9 @@ static void splitConstantOffsets(gpu::GPUFuncOp fn) {
     constexpr int64_t kExact = int64_t(1) << 24; // integers exact in f32
     auto big = [&](int64_t c) { return c <= -kExact || c >= kExact; };
     for (int guard = 0; guard < 8 && !big(offset); ++guard) {
-      if (auto c = addConst(v); c && big(c->second))
-        break;
       if (auto xc = addConst(v)) {
+        if (big(xc->second))
+          break;
         v = xc->first;
         offset += xc->second;
         continue;
