@@ -411,9 +411,10 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
   const char *choice = std::getenv("ATTN_GPU_KERNEL");
   bool rowsOnly = choice && std::string(choice) == "rows";
   if (!rowsOnly && c.H <= 65535 && c.B <= 65535) {
-    for (int64_t tier : {32, 64, 128, 256}) {
-      if (tier < c.D)
-        continue;
+    // Every tier attnc can build (attn_gpu_is_tier), smallest first.
+    int64_t first = std::max<int64_t>(1, (c.D + ATTN_GPU_TIER_STEP - 1) / ATTN_GPU_TIER_STEP);
+    for (int64_t tier = first * ATTN_GPU_TIER_STEP; tier <= ATTN_GPU_MAX_TIER;
+         tier += ATTN_GPU_TIER_STEP) {
       std::string name = std::string(kernel) + "_d" + std::to_string(tier);
       CUfunction fn = optionalFunction(d, m, name);
       if (!fn)

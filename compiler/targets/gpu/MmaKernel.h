@@ -65,9 +65,9 @@ struct MmaKernelOptions {
 };
 
 /// A head-dimension tier a tensor-core kernel can have: a multiple of 32 up
-/// to 256 (the one rule for attnc's --gpu-head-dims, CompilerOptions'
+/// to 256 (attn/gpu.h's attn_gpu_is_tier, the one rule for attnc's --gpu-head-dims, CompilerOptions'
 /// gpuHeadDims and buildMmaKernel).
-inline bool isMmaHeadDim(int64_t n) { return n > 0 && n % 32 == 0 && n <= 256; }
+inline bool isMmaHeadDim(int64_t n) { return attn_gpu_is_tier(n) != 0; }
 
 /// Query rows per block and threads per block of every tensor-core kernel.
 constexpr int64_t kMmaRowsPerBlock = ATTN_GPU_MMA_ROWS_PER_BLOCK;

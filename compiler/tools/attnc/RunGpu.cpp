@@ -89,11 +89,12 @@ std::optional<std::string> driver::runOnGpu(const std::string &file, const std::
   // tier >= D; none above them, where the row kernel runs): the compile then
   // pays for one tier, not every default one (docs/performance.md, "GPU JIT
   // compile": 2.0 s against 4.8 s).
-  std::vector<int64_t> tiers;
-  for (int64_t t : options.gpuHeadDims)
-    if (t >= problem.q.shape[3] && (tiers.empty() || t < tiers.front()))
-      tiers = {t};
-  options.gpuHeadDims = tiers;
+  // The runtime's own rule (attn_gpu_tier_for) picks it.
+  int64_t tier = attn_gpu_tier_for(problem.q.shape[3], options.gpuHeadDims.data(),
+                                   options.gpuHeadDims.size());
+  options.gpuHeadDims.clear();
+  if (tier)
+    options.gpuHeadDims.push_back(tier);
   Compiler compiler(options);
   std::string error;
   KernelOrigin origin;

@@ -128,6 +128,25 @@ enum {
  * the marker. 2: 128-key tiles up to tier 128 (session 7). */
 #define ATTN_GPU_ABI_VERSION 2
 
+/* Head-dimension tiers of the tensor-core kernels (`_d<N>`): N a multiple of
+ * ATTN_GPU_TIER_STEP up to ATTN_GPU_MAX_TIER (attnc --gpu-head-dims). A call
+ * of head dimension D runs the smallest tier >= D that the module holds; a D
+ * above every tier runs the row kernel. */
+#define ATTN_GPU_TIER_STEP 32
+#define ATTN_GPU_MAX_TIER 256
+static inline int attn_gpu_is_tier(int64_t n) {
+  return n > 0 && n % ATTN_GPU_TIER_STEP == 0 && n <= ATTN_GPU_MAX_TIER;
+}
+/* The tier a call of head dimension D runs when the module holds the `n`
+ * tiers `tiers`: the smallest one >= D, or 0 (the row kernel) when none is. */
+static inline int64_t attn_gpu_tier_for(int64_t D, const int64_t *tiers, size_t n) {
+  int64_t best = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (tiers[i] >= D && attn_gpu_is_tier(tiers[i]) && (best == 0 || tiers[i] < best))
+      best = tiers[i];
+  return best;
+}
+
 /* Keys per tile of a tensor-core kernel of head-dimension tier `tier` (and of
  * its tile-class table): 128 up to tier 128 (session 7: +23-37% over 64 on an
  * H100, the per-tile work of the softmax, its shuffles and the MMA issue

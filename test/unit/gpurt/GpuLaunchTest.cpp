@@ -695,8 +695,8 @@ std::vector<Launch> launches(const MockLaunches &m) {
 /// One bf16 call of the mock variant `geom` (tier 128, split and merge
 /// kernels present) on device buffers; returns the launches it made.
 std::vector<Launch> geomCall(const MockLaunches &m, attn_gpu_module *module, int64_t B, int64_t H,
-                             int64_t Hkv, int64_t Sq, int64_t Skv, const char *splitEnv) {
-  const int64_t D = 128;
+                             int64_t Hkv, int64_t Sq, int64_t Skv, const char *splitEnv,
+                             int64_t D = 128) {
   DeviceBuffer qb(B * H * Sq * D * 2), kb(B * Hkv * Skv * D * 2), vb(B * Hkv * Skv * D * 2),
       ob(B * H * Sq * D * 2);
   attn_tensor q = view(ATTN_BF16, {B, H, Sq, D}, qb.ptr), k = view(ATTN_BF16, {B, Hkv, Skv, D}, kb.ptr),
@@ -772,6 +772,37 @@ TEST(GpuMockLaunch, RefusesTensorCoreKernelsOfAnotherAbi) {
     EXPECT_EQ(launches(m)[0].name, "attn_geom_bf16_gpu");
     attn_gpu_module_unload(module);
   }
+}
+
+// Any tier attnc builds (a multiple of 32 up to 256, --gpu-head-dims) runs:
+// D runs the smallest tier >= D that the module holds, and a D above every
+// tier runs the row kernel (a module of tiers 96 and 224 only).
+TEST(GpuMockLaunch, RunsTheSmallestTierAtLeastD) {
+  MockLaunches m = mockLaunches();
+  if (!m)
+    GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
+  ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
+  static const char image[] = ABI_MARKER ".visible .entry attn_geom_bf16_gpu(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d96(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d224(\n";
+  attn_gpu_module *module = nullptr;
+  ASSERT_EQ(attn_gpu_module_load(image, sizeof image, &module), ATTN_OK) << attn_last_error();
+  const struct {
+    int64_t D;
+    const char *kernel;
+  } cases[] = {{8, "attn_geom_bf16_gpu_d96"},   {96, "attn_geom_bf16_gpu_d96"},
+               {97, "attn_geom_bf16_gpu_d224"}, {224, "attn_geom_bf16_gpu_d224"},
+               {232, "attn_geom_bf16_gpu"}};
+  for (const auto &c : cases) {
+    std::vector<Launch> l = geomCall(m, module, 1, 2, 2, 200, 300, "0", c.D);
+    ASSERT_EQ(l.size(), 1u) << "D " << c.D;
+    EXPECT_EQ(l[0].name, c.kernel) << "D " << c.D;
+  }
+  const int64_t tiers[] = {224, 96};
+  EXPECT_EQ(attn_gpu_tier_for(80, tiers, 2), 96);
+  EXPECT_EQ(attn_gpu_tier_for(100, tiers, 2), 224);
+  EXPECT_EQ(attn_gpu_tier_for(225, tiers, 2), 0);
+  EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
 }
 
 TEST(GpuMockLaunch, TensorCoreSplitAndMergeGeometry) {

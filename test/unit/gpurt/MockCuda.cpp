@@ -223,6 +223,8 @@ const std::map<std::string, Kernel> &hostKernels() {
     k["attn_geom_bf16_gpu_d128_merge"] = recordOnly<3>;
     k["attn_geom_bf16_gpu_d128_classes"] = recordOnly<4>;
     k["attn_geom_bf16_gpu_d128_classes_h"] = recordOnly<5>;
+    k["attn_geom_bf16_gpu_d96"] = recordOnly<6>;
+    k["attn_geom_bf16_gpu_d224"] = recordOnly<7>;
     addAnchor<Full>(k, "full");
     addAnchor<Causal>(k, "causal");
     addAnchor<Sliding>(k, "sliding_window");
@@ -238,7 +240,7 @@ const std::map<std::string, Kernel> &hostKernels() {
 
 bool isRecordOnly(Kernel k) {
   return k == recordOnly<0> || k == recordOnly<1> || k == recordOnly<2> || k == recordOnly<3> ||
-         k == recordOnly<4> || k == recordOnly<5>;
+         k == recordOnly<4> || k == recordOnly<5> || k == recordOnly<6> || k == recordOnly<7>;
 }
 
 /// What the mock cuTensorMapEncodeTiled writes into a CUtensorMap (128
