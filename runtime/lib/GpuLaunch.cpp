@@ -410,7 +410,10 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
   // one-row-per-thread kernel.
   const char *choice = std::getenv("ATTN_GPU_KERNEL");
   bool rowsOnly = choice && std::string(choice) == "rows";
-  if (!rowsOnly && c.H <= 65535 && c.B <= 65535) {
+  // The tensor-core kernels compute indices in 32 bits (attn/gpu.h).
+  bool indicesFit = c.Skv <= ATTN_GPU_MAX_INDEX && c.Sq <= ATTN_GPU_MAX_INDEX &&
+                    c.qOffset >= -ATTN_GPU_MAX_INDEX && c.qOffset <= ATTN_GPU_MAX_INDEX - c.Sq;
+  if (!rowsOnly && c.H <= 65535 && c.B <= 65535 && indicesFit) {
     // Every tier attnc can build (attn_gpu_is_tier), smallest first.
     int64_t first = std::max<int64_t>(1, (c.D + ATTN_GPU_TIER_STEP - 1) / ATTN_GPU_TIER_STEP);
     for (int64_t tier = first * ATTN_GPU_TIER_STEP; tier <= ATTN_GPU_MAX_TIER;

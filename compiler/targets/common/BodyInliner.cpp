@@ -72,6 +72,13 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
     if (t.isInteger(1))
       return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, raw,
                                    arith::ConstantFloatOp::create(b, loc, b.getF64Type(), APFloat(0.0)));
+    // An i32 param is integral and within i32 (the launcher checks): its
+    // i64 value is sign-extended from i32, which NarrowIndices reads.
+    for (Operation &d : variant.getBody().front())
+      if (auto decl = dyn_cast<attn::ParamOp>(d); decl && decl.getSymName() == p.getParam() &&
+                                                  decl.getType().isInteger(32))
+        return arith::ExtSIOp::create(b, loc, i64,
+                                      arith::FPToSIOp::create(b, loc, b.getI32Type(), raw));
     return arith::FPToSIOp::create(b, loc, i64, raw);
   }
   if (auto l = dyn_cast<attn::LoadOp>(op)) {

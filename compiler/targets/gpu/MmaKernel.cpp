@@ -18,6 +18,7 @@
 #include "compiler/targets/gpu/MmaKernel.h"
 #include "compiler/targets/gpu/PtxInstructions.h"
 #include "compiler/targets/common/BodyInliner.h"
+#include "compiler/targets/common/NarrowIndices.h"
 #include "compiler/targets/common/TileIntervals.h"
 #include "compiler/targets/common/TileKernel.h"
 
@@ -590,8 +591,10 @@ Value MmaBuilder::valueAt(Value fiber, unsigned k, Shape at) {
 
 Value MmaBuilder::keyOf(unsigned k, Value kt) {
   unsigned nt = k / 4, c = k % 4;
-  // j = kt * bc + nt * 8 + 2t + (c & 1)
-  return add(add(mul(kt, cI64(bc)), mul(t, cI64(2))), cI64(nt * 8 + (c & 1)));
+  // j = kt * bc + nt * 8 + 2t + (c & 1), below 2^30 (attn/gpu.h); the
+  // constant outside the seed (splitConstantOffsets peels it).
+  return add(assumeIndexRange(b, loc, add(mul(kt, cI64(bc)), mul(t, cI64(2)))),
+             cI64(nt * 8 + (c & 1)));
 }
 
 Value MmaBuilder::inline_(Region &body, unsigned half, Value j, ValueRange leading,
@@ -1216,8 +1219,9 @@ Value MmaBuilder::descriptor(Value offset, int64_t lbo, int64_t sbo, bool swizzl
 
 void MmaBuilder::loadSizes() {
   static const char *kSizes[] = {"B", "H", "Hkv", "Sq", "Skv", "D"};
+  // Each below 2^30 (attn/gpu.h): seeds of narrowIndexArithmetic.
   for (int k = 0; k < 6; ++k)
-    sizes[kSizes[k]] = argWord(ATTN_ARG_B + k);
+    sizes[kSizes[k]] = assumeIndexRange(b, loc, argWord(ATTN_ARG_B + k));
   sq = sizes["Sq"];
   skv = sizes["Skv"];
   dDim = sizes["D"];
@@ -1397,6 +1401,10 @@ static void splitConstantOffsets(gpu::GPUFuncOp fn) {
 /// in the key loop (wrong results); no call is left there.
 void MmaBuilder::lowerFastMath(gpu::GPUFuncOp fn) {
   splitConstantOffsets(fn);
+  // Keys and sizes lie in [0, 2^30), query positions in [-2^30, 2^30) (the
+  // launcher runs these kernels only then, attn/gpu.h), i32 params in i32: masks compare, and biases
+  // convert, in i32 where the values fit.
+  narrowIndexArithmetic(fn);
   // a * b + c may become one fma (contract): the inlined bodies' scale,
   // shift and the online rescale of the output are mostly such pairs.
   fn.walk([&](arith::ArithFastMathInterface op) {
@@ -1652,7 +1660,7 @@ LogicalResult MmaBuilder::build() {
       rows[h] = lin;
       headOf[h] = hIdx;
     }
-    absI[h] = add(qOff, rows[h]);
+    absI[h] = assumeSignedIndexRange(b, loc, add(qOff, rows[h]));
     rowValid[h] = slt(rows[h], sq);
   }
 

@@ -21,6 +21,10 @@
  * 256), each handling D <= N. attn_gpu_launch, given the base name, runs the
  * one of the smallest tier >= D when the module has it (set the environment
  * variable ATTN_GPU_KERNEL=rows to force the row kernel), else the base one.
+ * The tensor-core kernels compute masks and biases on 32-bit indices: they
+ * run only when Skv and q_offset + Sq are at most ATTN_GPU_MAX_INDEX and
+ * q_offset (after the -1 default) at least -ATTN_GPU_MAX_INDEX; other calls
+ * run the row kernel.
  *
  * Launch geometry: the row kernel (the base name) has one thread per output
  * row (b, h, row), B*H*Sq threads in a 1-D grid of ATTN_GPU_BLOCK_SIZE-thread
@@ -98,6 +102,10 @@ enum {
 
 /* Threads per block of every attnc GPU kernel launch. */
 #define ATTN_GPU_BLOCK_SIZE 128
+/* The largest Skv and |q_offset|, q_offset + Sq of a call the tensor-core
+ * kernels run (2^30 - 2^16: every index, padding rows and keys of a tile
+ * included, and the difference of two, fits in 32 bits). */
+#define ATTN_GPU_MAX_INDEX ((1LL << 30) - (1LL << 16))
 /* Threads per block and query rows per block of the tensor-core kernels. */
 #define ATTN_GPU_MMA_BLOCK_SIZE 256
 #define ATTN_GPU_MMA_ROWS_PER_BLOCK 128
@@ -125,8 +133,9 @@ enum {
  * module's value is this one, and otherwise fails with ATTN_ERROR_UNSUPPORTED
  * naming both (a module without the symbol counts as version 1: built before
  * the marker, with 64-key tiles). Row kernels (the base name) run whatever
- * the marker. 2: 128-key tiles up to tier 128 (session 7). */
-#define ATTN_GPU_ABI_VERSION 2
+ * the marker. 2: 128-key tiles up to tier 128 (session 7); 3: 32-bit
+ * indices, ATTN_GPU_MAX_INDEX (session 8). */
+#define ATTN_GPU_ABI_VERSION 3
 
 /* Head-dimension tiers of the tensor-core kernels (`_d<N>`): N a multiple of
  * ATTN_GPU_TIER_STEP up to ATTN_GPU_MAX_TIER (attnc --gpu-head-dims). A call

@@ -696,7 +696,7 @@ std::vector<Launch> launches(const MockLaunches &m) {
 /// kernels present) on device buffers; returns the launches it made.
 std::vector<Launch> geomCall(const MockLaunches &m, attn_gpu_module *module, int64_t B, int64_t H,
                              int64_t Hkv, int64_t Sq, int64_t Skv, const char *splitEnv,
-                             int64_t D = 128) {
+                             int64_t qOffset = -1, int64_t D = 128) {
   DeviceBuffer qb(B * H * Sq * D * 2), kb(B * Hkv * Skv * D * 2), vb(B * Hkv * Skv * D * 2),
       ob(B * H * Sq * D * 2);
   attn_tensor q = view(ATTN_BF16, {B, H, Sq, D}, qb.ptr), k = view(ATTN_BF16, {B, Hkv, Skv, D}, kb.ptr),
@@ -705,7 +705,7 @@ std::vector<Launch> geomCall(const MockLaunches &m, attn_gpu_module *module, int
   ::setenv("ATTN_SPLIT_KV", splitEnv, 1);
   m.reset();
   attn_status s = attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &q, &k, &v, &o, nullptr,
-                                  nullptr, nullptr, -1, nullptr);
+                                  nullptr, nullptr, qOffset, nullptr);
   ::unsetenv("ATTN_SPLIT_KV");
   EXPECT_EQ(s, ATTN_OK) << attn_last_error();
   EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
@@ -794,7 +794,7 @@ TEST(GpuMockLaunch, RunsTheSmallestTierAtLeastD) {
                {97, "attn_geom_bf16_gpu_d224"}, {224, "attn_geom_bf16_gpu_d224"},
                {232, "attn_geom_bf16_gpu"}};
   for (const auto &c : cases) {
-    std::vector<Launch> l = geomCall(m, module, 1, 2, 2, 200, 300, "0", c.D);
+    std::vector<Launch> l = geomCall(m, module, 1, 2, 2, 200, 300, "0", -1, c.D);
     ASSERT_EQ(l.size(), 1u) << "D " << c.D;
     EXPECT_EQ(l[0].name, c.kernel) << "D " << c.D;
   }
@@ -825,6 +825,21 @@ TEST(GpuMockLaunch, TensorCoreSplitAndMergeGeometry) {
   EXPECT_EQ(l[0].shared, unsigned(smem));
   EXPECT_GT(smem, 48 * 1024); // above the default: the launcher must raise the limit
   EXPECT_GE(m.sharedLimit("attn_geom_bf16_gpu_d128"), smem);
+
+  // The tensor-core kernels compute indices in 32 bits: a query position
+  // past ATTN_GPU_MAX_INDEX runs the row kernel; the last one that fits, or
+  // a negative q_offset (Sq > Skv with the default, -200), does not.
+  for (auto [sq, skv, off] : {std::tuple<int64_t, int64_t, int64_t>{300, 1000, ATTN_GPU_MAX_INDEX - 299}}) {
+    l = geomCall(m, module, 2, 8, 2, sq, skv, "0", off);
+    ASSERT_EQ(l.size(), 1u);
+    EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu") << "Sq " << sq << " Skv " << skv << " q_offset " << off;
+  }
+  for (auto [sq, skv, off] : {std::tuple<int64_t, int64_t, int64_t>{300, 1000, ATTN_GPU_MAX_INDEX - 300},
+                              {300, 100, -1}}) {
+    l = geomCall(m, module, 2, 8, 2, sq, skv, "0", off);
+    ASSERT_EQ(l.size(), 1u);
+    EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128") << "Sq " << sq << " Skv " << skv << " q_offset " << off;
+  }
 
   // Decode with GQA 4:1 over 4 chunks: split blocks own the 4 query heads of a
   // KV head (one row block of 16 rows: 1 query x 4 heads), grid y = Hkv, grid

@@ -1,0 +1,38 @@
+//===- NarrowIndices.h - 64-bit index arithmetic done in 32 bits -*- C++ -*-===//
+//
+// A kernel computes indices (i, j, sizes, integer params) in i64, as the
+// language defines them. Where the launcher guarantees that the seeds lie in
+// [0, 2^30) (the kernel marks them zext(trunc(x to i30))) or they are
+// sign-extended from i32 (i32 params), interval arithmetic over add / sub / mul /
+// min / max / select / division and remainder by a positive constant shows
+// which values fit too; comparisons and integer-to-float conversions of such
+// values are then done on i32 copies (half the instructions of a 64-bit
+// compare, and I2F.S32 instead of the slow 64-bit conversion). Exact: an op
+// is narrowed only when its operands and its result all fit in i32, where
+// the 32-bit result equals the 64-bit one.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNC_COMPILER_TARGETS_COMMON_NARROWINDICES_H
+#define ATTNC_COMPILER_TARGETS_COMMON_NARROWINDICES_H
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Operation.h"
+
+namespace attn {
+
+/// zext(trunc(v to i30)) of an i64 value: v, stated to lie in [0, 2^30)
+/// (the caller's guarantee), as a seed for narrowIndexArithmetic. The
+/// difference of two such values, or one plus a small constant, fits in i32.
+mlir::Value assumeIndexRange(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v);
+/// sext(trunc(v to i31)): v stated to lie in [-2^30, 2^30) (a query
+/// position, whose q_offset may be negative).
+mlir::Value assumeSignedIndexRange(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v);
+
+/// Rewrites the i64 comparisons (signed and equality predicates) and
+/// sitofp conversions under `root` whose operands provably fit in i32 to
+/// i32 ones. Returns how many it rewrote.
+unsigned narrowIndexArithmetic(mlir::Operation *root);
+
+} // namespace attn
+
+#endif
