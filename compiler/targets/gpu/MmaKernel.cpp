@@ -1119,8 +1119,8 @@ void MmaBuilder::issueLoads(Value want, Value kt, Value stage, Value fast) {
 }
 
 Value MmaBuilder::barrierAddr(int which, Value stage) {
-  // After the stages and (not in a split kernel) Q: attn_gpu_smem_bytes.
-  int64_t base = 2 * stages() * attn_gpu_tile_bytes(bc, hd) + (split ? 0 : rowsPerBlock() * hd * 2);
+  // After the stages and (not in a split kernel, whose launch has no Q rows) Q.
+  int64_t base = attn_gpu_barrier_offset(bc, hd, stages(), split ? 0 : rowsPerBlock());
   Value off = add(cI64(base + which * stages() * 8), mul(toI64(stage), cI64(8)));
   return add(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), smemPtr), off);
 }

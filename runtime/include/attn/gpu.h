@@ -174,10 +174,15 @@ static inline int64_t attn_gpu_tile_bytes(int64_t keys, int64_t tier) {
 /* Dynamic shared memory of a kernel with `keys`-key tiles of tier `tier`:
  * `stages` stages of a K and a V tile, then the block's `qRows` query rows
  * (tier elements each; the Q operand of the warpgroup MMAs), then two 8-byte
- * barriers per stage; plus 1024 bytes to align the start. */
+ * barriers per stage (at attn_gpu_barrier_offset from the aligned start: the
+ * full ones, then the empty ones); plus 1024 bytes to align the start. */
+static inline int64_t attn_gpu_barrier_offset(int64_t keys, int64_t tier, int64_t stages,
+                                              int64_t qRows) {
+  return stages * 2 * attn_gpu_tile_bytes(keys, tier) + qRows * tier * 2;
+}
 static inline int64_t attn_gpu_smem_bytes(int64_t keys, int64_t tier, int64_t stages,
                                           int64_t qRows) {
-  return stages * 2 * attn_gpu_tile_bytes(keys, tier) + qRows * tier * 2 + stages * 16 + 1024;
+  return attn_gpu_barrier_offset(keys, tier, stages, qRows) + stages * 16 + 1024;
 }
 /* ... of a tensor-core kernel (`_d<N>`) and of a split kernel (`_d<N>_split`). */
 static inline int64_t attn_gpu_mma_smem_bytes(int64_t tier) {
