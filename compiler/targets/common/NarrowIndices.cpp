@@ -68,7 +68,12 @@ public:
     return r;
   }
 
-  /// The i32 value equal to `v` (fits32(rangeOf(v)) holds).
+  /// An i32 value equal to `v` modulo 2^32 (so equal to `v` where
+  /// fits32(rangeOf(v)) holds; every caller asks for a value of known range).
+  /// Add, sub, mul and select commute with truncation, so their operands are
+  /// narrowed whatever their ranges; min, max, division and remainder do not,
+  /// so they are recomputed in i32 only from operands that fit, and otherwise
+  /// truncated from their 64-bit result.
   Value narrow(Value v) {
     auto it = narrowed.find(v);
     if (it != narrowed.end())
@@ -87,9 +92,13 @@ public:
       out = arith::ExtUIOp::create(b, def->getLoc(), i32, e.getIn());
     } else if (std::optional<int64_t> c = constantOf(v)) {
       b.setInsertionPointAfter(def);
-      out = arith::ConstantIntOp::create(b, def->getLoc(), i32, *c);
-    } else if (isa<arith::AddIOp, arith::SubIOp, arith::MulIOp, arith::MaxSIOp, arith::MinSIOp,
-                   arith::FloorDivSIOp, arith::DivSIOp, arith::RemSIOp>(def)) {
+      // Modulo 2^32 (a constant operand of an add may not fit).
+      out = arith::ConstantIntOp::create(b, def->getLoc(), i32,
+                                         static_cast<int32_t>(static_cast<uint32_t>(*c)));
+    } else if (isa<arith::AddIOp, arith::SubIOp, arith::MulIOp>(def) ||
+               (isa<arith::MaxSIOp, arith::MinSIOp, arith::FloorDivSIOp, arith::DivSIOp,
+                    arith::RemSIOp>(def) &&
+                fits32(rangeOf(def->getOperand(0))) && fits32(rangeOf(def->getOperand(1))))) {
       Value l = narrow(def->getOperand(0)), r = narrow(def->getOperand(1));
       b.setInsertionPointAfter(def);
       Location loc = def->getLoc();
