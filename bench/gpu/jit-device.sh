@@ -14,6 +14,7 @@ STAGE=${1:-build-gpu-jit-stage}
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/jit.log") 2>&1
+TEE=$!
 S=$PWD/$STAGE
 [ -x "$S/bin/attnc" ] || { echo "jit-device.sh: $S/bin/attnc is missing: run bench/gpu/jit-stage.sh and carry $STAGE"; exit 2; }
 status=0
@@ -23,7 +24,10 @@ LIBS=$(mktemp -d)
 cp "$S"/lib/* "$LIBS"/ && (cd "$LIBS" && xz -d -f -T0 ./*.xz) || { echo "jit-device.sh: cannot unpack the libraries"; exit 2; }
 # GpuJitTest reads examples/ where it was built.
 src=$(cat "$S/source_dir")
-if [ ! -d "$src/examples" ]; then mkdir -p "$src" && ln -sfn "$PWD/examples" "$src/examples"; fi
+if [ ! -d "$src/examples" ]; then
+  mkdir -p "$src" && ln -sfn "$PWD/examples" "$src/examples" ||
+    { echo "FAIL: cannot link $src/examples (GpuJitTest reads the examples there)"; status=1; }
+fi
 if [ ! -x /usr/local/cuda/bin/ptxas ] && [ -z "${CUDA_HOME:-}" ]; then
   # Triton's own ptxas, where the toolkit has none.
   tp=$(python3 -c 'import os, triton; print(os.path.dirname(triton.__file__))' 2>/dev/null)/backends/nvidia/bin/ptxas
@@ -53,8 +57,10 @@ for v in blockdiag neg_mod nested_sel sink_win relu2_cap empty_rows; do
   extra=(); extra8=()
   [ "$v" = nested_sel ] && extra=(--tensor "g=$I/h4.npy") && extra8=(--tensor "g=$I/h8.npy")
   [ "$v" = sink_win ] && extra=(--tensor "sinks=$I/h4.npy") && extra8=(--tensor "sinks=$I/h8.npy")
-  check "$v prefill B2 H4/2 Sq37 Skv150 D64" --variant "$v" --q "$I/q.npy" --k "$I/k.npy" --v "$I/v.npy" "${extra[@]}"
-  check "$v decode B2 H8/2 Skv700 D128" --variant "$v" --q "$I/qd.npy" --k "$I/kd.npy" --v "$I/vd.npy" "${extra8[@]}"
+  check "$v prefill B2 H4/2 Sq37 Skv150 D64" --variant "$v" --q "$I/q.npy" --k "$I/k.npy" --v "$I/v.npy" \
+    ${extra[@]+"${extra[@]}"}
+  check "$v decode B2 H8/2 Skv700 D128" --variant "$v" --q "$I/qd.npy" --k "$I/kd.npy" --v "$I/vd.npy" \
+    ${extra8[@]+"${extra8[@]}"}
 done
 check "clampprod Sq64 Skv4096 q_offset 10^6 (i * j past 2^31)" --variant clampprod \
   --q "$I/qw.npy" --k "$I/kw.npy" --v "$I/vw.npy" --q-offset 1000000
@@ -64,6 +70,7 @@ for i in 1 2; do
   LD_LIBRARY_PATH=$LIBS "$S/bin/GpuJitTest" \
     --gtest_filter='GpuJit.ColdMemoryAndDiskHits:GpuJit.HeadDimsChooseTheTiers' 2>&1 |
     grep -E 'timing.*cold|FAILED'
+  [ "${PIPESTATUS[0]}" = 0 ] || { echo "FAIL GpuJitTest"; status=1; }
 done
 for v in causal document; do
   for tiers in 128 64,128; do
@@ -105,4 +112,7 @@ else
 fi
 rm -rf "$LIBS"
 echo "jit-device.sh: done (status $status)"
+# Let tee write the log's end before the exit.
+exec >&- 2>&-
+wait "$TEE"
 exit $status

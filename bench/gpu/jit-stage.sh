@@ -18,7 +18,7 @@ cd "$ROOT"
 BUILD=${ATTNC_BUILD_DIR:-build}
 STAGE=${ATTNC_GPU_JIT_STAGE:-build-gpu-jit-stage}
 JOBS=${ATTNC_JOBS:-2}
-case "$STAGE" in /*|..*) echo "jit-stage.sh: the stage must be a path inside the repository" >&2; exit 1 ;; esac
+case "$STAGE" in /*|..*|*/..*) echo "jit-stage.sh: the stage must be a path inside the repository" >&2; exit 1 ;; esac
 [ -f "$BUILD/build.ninja" ] || { echo "jit-stage.sh: configure $BUILD first (scripts/test.sh does)" >&2; exit 1; }
 
 echo "== building attnc, GpuJitTest, attn-npy"
@@ -28,8 +28,9 @@ rm -rf "$STAGE"
 mkdir -p "$STAGE/bin" "$STAGE/lib" "$STAGE/inputs"
 cp "$BUILD/bin/attnc" "$BUILD/bin/GpuJitTest" "$STAGE/bin/"
 cp -L "$BUILD/lib/libattnrt.so" "$STAGE/lib/"
-# GpuJitTest reads examples/ from the source folder it was built in.
-echo "$ROOT" > "$STAGE/source_dir"
+# GpuJitTest reads examples/ from the source folder its build was configured from.
+sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt" > "$STAGE/source_dir"
+[ -s "$STAGE/source_dir" ] || { echo "jit-stage.sh: no CMAKE_HOME_DIRECTORY in $BUILD/CMakeCache.txt" >&2; exit 1; }
 
 echo "== libMLIR / libLLVM, xz-compressed (cached in $BUILD/jit-stage-xz: minutes the first time)"
 XZ=$BUILD/jit-stage-xz
@@ -40,7 +41,8 @@ for lib in libMLIR.so.22.1 libLLVM.so.22.1; do
   src=$(readlink -f "$src")
   stamp="$(stat -c '%s %Y' "$src")"
   if [ ! -f "$XZ/$lib.xz" ] || [ "$(cat "$XZ/$lib.stamp" 2>/dev/null)" != "$stamp" ]; then
-    xz -9 -T"$JOBS" -c "$src" > "$XZ/$lib.xz.tmp" && mv "$XZ/$lib.xz.tmp" "$XZ/$lib.xz"
+    xz -9 -T"$JOBS" -c "$src" > "$XZ/$lib.xz.tmp" || { echo "jit-stage.sh: xz failed" >&2; exit 1; }
+    mv "$XZ/$lib.xz.tmp" "$XZ/$lib.xz"
     echo "$stamp" > "$XZ/$lib.stamp"
   fi
   cp "$XZ/$lib.xz" "$STAGE/lib/"

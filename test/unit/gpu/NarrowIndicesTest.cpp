@@ -89,6 +89,25 @@ TEST(NarrowIndices, SignedQueryPositionsAndConversions) {
   EXPECT_EQ(r.widths, "32 32 ");
 }
 
+TEST(NarrowIndices, KernelKeyOffsetsAgainstSignedPositions) {
+  // The kernels' key is a seed plus the lane's offset in the tile (up to
+  // 127) and the query position is signed: with seeds of [0, 2^30) and
+  // [-2^30, 2^30), q - (j + 1) fits in i32 but q - (j + 127) does not, so a
+  // window's `i - j < window` is narrowed only for the first keys of a lane.
+  Result r = run("  %c1 = arith.constant 1 : i64\n"
+                 "  %k1 = arith.addi %j, %c1 : i64\n"
+                 "  %d1 = arith.subi %q, %k1 : i64\n"
+                 "  %a = arith.cmpi slt, %d1, %w : i64\n"
+                 "  %c127 = arith.constant 127 : i64\n"
+                 "  %k = arith.addi %j, %c127 : i64\n"
+                 "  %d = arith.subi %q, %k : i64\n"
+                 "  %b = arith.cmpi slt, %d, %w : i64\n"
+                 "  return %a, %b : i1, i1\n",
+                 "i1, i1");
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.widths, "32 64 ");
+}
+
 TEST(NarrowIndices, LeavesWhatMayNotFit) {
   // i * j reaches 2^60; i + window + j can pass 2^31; %x is no seed; an
   // unsigned predicate is left alone.
@@ -209,12 +228,16 @@ TEST(NarrowIndices, SeedsAreWhatTheKernelsEmit) {
   mlir::OpBuilder b(&ctx);
   mlir::Location loc = b.getUnknownLoc();
   mlir::OwningOpRef<mlir::ModuleOp> m = mlir::ModuleOp::create(loc);
+  // In a function (an SSACFG region), so that verify() checks dominance too.
   b.setInsertionPointToEnd(m->getBody());
+  auto fn = mlir::func::FuncOp::create(b, loc, "f", b.getFunctionType({}, {}));
+  b.setInsertionPointToEnd(fn.addEntryBlock());
   mlir::Value x = mlir::arith::ConstantIntOp::create(b, loc, b.getI64Type(), 5);
   mlir::Value i = attn::assumeIndexRange(b, loc, x), q = attn::assumeSignedIndexRange(b, loc, x);
   auto cmp = mlir::arith::CmpIOp::create(b, loc, mlir::arith::CmpIPredicate::slt,
                                          mlir::arith::SubIOp::create(b, loc, q, i), i);
   (void)cmp;
+  mlir::func::ReturnOp::create(b, loc);
   EXPECT_EQ(attn::narrowIndexArithmetic(*m), 1u);
   EXPECT_TRUE(mlir::succeeded(mlir::verify(*m)));
 }
