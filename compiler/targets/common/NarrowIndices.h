@@ -7,9 +7,11 @@
 // min / max / select / division and remainder by a positive constant shows
 // which values fit too; comparisons and integer-to-float conversions of such
 // values are then done on i32 copies (half the instructions of a 64-bit
-// compare, and I2F.S32 instead of the slow 64-bit conversion). Exact: an op
-// is narrowed only when its operands and its result all fit in i32, where
-// the 32-bit result equals the 64-bit one.
+// compare, and I2F.S32 instead of the slow 64-bit conversion). Exact: a
+// compare or conversion is narrowed only when its operands fit in i32; the
+// i32 operands are rebuilt from add / sub / mul / select of any range (they
+// commute with truncation) and from min / max / division / remainder only
+// when those ops' operands fit too, else truncated from the 64-bit value.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNC_COMPILER_TARGETS_COMMON_NARROWINDICES_H
