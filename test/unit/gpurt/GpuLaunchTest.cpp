@@ -805,6 +805,52 @@ TEST(GpuMockLaunch, RunsTheSmallestTierAtLeastD) {
   EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
 }
 
+// The launcher's 32-bit index guard on Skv (attn/gpu.h's ATTN_GPU_MAX_INDEX):
+// K and V of ATTN_GPU_MAX_INDEX + 1 keys run the row kernel, of
+// ATTN_GPU_MAX_INDEX keys the tensor-core kernel. The views overlap (key
+// stride 1 element), so that they span 2 GB of address space, not 256; the
+// mock's allocation is never touched.
+TEST(GpuMockLaunch, KeysPastTheIndexBoundRunTheRowKernel) {
+  MockLaunches m = mockLaunches();
+  if (!m)
+    GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
+  attn_gpu_module *module = nullptr;
+  ASSERT_NO_FATAL_FAILURE(loadGeomModule(&module));
+  const int64_t B = 1, H = 2, Sq = 64, D = 128, maxKeys = ATTN_GPU_MAX_INDEX + 1;
+  DeviceBuffer qb(B * H * Sq * D * 2), ob(B * H * Sq * D * 2);
+  // One 2 GB buffer for K and V (address space: the mock's pages are never touched).
+  void *kv = nullptr;
+  if (attn_gpu_alloc((maxKeys + D) * 2, &kv) != ATTN_OK)
+    GTEST_SKIP() << "the mock could not reserve 2 GB of address space: " << attn_last_error();
+  struct Free {
+    void *p;
+    ~Free() { attn_gpu_free(p); }
+  } freeKv{kv};
+  attn_tensor q = view(ATTN_BF16, {B, H, Sq, D}, qb.ptr), o = view(ATTN_BF16, {B, H, Sq, D}, ob.ptr);
+  attn_variant_info info{"geom", ATTN_BF16, 0, nullptr, 0, nullptr, 0, 1};
+  ::setenv("ATTN_SPLIT_KV", "0", 1);
+  for (int64_t skv : {maxKeys, maxKeys - 1}) {
+    attn_tensor k = view(ATTN_BF16, {B, 1, skv, D}, kv), v = view(ATTN_BF16, {B, 1, skv, D}, kv);
+    for (attn_tensor *t : {&k, &v}) {
+      t->strides[2] = 1;
+      t->strides[1] = t->strides[0] = skv + D;
+    }
+    m.reset();
+    // q_offset 0: the default (Skv - Sq) would trip the q_offset + Sq bound instead.
+    ASSERT_EQ(attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &q, &k, &v, &o, nullptr,
+                              nullptr, nullptr, 0, nullptr),
+              ATTN_OK)
+        << "Skv " << skv << ": " << attn_last_error();
+    EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
+    std::vector<Launch> l = launches(m);
+    ASSERT_EQ(l.size(), 1u) << "Skv " << skv;
+    EXPECT_EQ(l[0].name, skv > ATTN_GPU_MAX_INDEX ? "attn_geom_bf16_gpu" : "attn_geom_bf16_gpu_d128")
+        << "Skv " << skv;
+  }
+  ::unsetenv("ATTN_SPLIT_KV");
+  EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
+}
+
 TEST(GpuMockLaunch, TensorCoreSplitAndMergeGeometry) {
   MockLaunches m = mockLaunches();
   if (!m)
