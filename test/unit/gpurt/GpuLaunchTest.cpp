@@ -805,12 +805,12 @@ TEST(GpuMockLaunch, RunsTheSmallestTierAtLeastD) {
   EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
 }
 
-// The launcher's 32-bit index guard on Skv (attn/gpu.h's ATTN_GPU_MAX_INDEX):
+// The launcher's 32-bit index guard on Skv and Sq (attn/gpu.h's ATTN_GPU_MAX_INDEX):
 // K and V of ATTN_GPU_MAX_INDEX + 1 keys run the row kernel, of
 // ATTN_GPU_MAX_INDEX keys the tensor-core kernel. The views overlap (key
 // stride 1 element), so that they span 2 GB of address space, not 256; the
 // mock's allocation is never touched.
-TEST(GpuMockLaunch, KeysPastTheIndexBoundRunTheRowKernel) {
+TEST(GpuMockLaunch, IndicesPastTheBoundRunTheRowKernel) {
   MockLaunches m = mockLaunches();
   if (!m)
     GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
@@ -846,6 +846,28 @@ TEST(GpuMockLaunch, KeysPastTheIndexBoundRunTheRowKernel) {
     ASSERT_EQ(l.size(), 1u) << "Skv " << skv;
     EXPECT_EQ(l[0].name, skv > ATTN_GPU_MAX_INDEX ? "attn_geom_bf16_gpu" : "attn_geom_bf16_gpu_d128")
         << "Skv " << skv;
+  }
+  // The Sq bound: Sq = ATTN_GPU_MAX_INDEX + 1 queries over one key (the
+  // default q_offset, Skv - Sq = -ATTN_GPU_MAX_INDEX, passes its own bounds),
+  // Q and O overlapping views of the same allocation.
+  attn_tensor k1 = view(ATTN_BF16, {B, 1, 1, D}, kv), v1 = view(ATTN_BF16, {B, 1, 1, D}, kv);
+  for (int64_t sq : {maxKeys, maxKeys - 1}) {
+    attn_tensor qq = view(ATTN_BF16, {B, H, sq, D}, kv), oo = view(ATTN_BF16, {B, H, sq, D}, kv);
+    for (attn_tensor *t : {&qq, &oo}) {
+      t->strides[2] = 1;
+      t->strides[1] = 1;
+      t->strides[0] = sq + D;
+    }
+    m.reset();
+    ASSERT_EQ(attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &qq, &k1, &v1, &oo, nullptr,
+                              nullptr, nullptr, -1, nullptr),
+              ATTN_OK)
+        << "Sq " << sq << ": " << attn_last_error();
+    EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
+    std::vector<Launch> l = launches(m);
+    ASSERT_EQ(l.size(), 1u) << "Sq " << sq;
+    EXPECT_EQ(l[0].name, sq > ATTN_GPU_MAX_INDEX ? "attn_geom_bf16_gpu" : "attn_geom_bf16_gpu_d128")
+        << "Sq " << sq;
   }
   ::unsetenv("ATTN_SPLIT_KV");
   EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
