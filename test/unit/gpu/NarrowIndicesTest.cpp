@@ -32,17 +32,20 @@ struct Result {
   bool ok = false;
 };
 
+/// The seeds of x, y and p as the kernels write them (i, j, q, w).
+constexpr const char *kSeeds = "  %ti = arith.trunci %x : i64 to i30\n"
+                               "  %i = arith.extui %ti : i30 to i64\n"
+                               "  %tj = arith.trunci %y : i64 to i30\n"
+                               "  %j = arith.extui %tj : i30 to i64\n"
+                               "  %tq = arith.trunci %x : i64 to i31\n"
+                               "  %q = arith.extsi %tq : i31 to i64\n"
+                               "  %w = arith.extsi %p : i32 to i64\n";
+
 Result run(const std::string &body, const std::string &results) {
   mlir::MLIRContext ctx;
   ctx.loadDialect<mlir::arith::ArithDialect, mlir::func::FuncDialect>();
-  std::string text = "func.func @f(%x: i64, %y: i64, %p: i32) -> (" + results + ") {\n"
-                     "  %ti = arith.trunci %x : i64 to i30\n"
-                     "  %i = arith.extui %ti : i30 to i64\n"
-                     "  %tj = arith.trunci %y : i64 to i30\n"
-                     "  %j = arith.extui %tj : i30 to i64\n"
-                     "  %tq = arith.trunci %x : i64 to i31\n"
-                     "  %q = arith.extsi %tq : i31 to i64\n"
-                     "  %w = arith.extsi %p : i32 to i64\n" +
+  std::string text = "func.func @f(%x: i64, %y: i64, %p: i32) -> (" + results + ") {\n" +
+                     std::string(kSeeds) +
                      body + "}\n";
   mlir::OwningOpRef<mlir::ModuleOp> m = mlir::parseSourceString<mlir::ModuleOp>(text, &ctx);
   Result r;
@@ -136,14 +139,7 @@ std::vector<std::string> folded(const std::string &body, const std::string &resu
   std::string text = "func.func @f() -> (" + results + ") {\n" +
                      "  %x = arith.constant " + std::to_string(x) + " : i64\n" +
                      "  %y = arith.constant " + std::to_string(y) + " : i64\n" +
-                     "  %p = arith.constant " + std::to_string(p) + " : i32\n" +
-                     "  %ti = arith.trunci %x : i64 to i30\n"
-                     "  %i = arith.extui %ti : i30 to i64\n"
-                     "  %tj = arith.trunci %y : i64 to i30\n"
-                     "  %j = arith.extui %tj : i30 to i64\n"
-                     "  %tq = arith.trunci %x : i64 to i31\n"
-                     "  %q = arith.extsi %tq : i31 to i64\n"
-                     "  %w = arith.extsi %p : i32 to i64\n" +
+                     "  %p = arith.constant " + std::to_string(p) + " : i32\n" + kSeeds +
                      body + "}\n";
   mlir::OwningOpRef<mlir::ModuleOp> m = mlir::parseSourceString<mlir::ModuleOp>(text, &ctx);
   std::vector<std::string> out;

@@ -828,6 +828,20 @@ TEST(GpuMockLaunch, IndicesPastTheBoundRunTheRowKernel) {
   } freeKv{kv};
   attn_tensor q = view(ATTN_BF16, {B, H, Sq, D}, qb.ptr), o = view(ATTN_BF16, {B, H, Sq, D}, ob.ptr);
   attn_variant_info info{"geom", ATTN_BF16, 0, nullptr, 0, nullptr, 0, 1};
+  // One call: the kernel it launched, the row kernel when the index bound refuses.
+  auto expectKernel = [&](const attn_tensor &qv, const attn_tensor &kv1, const attn_tensor &vv,
+                          attn_tensor ov, int64_t qOffset, int64_t n, const char *what) {
+    m.reset();
+    ASSERT_EQ(attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &qv, &kv1, &vv, &ov, nullptr,
+                              nullptr, nullptr, qOffset, nullptr),
+              ATTN_OK)
+        << what << " " << n << ": " << attn_last_error();
+    EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
+    std::vector<Launch> l = launches(m);
+    ASSERT_EQ(l.size(), 1u) << what << " " << n;
+    EXPECT_EQ(l[0].name, n > ATTN_GPU_MAX_INDEX ? "attn_geom_bf16_gpu" : "attn_geom_bf16_gpu_d128")
+        << what << " " << n;
+  };
   ::setenv("ATTN_SPLIT_KV", "0", 1);
   for (int64_t skv : {maxKeys, maxKeys - 1}) {
     attn_tensor k = view(ATTN_BF16, {B, 1, skv, D}, kv), v = view(ATTN_BF16, {B, 1, skv, D}, kv);
@@ -835,17 +849,8 @@ TEST(GpuMockLaunch, IndicesPastTheBoundRunTheRowKernel) {
       t->strides[2] = 1;
       t->strides[1] = t->strides[0] = skv + D;
     }
-    m.reset();
     // q_offset 0: the default (Skv - Sq) would trip the q_offset + Sq bound instead.
-    ASSERT_EQ(attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &q, &k, &v, &o, nullptr,
-                              nullptr, nullptr, 0, nullptr),
-              ATTN_OK)
-        << "Skv " << skv << ": " << attn_last_error();
-    EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
-    std::vector<Launch> l = launches(m);
-    ASSERT_EQ(l.size(), 1u) << "Skv " << skv;
-    EXPECT_EQ(l[0].name, skv > ATTN_GPU_MAX_INDEX ? "attn_geom_bf16_gpu" : "attn_geom_bf16_gpu_d128")
-        << "Skv " << skv;
+    expectKernel(q, k, v, o, 0, skv, "Skv");
   }
   // The Sq bound: Sq = ATTN_GPU_MAX_INDEX + 1 queries over one key (the
   // default q_offset, Skv - Sq = -ATTN_GPU_MAX_INDEX, passes its own bounds),
@@ -858,16 +863,7 @@ TEST(GpuMockLaunch, IndicesPastTheBoundRunTheRowKernel) {
       t->strides[1] = 1;
       t->strides[0] = sq + D;
     }
-    m.reset();
-    ASSERT_EQ(attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &qq, &k1, &v1, &oo, nullptr,
-                              nullptr, nullptr, -1, nullptr),
-              ATTN_OK)
-        << "Sq " << sq << ": " << attn_last_error();
-    EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
-    std::vector<Launch> l = launches(m);
-    ASSERT_EQ(l.size(), 1u) << "Sq " << sq;
-    EXPECT_EQ(l[0].name, sq > ATTN_GPU_MAX_INDEX ? "attn_geom_bf16_gpu" : "attn_geom_bf16_gpu_d128")
-        << "Sq " << sq;
+    expectKernel(qq, k1, v1, oo, -1, sq, "Sq");
   }
   ::unsetenv("ATTN_SPLIT_KV");
   EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
