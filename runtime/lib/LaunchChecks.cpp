@@ -2,11 +2,13 @@
 #include "runtime/lib/LaunchChecks.h"
 #include "runtime/lib/Error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace attn::rt {
@@ -98,6 +100,93 @@ attn_status checkShape(const char *name, const attn_tensor *t, const int64_t *ex
       return invalidArgument(std::string(name) + ": expected shape " +
                              shapeString(expected, rank) + " " + names + ", got " +
                              shapeString(t->shape, rank));
+  return ATTN_OK;
+}
+
+/// The bytes a view's elements lie in, [begin, end), and how its elements sit
+/// there: `distinct` when no two share an address (the dimensions of extent
+/// above 1, sorted by stride, each step at least the span of those below:
+/// a sufficient test), `dense` when they also fill every byte (contiguous up
+/// to a permutation of the dimensions). Only for views checkView accepted.
+struct Span {
+  uintptr_t begin = 0, end = 0;
+  bool empty = true, distinct = false, dense = false;
+};
+
+Span spanOf(const attn_tensor &t) {
+  Span s;
+  std::vector<std::pair<int64_t, int64_t>> dims; // (stride, extent), extent > 1
+  int64_t last = 0;
+  for (int i = 0; i < t.rank; ++i) {
+    if (t.shape[i] == 0)
+      return s;
+    if (t.shape[i] > 1) {
+      dims.emplace_back(t.strides[i], t.shape[i]);
+      last += (t.shape[i] - 1) * t.strides[i]; // fits: checkView
+    }
+  }
+  std::sort(dims.begin(), dims.end());
+  const uintptr_t size = attn_dtype_size(t.dtype);
+  if (size == 0)
+    return s;
+  s.empty = false;
+  s.begin = reinterpret_cast<uintptr_t>(t.data);
+  s.end = s.begin + (static_cast<uintptr_t>(last) + 1) * size;
+  s.distinct = s.dense = true;
+  int64_t below = 1; // the span, in elements, of the dimensions sorted so far
+  for (auto [stride, extent] : dims) {
+    s.distinct &= stride >= below;
+    s.dense &= stride == below;
+    below = stride * extent;
+  }
+  s.dense &= s.distinct;
+  return s;
+}
+
+/// Whether two spans certainly share a byte: both non-empty and they begin or
+/// end at the same byte (a first or last element in common), or their ranges
+/// meet and both fill theirs, or one fills its range and holds the other's
+/// first or last byte.
+bool certainlyOverlap(const Span &a, const Span &b) {
+  if (a.empty || b.empty || a.end <= b.begin || b.end <= a.begin)
+    return false;
+  if (a.begin == b.begin || a.end == b.end)
+    return true;
+  auto holds = [](const Span &x, uintptr_t p) { return x.begin <= p && p < x.end; };
+  return (a.dense && b.dense) || (a.dense && (holds(a, b.begin) || holds(a, b.end - 1))) ||
+         (b.dense && (holds(b, a.begin) || holds(b, a.end - 1)));
+}
+
+/// Outputs are written while the inputs are read, by many threads or
+/// blocks: an output must not map two of its elements to one address, nor
+/// share memory with an input or the other output. Refused where the spans
+/// show it; views that interleave without filling their spans (a packed
+/// QKV buffer's views, say) are not refused for meeting.
+attn_status checkOutputsApart(const std::vector<std::pair<std::string, const attn_tensor *>> &inputs,
+                              const std::vector<std::pair<std::string, const attn_tensor *>> &outputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const std::string &name = outputs[i].first;
+    const attn_tensor *t = outputs[i].second;
+    Span s = spanOf(*t);
+    if (s.empty)
+      continue;
+    if (!s.distinct)
+      return invalidArgument(name + ": shape " + shapeString(t->shape, t->rank) +
+                             " with strides " + shapeString(t->strides, t->rank) +
+                             " writes more than one element to the same address (an output's "
+                             "strides, in increasing order, must each be at least the previous "
+                             "stride times its extent)");
+    auto apart = [&](const std::string &other, const attn_tensor *u) -> attn_status {
+      if (certainlyOverlap(s, spanOf(*u)))
+        return invalidArgument(name + " shares memory with " + other +
+                               ": outputs must not overlap the inputs or each other");
+      return ATTN_OK;
+    };
+    for (const auto &[other, u] : inputs)
+      if (attn_status st = apart(other, u)) return st;
+    for (size_t j = i + 1; j < outputs.size(); ++j)
+      if (attn_status st = apart(outputs[j].first, outputs[j].second)) return st;
+  }
   return ATTN_OK;
 }
 
@@ -205,6 +294,16 @@ attn_status checkLaunchArguments(const attn_variant_info *info, const attn_tenso
     if (attn_status s = checkShape(name.c_str(), &tensors[t], expected, ti.rank, names.c_str()))
       return s;
   }
+
+  // Outputs apart from each other and from the inputs.
+  std::vector<std::pair<std::string, const attn_tensor *>> inputs = {{"q", q}, {"k", k}, {"v", v}},
+                                                          outputs = {{"o", o}};
+  if (lse)
+    outputs.emplace_back("lse", lse);
+  for (int32_t t = 0; t < info->num_tensors; ++t)
+    inputs.emplace_back(std::string("tensor '") + (info->tensors[t].name ? info->tensors[t].name : "?") + "'",
+                        &tensors[t]);
+  if (attn_status s = checkOutputsApart(inputs, outputs)) return s;
 
   // Params: defaults for missing (NaN) slots, integral and in range for i32,
   // 0 or 1 for bool.

@@ -390,11 +390,17 @@ struct Call {
     info.num_tensors = 2;
     info.tensors = tensorInfos;
   }
+  void *oData = nullptr, *lseData = nullptr; ///< where o / lse point, if not at their own bytes
   attn_status run() {
     extra[0] = *count.get();
     extra[1] = *table.get();
-    return attn_cpu_launch(&info, fn, q.get(), k.get(), v.get(), o.get(),
-                           useLse ? lse.get() : nullptr, params, extra, qOffset, threads);
+    attn_tensor *ov = o.get(), *lv = useLse ? lse.get() : nullptr;
+    if (oData)
+      ov->data = oData;
+    if (lv && lseData)
+      lv->data = lseData;
+    return attn_cpu_launch(&info, fn, q.get(), k.get(), v.get(), ov, lv, params, extra, qOffset,
+                           threads);
   }
 };
 
@@ -664,6 +670,66 @@ TEST(CpuLaunchErrors, ParamF32OutOfRange) {
   call.params[1] = 1e60;
   expectError(call, ATTN_ERROR_INVALID_ARGUMENT,
               "param 'cap' is f32 but got 1e+60 (beyond the f32 range)");
+}
+
+// Outputs written over an input or over each other gave a silent wrong answer
+// (or a race between threads): refused wherever the views' spans show it.
+TEST(CpuLaunchErrors, OutputOverAnInput) {
+  Call call; // in place: o on q's buffer
+  call.oData = call.q.get()->data;
+  expectError(call, ATTN_ERROR_INVALID_ARGUMENT,
+              "o shares memory with q: outputs must not overlap the inputs or each other");
+}
+
+TEST(CpuLaunchErrors, OutputOverAnExtraTensor) {
+  Call call; // lse [B, H, Sq] f32 on the i32 tensor of the same shape
+  call.lseData = call.count.get()->data;
+  expectError(call, ATTN_ERROR_INVALID_ARGUMENT,
+              "lse shares memory with tensor 'count': outputs must not overlap the inputs or each "
+              "other");
+}
+
+TEST(CpuLaunchErrors, OutputsOverEachOther) {
+  Call call; // lse inside o's buffer, from its second half
+  call.lseData = static_cast<float *>(call.o.get()->data) + 2 * 4 * 16 * 4;
+  expectError(call, ATTN_ERROR_INVALID_ARGUMENT,
+              "o shares memory with lse: outputs must not overlap the inputs or each other");
+}
+
+TEST(CpuLaunchErrors, OutputWritesOneAddressTwice) {
+  Call call; // heads 8 elements apart: head h + 1's row r is head h's row r + 1
+  call.o.view.strides[1] = 8;
+  expectError(call, ATTN_ERROR_INVALID_ARGUMENT,
+              "o: shape [2, 4, 16, 8] with strides [512, 8, 8, 1] writes more than one element to "
+              "the same address (an output's strides, in increasing order, must each be at least "
+              "the previous stride times its extent)");
+}
+
+// What stays allowed: inputs sharing memory (k and v one buffer), and outputs
+// interleaved with inputs in one packed buffer without sharing an element
+// (q and o of [B, Sq, 2, H, D]: neither fills its span, so their spans meet).
+TEST(CpuLaunchErrors, InterleavedOutputAndSharedInputsRun) {
+  Call call;
+  Tensor packed{ATTN_F32, {2, 16, 2, 4, 8}};
+  void *base = packed.get()->data;
+  const int64_t strides[4] = {16 * 2 * 4 * 8, 8, 2 * 4 * 8, 1};
+  for (Tensor *t : {&call.q, &call.o})
+    std::copy(strides, strides + 4, t->view.strides);
+  attn_tensor q = *call.q.get(), o = *call.o.get();
+  q.data = base;
+  o.data = static_cast<float *>(base) + 4 * 8;
+  attn_tensor k = *call.k.get(), v = k;
+  call.extra[0] = *call.count.get();
+  call.extra[1] = *call.table.get();
+  EXPECT_EQ(attn_cpu_launch(&call.info, call.fn, &q, &k, &v, &o, call.lse.get(), call.params,
+                            call.extra, -1, 2),
+            ATTN_OK)
+      << attn_last_error();
+  // The same o moved onto q's own elements is refused (their first elements meet).
+  o.data = base;
+  EXPECT_EQ(attn_cpu_launch(&call.info, call.fn, &q, &k, &v, &o, call.lse.get(), call.params,
+                            call.extra, -1, 2),
+            ATTN_ERROR_INVALID_ARGUMENT);
 }
 
 TEST(CpuLaunchErrors, OffsetsOverflow) {

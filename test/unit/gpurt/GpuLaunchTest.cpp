@@ -59,18 +59,19 @@ attn_tensor view(attn_dtype dtype, std::vector<int64_t> shape, void *data) {
   return t;
 }
 
-/// A well-formed call (host data: only the checks may look at it).
+/// A well-formed call (host data, one 32 KB block per view, where the
+/// outputs do not overlap the inputs: only the checks may look at it).
 struct Call {
-  char dummy[16] = {};
+  static inline char arena[6][32768];
   attn_param_info params[1] = {{"window", ATTN_I32, 1, 4.0}};
   attn_tensor_info tensorInfo[1] = {{"doc", ATTN_I32, 2, {-(1 + ATTN_SIZE_B), -(1 + ATTN_SIZE_SKV)}}};
   attn_variant_info info{"windowed", ATTN_BF16, 1, params, 1, tensorInfo, 1, 1};
-  attn_tensor q = view(ATTN_BF16, {2, 8, 16, 64}, dummy);
-  attn_tensor k = view(ATTN_BF16, {2, 2, 32, 64}, dummy);
-  attn_tensor v = view(ATTN_BF16, {2, 2, 32, 64}, dummy);
-  attn_tensor o = view(ATTN_BF16, {2, 8, 16, 64}, dummy);
-  attn_tensor lse = view(ATTN_F32, {2, 8, 16}, dummy);
-  attn_tensor doc = view(ATTN_I32, {2, 32}, dummy);
+  attn_tensor q = view(ATTN_BF16, {2, 8, 16, 64}, arena[0]);
+  attn_tensor k = view(ATTN_BF16, {2, 2, 32, 64}, arena[1]);
+  attn_tensor v = view(ATTN_BF16, {2, 2, 32, 64}, arena[2]);
+  attn_tensor o = view(ATTN_BF16, {2, 8, 16, 64}, arena[3]);
+  attn_tensor lse = view(ATTN_F32, {2, 8, 16}, arena[4]);
+  attn_tensor doc = view(ATTN_I32, {2, 32}, arena[5]);
   double paramValues[1] = {std::nan("")};
   const char *kernel = "attn_windowed_bf16_gpu";
   attn_gpu_module *module = nullptr;
@@ -826,6 +827,11 @@ TEST(GpuMockLaunch, IndicesPastTheBoundRunTheRowKernel) {
     void *p;
     ~Free() { attn_gpu_free(p); }
   } freeKv{kv};
+  // 2 GB more for the Sq case's O, which must not overlap its Q.
+  void *out = nullptr;
+  if (attn_gpu_alloc(maxKeys * 2, &out) != ATTN_OK)
+    GTEST_SKIP() << "the mock could not reserve another 2 GB: " << attn_last_error();
+  Free freeOut{out};
   attn_tensor q = view(ATTN_BF16, {B, H, Sq, D}, qb.ptr), o = view(ATTN_BF16, {B, H, Sq, D}, ob.ptr);
   attn_variant_info info{"geom", ATTN_BF16, 0, nullptr, 0, nullptr, 0, 1};
   // One call: the kernel it launched, the row kernel when the index bound refuses.
@@ -852,17 +858,13 @@ TEST(GpuMockLaunch, IndicesPastTheBoundRunTheRowKernel) {
     // q_offset 0: the default (Skv - Sq) would trip the q_offset + Sq bound instead.
     expectKernel(q, k, v, o, 0, skv, "Skv");
   }
-  // The Sq bound: Sq = ATTN_GPU_MAX_INDEX + 1 queries over one key (the
-  // default q_offset, Skv - Sq = -ATTN_GPU_MAX_INDEX, passes its own bounds),
-  // Q and O overlapping views of the same allocation.
-  attn_tensor k1 = view(ATTN_BF16, {B, 1, 1, D}, kv), v1 = view(ATTN_BF16, {B, 1, 1, D}, kv);
+  // The Sq bound: Sq = ATTN_GPU_MAX_INDEX + 1 queries of one head and D = 1
+  // (tier 128 still) over one key (the default q_offset, Skv - Sq =
+  // -ATTN_GPU_MAX_INDEX, passes its own bounds). Q and the key are views of
+  // the K / V allocation; O, which must not overlap them, has 2 GB of its own.
+  attn_tensor k1 = view(ATTN_BF16, {1, 1, 1, 1}, kv), v1 = view(ATTN_BF16, {1, 1, 1, 1}, kv);
   for (int64_t sq : {maxKeys, maxKeys - 1}) {
-    attn_tensor qq = view(ATTN_BF16, {B, H, sq, D}, kv), oo = view(ATTN_BF16, {B, H, sq, D}, kv);
-    for (attn_tensor *t : {&qq, &oo}) {
-      t->strides[2] = 1;
-      t->strides[1] = 1;
-      t->strides[0] = sq + D;
-    }
+    attn_tensor qq = view(ATTN_BF16, {1, 1, sq, 1}, kv), oo = view(ATTN_BF16, {1, 1, sq, 1}, out);
     expectKernel(qq, k1, v1, oo, -1, sq, "Sq");
   }
   ::unsetenv("ATTN_SPLIT_KV");
