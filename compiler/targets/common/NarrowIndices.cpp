@@ -12,12 +12,12 @@ using namespace mlir;
 namespace attn {
 
 Value assumeIndexRange(OpBuilder &b, Location loc, Value v) {
-  Value t = arith::TruncIOp::create(b, loc, b.getIntegerType(30), v);
+  Value t = arith::TruncIOp::create(b, loc, b.getIntegerType(29), v);
   return arith::ExtUIOp::create(b, loc, b.getI64Type(), t);
 }
 
 Value assumeSignedIndexRange(OpBuilder &b, Location loc, Value v) {
-  Value t = arith::TruncIOp::create(b, loc, b.getIntegerType(31), v);
+  Value t = arith::TruncIOp::create(b, loc, b.getIntegerType(30), v);
   return arith::ExtSIOp::create(b, loc, b.getI64Type(), t);
 }
 

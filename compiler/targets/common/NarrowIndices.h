@@ -2,7 +2,7 @@
 //
 // A kernel computes indices (i, j, sizes, integer params) in i64, as the
 // language defines them. Where the launcher guarantees that the seeds lie in
-// [0, 2^30) (the kernel marks them zext(trunc(x to i30))) or they are
+// [0, 2^29) (the kernel marks them zext(trunc(x to i29))) or they are
 // sign-extended from i32 (i32 params), interval arithmetic over add / sub / mul /
 // min / max / select / division and remainder by a positive constant shows
 // which values fit too; comparisons and integer-to-float conversions of such
@@ -22,11 +22,12 @@
 
 namespace attn {
 
-/// zext(trunc(v to i30)) of an i64 value: v, stated to lie in [0, 2^30)
-/// (the caller's guarantee), as a seed for narrowIndexArithmetic. The
-/// difference of two such values, or one plus a small constant, fits in i32.
+/// zext(trunc(v to i29)) of an i64 value: v, stated to lie in [0, 2^29)
+/// (the caller's guarantee, attn/gpu.h's ATTN_GPU_MAX_INDEX), as a seed for
+/// narrowIndexArithmetic. A query position minus such a value plus a tile
+/// offset (up to 2^29) fits in i32.
 mlir::Value assumeIndexRange(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v);
-/// sext(trunc(v to i31)): v stated to lie in [-2^30, 2^30) (a query
+/// sext(trunc(v to i30)): v stated to lie in [-2^29, 2^29) (a query
 /// position, whose q_offset may be negative).
 mlir::Value assumeSignedIndexRange(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v);
 

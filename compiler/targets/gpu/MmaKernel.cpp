@@ -591,7 +591,7 @@ Value MmaBuilder::valueAt(Value fiber, unsigned k, Shape at) {
 
 Value MmaBuilder::keyOf(unsigned k, Value kt) {
   unsigned nt = k / 4, c = k % 4;
-  // j = kt * bc + nt * 8 + 2t + (c & 1), below 2^30 (attn/gpu.h); the
+  // j = kt * bc + nt * 8 + 2t + (c & 1), below 2^29 (attn/gpu.h); the
   // constant outside the seed (splitConstantOffsets peels it).
   return add(assumeIndexRange(b, loc, add(mul(kt, cI64(bc)), mul(t, cI64(2)))),
              cI64(nt * 8 + (c & 1)));
@@ -1219,7 +1219,7 @@ Value MmaBuilder::descriptor(Value offset, int64_t lbo, int64_t sbo, bool swizzl
 
 void MmaBuilder::loadSizes() {
   static const char *kSizes[] = {"B", "H", "Hkv", "Sq", "Skv", "D"};
-  // Each below 2^30 (attn/gpu.h): seeds of narrowIndexArithmetic.
+  // Each below 2^29 (attn/gpu.h): seeds of narrowIndexArithmetic.
   for (int k = 0; k < 6; ++k)
     sizes[kSizes[k]] = assumeIndexRange(b, loc, argWord(ATTN_ARG_B + k));
   sq = sizes["Sq"];
@@ -1401,7 +1401,7 @@ static void splitConstantOffsets(gpu::GPUFuncOp fn) {
 /// in the key loop (wrong results); no call is left there.
 void MmaBuilder::lowerFastMath(gpu::GPUFuncOp fn) {
   splitConstantOffsets(fn);
-  // Keys and sizes lie in [0, 2^30), query positions in [-2^30, 2^30) (the
+  // Keys and sizes lie in [0, 2^29), query positions in [-2^29, 2^29) (the
   // launcher runs these kernels only then, attn/gpu.h), i32 params in i32: masks compare, and biases
   // convert, in i32 where the values fit.
   narrowIndexArithmetic(fn);

@@ -24,7 +24,7 @@
 namespace {
 
 /// `body` inside a function of i64 arguments %x, %y and i32 %p, where %i and
-/// %j are seeds in [0, 2^30) and %q one in [-2^30, 2^30); returns the number
+/// %j are seeds in [0, 2^29) and %q one in [-2^29, 2^29) (as the kernels'); returns the number
 /// rewritten and the predicates' operand widths of the compares after it.
 struct Result {
   unsigned rewritten = 0;
@@ -33,12 +33,12 @@ struct Result {
 };
 
 /// The seeds of x, y and p as the kernels write them (i, j, q, w).
-constexpr const char *kSeeds = "  %ti = arith.trunci %x : i64 to i30\n"
-                               "  %i = arith.extui %ti : i30 to i64\n"
-                               "  %tj = arith.trunci %y : i64 to i30\n"
-                               "  %j = arith.extui %tj : i30 to i64\n"
-                               "  %tq = arith.trunci %x : i64 to i31\n"
-                               "  %q = arith.extsi %tq : i31 to i64\n"
+constexpr const char *kSeeds = "  %ti = arith.trunci %x : i64 to i29\n"
+                               "  %i = arith.extui %ti : i29 to i64\n"
+                               "  %tj = arith.trunci %y : i64 to i29\n"
+                               "  %j = arith.extui %tj : i29 to i64\n"
+                               "  %tq = arith.trunci %x : i64 to i30\n"
+                               "  %q = arith.extsi %tq : i30 to i64\n"
                                "  %w = arith.extsi %p : i32 to i64\n";
 
 Result run(const std::string &body, const std::string &results) {
@@ -94,9 +94,10 @@ TEST(NarrowIndices, SignedQueryPositionsAndConversions) {
 
 TEST(NarrowIndices, KernelKeyOffsetsAgainstSignedPositions) {
   // The kernels' key is a seed plus the lane's offset in the tile (up to
-  // 127) and the query position is signed: with seeds of [0, 2^30) and
-  // [-2^30, 2^30), q - (j + 1) fits in i32 but q - (j + 127) does not, so a
-  // window's `i - j < window` is narrowed only for the first keys of a lane.
+  // 127) and the query position is signed: with seeds of [0, 2^29) and
+  // [-2^29, 2^29), q - (j + 127) fits in i32, so a window's `i - j < window`
+  // is narrowed for every key of a lane (with [0, 2^30) and [-2^30, 2^30) it
+  // was not past the first two).
   Result r = run("  %c1 = arith.constant 1 : i64\n"
                  "  %k1 = arith.addi %j, %c1 : i64\n"
                  "  %d1 = arith.subi %q, %k1 : i64\n"
@@ -108,7 +109,7 @@ TEST(NarrowIndices, KernelKeyOffsetsAgainstSignedPositions) {
                  "  return %a, %b : i1, i1\n",
                  "i1, i1");
   ASSERT_TRUE(r.ok);
-  EXPECT_EQ(r.widths, "32 64 ");
+  EXPECT_EQ(r.widths, "32 32 ");
 }
 
 TEST(NarrowIndices, LeavesWhatMayNotFit) {
@@ -202,7 +203,7 @@ TEST(NarrowIndices, SameValuesAsTheWideCode) {
       "  %r = arith.cmpi slt, %d, %w : i64\n  return %r : i1\n",
   };
   const char *results[] = {"i1", "i1, i1", "i1, i1, f32, i1", "f32", "i1"};
-  const int64_t xs[] = {0, 1, 50000, 65535, 123456789, (int64_t(1) << 30) - 1,
+  const int64_t xs[] = {0, 1, 50000, 65535, 123456789, (int64_t(1) << 29) - 1, (int64_t(1) << 30) - 1,
                         (int64_t(1) << 30) + 5, -1};
   const int32_t ps[] = {INT32_MIN, -1, 0, 3, 1024, INT32_MAX};
   for (size_t k = 0; k < std::size(bodies); ++k)
