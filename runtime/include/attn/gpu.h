@@ -105,8 +105,8 @@ enum {
 /* The largest Skv and |q_offset|, q_offset + Sq of a call the tensor-core
  * kernels run (2^29 - 2^16: every index, padding rows and keys of a tile
  * included, lies in [0, 2^29) or, for query positions, [-2^29, 2^29), so a
- * query position minus a key plus a tile offset fits in 32 bits; session 9,
- * 2^30 before). */
+ * query position minus a key plus a tile offset fits in 32 bits; session 10,
+ * 2^30 - 2^16 before). */
 #define ATTN_GPU_MAX_INDEX ((1LL << 29) - (1LL << 16))
 /* Threads per block and query rows per block of the tensor-core kernels. */
 #define ATTN_GPU_MMA_BLOCK_SIZE 256
@@ -137,7 +137,7 @@ enum {
  * the marker, with 64-key tiles). Row kernels (the base name) run whatever
  * the marker. 2: 128-key tiles up to tier 128 (session 7); 3: 32-bit
  * indices, ATTN_GPU_MAX_INDEX (session 8); 4: seeds of [0, 2^29) and
- * [-2^29, 2^29), ATTN_GPU_MAX_INDEX 2^29 - 2^16 (session 9). */
+ * [-2^29, 2^29), ATTN_GPU_MAX_INDEX 2^29 - 2^16 (session 10). */
 #define ATTN_GPU_ABI_VERSION 4
 
 /* Head-dimension tiers of the tensor-core kernels (`_d<N>`): N a multiple of

@@ -92,7 +92,9 @@ typedef int32_t (*attn_tile_fn)(const int64_t *args, int64_t b, int64_t h,
                                 int64_t row0, int64_t nrows);
 
 /* Checks every argument against `info` (null pointers, ranks, shapes, dtypes,
- * H % Hkv, tensor shapes, params) and runs `fn` over all (b, h, row tiles) on
+ * H % Hkv, tensor shapes, params; o and lse must not share memory with the
+ * inputs or each other, refused where the views' spans show it, docs/api.md)
+ * and runs `fn` over all (b, h, row tiles) on
  * `num_threads` threads (0: the number of cores). `params` holds one value per
  * declared param in order, or is null when every param has a default; NaN in
  * a slot means "use the default". `q_offset` < 0 means the default Skv - Sq.
