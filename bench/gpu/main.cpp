@@ -15,6 +15,9 @@
 // is so slow that a row would take over --max-seconds) and prints
 // TFLOP/s (4*B*H*Sq*Skv*D*kept / time) or, for decode, TB/s over the kept
 // K and V bytes. One JSON object per row goes to --json (peers.py reads it).
+// --class-table keeps each call's tile-class table (attn_gpu_class_table) as
+// FlexAttention's timing keeps its BlockMask: one launch fills it, the checked
+// launch (after the output is poisoned) and the timed ones read it as it is.
 //
 // Exit status: 0 all checks passed, 1 a check failed, 2 no GPU or nothing to run.
 //
@@ -60,6 +63,10 @@ struct Options {
   int warmup = 3, reps = 20;
   double maxSeconds = 3; ///< timing budget of one row
   bool checkOnly = false, skipChecks = false;
+  /// Keep each call's tile-class table (attn_gpu_class_table) across its
+  /// launches, as FlexAttention's timing keeps its BlockMask: the timed
+  /// launches skip the `_classes` kernel.
+  bool classTable = false;
   std::string json;
 };
 
@@ -76,7 +83,7 @@ void usage() {
   std::printf(
       "usage: attn-gpu-bench --dir DIR [--dtypes bf16,f16] [--variants a,b] [--seq 2048,8192]\n"
       "                      [--decode-kv 8192,32768] [--warmup N] [--reps N] [--check-only]\n"
-      "                      [--shapes NAME,...] [--max-seconds S] [--json FILE]\n"
+      "                      [--shapes NAME,...] [--max-seconds S] [--json FILE] [--class-table]\n"
       "DIR: <variant>_<dtype>.cubin (+ <variant>.info) as written by attnc --target gpu --emit cubin\n");
 }
 
@@ -100,6 +107,8 @@ bool parseOptions(int argc, char **argv, Options &o) {
       std::exit(0);
     } else if (a == "--check-only") {
       o.checkOnly = true;
+    } else if (a == "--class-table") {
+      o.classTable = true;
     } else if (a.rfind("--dir", 0) == 0 && value(v)) {
       o.dir = v;
     } else if (a.rfind("--dtypes", 0) == 0 && value(v)) {
@@ -532,6 +541,35 @@ Result runOne(Variant &var, const std::string &dtypeName, const Shape &shape, Sh
   attn_tensor *lsePtr = info.has_lse && eval.hasLse() ? &lse : nullptr;
   const attn_tensor *tensorPtr = tensors.empty() ? nullptr : tensors.data();
 
+  // --class-table: a table filled by one launch, then read as it is by the
+  // checked launch and the timed ones.
+  DeviceBuffer tableMemory;
+  attn_gpu_class_table table{nullptr, 0, 0};
+  attn_gpu_class_table *tablePtr = nullptr;
+  if (opt.classTable) {
+    size_t bytes = 0;
+    if (attn_gpu_class_table_bytes(&info, module, kernel.c_str(), &q, &k, &v, &o, lsePtr,
+                                   params.data(), tensorPtr, p.qOffset, &bytes) != ATTN_OK) {
+      r.error = attn_last_error();
+      return r;
+    }
+    if (bytes > 0) {
+      if (!tableMemory.alloc(bytes)) {
+        r.error = "allocating the class table failed";
+        return r;
+      }
+      table = {tableMemory.ptr, bytes, 0};
+      tablePtr = &table;
+      if (attn_gpu_launch_with_table(&info, module, kernel.c_str(), &q, &k, &v, &o, lsePtr,
+                                     params.data(), tensorPtr, p.qOffset, tablePtr,
+                                     nullptr) != ATTN_OK ||
+          table.filled_for == 0) {
+        r.error = std::string("filling the class table: ") + attn_last_error();
+        return r;
+      }
+    }
+  }
+
   // Check.
   if (!data.o.upload(data.poison.data(), data.o.bytes) ||
       !data.lse.upload(data.poison.data(), data.lse.bytes)) {
@@ -539,8 +577,9 @@ Result runOne(Variant &var, const std::string &dtypeName, const Shape &shape, Sh
     return r;
   }
   auto start = std::chrono::steady_clock::now();
-  if (attn_gpu_launch(&info, module, kernel.c_str(), &q, &k, &v, &o, lsePtr, params.data(),
-                      tensorPtr, p.qOffset, nullptr) != ATTN_OK) {
+  if (attn_gpu_launch_with_table(&info, module, kernel.c_str(), &q, &k, &v, &o, lsePtr,
+                                 params.data(), tensorPtr, p.qOffset, tablePtr,
+                                 nullptr) != ATTN_OK) {
     r.error = attn_last_error();
     return r;
   }
@@ -618,9 +657,9 @@ Result runOne(Variant &var, const std::string &dtypeName, const Shape &shape, Sh
   }
   r.reps = reps;
   double median = 0;
-  if (attn_gpu_time_launches(&info, module, kernel.c_str(), &q, &k, &v, &o, lsePtr, params.data(),
-                             tensorPtr, p.qOffset, nullptr, warmup, reps, nullptr,
-                             &median) != ATTN_OK) {
+  if (attn_gpu_time_launches_with_table(&info, module, kernel.c_str(), &q, &k, &v, &o, lsePtr,
+                                        params.data(), tensorPtr, p.qOffset, tablePtr, nullptr,
+                                        warmup, reps, nullptr, &median) != ATTN_OK) {
     r.error = attn_last_error();
     r.ok = false;
     return r;
@@ -729,8 +768,9 @@ int main(int argc, char **argv) {
 
   // The timed rows, last.
   std::printf("\nattnc GPU kernels (median of %d after %d warm-up; TFLOP/s = 4*B*H*Sq*Skv*D*kept "
-              "/ time; decode: TB/s over the kept K+V bytes)\n",
-              opt.reps, opt.warmup);
+              "/ time; decode: TB/s over the kept K+V bytes%s)\n",
+              opt.reps, opt.warmup,
+              opt.classTable ? "; tile classes computed once per call, outside the timing" : "");
   std::printf("%-14s %-14s %-5s %9s %9s %9s %9s %s\n", "case", "variant", "dtype", "kept",
               "ms", "TFLOP/s", "TB/s", "check");
   for (const Result &r : results) {

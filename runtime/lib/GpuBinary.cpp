@@ -59,46 +59,91 @@ extern "C" const attn_gpu_binary *attn_gpu_binary_find(const attn_gpu_binary *bi
   return nullptr;
 }
 
+namespace {
+
+/// The binary for q's dtype, its module loaded in the current context, after
+/// the call's checks (bad arguments before the driver is asked for anything).
+attn_status binaryFor(const char *what, const attn_gpu_binary *binaries, int32_t count,
+                      const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
+                      const attn_tensor *o, const attn_tensor *lse, const double *params,
+                      const attn_tensor *tensors, int64_t q_offset,
+                      const attn_gpu_binary **binary, attn_gpu_module **module) {
+  using namespace attn::rt;
+  if (!binaries || count <= 0 || !binaries[0].info)
+    return invalidArgument(std::string(what) + ": no binaries");
+  if (!q)
+    return invalidArgument("q: tensor is null");
+  const attn_gpu_binary *b = attn_gpu_binary_find(binaries, count, q->dtype);
+  if (!b) {
+    std::string builtFor;
+    for (int32_t i = 0; i < count; ++i)
+      if (binaries[i].info)
+        builtFor += (builtFor.empty() ? "" : ", ") +
+                    std::string(attn_dtype_name(binaries[i].info->input_dtype));
+    const char *name = binaries[0].info->name ? binaries[0].info->name : "?";
+    return fail(ATTN_ERROR_UNSUPPORTED, std::string("variant '") + name +
+                                            "': no GPU kernel for q's dtype " +
+                                            attn_dtype_name(q->dtype) + " (built for " + builtFor +
+                                            ")");
+  }
+  if (!b->image || b->size == 0 || !b->kernel)
+    return invalidArgument(std::string("variant '") + (b->info->name ? b->info->name : "?") +
+                           "': its GPU binary has no image or kernel name");
+  CheckedCall call;
+  if (attn_status s =
+          checkLaunchArguments(b->info, q, k, v, o, lse, params, tensors, q_offset, call))
+    return s;
+  *binary = b;
+  return acquireModule(*b, module);
+}
+
+} // namespace
+
 extern "C" attn_status attn_gpu_binary_run(const attn_gpu_binary *binaries, int32_t count,
                                            const attn_tensor *q, const attn_tensor *k,
                                            const attn_tensor *v, attn_tensor *o,
                                            attn_tensor *lse, const double *params,
                                            const attn_tensor *tensors, int64_t q_offset,
                                            void *stream) {
-  using namespace attn::rt;
+  return attn_gpu_binary_run_with_table(binaries, count, q, k, v, o, lse, params, tensors,
+                                        q_offset, nullptr, stream);
+}
+
+extern "C" attn_status attn_gpu_binary_run_with_table(
+    const attn_gpu_binary *binaries, int32_t count, const attn_tensor *q, const attn_tensor *k,
+    const attn_tensor *v, attn_tensor *o, attn_tensor *lse, const double *params,
+    const attn_tensor *tensors, int64_t q_offset, attn_gpu_class_table *table, void *stream) {
   try {
-    if (!binaries || count <= 0 || !binaries[0].info)
-      return invalidArgument("attn_gpu_binary_run: no binaries");
-    if (!q)
-      return invalidArgument("q: tensor is null");
-    const attn_gpu_binary *b = attn_gpu_binary_find(binaries, count, q->dtype);
-    if (!b) {
-      std::string builtFor;
-      for (int32_t i = 0; i < count; ++i)
-        if (binaries[i].info)
-          builtFor += (builtFor.empty() ? "" : ", ") +
-                      std::string(attn_dtype_name(binaries[i].info->input_dtype));
-      const char *name = binaries[0].info->name ? binaries[0].info->name : "?";
-      return fail(ATTN_ERROR_UNSUPPORTED, std::string("variant '") + name +
-                                              "': no GPU kernel for q's dtype " +
-                                              attn_dtype_name(q->dtype) + " (built for " + builtFor +
-                                              ")");
-    }
-    if (!b->image || b->size == 0 || !b->kernel)
-      return invalidArgument(std::string("variant '") + (b->info->name ? b->info->name : "?") +
-                             "': its GPU binary has no image or kernel name");
-    // Bad arguments are reported before the driver is asked for anything.
-    CheckedCall call;
-    if (attn_status s = checkLaunchArguments(b->info, q, k, v, o, lse, params, tensors,
-                                             q_offset, call))
-      return s;
+    const attn_gpu_binary *b = nullptr;
     attn_gpu_module *module = nullptr;
-    if (attn_status s = acquireModule(*b, &module))
+    if (attn_status s = binaryFor("attn_gpu_binary_run", binaries, count, q, k, v, o, lse, params,
+                                  tensors, q_offset, &b, &module))
       return s;
-    return attn_gpu_launch(b->info, module, b->kernel, q, k, v, o, lse, params, tensors,
-                           q_offset, stream);
+    return attn_gpu_launch_with_table(b->info, module, b->kernel, q, k, v, o, lse, params,
+                                      tensors, q_offset, table, stream);
   } catch (const std::exception &e) {
-    return fail(ATTN_ERROR_INTERNAL, std::string("attn_gpu_binary_run: ") + e.what());
+    return attn::rt::fail(ATTN_ERROR_INTERNAL, std::string("attn_gpu_binary_run: ") + e.what());
+  }
+}
+
+extern "C" attn_status attn_gpu_binary_class_table_bytes(
+    const attn_gpu_binary *binaries, int32_t count, const attn_tensor *q, const attn_tensor *k,
+    const attn_tensor *v, const attn_tensor *o, const attn_tensor *lse, const double *params,
+    const attn_tensor *tensors, int64_t q_offset, size_t *bytes) {
+  try {
+    if (!bytes)
+      return attn::rt::invalidArgument("attn_gpu_binary_class_table_bytes: bytes is null");
+    *bytes = 0;
+    const attn_gpu_binary *b = nullptr;
+    attn_gpu_module *module = nullptr;
+    if (attn_status s = binaryFor("attn_gpu_binary_class_table_bytes", binaries, count, q, k, v,
+                                  o, lse, params, tensors, q_offset, &b, &module))
+      return s;
+    return attn_gpu_class_table_bytes(b->info, module, b->kernel, q, k, v, o, lse, params,
+                                      tensors, q_offset, bytes);
+  } catch (const std::exception &e) {
+    return attn::rt::fail(ATTN_ERROR_INTERNAL,
+                          std::string("attn_gpu_binary_class_table_bytes: ") + e.what());
   }
 }
 

@@ -262,6 +262,11 @@ struct Prepared {
   CUfunction classesFn = nullptr;
   unsigned classGrid[2] = {0, 0};
   size_t classBytes = 0;
+  /// The caller's table (attn_gpu_class_table) instead of the scratch's, and
+  /// whether it already holds this call's classes (fingerprint).
+  CUdeviceptr callerTable = 0;
+  bool tableFilled = false;
+  uint64_t fingerprint = 0;
   bool nothingToDo = false; ///< B == 0 or Sq == 0
   bool noKeys = false;      ///< Skv == 0: zeros and -inf, no kernel
 };
@@ -578,7 +583,8 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
                                                  sizeof(float)
                                            : 0;
   // The tile classes, likewise (after the states: one of the two is empty).
-  const size_t total = staged + partialBytes + p.classBytes;
+  const size_t ownTable = p.callerTable ? 0 : p.classBytes;
+  const size_t total = staged + partialBytes + ownTable;
   if (scratch.capacity < total) {
     if (scratch.ptr) {
       // Earlier launches on this stream may still read the old buffer.
@@ -624,7 +630,9 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
   args[ATTN_ARG_NUM_CHUNKS] = p.splitW;
   args[ATTN_ARG_PARTIALS] = partialBytes ? base + static_cast<int64_t>(staged) : 0;
   args[ATTN_ARG_TILE_CLASSES] =
-      p.classBytes ? base + static_cast<int64_t>(staged + partialBytes) : 0;
+      p.callerTable ? static_cast<int64_t>(p.callerTable)
+      : ownTable    ? base + static_cast<int64_t>(staged + partialBytes)
+                    : 0;
   if (tmaTier) {
     alignas(kTensorMapAlign) unsigned char maps[2][kTensorMapBytes];
     if (encodeTileMap(d, *k, p.tier, maps[0]) && encodeTileMap(d, *v, p.tier, maps[1])) {
@@ -660,8 +668,9 @@ attn_status ensureStack(const Driver &d, int64_t D) {
   return ATTN_OK;
 }
 
-/// Enqueues one launch of the prepared kernel (lock held).
-attn_status enqueue(const Prepared &p, Scratch &scratch) {
+/// Enqueues one launch of the prepared kernel (lock held), after its
+/// `_classes` kernel if it has one and `classes`.
+attn_status enqueue(const Prepared &p, Scratch &scratch, bool classes) {
   const Driver &d = *p.d;
   CUdeviceptr argsPtr = scratch.ptr;
   void *kernelParams[] = {&argsPtr};
@@ -681,7 +690,7 @@ attn_status enqueue(const Prepared &p, Scratch &scratch) {
       return fail(d, rc, "variant '" + c.variant + "': cuLaunchKernel (split-KV merge)");
     return ATTN_OK;
   }
-  if (p.classesFn)
+  if (p.classesFn && classes)
     if (CUresult rc = d.cuLaunchKernel(p.classesFn, p.classGrid[0], p.classGrid[1], p.grid[2],
                                        ATTN_GPU_CLASSES_BLOCK_SIZE, 1, 1, 0, p.stream, kernelParams,
                                        nullptr))
@@ -714,13 +723,68 @@ attn_status readFlag(const Prepared &p, Scratch &scratch) {
   return ATTN_OK;
 }
 
+/// FNV-1a over `n` bytes, continuing from `h`.
+uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+  const unsigned char *b = static_cast<const unsigned char *>(data);
+  for (size_t i = 0; i < n; ++i)
+    h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/// Uses the caller's class table for a call whose kernel reads one: checks
+/// its size and memory, and whether it holds this call's classes.
+attn_status attachTable(const attn_variant_info *info, const attn_tensor *tensors,
+                        attn_gpu_class_table *table, Prepared &p) {
+  if (!table || !p.classesFn)
+    return ATTN_OK;
+  const Driver &d = *p.d;
+  const auto &c = p.call;
+  if (!table->data || table->bytes < p.classBytes)
+    return invalidArgument("variant '" + c.variant + "': the class table has " +
+                           std::to_string(table->data ? table->bytes : 0) +
+                           " bytes, this call needs " + std::to_string(p.classBytes) +
+                           " (attn_gpu_class_table_bytes)");
+  CUdeviceptr ptr = reinterpret_cast<uintptr_t>(table->data), base = 0;
+  size_t size = 0;
+  unsigned memoryType = 0;
+  if (d.cuMemGetAddressRange(&base, &size, ptr) == CUDA_SUCCESS) {
+    if (ptr + p.classBytes > base + size)
+      return invalidArgument("variant '" + c.variant + "': the class table's " +
+                             std::to_string(p.classBytes) +
+                             " bytes pass the end of its device allocation");
+  } else if (d.cuPointerGetAttribute(&memoryType, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, ptr) !=
+             CUDA_SUCCESS) {
+    return invalidArgument("variant '" + c.variant +
+                           "': the class table is not device memory of the current CUDA context");
+  }
+  // The fingerprint: the kernels, the sizes, q_offset, the params, the views
+  // of the extra tensors (never 0, which means empty).
+  uint64_t h = 0xcbf29ce484222325ull;
+  const void *fns[2] = {p.fn, p.classesFn};
+  const int64_t sizes[6] = {c.B, c.H, c.Sq, c.Skv, c.qOffset, static_cast<int64_t>(p.classBytes)};
+  h = fnv1a(h, fns, sizeof fns);
+  h = fnv1a(h, sizes, sizeof sizes);
+  if (!c.params.empty())
+    h = fnv1a(h, c.params.data(), c.params.size() * sizeof(double));
+  for (int32_t t = 0; t < info->num_tensors; ++t) {
+    const attn_tensor &x = tensors[t];
+    h = fnv1a(h, &x.data, sizeof x.data);
+    h = fnv1a(h, x.shape, sizeof(int64_t) * static_cast<size_t>(x.rank));
+    h = fnv1a(h, x.strides, sizeof(int64_t) * static_cast<size_t>(x.rank));
+  }
+  p.fingerprint = h | 1;
+  p.callerTable = ptr;
+  p.tableFilled = table->filled_for == p.fingerprint;
+  return ATTN_OK;
+}
+
 /// attn_gpu_launch and attn_gpu_time_launches (medianMs null: one plain
-/// launch).
+/// launch), with the caller's class table or null.
 attn_status launch(const attn_variant_info *info, attn_gpu_module *m, const char *kernel,
                    const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
                    attn_tensor *o, attn_tensor *lse, const double *params,
-                   const attn_tensor *tensors, int64_t qOffset, void *stream, int32_t warmup,
-                   int32_t reps, float *timesMs, double *medianMs) {
+                   const attn_tensor *tensors, int64_t qOffset, attn_gpu_class_table *table,
+                   void *stream, int32_t warmup, int32_t reps, float *timesMs, double *medianMs) {
   const bool timing = medianMs != nullptr;
   if (timing) {
     *medianMs = 0;
@@ -742,6 +806,18 @@ attn_status launch(const attn_variant_info *info, attn_gpu_module *m, const char
     return s;
   if (p.noKeys)
     return writeEmptyRows(p, *o, lse);
+  if (attn_status s = attachTable(info, tensors, table, p))
+    return s;
+  // The caller's table is emptied while a launch may write it, and marked
+  // filled when the launches that filled it succeeded.
+  bool classes = !p.tableFilled;
+  if (p.callerTable && classes)
+    table->filled_for = 0;
+  auto filled = [&](attn_status s) {
+    if (s == ATTN_OK && p.callerTable)
+      table->filled_for = p.fingerprint;
+    return s;
+  };
 
   if (!p.tensorCore)
     if (attn_status s = ensureStack(d, p.call.D))
@@ -750,14 +826,21 @@ attn_status launch(const attn_variant_info *info, attn_gpu_module *m, const char
   std::lock_guard<std::mutex> lock(scratch.mutex);
   if (attn_status s = stageArguments(p, scratch, info, q, k, v, o, lse, tensors))
     return s;
+  // Without a caller's table every launch classes the tiles; with one, the
+  // first that needs to.
+  auto enqueueOne = [&]() {
+    attn_status s = enqueue(p, scratch, classes);
+    classes = classes && !p.callerTable;
+    return s;
+  };
   if (!timing) {
-    if (attn_status s = enqueue(p, scratch))
+    if (attn_status s = enqueueOne())
       return s;
-    return readFlag(p, scratch);
+    return filled(readFlag(p, scratch));
   }
 
   for (int32_t i = 0; i < warmup; ++i)
-    if (attn_status s = enqueue(p, scratch))
+    if (attn_status s = enqueueOne())
       return s;
   std::vector<CUevent> events(2 * static_cast<size_t>(reps), nullptr);
   struct EventGuard {
@@ -775,12 +858,12 @@ attn_status launch(const attn_variant_info *info, attn_gpu_module *m, const char
   for (int32_t r = 0; r < reps; ++r) {
     if (CUresult rc = d.cuEventRecord(events[2 * r], p.stream))
       return fail(d, rc, "cuEventRecord");
-    if (attn_status s = enqueue(p, scratch))
+    if (attn_status s = enqueueOne())
       return s;
     if (CUresult rc = d.cuEventRecord(events[2 * r + 1], p.stream))
       return fail(d, rc, "cuEventRecord");
   }
-  if (attn_status s = readFlag(p, scratch))
+  if (attn_status s = filled(readFlag(p, scratch)))
     return s;
   std::vector<float> times(static_cast<size_t>(reps));
   for (int32_t r = 0; r < reps; ++r)
@@ -937,8 +1020,45 @@ extern "C" attn_status attn_gpu_launch(const attn_variant_info *info, attn_gpu_m
                                        const attn_tensor *tensors, int64_t q_offset,
                                        void *stream) {
   ATTN_GUARD("attn_gpu_launch", {
-    return launch(info, module, kernel, q, k, v, o, lse, params, tensors, q_offset, stream, 0, 0,
-                  nullptr, nullptr);
+    return launch(info, module, kernel, q, k, v, o, lse, params, tensors, q_offset, nullptr,
+                  stream, 0, 0, nullptr, nullptr);
+  })
+}
+
+extern "C" attn_status attn_gpu_launch_with_table(
+    const attn_variant_info *info, attn_gpu_module *module, const char *kernel,
+    const attn_tensor *q, const attn_tensor *k, const attn_tensor *v, attn_tensor *o,
+    attn_tensor *lse, const double *params, const attn_tensor *tensors, int64_t q_offset,
+    attn_gpu_class_table *table, void *stream) {
+  ATTN_GUARD("attn_gpu_launch_with_table", {
+    return launch(info, module, kernel, q, k, v, o, lse, params, tensors, q_offset, table,
+                  stream, 0, 0, nullptr, nullptr);
+  })
+}
+
+extern "C" attn_status attn_gpu_class_table_bytes(
+    const attn_variant_info *info, attn_gpu_module *module, const char *kernel,
+    const attn_tensor *q, const attn_tensor *k, const attn_tensor *v, const attn_tensor *o,
+    const attn_tensor *lse, const double *params, const attn_tensor *tensors, int64_t q_offset,
+    size_t *bytes) {
+  ATTN_GUARD("attn_gpu_class_table_bytes", {
+    if (!bytes)
+      return invalidArgument("attn_gpu_class_table_bytes: bytes is null");
+    *bytes = 0;
+    Prepared p;
+    if (attn_status s =
+            checkCall(info, module, kernel, q, k, v, o, lse, params, tensors, q_offset, nullptr, p))
+      return s;
+    if (p.nothingToDo)
+      return ATTN_OK;
+    ContextScope scope(*p.d, module->ctx);
+    if (CUresult rc = scope.result())
+      return fail(*p.d, rc, "cuCtxPushCurrent (the module's context)");
+    if (attn_status s = resolve(info, module, kernel, q, k, v, o, lse, tensors, p))
+      return s;
+    if (!p.noKeys && p.classesFn)
+      *bytes = p.classBytes;
+    return ATTN_OK;
   })
 }
 
@@ -953,7 +1073,21 @@ extern "C" attn_status attn_gpu_time_launches(const attn_variant_info *info,
   ATTN_GUARD("attn_gpu_time_launches", {
     if (!median_ms)
       return invalidArgument("attn_gpu_time_launches: median_ms is null");
-    return launch(info, module, kernel, q, k, v, o, lse, params, tensors, q_offset, stream,
+    return launch(info, module, kernel, q, k, v, o, lse, params, tensors, q_offset, nullptr,
+                  stream, warmup, reps, times_ms, median_ms);
+  })
+}
+
+extern "C" attn_status attn_gpu_time_launches_with_table(
+    const attn_variant_info *info, attn_gpu_module *module, const char *kernel,
+    const attn_tensor *q, const attn_tensor *k, const attn_tensor *v, attn_tensor *o,
+    attn_tensor *lse, const double *params, const attn_tensor *tensors, int64_t q_offset,
+    attn_gpu_class_table *table, void *stream, int32_t warmup, int32_t reps, float *times_ms,
+    double *median_ms) {
+  ATTN_GUARD("attn_gpu_time_launches_with_table", {
+    if (!median_ms)
+      return invalidArgument("attn_gpu_time_launches_with_table: median_ms is null");
+    return launch(info, module, kernel, q, k, v, o, lse, params, tensors, q_offset, table, stream,
                   warmup, reps, times_ms, median_ms);
   })
 }

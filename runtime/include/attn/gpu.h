@@ -258,6 +258,52 @@ attn_status attn_gpu_time_launches(const attn_variant_info *info, attn_gpu_modul
                                    void *stream, int32_t warmup, int32_t reps,
                                    float *times_ms, double *median_ms);
 
+/* A mask's tile-class table kept by the caller across calls, as
+ * FlexAttention's BlockMask is: the classes of a mask that reads tensors
+ * (document ids) depend on the call's sizes, q_offset, params and the
+ * tensors' contents, which a model keeps for many calls (every layer of one
+ * batch). attn_gpu_launch computes them in every call (its `_classes`
+ * kernel); with a table the call skips that kernel when `filled_for` is the
+ * call's fingerprint (the kernel, B, H, Sq, Skv, q_offset, the params and
+ * the extra tensors' views: addresses, shapes, strides), and otherwise
+ * fills the table and sets `filled_for`. The fingerprint cannot see the
+ * tensors' contents: set `filled_for` to 0 when they change. */
+typedef struct attn_gpu_class_table {
+  void *data;          /* device memory of `bytes` bytes */
+  size_t bytes;        /* at least attn_gpu_class_table_bytes of the calls */
+  uint64_t filled_for; /* 0: holds nothing; else set by the launcher */
+} attn_gpu_class_table;
+
+/* The bytes of the class table a call (arguments as attn_gpu_launch) uses:
+ * 0 when it runs a kernel without one (the row kernel, split-KV, a mask that
+ * reads no tensor). Checks the call as attn_gpu_launch does; launches nothing. */
+attn_status attn_gpu_class_table_bytes(const attn_variant_info *info, attn_gpu_module *module,
+                                       const char *kernel, const attn_tensor *q,
+                                       const attn_tensor *k, const attn_tensor *v,
+                                       const attn_tensor *o, const attn_tensor *lse,
+                                       const double *params, const attn_tensor *tensors,
+                                       int64_t q_offset, size_t *bytes);
+
+/* attn_gpu_launch with the caller's class table (above; null: none). A table
+ * smaller than the call needs, or not in device memory, is
+ * ATTN_ERROR_INVALID_ARGUMENT; a call that uses no table ignores it. */
+attn_status attn_gpu_launch_with_table(const attn_variant_info *info, attn_gpu_module *module,
+                                       const char *kernel, const attn_tensor *q,
+                                       const attn_tensor *k, const attn_tensor *v,
+                                       attn_tensor *o, attn_tensor *lse, const double *params,
+                                       const attn_tensor *tensors, int64_t q_offset,
+                                       attn_gpu_class_table *table, void *stream);
+
+/* attn_gpu_time_launches with the caller's class table: the first launch
+ * (a warm-up one when warmup > 0) fills it unless it already holds this
+ * call's classes, the others read it. */
+attn_status attn_gpu_time_launches_with_table(
+    const attn_variant_info *info, attn_gpu_module *module, const char *kernel,
+    const attn_tensor *q, const attn_tensor *k, const attn_tensor *v, attn_tensor *o,
+    attn_tensor *lse, const double *params, const attn_tensor *tensors, int64_t q_offset,
+    attn_gpu_class_table *table, void *stream, int32_t warmup, int32_t reps, float *times_ms,
+    double *median_ms);
+
 /* Device memory in the current context (primary context of ATTN_GPU_DEVICE
  * when none is current). attn_gpu_alloc of 0 bytes gives null; freeing null
  * is a no-op. The copies are synchronous. */

@@ -50,6 +50,23 @@ attn_status attn_gpu_binary_run(const attn_gpu_binary *binaries, int32_t count,
                                 const double *params, const attn_tensor *tensors,
                                 int64_t q_offset, void *stream);
 
+/* attn_gpu_binary_run with the caller's tile-class table (attn/gpu.h's
+ * attn_gpu_class_table: kept across calls whose mask's tensors are the same,
+ * as FlexAttention's BlockMask; null: none), and the bytes that table needs
+ * for a call (0: the call's kernel reads none). */
+attn_status attn_gpu_binary_run_with_table(const attn_gpu_binary *binaries, int32_t count,
+                                           const attn_tensor *q, const attn_tensor *k,
+                                           const attn_tensor *v, attn_tensor *o, attn_tensor *lse,
+                                           const double *params, const attn_tensor *tensors,
+                                           int64_t q_offset, attn_gpu_class_table *table,
+                                           void *stream);
+attn_status attn_gpu_binary_class_table_bytes(const attn_gpu_binary *binaries, int32_t count,
+                                              const attn_tensor *q, const attn_tensor *k,
+                                              const attn_tensor *v, const attn_tensor *o,
+                                              const attn_tensor *lse, const double *params,
+                                              const attn_tensor *tensors, int64_t q_offset,
+                                              size_t *bytes);
+
 /* Unloads the modules that attn_gpu_binary_run loaded for the images of
  * binaries[0 .. count), in every context. Call it before freeing an image;
  * images that live as long as the process (an AOT library's) need not. */

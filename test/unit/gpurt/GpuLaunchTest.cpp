@@ -23,6 +23,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "attn/gpu.h"
+#include "attn/gpu_binary.h"
 
 #include <gtest/gtest.h>
 
@@ -982,6 +983,158 @@ TEST(GpuMockLaunch, TileClassesRunFirst) {
   EXPECT_EQ(l[1].name, "attn_geom_bf16_gpu_d128");
   ASSERT_EQ(m.table(1, &table[1], &room[1]), 0);
   EXPECT_GE(room[1], int64_t(2 * 8 * 3) * ((20000 + attn_gpu_mma_key_tile(128) - 1) / attn_gpu_mma_key_tile(128)));
+  EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
+}
+
+// The caller's class table (attn_gpu_class_table, FlexAttention's BlockMask
+// reuse): the first call fills it (the classes kernel, then the main kernel,
+// both on the caller's table), a call of the same fingerprint skips the
+// classes kernel, another param value or filled_for = 0 fills it again;
+// timed launches class the tiles once; a table too small or in host memory
+// is refused; a call that uses no table (split-KV) leaves it alone.
+TEST(GpuMockLaunch, CallersClassTableIsFilledOnceAndReused) {
+  MockLaunches m = mockLaunches();
+  if (!m)
+    GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
+  ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
+  attn_gpu_module *module = nullptr;
+  static const char image[] = ABI_MARKER ".visible .entry attn_geom_bf16_gpu(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128_split(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128_merge(\n"
+                              ".visible .entry attn_geom_bf16_gpu_d128_classes(\n";
+  ASSERT_EQ(attn_gpu_module_load(image, sizeof image, &module), ATTN_OK) << attn_last_error();
+  const int64_t B = 2, H = 8, Hkv = 2, Sq = 300, Skv = 1000, D = 128;
+  DeviceBuffer qb(B * H * Sq * D * 2), kb(B * Hkv * Skv * D * 2), vb(B * Hkv * Skv * D * 2),
+      ob(B * H * Sq * D * 2);
+  attn_tensor q = view(ATTN_BF16, {B, H, Sq, D}, qb.ptr), k = view(ATTN_BF16, {B, Hkv, Skv, D}, kb.ptr),
+              v = view(ATTN_BF16, {B, Hkv, Skv, D}, vb.ptr), o = view(ATTN_BF16, {B, H, Sq, D}, ob.ptr);
+  attn_param_info paramInfo[1] = {{"w", ATTN_I32, 1, 4.0}};
+  attn_variant_info info{"geom", ATTN_BF16, 1, paramInfo, 0, nullptr, 0, 1};
+  double params[1] = {7};
+  const char *kernel = "attn_geom_bf16_gpu";
+  ::setenv("ATTN_SPLIT_KV", "0", 1);
+  size_t bytes = 0;
+  ASSERT_EQ(attn_gpu_class_table_bytes(&info, module, kernel, &q, &k, &v, &o, nullptr, params,
+                                       nullptr, -1, &bytes),
+            ATTN_OK)
+      << attn_last_error();
+  const int64_t keyTiles = (Skv + attn_gpu_mma_key_tile(128) - 1) / attn_gpu_mma_key_tile(128);
+  EXPECT_EQ(bytes, size_t(B * 3 * keyTiles)); // per b (the mask reads no head), 3 query tiles
+  DeviceBuffer tb(bytes);
+  attn_gpu_class_table table{tb.ptr, bytes, 0};
+  auto call = [&](attn_gpu_class_table *t) {
+    m.reset();
+    EXPECT_EQ(attn_gpu_launch_with_table(&info, module, kernel, &q, &k, &v, &o, nullptr, params,
+                                         nullptr, -1, t, nullptr),
+              ATTN_OK)
+        << attn_last_error();
+    return launches(m);
+  };
+  auto tableWord = [&](int i) {
+    int64_t word = 0, room = 0;
+    EXPECT_EQ(m.table(i, &word, &room), 0);
+    return word;
+  };
+  const int64_t callers = static_cast<int64_t>(reinterpret_cast<uintptr_t>(tb.ptr));
+  std::vector<Launch> l = call(&table);
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128_classes");
+  EXPECT_EQ(l[1].name, "attn_geom_bf16_gpu_d128");
+  EXPECT_EQ(tableWord(0), callers);
+  EXPECT_EQ(tableWord(1), callers);
+  const uint64_t filled = table.filled_for;
+  EXPECT_NE(filled, 0u);
+  l = call(&table); // the same call: the table holds its classes
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128");
+  EXPECT_EQ(tableWord(0), callers);
+  EXPECT_EQ(table.filled_for, filled);
+  params[0] = 9; // another param value: classed again
+  l = call(&table);
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128_classes");
+  EXPECT_NE(table.filled_for, filled);
+  EXPECT_NE(table.filled_for, 0u);
+  table.filled_for = 0; // the caller's tensors changed
+  EXPECT_EQ(call(&table).size(), 2u);
+  EXPECT_EQ(call(&table).size(), 1u);
+  // Without a table every call classes its tiles.
+  EXPECT_EQ(call(nullptr).size(), 2u);
+  EXPECT_EQ(call(nullptr).size(), 2u);
+  // Timed: one warm-up and three timed launches class the tiles once when the
+  // table is empty, never when it is filled; attn_gpu_time_launches each time.
+  auto timed = [&](attn_gpu_class_table *t) {
+    m.reset();
+    double median = 0;
+    EXPECT_EQ(t ? attn_gpu_time_launches_with_table(&info, module, kernel, &q, &k, &v, &o, nullptr,
+                                                    params, nullptr, -1, t, nullptr, 1, 3, nullptr,
+                                                    &median)
+                : attn_gpu_time_launches(&info, module, kernel, &q, &k, &v, &o, nullptr, params,
+                                         nullptr, -1, nullptr, 1, 3, nullptr, &median),
+              ATTN_OK)
+        << attn_last_error();
+    return launches(m).size();
+  };
+  EXPECT_EQ(timed(&table), 4u);
+  table.filled_for = 0;
+  EXPECT_EQ(timed(&table), 5u);
+  EXPECT_EQ(timed(nullptr), 8u);
+  // Too small, or host memory: refused before any launch, the table untouched.
+  const uint64_t before = table.filled_for;
+  attn_gpu_class_table small{tb.ptr, bytes - 1, 0};
+  m.reset();
+  EXPECT_EQ(attn_gpu_launch_with_table(&info, module, kernel, &q, &k, &v, &o, nullptr, params,
+                                       nullptr, -1, &small, nullptr),
+            ATTN_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(attn_last_error()).find("the class table has " + std::to_string(bytes - 1) +
+                                                " bytes, this call needs " + std::to_string(bytes)),
+            std::string::npos)
+      << attn_last_error();
+  std::vector<char> host(bytes);
+  attn_gpu_class_table onHost{host.data(), bytes, 0};
+  EXPECT_EQ(attn_gpu_launch_with_table(&info, module, kernel, &q, &k, &v, &o, nullptr, params,
+                                       nullptr, -1, &onHost, nullptr),
+            ATTN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(launches(m).size(), 0u);
+  EXPECT_EQ(table.filled_for, before);
+  // Decode split in 4 uses no table: none needed, the caller's left alone.
+  ::setenv("ATTN_SPLIT_KV", "4", 1);
+  attn_tensor q1 = view(ATTN_BF16, {B, H, 1, D}, qb.ptr), o1 = view(ATTN_BF16, {B, H, 1, D}, ob.ptr);
+  ASSERT_EQ(attn_gpu_class_table_bytes(&info, module, kernel, &q1, &k, &v, &o1, nullptr, params,
+                                       nullptr, -1, &bytes),
+            ATTN_OK);
+  EXPECT_EQ(bytes, 0u);
+  m.reset();
+  EXPECT_EQ(attn_gpu_launch_with_table(&info, module, kernel, &q1, &k, &v, &o1, nullptr, params,
+                                       nullptr, -1, &table, nullptr),
+            ATTN_OK)
+      << attn_last_error();
+  l = launches(m);
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128_split");
+  EXPECT_EQ(table.filled_for, before);
+  // The same through a compiled variant's binaries (the JIT's and AOT
+  // libraries' path): one fill, then reuse.
+  ::setenv("ATTN_SPLIT_KV", "0", 1);
+  attn_gpu_binary binary{&info, image, sizeof image, kernel};
+  ASSERT_EQ(attn_gpu_binary_class_table_bytes(&binary, 1, &q, &k, &v, &o, nullptr, params, nullptr,
+                                              -1, &bytes),
+            ATTN_OK)
+      << attn_last_error();
+  EXPECT_EQ(bytes, size_t(B * 3 * keyTiles));
+  table.filled_for = 0;
+  for (size_t expected : {2u, 1u}) {
+    m.reset();
+    EXPECT_EQ(attn_gpu_binary_run_with_table(&binary, 1, &q, &k, &v, &o, nullptr, params, nullptr,
+                                             -1, &table, nullptr),
+              ATTN_OK)
+        << attn_last_error();
+    EXPECT_EQ(launches(m).size(), expected);
+  }
+  EXPECT_EQ(attn_gpu_binary_release(&binary, 1), ATTN_OK);
+  ::unsetenv("ATTN_SPLIT_KV");
+  EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
   EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
 }
 
