@@ -26,6 +26,7 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 using namespace attn::rt::cuda;
@@ -733,7 +734,9 @@ uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
 
 /// Uses the caller's class table for a call whose kernel reads one: checks
 /// its size and memory, and whether it holds this call's classes.
-attn_status attachTable(const attn_variant_info *info, const attn_tensor *tensors,
+attn_status attachTable(const attn_variant_info *info, const attn_tensor *q,
+                        const attn_tensor *k, const attn_tensor *v, const attn_tensor *o,
+                        const attn_tensor *lse, const attn_tensor *tensors,
                         attn_gpu_class_table *table, Prepared &p) {
   if (!table || !p.classesFn)
     return ATTN_OK;
@@ -757,6 +760,19 @@ attn_status attachTable(const attn_variant_info *info, const attn_tensor *tensor
     return invalidArgument("variant '" + c.variant +
                            "': the class table is not device memory of the current CUDA context");
   }
+  // The `_classes` kernel writes the table: not over a tensor of the call.
+  std::vector<std::pair<std::string, const attn_tensor *>> views = {
+      {"q", q}, {"k", k}, {"v", v}, {"o", o}};
+  if (lse)
+    views.emplace_back("lse", lse);
+  for (int32_t t = 0; t < info->num_tensors; ++t)
+    views.emplace_back(std::string("tensor '") +
+                           (info->tensors[t].name ? info->tensors[t].name : "?") + "'",
+                       &tensors[t]);
+  for (const auto &view : views)
+    if (attn::rt::viewMeetsBytes(*view.second, ptr, ptr + p.classBytes))
+      return invalidArgument("variant '" + c.variant + "': the class table shares memory with " +
+                             view.first);
   // The fingerprint: the kernels, the sizes, q_offset, the params, the views
   // of the extra tensors (never 0, which means empty).
   uint64_t h = 0xcbf29ce484222325ull;
@@ -806,7 +822,7 @@ attn_status launch(const attn_variant_info *info, attn_gpu_module *m, const char
     return s;
   if (p.noKeys)
     return writeEmptyRows(p, *o, lse);
-  if (attn_status s = attachTable(info, tensors, table, p))
+  if (attn_status s = attachTable(info, q, k, v, o, lse, tensors, table, p))
     return s;
   // The caller's table is emptied while a launch may write it, and marked
   // filled when the launches that filled it succeeded.

@@ -192,6 +192,15 @@ attn_status checkOutputsApart(const std::vector<std::pair<std::string, const att
 
 } // namespace
 
+bool viewMeetsBytes(const attn_tensor &t, uintptr_t begin, uintptr_t end) {
+  Span bytes;
+  bytes.begin = begin;
+  bytes.end = end;
+  bytes.empty = begin >= end;
+  bytes.distinct = bytes.dense = true;
+  return certainlyOverlap(spanOf(t), bytes);
+}
+
 attn_status checkLaunchArguments(const attn_variant_info *info, const attn_tensor *q,
                                  const attn_tensor *k, const attn_tensor *v,
                                  const attn_tensor *o, const attn_tensor *lse,

@@ -285,8 +285,8 @@ attn_status attn_gpu_class_table_bytes(const attn_variant_info *info, attn_gpu_m
                                        int64_t q_offset, size_t *bytes);
 
 /* attn_gpu_launch with the caller's class table (above; null: none). A table
- * smaller than the call needs, or not in device memory, is
- * ATTN_ERROR_INVALID_ARGUMENT; a call that uses no table ignores it. */
+ * smaller than the call needs, not in device memory, or sharing memory with
+ * a tensor of the call is ATTN_ERROR_INVALID_ARGUMENT; a call that uses no table ignores it. */
 attn_status attn_gpu_launch_with_table(const attn_variant_info *info, attn_gpu_module *module,
                                        const char *kernel, const attn_tensor *q,
                                        const attn_tensor *k, const attn_tensor *v,

@@ -1096,6 +1096,11 @@ TEST(GpuMockLaunch, CallersClassTableIsFilledOnceAndReused) {
   EXPECT_EQ(attn_gpu_launch_with_table(&info, module, kernel, &q, &k, &v, &o, nullptr, params,
                                        nullptr, -1, &onHost, nullptr),
             ATTN_ERROR_INVALID_ARGUMENT);
+  attn_gpu_class_table onO{ob.ptr, bytes, 0}; // the classes kernel would write into o
+  EXPECT_EQ(attn_gpu_launch_with_table(&info, module, kernel, &q, &k, &v, &o, nullptr, params,
+                                       nullptr, -1, &onO, nullptr),
+            ATTN_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(std::string(attn_last_error()), "variant 'geom': the class table shares memory with o");
   EXPECT_EQ(launches(m).size(), 0u);
   EXPECT_EQ(table.filled_for, before);
   // Decode split in 4 uses no table: none needed, the caller's left alone.
