@@ -116,13 +116,14 @@ extern "C" attn_status attn_gpu_binary_run_with_table(
   try {
     const attn_gpu_binary *b = nullptr;
     attn_gpu_module *module = nullptr;
-    if (attn_status s = binaryFor("attn_gpu_binary_run", binaries, count, q, k, v, o, lse, params,
-                                  tensors, q_offset, &b, &module))
+    if (attn_status s = binaryFor("attn_gpu_binary_run_with_table", binaries, count, q, k, v, o,
+                                  lse, params, tensors, q_offset, &b, &module))
       return s;
     return attn_gpu_launch_with_table(b->info, module, b->kernel, q, k, v, o, lse, params,
                                       tensors, q_offset, table, stream);
   } catch (const std::exception &e) {
-    return attn::rt::fail(ATTN_ERROR_INTERNAL, std::string("attn_gpu_binary_run: ") + e.what());
+    return attn::rt::fail(ATTN_ERROR_INTERNAL,
+                          std::string("attn_gpu_binary_run_with_table: ") + e.what());
   }
 }
 

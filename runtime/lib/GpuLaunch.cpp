@@ -15,6 +15,7 @@
 #include "runtime/lib/LaunchChecks.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -46,6 +47,9 @@ struct attn_gpu_module {
   std::unordered_map<CUfunction, int64_t> sharedLimit;
   /// The image's `attn_gpu_abi_version` (attn/gpu.h): 1 when it has none.
   uint32_t abi = 1;
+  /// Unique per load in the process (class tables' fingerprints: a later
+  /// module may reuse an unloaded one's addresses).
+  uint64_t serial = 0;
 };
 
 namespace {
@@ -734,7 +738,7 @@ uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
 
 /// Uses the caller's class table for a call whose kernel reads one: checks
 /// its size and memory, and whether it holds this call's classes.
-attn_status attachTable(const attn_variant_info *info, const attn_tensor *q,
+attn_status attachTable(const attn_variant_info *info, attn_gpu_module *m, const attn_tensor *q,
                         const attn_tensor *k, const attn_tensor *v, const attn_tensor *o,
                         const attn_tensor *lse, const attn_tensor *tensors,
                         attn_gpu_class_table *table, Prepared &p) {
@@ -770,14 +774,16 @@ attn_status attachTable(const attn_variant_info *info, const attn_tensor *q,
                            (info->tensors[t].name ? info->tensors[t].name : "?") + "'",
                        &tensors[t]);
   for (const auto &view : views)
-    if (attn::rt::viewMeetsBytes(*view.second, ptr, ptr + p.classBytes))
+    if (attn::rt::viewSpanMeets(*view.second, ptr, ptr + p.classBytes))
       return invalidArgument("variant '" + c.variant + "': the class table shares memory with " +
                              view.first);
-  // The fingerprint: the kernels, the sizes, q_offset, the params, the views
-  // of the extra tensors (never 0, which means empty).
+  // The fingerprint: the table's place, the module (its load) and kernels,
+  // the sizes, q_offset, the params, the views of the extra tensors (never
+  // 0, which means empty).
   uint64_t h = 0xcbf29ce484222325ull;
-  const void *fns[2] = {p.fn, p.classesFn};
-  const int64_t sizes[6] = {c.B, c.H, c.Sq, c.Skv, c.qOffset, static_cast<int64_t>(p.classBytes)};
+  const void *fns[3] = {table->data, p.fn, p.classesFn};
+  const int64_t sizes[9] = {static_cast<int64_t>(m->serial), c.B, c.H, c.Hkv, c.Sq, c.Skv, c.D,
+                            c.qOffset, static_cast<int64_t>(p.classBytes)};
   h = fnv1a(h, fns, sizeof fns);
   h = fnv1a(h, sizes, sizeof sizes);
   if (!c.params.empty())
@@ -822,7 +828,7 @@ attn_status launch(const attn_variant_info *info, attn_gpu_module *m, const char
     return s;
   if (p.noKeys)
     return writeEmptyRows(p, *o, lse);
-  if (attn_status s = attachTable(info, q, k, v, o, lse, tensors, table, p))
+  if (attn_status s = attachTable(info, m, q, k, v, o, lse, tensors, table, p))
     return s;
   // The caller's table is emptied while a launch may write it, and marked
   // filled when the launches that filled it succeeded.
@@ -977,7 +983,9 @@ extern "C" attn_status attn_gpu_module_load(const void *image, size_t size,
     CUmodule mod = nullptr;
     if (CUresult rc = d->cuModuleLoadData(&mod, image))
       return fail(*d, rc, "cuModuleLoadData (" + std::to_string(size) + "-byte image)");
+    static std::atomic<uint64_t> loads{0};
     auto *m = new attn_gpu_module;
+    m->serial = ++loads;
     m->ctx = ctx;
     m->mod = mod;
     // The ABI marker that attnc writes into every cubin (attn/gpu.h).

@@ -173,7 +173,7 @@ attn_status checkOutputsApart(const std::vector<std::pair<std::string, const att
     if (!s.distinct)
       return invalidArgument(name + ": shape " + shapeString(t->shape, t->rank) +
                              " with strides " + shapeString(t->strides, t->rank) +
-                             " writes more than one element to the same address (an output's "
+                             " may write two elements to the same address (an output's "
                              "strides, in increasing order, must each be at least the previous "
                              "stride times its extent)");
     auto apart = [&](const std::string &other, const attn_tensor *u) -> attn_status {
@@ -192,13 +192,9 @@ attn_status checkOutputsApart(const std::vector<std::pair<std::string, const att
 
 } // namespace
 
-bool viewMeetsBytes(const attn_tensor &t, uintptr_t begin, uintptr_t end) {
-  Span bytes;
-  bytes.begin = begin;
-  bytes.end = end;
-  bytes.empty = begin >= end;
-  bytes.distinct = bytes.dense = true;
-  return certainlyOverlap(spanOf(t), bytes);
+bool viewSpanMeets(const attn_tensor &t, uintptr_t begin, uintptr_t end) {
+  Span s = spanOf(t);
+  return !s.empty && begin < end && begin < s.end && s.begin < end;
 }
 
 attn_status checkLaunchArguments(const attn_variant_info *info, const attn_tensor *q,

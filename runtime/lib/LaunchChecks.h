@@ -34,10 +34,10 @@ attn_status checkLaunchArguments(const attn_variant_info *info, const attn_tenso
                                  const double *params, const attn_tensor *tensors,
                                  int64_t qOffset, CheckedCall &out);
 
-/// Whether the bytes [begin, end) certainly share a byte with the elements
-/// of `t` (a view checkLaunchArguments accepted): the same rule as its
-/// outputs-apart check, with [begin, end) a dense span.
-bool viewMeetsBytes(const attn_tensor &t, uintptr_t begin, uintptr_t end);
+/// Whether the bytes [begin, end) meet the span of `t`'s elements (first to
+/// last byte; a view checkLaunchArguments accepted, empty views meet
+/// nothing): for a buffer of the launcher's own, such as a class table.
+bool viewSpanMeets(const attn_tensor &t, uintptr_t begin, uintptr_t end);
 
 /// "[2, 4, 16, 8]".
 std::string shapeString(const int64_t *dims, int rank);

@@ -264,10 +264,11 @@ attn_status attn_gpu_time_launches(const attn_variant_info *info, attn_gpu_modul
  * tensors' contents, which a model keeps for many calls (every layer of one
  * batch). attn_gpu_launch computes them in every call (its `_classes`
  * kernel); with a table the call skips that kernel when `filled_for` is the
- * call's fingerprint (the kernel, B, H, Sq, Skv, q_offset, the params and
- * the extra tensors' views: addresses, shapes, strides), and otherwise
- * fills the table and sets `filled_for`. The fingerprint cannot see the
- * tensors' contents: set `filled_for` to 0 when they change. */
+ * call's fingerprint (the table's address, the module and kernel, the
+ * sizes, q_offset, the params and the extra tensors' views: addresses,
+ * shapes, strides), and otherwise fills the table and sets `filled_for`.
+ * The fingerprint cannot see the tensors' contents: set `filled_for` to 0
+ * when they change. A table must not serve two calls at once. */
 typedef struct attn_gpu_class_table {
   void *data;          /* device memory of `bytes` bytes */
   size_t bytes;        /* at least attn_gpu_class_table_bytes of the calls */
@@ -285,7 +286,7 @@ attn_status attn_gpu_class_table_bytes(const attn_variant_info *info, attn_gpu_m
                                        int64_t q_offset, size_t *bytes);
 
 /* attn_gpu_launch with the caller's class table (above; null: none). A table
- * smaller than the call needs, not in device memory, or sharing memory with
+ * smaller than the call needs, not in device memory, or inside the span of
  * a tensor of the call is ATTN_ERROR_INVALID_ARGUMENT; a call that uses no table ignores it. */
 attn_status attn_gpu_launch_with_table(const attn_variant_info *info, attn_gpu_module *module,
                                        const char *kernel, const attn_tensor *q,

@@ -810,7 +810,7 @@ TEST(GpuMockLaunch, RunsTheSmallestTierAtLeastD) {
 // The launcher's 32-bit index guard on Skv and Sq (attn/gpu.h's ATTN_GPU_MAX_INDEX):
 // K and V of ATTN_GPU_MAX_INDEX + 1 keys run the row kernel, of
 // ATTN_GPU_MAX_INDEX keys the tensor-core kernel. The views overlap (key
-// stride 1 element), so that they span 2 GB of address space, not 256; the
+// stride 1 element), so that they span 1 GB of address space, not 128; the
 // mock's allocation is never touched.
 TEST(GpuMockLaunch, IndicesPastTheBoundRunTheRowKernel) {
   MockLaunches m = mockLaunches();
@@ -820,18 +820,18 @@ TEST(GpuMockLaunch, IndicesPastTheBoundRunTheRowKernel) {
   ASSERT_NO_FATAL_FAILURE(loadGeomModule(&module));
   const int64_t B = 1, H = 2, Sq = 64, D = 128, maxKeys = ATTN_GPU_MAX_INDEX + 1;
   DeviceBuffer qb(B * H * Sq * D * 2), ob(B * H * Sq * D * 2);
-  // One 2 GB buffer for K and V (address space: the mock's pages are never touched).
+  // One 1 GB buffer for K and V (address space: the mock's pages are never touched).
   void *kv = nullptr;
   if (attn_gpu_alloc((maxKeys + D) * 2, &kv) != ATTN_OK)
-    GTEST_SKIP() << "the mock could not reserve 2 GB of address space: " << attn_last_error();
+    GTEST_SKIP() << "the mock could not reserve 1 GB of address space: " << attn_last_error();
   struct Free {
     void *p;
     ~Free() { attn_gpu_free(p); }
   } freeKv{kv};
-  // 2 GB more for the Sq case's O, which must not overlap its Q.
+  // 1 GB more for the Sq case's O, which must not overlap its Q.
   void *out = nullptr;
   if (attn_gpu_alloc(maxKeys * 2, &out) != ATTN_OK)
-    GTEST_SKIP() << "the mock could not reserve another 2 GB: " << attn_last_error();
+    GTEST_SKIP() << "the mock could not reserve another 1 GB: " << attn_last_error();
   Free freeOut{out};
   attn_tensor q = view(ATTN_BF16, {B, H, Sq, D}, qb.ptr), o = view(ATTN_BF16, {B, H, Sq, D}, ob.ptr);
   attn_variant_info info{"geom", ATTN_BF16, 0, nullptr, 0, nullptr, 0, 1};
@@ -862,7 +862,7 @@ TEST(GpuMockLaunch, IndicesPastTheBoundRunTheRowKernel) {
   // The Sq bound: Sq = ATTN_GPU_MAX_INDEX + 1 queries of one head and D = 1
   // (tier 128 still) over one key (the default q_offset, Skv - Sq =
   // -ATTN_GPU_MAX_INDEX, passes its own bounds). Q and the key are views of
-  // the K / V allocation; O, which must not overlap them, has 2 GB of its own.
+  // the K / V allocation; O, which must not overlap them, has 1 GB of its own.
   attn_tensor k1 = view(ATTN_BF16, {1, 1, 1, 1}, kv), v1 = view(ATTN_BF16, {1, 1, 1, 1}, kv);
   for (int64_t sq : {maxKeys, maxKeys - 1}) {
     attn_tensor qq = view(ATTN_BF16, {1, 1, sq, 1}, kv), oo = view(ATTN_BF16, {1, 1, sq, 1}, out);
@@ -1082,7 +1082,7 @@ TEST(GpuMockLaunch, CallersClassTableIsFilledOnceAndReused) {
   EXPECT_EQ(timed(nullptr), 8u);
   // Too small, or host memory: refused before any launch, the table untouched.
   const uint64_t before = table.filled_for;
-  attn_gpu_class_table small{tb.ptr, bytes - 1, 0};
+  attn_gpu_class_table small{tb.ptr, bytes - 1, before};
   m.reset();
   EXPECT_EQ(attn_gpu_launch_with_table(&info, module, kernel, &q, &k, &v, &o, nullptr, params,
                                        nullptr, -1, &small, nullptr),
@@ -1092,17 +1092,25 @@ TEST(GpuMockLaunch, CallersClassTableIsFilledOnceAndReused) {
             std::string::npos)
       << attn_last_error();
   std::vector<char> host(bytes);
-  attn_gpu_class_table onHost{host.data(), bytes, 0};
+  attn_gpu_class_table onHost{host.data(), bytes, before};
   EXPECT_EQ(attn_gpu_launch_with_table(&info, module, kernel, &q, &k, &v, &o, nullptr, params,
                                        nullptr, -1, &onHost, nullptr),
             ATTN_ERROR_INVALID_ARGUMENT);
-  attn_gpu_class_table onO{ob.ptr, bytes, 0}; // the classes kernel would write into o
+  attn_gpu_class_table onO{ob.ptr, bytes, before}; // the classes kernel would write into o
   EXPECT_EQ(attn_gpu_launch_with_table(&info, module, kernel, &q, &k, &v, &o, nullptr, params,
                                        nullptr, -1, &onO, nullptr),
             ATTN_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(std::string(attn_last_error()), "variant 'geom': the class table shares memory with o");
   EXPECT_EQ(launches(m).size(), 0u);
-  EXPECT_EQ(table.filled_for, before);
+  for (const attn_gpu_class_table *refused : {&small, &onHost, &onO})
+    EXPECT_EQ(refused->filled_for, before);
+  // The fingerprint holds the table's place: the same call on another
+  // buffer fills that one.
+  DeviceBuffer tb2(bytes);
+  attn_gpu_class_table moved{tb2.ptr, bytes, before};
+  EXPECT_EQ(call(&moved).size(), 2u);
+  EXPECT_NE(moved.filled_for, before);
+  EXPECT_EQ(call(&moved).size(), 1u);
   // Decode split in 4 uses no table: none needed, the caller's left alone.
   ::setenv("ATTN_SPLIT_KV", "4", 1);
   attn_tensor q1 = view(ATTN_BF16, {B, H, 1, D}, qb.ptr), o1 = view(ATTN_BF16, {B, H, 1, D}, ob.ptr);
