@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -216,22 +217,18 @@ bool isEmpty(const attn_tensor &t) {
 
 /// Checks that the view `t` lies inside one device allocation of the current
 /// context (or is memory the device can address, such as managed memory).
-attn_status checkDeviceView(const Driver &d, const char *name, const attn_tensor &t) {
-  if (isEmpty(t))
-    return ATTN_OK;
-  CUdeviceptr ptr = reinterpret_cast<uintptr_t>(t.data);
+/// Checks that `bytes` bytes from `ptr` lie in one device allocation;
+/// `what` names them in messages ("q: the view (shape ..., strides ...)").
+attn_status checkDeviceBytes(const Driver &d, const std::string &name, const std::string &what,
+                             CUdeviceptr ptr, size_t bytes) {
   CUdeviceptr base = 0;
   size_t size = 0;
   char addr[32];
   std::snprintf(addr, sizeof addr, "0x%llx", static_cast<unsigned long long>(ptr));
   if (d.cuMemGetAddressRange(&base, &size, ptr) == CUDA_SUCCESS) {
-    size_t bytes = viewBytes(t);
     if (ptr + bytes > base + size)
-      return invalidArgument(std::string(name) + ": the view (shape " +
-                             attn::rt::shapeString(t.shape, t.rank) + ", strides " +
-                             attn::rt::shapeString(t.strides, t.rank) + ") spans " +
-                             std::to_string(bytes) + " bytes from " + addr +
-                             " but its device allocation ends " +
+      return invalidArgument(name + ": " + what + " spans " + std::to_string(bytes) +
+                             " bytes from " + addr + " but its device allocation ends " +
                              std::to_string(base + size - ptr) + " bytes after it");
     return ATTN_OK;
   }
@@ -241,9 +238,18 @@ attn_status checkDeviceView(const Driver &d, const char *name, const attn_tensor
   if (d.cuPointerGetAttribute(&memoryType, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, ptr) ==
       CUDA_SUCCESS)
     return ATTN_OK;
-  return invalidArgument(std::string(name) + ": data " + addr +
+  return invalidArgument(name + ": data " + addr +
                          " is not device memory of the current CUDA context (a host "
                          "pointer, or a freed buffer?)");
+}
+
+attn_status checkDeviceView(const Driver &d, const char *name, const attn_tensor &t) {
+  if (isEmpty(t))
+    return ATTN_OK;
+  return checkDeviceBytes(d, name,
+                          "the view (shape " + attn::rt::shapeString(t.shape, t.rank) +
+                              ", strides " + attn::rt::shapeString(t.strides, t.rank) + ")",
+                          reinterpret_cast<uintptr_t>(t.data), viewBytes(t));
 }
 
 /// A checked call, ready to launch.
@@ -751,28 +757,14 @@ attn_status attachTable(const attn_variant_info *info, attn_gpu_module *m, const
                            std::to_string(table->data ? table->bytes : 0) +
                            " bytes, this call needs " + std::to_string(p.classBytes) +
                            " (attn_gpu_class_table_bytes)");
-  CUdeviceptr ptr = reinterpret_cast<uintptr_t>(table->data), base = 0;
-  size_t size = 0;
-  unsigned memoryType = 0;
-  if (d.cuMemGetAddressRange(&base, &size, ptr) == CUDA_SUCCESS) {
-    if (ptr + p.classBytes > base + size)
-      return invalidArgument("variant '" + c.variant + "': the class table's " +
-                             std::to_string(p.classBytes) +
-                             " bytes pass the end of its device allocation");
-  } else if (d.cuPointerGetAttribute(&memoryType, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, ptr) !=
-             CUDA_SUCCESS) {
-    return invalidArgument("variant '" + c.variant +
-                           "': the class table is not device memory of the current CUDA context");
-  }
+  CUdeviceptr ptr = reinterpret_cast<uintptr_t>(table->data);
+  if (attn_status s = checkDeviceBytes(d, "variant '" + c.variant + "': the class table",
+                                       "the table this call needs", ptr, p.classBytes))
+    return s;
   // The `_classes` kernel writes the table: not over a tensor of the call.
-  std::vector<std::pair<std::string, const attn_tensor *>> views = {
-      {"q", q}, {"k", k}, {"v", v}, {"o", o}};
-  if (lse)
-    views.emplace_back("lse", lse);
-  for (int32_t t = 0; t < info->num_tensors; ++t)
-    views.emplace_back(std::string("tensor '") +
-                           (info->tensors[t].name ? info->tensors[t].name : "?") + "'",
-                       &tensors[t]);
+  std::vector<attn::rt::NamedView> views, outputs;
+  attn::rt::callViews(info, q, k, v, o, lse, tensors, views, outputs);
+  views.insert(views.end(), outputs.begin(), outputs.end());
   for (const auto &view : views)
     if (attn::rt::viewSpanMeets(*view.second, ptr, ptr + p.classBytes))
       return invalidArgument("variant '" + c.variant + "': the class table shares memory with " +
@@ -800,6 +792,25 @@ attn_status attachTable(const attn_variant_info *info, attn_gpu_module *m, const
   return ATTN_OK;
 }
 
+/// What a launch and attn_gpu_class_table_bytes share: the checks, then
+/// (unless the call has nothing to do) the module's context made current in
+/// `scope` and the kernels resolved.
+attn_status prepareCall(const attn_variant_info *info, attn_gpu_module *m, const char *kernel,
+                        const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
+                        const attn_tensor *o, const attn_tensor *lse, const double *params,
+                        const attn_tensor *tensors, int64_t qOffset, void *stream, Prepared &p,
+                        std::optional<ContextScope> &scope) {
+  if (attn_status s =
+          checkCall(info, m, kernel, q, k, v, o, lse, params, tensors, qOffset, stream, p))
+    return s;
+  if (p.nothingToDo)
+    return ATTN_OK;
+  scope.emplace(*p.d, m->ctx);
+  if (CUresult rc = scope->result())
+    return fail(*p.d, rc, "cuCtxPushCurrent (the module's context)");
+  return resolve(info, m, kernel, q, k, v, o, lse, tensors, p);
+}
+
 /// attn_gpu_launch and attn_gpu_time_launches (medianMs null: one plain
 /// launch), with the caller's class table or null.
 attn_status launch(const attn_variant_info *info, attn_gpu_module *m, const char *kernel,
@@ -815,17 +826,13 @@ attn_status launch(const attn_variant_info *info, attn_gpu_module *m, const char
                              std::to_string(warmup) + " and " + std::to_string(reps));
   }
   Prepared p;
-  if (attn_status s =
-          checkCall(info, m, kernel, q, k, v, o, lse, params, tensors, qOffset, stream, p))
+  std::optional<ContextScope> scope;
+  if (attn_status s = prepareCall(info, m, kernel, q, k, v, o, lse, params, tensors, qOffset,
+                                  stream, p, scope))
     return s;
   if (p.nothingToDo)
     return ATTN_OK;
   const Driver &d = *p.d;
-  ContextScope scope(d, m->ctx);
-  if (CUresult rc = scope.result())
-    return fail(d, rc, "cuCtxPushCurrent (the module's context)");
-  if (attn_status s = resolve(info, m, kernel, q, k, v, o, lse, tensors, p))
-    return s;
   if (p.noKeys)
     return writeEmptyRows(p, *o, lse);
   if (attn_status s = attachTable(info, m, q, k, v, o, lse, tensors, table, p))
@@ -1070,17 +1077,11 @@ extern "C" attn_status attn_gpu_class_table_bytes(
       return invalidArgument("attn_gpu_class_table_bytes: bytes is null");
     *bytes = 0;
     Prepared p;
-    if (attn_status s =
-            checkCall(info, module, kernel, q, k, v, o, lse, params, tensors, q_offset, nullptr, p))
+    std::optional<ContextScope> scope;
+    if (attn_status s = prepareCall(info, module, kernel, q, k, v, o, lse, params, tensors,
+                                    q_offset, nullptr, p, scope))
       return s;
-    if (p.nothingToDo)
-      return ATTN_OK;
-    ContextScope scope(*p.d, module->ctx);
-    if (CUresult rc = scope.result())
-      return fail(*p.d, rc, "cuCtxPushCurrent (the module's context)");
-    if (attn_status s = resolve(info, module, kernel, q, k, v, o, lse, tensors, p))
-      return s;
-    if (!p.noKeys && p.classesFn)
+    if (!p.nothingToDo && !p.noKeys && p.classesFn)
       *bytes = p.classBytes;
     return ATTN_OK;
   })

@@ -162,8 +162,8 @@ bool certainlyOverlap(const Span &a, const Span &b) {
 /// share memory with an input or the other output. Refused where the spans
 /// show it; views that interleave without filling their spans (a packed
 /// QKV buffer's views, say) are not refused for meeting.
-attn_status checkOutputsApart(const std::vector<std::pair<std::string, const attn_tensor *>> &inputs,
-                              const std::vector<std::pair<std::string, const attn_tensor *>> &outputs) {
+attn_status checkOutputsApart(const std::vector<NamedView> &inputs,
+                              const std::vector<NamedView> &outputs) {
   for (size_t i = 0; i < outputs.size(); ++i) {
     const std::string &name = outputs[i].first;
     const attn_tensor *t = outputs[i].second;
@@ -191,6 +191,20 @@ attn_status checkOutputsApart(const std::vector<std::pair<std::string, const att
 }
 
 } // namespace
+
+void callViews(const attn_variant_info *info, const attn_tensor *q, const attn_tensor *k,
+               const attn_tensor *v, const attn_tensor *o, const attn_tensor *lse,
+               const attn_tensor *tensors, std::vector<NamedView> &inputs,
+               std::vector<NamedView> &outputs) {
+  inputs = {{"q", q}, {"k", k}, {"v", v}};
+  outputs = {{"o", o}};
+  if (lse)
+    outputs.emplace_back("lse", lse);
+  for (int32_t t = 0; t < info->num_tensors; ++t)
+    inputs.emplace_back(
+        std::string("tensor '") + (info->tensors[t].name ? info->tensors[t].name : "?") + "'",
+        &tensors[t]);
+}
 
 bool viewSpanMeets(const attn_tensor &t, uintptr_t begin, uintptr_t end) {
   Span s = spanOf(t);
@@ -301,13 +315,8 @@ attn_status checkLaunchArguments(const attn_variant_info *info, const attn_tenso
   }
 
   // Outputs apart from each other and from the inputs.
-  std::vector<std::pair<std::string, const attn_tensor *>> inputs = {{"q", q}, {"k", k}, {"v", v}},
-                                                          outputs = {{"o", o}};
-  if (lse)
-    outputs.emplace_back("lse", lse);
-  for (int32_t t = 0; t < info->num_tensors; ++t)
-    inputs.emplace_back(std::string("tensor '") + (info->tensors[t].name ? info->tensors[t].name : "?") + "'",
-                        &tensors[t]);
+  std::vector<NamedView> inputs, outputs;
+  callViews(info, q, k, v, o, lse, tensors, inputs, outputs);
   if (attn_status s = checkOutputsApart(inputs, outputs)) return s;
 
   // Params: defaults for missing (NaN) slots, integral and in range for i32,

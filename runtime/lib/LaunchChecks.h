@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace attn::rt {
@@ -33,6 +34,16 @@ attn_status checkLaunchArguments(const attn_variant_info *info, const attn_tenso
                                  const attn_tensor *o, const attn_tensor *lse,
                                  const double *params, const attn_tensor *tensors,
                                  int64_t qOffset, CheckedCall &out);
+
+/// A call's tensor as messages name it ("q", "tensor 'doc'").
+using NamedView = std::pair<std::string, const attn_tensor *>;
+
+/// A checked call's inputs (q, k, v, the extra tensors) and outputs (o, and
+/// lse when given), named.
+void callViews(const attn_variant_info *info, const attn_tensor *q, const attn_tensor *k,
+               const attn_tensor *v, const attn_tensor *o, const attn_tensor *lse,
+               const attn_tensor *tensors, std::vector<NamedView> &inputs,
+               std::vector<NamedView> &outputs);
 
 /// Whether the bytes [begin, end) meet the span of `t`'s elements (first to
 /// last byte; a view checkLaunchArguments accepted, empty views meet

@@ -696,18 +696,26 @@ std::vector<Launch> launches(const MockLaunches &m) {
 
 /// One bf16 call of the mock variant `geom` (tier 128, split and merge
 /// kernels present) on device buffers; returns the launches it made.
+/// Contiguous bf16 q, k, v, o of a `geom` call in mock device memory.
+struct GeomTensors {
+  DeviceBuffer qb, kb, vb, ob;
+  attn_tensor q, k, v, o;
+  GeomTensors(int64_t B, int64_t H, int64_t Hkv, int64_t Sq, int64_t Skv, int64_t D)
+      : qb(B * H * Sq * D * 2), kb(B * Hkv * Skv * D * 2), vb(B * Hkv * Skv * D * 2),
+        ob(B * H * Sq * D * 2), q(view(ATTN_BF16, {B, H, Sq, D}, qb.ptr)),
+        k(view(ATTN_BF16, {B, Hkv, Skv, D}, kb.ptr)), v(view(ATTN_BF16, {B, Hkv, Skv, D}, vb.ptr)),
+        o(view(ATTN_BF16, {B, H, Sq, D}, ob.ptr)) {}
+};
+
 std::vector<Launch> geomCall(const MockLaunches &m, attn_gpu_module *module, int64_t B, int64_t H,
                              int64_t Hkv, int64_t Sq, int64_t Skv, const char *splitEnv,
                              int64_t qOffset = -1, int64_t D = 128) {
-  DeviceBuffer qb(B * H * Sq * D * 2), kb(B * Hkv * Skv * D * 2), vb(B * Hkv * Skv * D * 2),
-      ob(B * H * Sq * D * 2);
-  attn_tensor q = view(ATTN_BF16, {B, H, Sq, D}, qb.ptr), k = view(ATTN_BF16, {B, Hkv, Skv, D}, kb.ptr),
-              v = view(ATTN_BF16, {B, Hkv, Skv, D}, vb.ptr), o = view(ATTN_BF16, {B, H, Sq, D}, ob.ptr);
+  GeomTensors t(B, H, Hkv, Sq, Skv, D);
   attn_variant_info info{"geom", ATTN_BF16, 0, nullptr, 0, nullptr, 0, 1};
   ::setenv("ATTN_SPLIT_KV", splitEnv, 1);
   m.reset();
-  attn_status s = attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &q, &k, &v, &o, nullptr,
-                                  nullptr, nullptr, qOffset, nullptr);
+  attn_status s = attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &t.q, &t.k, &t.v, &t.o,
+                                  nullptr, nullptr, nullptr, qOffset, nullptr);
   ::unsetenv("ATTN_SPLIT_KV");
   EXPECT_EQ(s, ATTN_OK) << attn_last_error();
   EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
@@ -719,6 +727,13 @@ std::vector<Launch> geomCall(const MockLaunches &m, attn_gpu_module *module, int
 #define ATTN_TEST_STR(x) ATTN_TEST_STR2(x)
 #define ABI_MARKER                                                                                 \
   ".visible .global .align 4 .u32 attn_gpu_abi_version = " ATTN_TEST_STR(ATTN_GPU_ABI_VERSION) ";\n"
+
+/// `geom`'s module with a `_classes` kernel: its mask reads a tensor.
+const char kGeomClassesImage[] = ABI_MARKER ".visible .entry attn_geom_bf16_gpu(\n"
+                                            ".visible .entry attn_geom_bf16_gpu_d128(\n"
+                                            ".visible .entry attn_geom_bf16_gpu_d128_split(\n"
+                                            ".visible .entry attn_geom_bf16_gpu_d128_merge(\n"
+                                            ".visible .entry attn_geom_bf16_gpu_d128_classes(\n";
 
 /// The mock variant `geom`'s module: the row kernel and tier 128's
 /// tensor-core, split and merge kernels (the mock records their launches).
@@ -939,12 +954,8 @@ TEST(GpuMockLaunch, TileClassesRunFirst) {
     GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
   ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
   attn_gpu_module *module = nullptr;
-  static const char image[] = ABI_MARKER ".visible .entry attn_geom_bf16_gpu(\n"
-                              ".visible .entry attn_geom_bf16_gpu_d128(\n"
-                              ".visible .entry attn_geom_bf16_gpu_d128_split(\n"
-                              ".visible .entry attn_geom_bf16_gpu_d128_merge(\n"
-                              ".visible .entry attn_geom_bf16_gpu_d128_classes(\n";
-  ASSERT_EQ(attn_gpu_module_load(image, sizeof image, &module), ATTN_OK) << attn_last_error();
+  ASSERT_EQ(attn_gpu_module_load(kGeomClassesImage, sizeof kGeomClassesImage, &module), ATTN_OK)
+      << attn_last_error();
   // Prefill: the classes of (b, query tile, key tile) first, then the
   // tensor-core kernel; both read a table of B * 3 * 16 bytes (the mask
   // reads no head).
@@ -998,17 +1009,11 @@ TEST(GpuMockLaunch, CallersClassTableIsFilledOnceAndReused) {
     GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
   ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
   attn_gpu_module *module = nullptr;
-  static const char image[] = ABI_MARKER ".visible .entry attn_geom_bf16_gpu(\n"
-                              ".visible .entry attn_geom_bf16_gpu_d128(\n"
-                              ".visible .entry attn_geom_bf16_gpu_d128_split(\n"
-                              ".visible .entry attn_geom_bf16_gpu_d128_merge(\n"
-                              ".visible .entry attn_geom_bf16_gpu_d128_classes(\n";
-  ASSERT_EQ(attn_gpu_module_load(image, sizeof image, &module), ATTN_OK) << attn_last_error();
+  ASSERT_EQ(attn_gpu_module_load(kGeomClassesImage, sizeof kGeomClassesImage, &module), ATTN_OK)
+      << attn_last_error();
   const int64_t B = 2, H = 8, Hkv = 2, Sq = 300, Skv = 1000, D = 128;
-  DeviceBuffer qb(B * H * Sq * D * 2), kb(B * Hkv * Skv * D * 2), vb(B * Hkv * Skv * D * 2),
-      ob(B * H * Sq * D * 2);
-  attn_tensor q = view(ATTN_BF16, {B, H, Sq, D}, qb.ptr), k = view(ATTN_BF16, {B, Hkv, Skv, D}, kb.ptr),
-              v = view(ATTN_BF16, {B, Hkv, Skv, D}, vb.ptr), o = view(ATTN_BF16, {B, H, Sq, D}, ob.ptr);
+  GeomTensors g(B, H, Hkv, Sq, Skv, D);
+  attn_tensor &q = g.q, &k = g.k, &v = g.v, &o = g.o;
   attn_param_info paramInfo[1] = {{"w", ATTN_I32, 1, 4.0}};
   attn_variant_info info{"geom", ATTN_BF16, 1, paramInfo, 0, nullptr, 0, 1};
   double params[1] = {7};
@@ -1096,7 +1101,7 @@ TEST(GpuMockLaunch, CallersClassTableIsFilledOnceAndReused) {
   EXPECT_EQ(attn_gpu_launch_with_table(&info, module, kernel, &q, &k, &v, &o, nullptr, params,
                                        nullptr, -1, &onHost, nullptr),
             ATTN_ERROR_INVALID_ARGUMENT);
-  attn_gpu_class_table onO{ob.ptr, bytes, before}; // the classes kernel would write into o
+  attn_gpu_class_table onO{g.ob.ptr, bytes, before}; // the classes kernel would write into o
   EXPECT_EQ(attn_gpu_launch_with_table(&info, module, kernel, &q, &k, &v, &o, nullptr, params,
                                        nullptr, -1, &onO, nullptr),
             ATTN_ERROR_INVALID_ARGUMENT);
@@ -1113,7 +1118,7 @@ TEST(GpuMockLaunch, CallersClassTableIsFilledOnceAndReused) {
   EXPECT_EQ(call(&moved).size(), 1u);
   // Decode split in 4 uses no table: none needed, the caller's left alone.
   ::setenv("ATTN_SPLIT_KV", "4", 1);
-  attn_tensor q1 = view(ATTN_BF16, {B, H, 1, D}, qb.ptr), o1 = view(ATTN_BF16, {B, H, 1, D}, ob.ptr);
+  attn_tensor q1 = view(ATTN_BF16, {B, H, 1, D}, g.qb.ptr), o1 = view(ATTN_BF16, {B, H, 1, D}, g.ob.ptr);
   ASSERT_EQ(attn_gpu_class_table_bytes(&info, module, kernel, &q1, &k, &v, &o1, nullptr, params,
                                        nullptr, -1, &bytes),
             ATTN_OK);
@@ -1130,7 +1135,7 @@ TEST(GpuMockLaunch, CallersClassTableIsFilledOnceAndReused) {
   // The same through a compiled variant's binaries (the JIT's and AOT
   // libraries' path): one fill, then reuse.
   ::setenv("ATTN_SPLIT_KV", "0", 1);
-  attn_gpu_binary binary{&info, image, sizeof image, kernel};
+  attn_gpu_binary binary{&info, kGeomClassesImage, sizeof kGeomClassesImage, kernel};
   ASSERT_EQ(attn_gpu_binary_class_table_bytes(&binary, 1, &q, &k, &v, &o, nullptr, params, nullptr,
                                               -1, &bytes),
             ATTN_OK)
