@@ -62,7 +62,7 @@ struct Options {
   std::vector<int64_t> decodeKv = {8192};
   int warmup = 3, reps = 20;
   double maxSeconds = 3; ///< timing budget of one row
-  bool checkOnly = false, skipChecks = false;
+  bool checkOnly = false;
   /// Keep each call's tile-class table (attn_gpu_class_table) across its
   /// launches, as FlexAttention's timing keeps its BlockMask: the timed
   /// launches skip the `_classes` kernel.

@@ -538,7 +538,8 @@ Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
                      std::to_string(gpu.wgmma) + " tile_range " + std::to_string(gpu.tileRange) +
                      " pingpong " + std::to_string(gpu.pingPong) + " wg_votes " +
                      std::to_string(gpu.warpgroupVotes) + " tile_classes " +
-                     std::to_string(gpu.tileClasses) + "\n" + version + "ptxas " +
+                     std::to_string(gpu.tileClasses) + " overlap " + std::to_string(gpu.overlap) +
+                     "\n" + version + "ptxas " +
                      ptxasIdentity() + "\n";
 }
 

@@ -119,6 +119,7 @@ LogicalResult addVariantKernels(VariantOp variant, attn_dtype dtype,
     mo.pingPong = options.pingPong;
     mo.warpgroupVotes = options.warpgroupVotes;
     mo.tileClasses = options.tileClasses;
+    mo.overlap = options.overlap;
     std::string why;
     FailureOr<bool> built = buildMmaKernel(variant, kernels, mo, &why);
     if (failed(built))

@@ -42,6 +42,8 @@ struct GpuCompileOptions {
   bool warpgroupVotes = true;
   /// MmaKernelOptions::tileClasses (attnc --gpu-tile-classes).
   bool tileClasses = true;
+  /// MmaKernelOptions::overlap (attnc --gpu-overlap).
+  bool overlap = false;
 };
 
 /// Registers the dialects and translations the GPU target produces.

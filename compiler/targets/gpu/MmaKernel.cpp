@@ -139,8 +139,15 @@ public:
   /// many small blocks keep more key chunks in flight.
   int64_t threads() const { return split ? ATTN_GPU_SPLIT_BLOCK_SIZE : kMmaThreadsPerBlock; }
   int64_t rowsPerBlock() const { return split ? ATTN_GPU_SPLIT_ROWS_PER_BLOCK : kMmaRowsPerBlock; }
-  /// Shared-memory stages of the K / V tiles (attn/gpu.h).
-  int64_t stages() const { return split ? ATTN_GPU_SPLIT_STAGES : ATTN_GPU_MMA_STAGES; }
+  /// Shared-memory stages of the K / V tiles (attn/gpu.h): three with
+  /// MmaKernelOptions::overlap (a tile's V is read until the next tile's
+  /// softmax is done), else two; a split kernel has one.
+  int64_t stages() const {
+    return split ? ATTN_GPU_SPLIT_STAGES : options.overlap && useWgmma() ? ATTN_GPU_MMA_STAGES : 2;
+  }
+  /// Tile rows padded by 8 elements (ldmatrix; attn_gpu_tile_bytes).
+  bool padded() const { return !useWgmma(); }
+  int64_t tileBytes() const { return attn_gpu_tile_bytes(bc, hd, padded()); }
   /// Warpgroup MMAs (a split kernel's block is one warp, not a warpgroup).
   bool useWgmma() const { return options.wgmma && !split; }
   Value partialAt(Value head, Value row, Value chunkIdx, Value slot);
@@ -377,6 +384,35 @@ private:
   /// votesPerWarpgroup(): this warpgroup's named barrier for its votes
   /// (3 + warpgroup, i32); null otherwise.
   Value wgVoteId;
+  /// MmaKernelOptions::overlap in effect: the PV of a tile is issued after
+  /// the QK of the next tile the warpgroup computes and waited for once that
+  /// tile's P is computed, so the tensor cores run it during the softmax
+  /// (FlashAttention-3's in-warpgroup overlap). The key loop then carries
+  /// the output iterate as C = h(O) without the last PV, that PV's A
+  /// fragments (P) and the stage of its V; each thread arrives on a stage's
+  /// empty barrier when that PV is done.
+  bool overlapPV = false;
+  cascade::EinsumOp pvOp;       ///< overlapPV: the PV Einsum
+  cascade::IterateOp pvInto;    ///< ... the output iterate it accumulates into
+  unsigned pvState = 0;         ///< ... where pvInto's values start among the loop's states
+  SmallVector<Value> carriedP;  ///< the deferred PV's A fragments (i32; zeros: none)
+  Value heldStage;              ///< the stage of its V (i64; -1: none)
+  Value curStage;               ///< the stage of the tile being computed
+  SmallVector<Value> inFlightO; ///< accumulators of the PV issued after this tile's QK
+  SmallVector<Value> nextP;     ///< this tile's P, for the next tile
+  /// The deferred PV: C (pvInto's prev) + P V, V in stage `vStage` (index),
+  /// left in flight unless `wait`.
+  SmallVector<Value> issueDeferredPV(Value vStage, bool wait);
+  /// The stage whose V the deferred PV reads: the held one, or (none held,
+  /// P zero) the current tile's, which is loaded.
+  Value deferredStage() {
+    Value none = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, heldStage, cI64(0));
+    return arith::SelectOp::create(b, loc, none, curStage, toIdx(heldStage));
+  }
+  /// Arrives on the held stage's empty barrier (the deferred PV is done).
+  void releaseHeld();
+  /// The V operand's descriptor of a stage (wgmma).
+  Value vDescAt(Value stage);
   Value qDesc;    ///< wgmma: this warpgroup's Q rows in shared memory
   Value kMap, vMap; ///< tmaCapable(): the tensor maps' addresses (i64, 0: none)
   Value tma;      ///< i1: K / V tiles come by TMA (false unless tmaCapable())
@@ -726,7 +762,14 @@ void MmaBuilder::emitQK(cascade::EinsumOp op) {
       };
     };
     out = ptx::wgmma(b, loc, options.inputType == ATTN_F16, bc, hd / 16, {}, qDesc, kDesc,
-                     step(rowsPerBlock()), step(bc), /*transB=*/false, {}, turnOther);
+                     step(rowsPerBlock()), step(bc), /*transB=*/false, {}, turnOther,
+                     /*wait=*/!overlapPV);
+    if (overlapPV) {
+      // The previous tile's PV goes to the tensor cores behind this QK; the
+      // scores are waited for alone (wgmma groups complete in order).
+      inFlightO = issueDeferredPV(deferredStage(), /*wait=*/false);
+      out = ptx::wgmmaWait(b, loc, 1, out);
+    }
     return;
   }
   Value zero = cF32(0);
@@ -774,6 +817,17 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
   // iterate is prev' = h(prev) + PV (the online rescale of the output).
   cascade::IterateOp into = accumulatingIterate(op);
   SmallVector<Value> init;
+  bool deferred = overlapPV && op == pvOp;
+  if (deferred) {
+    // This tile's P waits for the next tile's QK; the previous tile's PV,
+    // issued after this tile's QK, is done by now: its stage is free.
+    nextP.clear();
+    for (auto &frag : aFrag)
+      for (Value r : frag)
+        nextP.push_back(ptx::asB32(b, loc, r));
+    vals[into.getPrev()] = ptx::wgmmaWait(b, loc, 0, inFlightO);
+    releaseHeld();
+  }
   if (into) {
     SmallVector<Value> prev = vals[into.getPrev()];
     unsigned n = countOf(Shape::O);
@@ -832,6 +886,10 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
     emitted.insert(into.getOperation());
   }
   Value result = into ? into.getCur() : op.getResult();
+  if (deferred) {
+    vals[result] = init; // C = h(O); O = C + P V once the next tile issues it
+    return;
+  }
   if (useWgmma()) {
     // B = the V tile, N-major; a k step of 16 keys is two 8-key groups
     // (2 * 1024 bytes swizzled, else 2 * hd * 16 bytes) on.
@@ -1005,7 +1063,7 @@ Value MmaBuilder::tileOffset(Value row, Value col, int64_t rows) {
 }
 
 Value MmaBuilder::stageOffset(Value stage, int which) {
-  return mul(add(mul(stage, cIdx(2)), cIdx(which)), cIdx(attn_gpu_tile_bytes(bc, hd) / 2));
+  return mul(add(mul(stage, cIdx(2)), cIdx(which)), cIdx(tileBytes() / 2));
 }
 
 void MmaBuilder::loadTile(int which, Value stage, Value kt, Value fast) {
@@ -1120,7 +1178,7 @@ void MmaBuilder::issueLoads(Value want, Value kt, Value stage, Value fast) {
 
 Value MmaBuilder::barrierAddr(int which, Value stage) {
   // After the stages and (not in a split kernel, whose launch has no Q rows) Q.
-  int64_t base = attn_gpu_barrier_offset(bc, hd, stages(), split ? 0 : rowsPerBlock());
+  int64_t base = attn_gpu_barrier_offset(bc, hd, stages(), split ? 0 : rowsPerBlock(), padded());
   Value off = add(cI64(base + which * stages() * 8), mul(toI64(stage), cI64(8)));
   return add(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), smemPtr), off);
 }
@@ -1192,7 +1250,7 @@ void MmaBuilder::selectStage(Value stage) {
     // dimension, 8-key groups 1024 bytes apart, 64-column halves
     // bc * 128 bytes apart.
     kDesc = descriptor(stageOffset(stage, 0), /*lbo=*/16, /*sbo=*/1024, /*swizzle128=*/true);
-    vDesc = descriptor(stageOffset(stage, 1), /*lbo=*/bc * 128, /*sbo=*/1024, /*swizzle128=*/true);
+    vDesc = vDescAt(stage);
     return;
   }
   if (useWgmma()) {
@@ -1200,7 +1258,7 @@ void MmaBuilder::selectStage(Value stage) {
     // 8-key groups hd * 16 bytes apart); V: N-major over the head dimension
     // (8-column groups 128 bytes apart, 8-key groups hd * 16 bytes apart).
     kDesc = descriptor(stageOffset(stage, 0), /*lbo=*/128, /*sbo=*/hd * 16);
-    vDesc = descriptor(stageOffset(stage, 1), /*lbo=*/hd * 16, /*sbo=*/128);
+    vDesc = vDescAt(stage);
     return;
   }
   auto wg = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
@@ -1209,6 +1267,30 @@ void MmaBuilder::selectStage(Value stage) {
                               ValueRange{});
   vs = memref::ViewOp::create(b, loc, tileTy, smem, add(smemShift, mul(stageOffset(stage, 1), cIdx(2))),
                               ValueRange{});
+}
+
+Value MmaBuilder::vDescAt(Value stage) {
+  return swizzled() ? descriptor(stageOffset(stage, 1), /*lbo=*/bc * 128, /*sbo=*/1024, /*swizzle128=*/true)
+                    : descriptor(stageOffset(stage, 1), /*lbo=*/hd * 16, /*sbo=*/128);
+}
+
+SmallVector<Value> MmaBuilder::issueDeferredPV(Value vStage, bool wait) {
+  SmallVector<SmallVector<Value>> aFrag;
+  for (size_t k = 0; k < carriedP.size(); k += 4)
+    aFrag.push_back(SmallVector<Value>(carriedP.begin() + k, carriedP.begin() + k + 4));
+  Value desc = vDescAt(vStage);
+  auto step = [this](int64_t k) { return k * 2 * (swizzled() ? 1024 : hd * 16); };
+  SmallVector<Value> out = ptx::wgmma(b, loc, options.inputType == ATTN_F16, hd, bc / 16, aFrag, Value(),
+                                      desc, step, step, /*transB=*/true, vals[pvInto.getPrev()],
+                                      Value(), wait);
+  return out;
+}
+
+void MmaBuilder::releaseHeld() {
+  auto ifHeld = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, heldStage, cI64(0)), false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifHeld.thenBlock());
+  ptx::mbarrierArrive(b, loc, barrierAddr(1, toIdx(heldStage)));
 }
 
 Value MmaBuilder::descriptor(Value offset, int64_t lbo, int64_t sbo, bool swizzle128) {
@@ -1599,13 +1681,19 @@ LogicalResult MmaBuilder::build() {
   ptrTy = LLVM::LLVMPointerType::get(ctx);
   elemTy = options.inputType == ATTN_F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
   std::string name = mmaKernelName(variant.getSymName(), options.inputType, hd);
-  auto fn = addGpuKernel(target, b, loc, split ? name + "_split" : name);
-  fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(threads()), 1, 1}));
-  args = fn.getArgument(0);
   // K and V tiles of every stage in dynamic shared memory
   // (attn_gpu_mma_smem_bytes): for ldmatrix rows padded by 8 elements, so
   // that its 8 row addresses fall in different banks; for wgmma core
-  // matrices (tileOffset).
+  // matrices (tileOffset). The launch gives the kernel the bytes of
+  // attn/gpu.h, which this layout must fit.
+  int64_t needs = attn_gpu_smem_bytes(bc, hd, stages(), split ? 0 : rowsPerBlock(), padded());
+  int64_t given = split ? attn_gpu_split_smem_bytes(hd) : attn_gpu_mma_smem_bytes(hd);
+  if (needs > given)
+    return variant.emitError() << "gpu target: the tier-" << hd << " kernel's shared memory ("
+                               << needs << " bytes) exceeds the launch's (" << given << ")";
+  auto fn = addGpuKernel(target, b, loc, split ? name + "_split" : name);
+  fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(threads()), 1, 1}));
+  args = fn.getArgument(0);
   auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   smem = gpu::DynamicSharedMemoryOp::create(
       b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), MemRefLayoutAttrInterface(), wg));
@@ -1682,7 +1770,7 @@ LogicalResult MmaBuilder::build() {
     // Q in shared memory (after the K / V stages, core matrices), the A
     // operand of the QK wgmma; its copies are waited for with the first
     // tile's.
-    Value qSmem = cIdx(stages() * 2 * attn_gpu_tile_bytes(bc, hd) / 2);
+    Value qSmem = cIdx(stages() * 2 * tileBytes() / 2);
     copyRows(qPtr, ATTN_ARG_Q_STRIDES, hIdx, mul(qt, cI64(rowsPerBlock())), rowsPerBlock(), sq, qSmem,
              vectorCopyOk(ATTN_ARG_Q_STRIDES, qPtr));
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
@@ -1789,7 +1877,31 @@ LogicalResult MmaBuilder::build() {
     wgVoteId = arith::AddIOp::create(b, loc, cI32(3), warpgroupI32());
   int64_t nStages = stages();
   bool pipelined = nStages > 1;
-  int64_t ahead = nStages - 1;
+  // The in-warpgroup overlap: one PV accumulating into an output iterate,
+  // three stages (tile t + 1 loads into the stage of tile t - 2, whose PV
+  // was done during tile t - 1; with two, the load would wait for the PV of
+  // t - 1, issued after it).
+  if (options.overlap && useWgmma() && nStages >= 3) {
+    for (Operation &op : body)
+      if (kindOf.lookup(&op) == Kind::PV) {
+        overlapPV = !pvOp;
+        pvOp = cast<cascade::EinsumOp>(op);
+      }
+    pvInto = overlapPV ? accumulatingIterate(pvOp) : cascade::IterateOp();
+    overlapPV = overlapPV && pvInto;
+  }
+  int64_t ahead = overlapPV ? 1 : nStages - 1;
+  if (overlapPV) {
+    unsigned at = 0;
+    for (cascade::IterateOp it : iterates) {
+      if (it == pvInto)
+        pvState = at;
+      at += countOf(shapeOf(it.getCur()));
+    }
+    for (int64_t k = 0; k < bc / 16 * 4; ++k)
+      init.push_back(cI32(0));
+    init.push_back(cI64(-1));
+  }
   Value issued = cI64(0);
   if (pipelined) {
     initBarriers();
@@ -1825,7 +1937,7 @@ LogicalResult MmaBuilder::build() {
   // for warpgroup 0's QK of tile t (a deadlock); the two-stage pipeline of
   // 128-key tiles has one, so the option is inert there.
   if (options.pingPong && useWgmma() && pipelined && ahead >= 2 && !indexOnlyKeep &&
-      threads() == 256) {
+      threads() == 256 && !overlapPV) {
     Value wg = warpgroupI32();
     turnMine = arith::AddIOp::create(b, loc, cI32(1), wg);
     turnOther = arith::SubIOp::create(b, loc, cI32(2), wg);
@@ -1849,6 +1961,10 @@ LogicalResult MmaBuilder::build() {
       prev.clear();
       for (unsigned k = 0, n = countOf(shapeOf(it.getCur())); k < n; ++k)
         prev.push_back(states[a++]);
+    }
+    if (overlapPV) {
+      carriedP.assign(states.begin() + a, states.begin() + a + bc / 16 * 4);
+      heldStage = states[a + bc / 16 * 4];
     }
     Value stage = cIdx(0), cur, wantNext, computed, issuedNext;
     if (pipelined) {
@@ -1890,6 +2006,7 @@ LogicalResult MmaBuilder::build() {
       }
     }
     selectStage(stage);
+    curStage = stage;
     // The tile's computation; with classified tiles twice, for full tiles
     // without the mask.
     auto emitTile = [&](bool fullTile) {
@@ -1904,6 +2021,26 @@ LogicalResult MmaBuilder::build() {
       SmallVector<Value> next;
       for (cascade::IterateOp it : iterates)
         next.append(vals[it.getCur()]);
+      if (overlapPV) {
+        next.append(nextP);
+        next.push_back(toI64(stage));
+      }
+      return next;
+    };
+    // A tile this warpgroup does not compute: the deferred PV is done now
+    // and both stages are free.
+    auto skipped = [&]() -> SmallVector<Value> {
+      SmallVector<Value> next(states);
+      if (!overlapPV)
+        return next;
+      SmallVector<Value> o = issueDeferredPV(deferredStage(), /*wait=*/true);
+      releaseHeld();
+      ptx::mbarrierArrive(b, loc, barrierAddr(1, stage));
+      std::copy(o.begin(), o.end(), next.begin() + pvState);
+      unsigned p0 = numStates - (bc / 16 * 4 + 1);
+      for (int64_t k = 0; k < bc / 16 * 4; ++k)
+        next[p0 + k] = cI32(0);
+      next.back() = cI64(-1);
       return next;
     };
     // A partial tile (per-warpgroup votes): this warpgroup computes it only
@@ -1914,7 +2051,7 @@ LogicalResult MmaBuilder::build() {
       auto ifAny = scf::IfOp::create(b, loc, stateTypes, voteAny(kt, wgVoteId, 128), true);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifAny.elseBlock());
-      scf::YieldOp::create(b, loc, states);
+      scf::YieldOp::create(b, loc, skipped());
       b.setInsertionPointToStart(ifAny.thenBlock());
       scf::YieldOp::create(b, loc, emitTile(false));
       return SmallVector<Value>(ifAny.getResults());
@@ -1938,7 +2075,7 @@ LogicalResult MmaBuilder::build() {
       emitted = std::move(savedEmitted);
     }
     SmallVector<Value> next(ifFast.getResults().begin(), ifFast.getResults().end());
-    if (pipelined)
+    if (pipelined && !overlapPV)
       ptx::mbarrierArrive(b, loc, barrierAddr(1, stage)); // this thread is done with the stage
     scf::YieldOp::create(b, loc, next);
     b.setInsertionPointAfter(ifCur);
@@ -1964,6 +2101,24 @@ LogicalResult MmaBuilder::build() {
     SmallVector<Value> &fin = vals[it.getFinal()];
     for (unsigned k = 0, n = countOf(shapeOf(it.getCur())); k < n; ++k)
       fin.push_back(loop.getResult(a++));
+  }
+  if (overlapPV) {
+    // The last computed tile's PV.
+    carriedP.assign(loop.getResults().begin() + a, loop.getResults().begin() + a + bc / 16 * 4);
+    heldStage = loop.getResult(a + bc / 16 * 4);
+    SmallVector<Value> &fin = vals[pvInto.getFinal()];
+    vals[pvInto.getPrev()] = fin;
+    SmallVector<Type> types(fin.size(), b.getF32Type());
+    auto ifHeld = scf::IfOp::create(
+        b, loc, types, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, heldStage, cI64(0)), true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifHeld.thenBlock());
+      scf::YieldOp::create(b, loc, issueDeferredPV(toIdx(heldStage), /*wait=*/true));
+      b.setInsertionPointToStart(ifHeld.elseBlock());
+      scf::YieldOp::create(b, loc, fin);
+    }
+    fin.assign(ifHeld.getResults().begin(), ifHeld.getResults().end());
   }
   if (split) {
     writePartials(iterates);

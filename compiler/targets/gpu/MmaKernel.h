@@ -62,6 +62,12 @@ struct MmaKernelOptions {
   /// runs first (attn/gpu.h): the key loop skips the empty ones and runs the
   /// full ones without the mask, with no vote.
   bool tileClasses = true;
+  /// Warpgroup-MMA kernels: the PV of key tile t is issued after the QK of
+  /// tile t + 1 and waited for once that tile's P is computed, so the
+  /// tensor cores run it during the softmax (FlashAttention-3's
+  /// in-warpgroup overlap); three shared-memory stages instead of two.
+  /// Where the cascade has one PV accumulating into an output iterate.
+  bool overlap = false;
 };
 
 /// A head-dimension tier a tensor-core kernel can have: a multiple of 32 up

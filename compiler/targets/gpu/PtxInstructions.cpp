@@ -41,7 +41,7 @@ SmallVector<Value> wgmma(OpBuilder &b, Location loc, bool f16, int64_t n, int64_
                          ArrayRef<SmallVector<Value>> aRegs, Value aDesc, Value bDesc,
                          llvm::function_ref<int64_t(int64_t)> aStep,
                          llvm::function_ref<int64_t(int64_t)> bStep, bool transB,
-                         ArrayRef<Value> init, Value arriveAfterCommit) {
+                         ArrayRef<Value> init, Value arriveAfterCommit, bool wait) {
   // Without `init` the first step ignores the accumulators' old values
   // (scale-d false); `init` values are tied to the accumulators.
   auto c64 = [&](int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 64); };
@@ -95,7 +95,9 @@ SmallVector<Value> wgmma(OpBuilder &b, Location loc, bool f16, int64_t n, int64_
     cons += ",r";
   }
   cons += ",~{memory}";
-  text += "wgmma.wait_group.sync.aligned 0;\n}";
+  if (wait)
+    text += "wgmma.wait_group.sync.aligned 0;\n";
+  text += "}";
   auto resTy = LLVM::LLVMStructType::getLiteral(b.getContext(),
                                                 SmallVector<Type>(nOut, b.getF32Type()));
   auto asmOp = LLVM::InlineAsmOp::create(b, loc, resTy, operands, text, cons,
@@ -105,6 +107,27 @@ SmallVector<Value> wgmma(OpBuilder &b, Location loc, bool f16, int64_t n, int64_
   SmallVector<Value> out;
   for (int64_t i = 0; i < nOut; ++i)
     out.push_back(LLVM::ExtractValueOp::create(b, loc, asmOp.getResult(0), ArrayRef<int64_t>{i}));
+  return out;
+}
+
+SmallVector<Value> wgmmaWait(OpBuilder &b, Location loc, int64_t pending, ArrayRef<Value> values) {
+  // Every value is an output tied to its input: the reads after the wait
+  // see the registers the MMAs wrote, none is read or moved before it.
+  std::string cons;
+  for (size_t i = 0; i < values.size(); ++i)
+    cons += (i ? ",=f" : "=f");
+  for (size_t i = 0; i < values.size(); ++i)
+    cons += "," + std::to_string(i);
+  cons += ",~{memory}";
+  auto resTy = LLVM::LLVMStructType::getLiteral(
+      b.getContext(), SmallVector<Type>(values.size(), b.getF32Type()));
+  auto asmOp = LLVM::InlineAsmOp::create(
+      b, loc, resTy, values, "wgmma.wait_group.sync.aligned " + std::to_string(pending) + ";", cons,
+      /*has_side_effects=*/true, /*is_align_stack=*/false, LLVM::TailCallKind::None,
+      LLVM::AsmDialectAttr(), ArrayAttr());
+  SmallVector<Value> out;
+  for (size_t i = 0; i < values.size(); ++i)
+    out.push_back(LLVM::ExtractValueOp::create(b, loc, asmOp.getResult(0), ArrayRef<int64_t>{int64_t(i)}));
   return out;
 }
 

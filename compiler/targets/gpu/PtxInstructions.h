@@ -36,14 +36,22 @@ mlir::Value matrixDescriptor(mlir::OpBuilder &b, mlir::Location loc, mlir::Value
 /// N-major when `transB`. The accumulators start at zero, or at `init` (n / 2
 /// values). One statement: fence, the steps, commit, (with `arriveAfterCommit`,
 /// an i32 named-barrier id: `bar.arrive id, 256` once the MMAs are issued),
-/// wait. Returns this thread's n / 2 accumulators.
+/// wait. Returns this thread's n / 2 accumulators. Without `wait` the MMAs
+/// are left in flight: the results are only handed to wgmmaWait.
 llvm::SmallVector<mlir::Value> wgmma(mlir::OpBuilder &b, mlir::Location loc, bool f16, int64_t n,
                                      int64_t steps, llvm::ArrayRef<llvm::SmallVector<mlir::Value>> aRegs,
                                      mlir::Value aDesc, mlir::Value bDesc,
                                      llvm::function_ref<int64_t(int64_t)> aStep,
                                      llvm::function_ref<int64_t(int64_t)> bStep, bool transB,
                                      llvm::ArrayRef<mlir::Value> init,
-                                     mlir::Value arriveAfterCommit = {});
+                                     mlir::Value arriveAfterCommit = {}, bool wait = true);
+
+/// `wgmma.wait_group pending`: waits until at most `pending` of this
+/// warpgroup's committed MMA groups are in flight; `values` (f32, the
+/// accumulators of an MMA issued without its wait, whose group is then
+/// done) come back as the registers the MMAs wrote.
+llvm::SmallVector<mlir::Value> wgmmaWait(mlir::OpBuilder &b, mlir::Location loc, int64_t pending,
+                                         llvm::ArrayRef<mlir::Value> values);
 
 /// Named barriers (ids 1..15; id 0 is the block's gpu.barrier) of `threads`
 /// threads: bar.sync waits for them, bar.arrive counts this warp without

@@ -154,6 +154,7 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   go.pingPong = o.gpuPingPong;
   go.warpgroupVotes = o.gpuWarpgroupVotes;
   go.tileClasses = o.gpuTileClasses;
+  go.overlap = o.gpuOverlap;
   go.dtypes = o.dtypes;
   std::vector<std::string> names;
   for (auto v : attnModule.getOps<VariantOp>())

@@ -65,6 +65,7 @@ struct AotOptions {
   bool gpuPingPong = false; ///< --gpu-pingpong
   bool gpuWarpgroupVotes = true; ///< --gpu-warpgroup-votes
   bool gpuTileClasses = true; ///< --gpu-tile-classes
+  bool gpuOverlap = false; ///< --gpu-overlap
   bool verbose = false; ///< announce the work at once (else after 1 s)
 };
 

@@ -98,6 +98,12 @@ cl::opt<bool> gpuTileClasses(
              "(empty / partial / full) by a `_classes` kernel launched before each call "
              "(default true; =false: the block votes on every tile in range)"),
     cl::init(true));
+cl::opt<bool> gpuOverlap(
+    "gpu-overlap", cl::cat(attncCategory),
+    cl::desc("GPU warpgroup-MMA kernels: the PV of a key tile runs on the tensor cores during "
+             "the next tile's softmax (FlashAttention-3's in-warpgroup overlap; three "
+             "shared-memory stages). Default false"),
+    cl::init(false));
 cl::opt<bool> verbose("v", cl::cat(attncCategory), cl::desc("Say what is being compiled and how long it took"));
 
 int usageError(const std::string &message) {
@@ -180,6 +186,7 @@ int main(int argc, char **argv) {
   aot.gpuPingPong = gpuPingPong;
   aot.gpuWarpgroupVotes = gpuWarpgroupVotes;
   aot.gpuTileClasses = gpuTileClasses;
+  aot.gpuOverlap = gpuOverlap;
 
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
@@ -203,6 +210,7 @@ int main(int argc, char **argv) {
     gpu.pingPong = aot.gpuPingPong;
     gpu.warpgroupVotes = aot.gpuWarpgroupVotes;
     gpu.tileClasses = aot.gpuTileClasses;
+    gpu.overlap = aot.gpuOverlap;
     if (verbose)
       errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";
     std::string error;

@@ -114,8 +114,11 @@ enum {
 /* Shared-memory stages of K / V tiles: the tensor-core kernel loads the next
  * key tile while it computes one (every thread is done with a stage before
  * it is loaded again, so the two warpgroups stay within a tile of each
- * other); a split kernel has one stage. */
-#define ATTN_GPU_MMA_STAGES 2
+ * other); a split kernel has one stage. attn_gpu_mma_smem_bytes holds
+ * ATTN_GPU_MMA_STAGES unpadded stages (the warpgroup-MMA kernels: three when
+ * the PV of a tile is deferred to the next, attnc --gpu-overlap, else two);
+ * an mma.sync kernel's two padded stages fit in the same bytes. */
+#define ATTN_GPU_MMA_STAGES 3
 #define ATTN_GPU_SPLIT_STAGES 1
 /* Split-KV state of one (row, chunk): ATTN_GPU_SPLIT_ROW_SLOTS floats for the
  * row iterates, then N (the tier) per [row, D] iterate, at most
@@ -137,8 +140,9 @@ enum {
  * the marker, with 64-key tiles). Row kernels (the base name) run whatever
  * the marker. 2: 128-key tiles up to tier 128 (session 7); 3: 32-bit
  * indices, ATTN_GPU_MAX_INDEX (session 8); 4: seeds of [0, 2^29) and
- * [-2^29, 2^29), ATTN_GPU_MAX_INDEX 2^29 - 2^16 (session 10). */
-#define ATTN_GPU_ABI_VERSION 4
+ * [-2^29, 2^29), ATTN_GPU_MAX_INDEX 2^29 - 2^16 (session 10); 5: shared memory for three
+ * unpadded stages (session 11). */
+#define ATTN_GPU_ABI_VERSION 5
 
 /* Head-dimension tiers of the tensor-core kernels (`_d<N>`): N a multiple of
  * ATTN_GPU_TIER_STEP up to ATTN_GPU_MAX_TIER (attnc --gpu-head-dims). A call
@@ -167,11 +171,12 @@ static inline int64_t attn_gpu_mma_key_tile(int64_t tier) { return tier > 128 ? 
 /* Keys per tile of a split-KV kernel (`_split`, one warp per block). */
 static inline int64_t attn_gpu_split_key_tile(int64_t tier) { return tier > 128 ? 32 : 64; }
 
-/* Bytes of one K or V tile of `keys` keys in shared memory: keys x (tier + 8)
- * elements of 2 bytes, rounded up to 1024 bytes (the alignment of a
- * 128-byte-swizzled wgmma operand). */
-static inline int64_t attn_gpu_tile_bytes(int64_t keys, int64_t tier) {
-  return (keys * (tier + 8) * 2 + 1023) / 1024 * 1024;
+/* Bytes of one K or V tile of `keys` keys in shared memory: keys x tier
+ * elements of 2 bytes, rows padded by 8 elements when `padded` (the ldmatrix
+ * reads of the mma.sync kernels), rounded up to 1024 bytes (the alignment of
+ * a 128-byte-swizzled wgmma operand). */
+static inline int64_t attn_gpu_tile_bytes(int64_t keys, int64_t tier, int padded) {
+  return (keys * (tier + (padded ? 8 : 0)) * 2 + 1023) / 1024 * 1024;
 }
 
 /* Dynamic shared memory of a kernel with `keys`-key tiles of tier `tier`:
@@ -180,20 +185,21 @@ static inline int64_t attn_gpu_tile_bytes(int64_t keys, int64_t tier) {
  * barriers per stage (at attn_gpu_barrier_offset from the aligned start: the
  * full ones, then the empty ones); plus 1024 bytes to align the start. */
 static inline int64_t attn_gpu_barrier_offset(int64_t keys, int64_t tier, int64_t stages,
-                                              int64_t qRows) {
-  return stages * 2 * attn_gpu_tile_bytes(keys, tier) + qRows * tier * 2;
+                                              int64_t qRows, int padded) {
+  return stages * 2 * attn_gpu_tile_bytes(keys, tier, padded) + qRows * tier * 2;
 }
 static inline int64_t attn_gpu_smem_bytes(int64_t keys, int64_t tier, int64_t stages,
-                                          int64_t qRows) {
-  return attn_gpu_barrier_offset(keys, tier, stages, qRows) + stages * 16 + 1024;
+                                          int64_t qRows, int padded) {
+  return attn_gpu_barrier_offset(keys, tier, stages, qRows, padded) + stages * 16 + 1024;
 }
-/* ... of a tensor-core kernel (`_d<N>`) and of a split kernel (`_d<N>_split`). */
+/* ... of a tensor-core kernel (`_d<N>`) and of a split kernel (`_d<N>_split`,
+ * mma.sync: padded rows). */
 static inline int64_t attn_gpu_mma_smem_bytes(int64_t tier) {
   return attn_gpu_smem_bytes(attn_gpu_mma_key_tile(tier), tier, ATTN_GPU_MMA_STAGES,
-                             ATTN_GPU_MMA_ROWS_PER_BLOCK);
+                             ATTN_GPU_MMA_ROWS_PER_BLOCK, 0);
 }
 static inline int64_t attn_gpu_split_smem_bytes(int64_t tier) {
-  return attn_gpu_smem_bytes(attn_gpu_split_key_tile(tier), tier, ATTN_GPU_SPLIT_STAGES, 0);
+  return attn_gpu_smem_bytes(attn_gpu_split_key_tile(tier), tier, ATTN_GPU_SPLIT_STAGES, 0, 1);
 }
 
 /* A loaded cubin (CUmodule) in one CUDA context. */
