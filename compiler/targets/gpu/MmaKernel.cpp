@@ -2033,10 +2033,24 @@ LogicalResult MmaBuilder::build() {
       SmallVector<Value> next(states);
       if (!overlapPV)
         return next;
-      SmallVector<Value> o = issueDeferredPV(deferredStage(), /*wait=*/true);
-      releaseHeld();
+      // Only a real deferred PV (none after a skip or before the first
+      // tile): the branch yields waited values, so no accumulator in flight
+      // crosses it.
+      SmallVector<Value> &c = vals[pvInto.getPrev()];
+      SmallVector<Type> types(c.size(), b.getF32Type());
+      auto ifHeld = scf::IfOp::create(
+          b, loc, types, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, heldStage, cI64(0)), true);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifHeld.thenBlock());
+        SmallVector<Value> o = issueDeferredPV(toIdx(heldStage), /*wait=*/true);
+        ptx::mbarrierArrive(b, loc, barrierAddr(1, toIdx(heldStage)));
+        scf::YieldOp::create(b, loc, o);
+        b.setInsertionPointToStart(ifHeld.elseBlock());
+        scf::YieldOp::create(b, loc, c);
+      }
       ptx::mbarrierArrive(b, loc, barrierAddr(1, stage));
-      std::copy(o.begin(), o.end(), next.begin() + pvState);
+      std::copy(ifHeld.getResults().begin(), ifHeld.getResults().end(), next.begin() + pvState);
       unsigned p0 = numStates - (bc / 16 * 4 + 1);
       for (int64_t k = 0; k < bc / 16 * 4; ++k)
         next[p0 + k] = cI32(0);
