@@ -441,12 +441,13 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       // Its geometry (key tiles, shared memory, argument words) is the one
       // of the attnc that built it: refuse another ABI rather than launch it
       // with this runtime's.
-      if (m->abi != ATTN_GPU_ABI_VERSION)
+      if (m->abi != ATTN_GPU_ABI_VERSION && m->abi != ATTN_GPU_ABI_THREE_STAGES)
         return attn::rt::fail(
             ATTN_ERROR_UNSUPPORTED,
             "kernel '" + name + "' was built for GPU ABI " + std::to_string(m->abi) +
                 (m->abi == 1 ? " (no attn_gpu_abi_version: an attnc from before the marker)" : "") +
-                " but this libattnrt runs ABI " + std::to_string(ATTN_GPU_ABI_VERSION) +
+                " but this libattnrt runs ABI " + std::to_string(ATTN_GPU_ABI_VERSION) + " (and " +
+                std::to_string(ATTN_GPU_ABI_THREE_STAGES) + ", its three-stage form)" +
                 ": rebuild the variant with the attnc of this libattnrt (ATTN_GPU_KERNEL=rows "
                 "runs its row kernel meanwhile)");
       p.fn = fn;
@@ -457,7 +458,8 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       p.grid[2] = static_cast<unsigned>(c.B);
       p.block = ATTN_GPU_MMA_BLOCK_SIZE;
       p.tier = tier;
-      p.sharedBytes = static_cast<unsigned>(attn_gpu_mma_smem_bytes(tier));
+      p.sharedBytes = static_cast<unsigned>(attn_gpu_mma_smem_bytes(
+          tier, m->abi == ATTN_GPU_ABI_THREE_STAGES ? 3 : ATTN_GPU_MMA_STAGES));
       chooseSplit(d, m, name, tier, p);
       if (p.splitW > 1)
         return allowShared(d, m, p.splitFn, p.splitSharedBytes);

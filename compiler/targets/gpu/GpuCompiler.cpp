@@ -356,12 +356,15 @@ FailureOr<std::string> compileGpuKernels(ModuleOp kernels, const GpuCompileOptio
   if (outer->getBody()->empty())
     return kernels.emitError("gpu target: no kernels to compile");
   // The ABI marker (attn/gpu.h), once per image: in the first module only
-  // (ptxas links the modules into one cubin).
+  // (ptxas links the modules into one cubin). The overlapped warpgroup-MMA
+  // kernels have three unpadded stages (MmaKernelOptions::overlap).
+  bool threeStages = options.overlap && options.wgmma && options.chip == "sm_90a";
   {
     auto gm = *(*outer->getOps<ModuleOp>().begin()).getOps<gpu::GPUModuleOp>().begin();
     b.setInsertionPointToStart(gm.getBody());
     LLVM::GlobalOp::create(b, loc, b.getI32Type(), /*isConstant=*/true, LLVM::Linkage::External,
-                           "attn_gpu_abi_version", b.getI32IntegerAttr(ATTN_GPU_ABI_VERSION),
+                           "attn_gpu_abi_version",
+                           b.getI32IntegerAttr(threeStages ? ATTN_GPU_ABI_THREE_STAGES : ATTN_GPU_ABI_VERSION),
                            /*alignment=*/4, /*addrSpace=*/1);
   }
   if (failed(lowerNestedModules(*outer, options, "isa")))

@@ -143,10 +143,11 @@ public:
   /// MmaKernelOptions::overlap (a tile's V is read until the next tile's
   /// softmax is done), else two; a split kernel has one.
   int64_t stages() const {
-    return split ? ATTN_GPU_SPLIT_STAGES : options.overlap && useWgmma() ? ATTN_GPU_MMA_STAGES : 2;
+    return split ? ATTN_GPU_SPLIT_STAGES : options.overlap && useWgmma() ? 3 : ATTN_GPU_MMA_STAGES;
   }
-  /// Tile rows padded by 8 elements (ldmatrix; attn_gpu_tile_bytes).
-  bool padded() const { return !useWgmma(); }
+  /// Tile rows padded by 8 elements (attn_gpu_tile_bytes): for ldmatrix,
+  /// and in the two-stage layout of ABI 4; three stages fit only unpadded.
+  bool padded() const { return !useWgmma() || stages() < 3; }
   int64_t tileBytes() const { return attn_gpu_tile_bytes(bc, hd, padded()); }
   /// Warpgroup MMAs (a split kernel's block is one warp, not a warpgroup).
   bool useWgmma() const { return options.wgmma && !split; }
@@ -1687,7 +1688,7 @@ LogicalResult MmaBuilder::build() {
   // matrices (tileOffset). The launch gives the kernel the bytes of
   // attn/gpu.h, which this layout must fit.
   int64_t needs = attn_gpu_smem_bytes(bc, hd, stages(), split ? 0 : rowsPerBlock(), padded());
-  int64_t given = split ? attn_gpu_split_smem_bytes(hd) : attn_gpu_mma_smem_bytes(hd);
+  int64_t given = split ? attn_gpu_split_smem_bytes(hd) : attn_gpu_mma_smem_bytes(hd, stages());
   if (needs > given)
     return variant.emitError() << "gpu target: the tier-" << hd << " kernel's shared memory ("
                                << needs << " bytes) exceeds the launch's (" << given << ")";

@@ -33,7 +33,8 @@
  * ATTN_GPU_MMA_BLOCK_SIZE threads (8 warps, two warpgroups) that each own
  * ATTN_GPU_MMA_ROWS_PER_BLOCK query rows of one (b, h): grid
  * (ceil(Sq / ATTN_GPU_MMA_ROWS_PER_BLOCK), H, B), and
- * attn_gpu_mma_smem_bytes(N) bytes of dynamic shared memory (more than the
+ * attn_gpu_mma_smem_bytes(N, ATTN_GPU_MMA_STAGES) bytes (three stages in a module of
+ * ATTN_GPU_ABI_THREE_STAGES) of dynamic shared memory (more than the
  * default 48 KiB: the launcher raises the function's
  * CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES).
  *
@@ -114,11 +115,11 @@ enum {
 /* Shared-memory stages of K / V tiles: the tensor-core kernel loads the next
  * key tile while it computes one (every thread is done with a stage before
  * it is loaded again, so the two warpgroups stay within a tile of each
- * other); a split kernel has one stage. attn_gpu_mma_smem_bytes holds
- * ATTN_GPU_MMA_STAGES unpadded stages (the warpgroup-MMA kernels: three when
- * the PV of a tile is deferred to the next, attnc --gpu-overlap, else two);
- * an mma.sync kernel's two padded stages fit in the same bytes. */
-#define ATTN_GPU_MMA_STAGES 3
+ * other); a split kernel has one stage. A module of ABI
+ * ATTN_GPU_ABI_THREE_STAGES (attnc --gpu-overlap: the PV of a tile runs
+ * during the next tile's softmax, so its V stays in its stage longer) has
+ * three unpadded stages instead. */
+#define ATTN_GPU_MMA_STAGES 2
 #define ATTN_GPU_SPLIT_STAGES 1
 /* Split-KV state of one (row, chunk): ATTN_GPU_SPLIT_ROW_SLOTS floats for the
  * row iterates, then N (the tier) per [row, D] iterate, at most
@@ -140,9 +141,11 @@ enum {
  * the marker, with 64-key tiles). Row kernels (the base name) run whatever
  * the marker. 2: 128-key tiles up to tier 128 (session 7); 3: 32-bit
  * indices, ATTN_GPU_MAX_INDEX (session 8); 4: seeds of [0, 2^29) and
- * [-2^29, 2^29), ATTN_GPU_MAX_INDEX 2^29 - 2^16 (session 10); 5: shared memory for three
- * unpadded stages (session 11). */
-#define ATTN_GPU_ABI_VERSION 5
+ * [-2^29, 2^29), ATTN_GPU_MAX_INDEX 2^29 - 2^16 (session 10). The launcher also runs
+ * modules of ATTN_GPU_ABI_THREE_STAGES: ABI 4's geometry with three unpadded
+ * K / V stages (attn_gpu_mma_smem_bytes(N, 3); session 11). */
+#define ATTN_GPU_ABI_VERSION 4
+#define ATTN_GPU_ABI_THREE_STAGES 5
 
 /* Head-dimension tiers of the tensor-core kernels (`_d<N>`): N a multiple of
  * ATTN_GPU_TIER_STEP up to ATTN_GPU_MAX_TIER (attnc --gpu-head-dims). A call
@@ -192,11 +195,12 @@ static inline int64_t attn_gpu_smem_bytes(int64_t keys, int64_t tier, int64_t st
                                           int64_t qRows, int padded) {
   return attn_gpu_barrier_offset(keys, tier, stages, qRows, padded) + stages * 16 + 1024;
 }
-/* ... of a tensor-core kernel (`_d<N>`) and of a split kernel (`_d<N>_split`,
- * mma.sync: padded rows). */
-static inline int64_t attn_gpu_mma_smem_bytes(int64_t tier) {
-  return attn_gpu_smem_bytes(attn_gpu_mma_key_tile(tier), tier, ATTN_GPU_MMA_STAGES,
-                             ATTN_GPU_MMA_ROWS_PER_BLOCK, 0);
+/* ... of a tensor-core kernel (`_d<N>`) of `stages` stages (ATTN_GPU_MMA_STAGES
+ * padded ones, or three unpadded ones in a module of ATTN_GPU_ABI_THREE_STAGES)
+ * and of a split kernel (`_d<N>_split`, mma.sync: padded rows). */
+static inline int64_t attn_gpu_mma_smem_bytes(int64_t tier, int64_t stages) {
+  return attn_gpu_smem_bytes(attn_gpu_mma_key_tile(tier), tier, stages,
+                             ATTN_GPU_MMA_ROWS_PER_BLOCK, stages < 3);
 }
 static inline int64_t attn_gpu_split_smem_bytes(int64_t tier) {
   return attn_gpu_smem_bytes(attn_gpu_split_key_tile(tier), tier, ATTN_GPU_SPLIT_STAGES, 0, 1);

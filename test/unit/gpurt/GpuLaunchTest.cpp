@@ -791,6 +791,56 @@ TEST(GpuMockLaunch, RefusesTensorCoreKernelsOfAnotherAbi) {
   }
 }
 
+// A module of ATTN_GPU_ABI_THREE_STAGES (attnc --gpu-overlap) runs its
+// tensor-core kernels with the shared memory of three unpadded stages, one of
+// ATTN_GPU_ABI_VERSION with that of two padded ones; the next version is
+// refused.
+TEST(GpuMockLaunch, ThreeStageModulesGetTheirSharedMemory) {
+  MockLaunches m = mockLaunches();
+  if (!m)
+    GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
+  ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
+  auto image = [](int abi) {
+    return ".visible .global .align 4 .u32 attn_gpu_abi_version = " + std::to_string(abi) +
+           ";\n.visible .entry attn_geom_bf16_gpu(\n.visible .entry attn_geom_bf16_gpu_d128(\n";
+  };
+  const int64_t B = 1, H = 2, S = 300, D = 128;
+  DeviceBuffer qb(B * H * S * D * 2), kb(B * H * S * D * 2), vb(B * H * S * D * 2),
+      ob(B * H * S * D * 2);
+  attn_tensor q = view(ATTN_BF16, {B, H, S, D}, qb.ptr), k = view(ATTN_BF16, {B, H, S, D}, kb.ptr),
+              v = view(ATTN_BF16, {B, H, S, D}, vb.ptr), o = view(ATTN_BF16, {B, H, S, D}, ob.ptr);
+  attn_variant_info info{"geom", ATTN_BF16, 0, nullptr, 0, nullptr, 0, 1};
+  const int64_t two = attn_gpu_mma_smem_bytes(128, ATTN_GPU_MMA_STAGES),
+                three = attn_gpu_mma_smem_bytes(128, 3);
+  EXPECT_EQ(ATTN_GPU_MMA_STAGES, 2);
+  EXPECT_GT(three, two);
+  EXPECT_LE(three, 227 * 1024) << "an H100 block's opt-in limit";
+  for (auto [abi, bytes] : {std::pair<int, int64_t>{ATTN_GPU_ABI_VERSION, two},
+                            std::pair<int, int64_t>{ATTN_GPU_ABI_THREE_STAGES, three},
+                            std::pair<int, int64_t>{ATTN_GPU_ABI_THREE_STAGES + 1, -1}}) {
+    SCOPED_TRACE(abi);
+    std::string text = image(abi);
+    attn_gpu_module *module = nullptr;
+    ASSERT_EQ(attn_gpu_module_load(text.c_str(), text.size() + 1, &module), ATTN_OK) << attn_last_error();
+    m.reset();
+    attn_status s = attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &q, &k, &v, &o, nullptr,
+                                    nullptr, nullptr, -1, nullptr);
+    EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
+    if (bytes < 0) {
+      EXPECT_EQ(s, ATTN_ERROR_UNSUPPORTED);
+      EXPECT_EQ(m.count(), 0) << "nothing launched";
+    } else {
+      ASSERT_EQ(s, ATTN_OK) << attn_last_error();
+      std::vector<Launch> l = launches(m);
+      ASSERT_EQ(l.size(), 1u);
+      EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128");
+      EXPECT_EQ(l[0].shared, unsigned(bytes));
+      EXPECT_GE(m.sharedLimit("attn_geom_bf16_gpu_d128"), bytes);
+    }
+    attn_gpu_module_unload(module);
+  }
+}
+
 // Any tier attnc builds (a multiple of 32 up to 256, --gpu-head-dims) runs:
 // D runs the smallest tier >= D that the module holds, and a D above every
 // tier runs the row kernel (a module of tiers 96 and 224 only).
@@ -903,7 +953,7 @@ TEST(GpuMockLaunch, TensorCoreSplitAndMergeGeometry) {
   EXPECT_EQ(l[0].grid[1], 8u);
   EXPECT_EQ(l[0].grid[2], 2u);
   EXPECT_EQ(l[0].block[0], unsigned(ATTN_GPU_MMA_BLOCK_SIZE));
-  int64_t smem = attn_gpu_mma_smem_bytes(128);
+  int64_t smem = attn_gpu_mma_smem_bytes(128, ATTN_GPU_MMA_STAGES);
   EXPECT_EQ(l[0].shared, unsigned(smem));
   EXPECT_GT(smem, 48 * 1024); // above the default: the launcher must raise the limit
   EXPECT_GE(m.sharedLimit("attn_geom_bf16_gpu_d128"), smem);
