@@ -412,6 +412,10 @@ private:
   }
   /// Arrives on the held stage's empty barrier (the deferred PV is done).
   void releaseHeld();
+  /// O: C + P V waited for when a PV is held, else C (a branch that yields
+  /// waited values, so no accumulator in flight crosses it); with `release`
+  /// the held stage's empty barrier gets this thread's arrival.
+  SmallVector<Value> finishDeferredPV(bool release);
   /// The V operand's descriptor of a stage (wgmma).
   Value vDescAt(Value stage);
   Value qDesc;    ///< wgmma: this warpgroup's Q rows in shared memory
@@ -1287,6 +1291,22 @@ SmallVector<Value> MmaBuilder::issueDeferredPV(Value vStage, bool wait) {
   return out;
 }
 
+SmallVector<Value> MmaBuilder::finishDeferredPV(bool release) {
+  SmallVector<Value> &c = vals[pvInto.getPrev()];
+  SmallVector<Type> types(c.size(), b.getF32Type());
+  Value held = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, heldStage, cI64(0));
+  auto ifHeld = scf::IfOp::create(b, loc, types, held, true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifHeld.thenBlock());
+  SmallVector<Value> o = issueDeferredPV(toIdx(heldStage), /*wait=*/true);
+  if (release)
+    ptx::mbarrierArrive(b, loc, barrierAddr(1, toIdx(heldStage)));
+  scf::YieldOp::create(b, loc, o);
+  b.setInsertionPointToStart(ifHeld.elseBlock());
+  scf::YieldOp::create(b, loc, c);
+  return SmallVector<Value>(ifHeld.getResults());
+}
+
 void MmaBuilder::releaseHeld() {
   auto ifHeld = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, heldStage, cI64(0)), false);
   OpBuilder::InsertionGuard guard(b);
@@ -2034,24 +2054,10 @@ LogicalResult MmaBuilder::build() {
       SmallVector<Value> next(states);
       if (!overlapPV)
         return next;
-      // Only a real deferred PV (none after a skip or before the first
-      // tile): the branch yields waited values, so no accumulator in flight
-      // crosses it.
-      SmallVector<Value> &c = vals[pvInto.getPrev()];
-      SmallVector<Type> types(c.size(), b.getF32Type());
-      auto ifHeld = scf::IfOp::create(
-          b, loc, types, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, heldStage, cI64(0)), true);
-      {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ifHeld.thenBlock());
-        SmallVector<Value> o = issueDeferredPV(toIdx(heldStage), /*wait=*/true);
-        ptx::mbarrierArrive(b, loc, barrierAddr(1, toIdx(heldStage)));
-        scf::YieldOp::create(b, loc, o);
-        b.setInsertionPointToStart(ifHeld.elseBlock());
-        scf::YieldOp::create(b, loc, c);
-      }
+      // Only a real deferred PV (none after a skip or before the first tile).
+      SmallVector<Value> o = finishDeferredPV(/*release=*/true);
       ptx::mbarrierArrive(b, loc, barrierAddr(1, stage));
-      std::copy(ifHeld.getResults().begin(), ifHeld.getResults().end(), next.begin() + pvState);
+      std::copy(o.begin(), o.end(), next.begin() + pvState);
       unsigned p0 = numStates - (bc / 16 * 4 + 1);
       for (int64_t k = 0; k < bc / 16 * 4; ++k)
         next[p0 + k] = cI32(0);
@@ -2121,19 +2127,10 @@ LogicalResult MmaBuilder::build() {
     // The last computed tile's PV.
     carriedP.assign(loop.getResults().begin() + a, loop.getResults().begin() + a + bc / 16 * 4);
     heldStage = loop.getResult(a + bc / 16 * 4);
-    SmallVector<Value> &fin = vals[pvInto.getFinal()];
-    vals[pvInto.getPrev()] = fin;
-    SmallVector<Type> types(fin.size(), b.getF32Type());
-    auto ifHeld = scf::IfOp::create(
-        b, loc, types, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, heldStage, cI64(0)), true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifHeld.thenBlock());
-      scf::YieldOp::create(b, loc, issueDeferredPV(toIdx(heldStage), /*wait=*/true));
-      b.setInsertionPointToStart(ifHeld.elseBlock());
-      scf::YieldOp::create(b, loc, fin);
-    }
-    fin.assign(ifHeld.getResults().begin(), ifHeld.getResults().end());
+    SmallVector<Value> c = vals[pvInto.getFinal()];
+    vals[pvInto.getPrev()] = c;
+    SmallVector<Value> o = finishDeferredPV(/*release=*/false);
+    vals[pvInto.getFinal()] = o;
   }
   if (split) {
     writePartials(iterates);
