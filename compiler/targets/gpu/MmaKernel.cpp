@@ -397,6 +397,8 @@ private:
   cascade::IterateOp pvInto;    ///< ... the output iterate it accumulates into
   unsigned pvState = 0;         ///< ... where pvInto's values start among the loop's states
   SmallVector<Value> carriedP;  ///< the deferred PV's A fragments (i32; zeros: none)
+  /// Registers of a tile's P as PV's A fragments (4 per 16 keys).
+  int64_t pRegs() const { return bc / 16 * 4; }
   Value heldStage;              ///< the stage of its V (i64; -1: none)
   Value curStage;               ///< the stage of the tile being computed
   SmallVector<Value> inFlightO; ///< accumulators of the PV issued after this tile's QK
@@ -1919,7 +1921,7 @@ LogicalResult MmaBuilder::build() {
         pvState = at;
       at += countOf(shapeOf(it.getCur()));
     }
-    for (int64_t k = 0; k < bc / 16 * 4; ++k)
+    for (int64_t k = 0; k < pRegs(); ++k)
       init.push_back(cI32(0));
     init.push_back(cI64(-1));
   }
@@ -1984,8 +1986,8 @@ LogicalResult MmaBuilder::build() {
         prev.push_back(states[a++]);
     }
     if (overlapPV) {
-      carriedP.assign(states.begin() + a, states.begin() + a + bc / 16 * 4);
-      heldStage = states[a + bc / 16 * 4];
+      carriedP.assign(states.begin() + a, states.begin() + a + pRegs());
+      heldStage = states[a + pRegs()];
     }
     Value stage = cIdx(0), cur, wantNext, computed, issuedNext;
     if (pipelined) {
@@ -2058,8 +2060,8 @@ LogicalResult MmaBuilder::build() {
       SmallVector<Value> o = finishDeferredPV(/*release=*/true);
       ptx::mbarrierArrive(b, loc, barrierAddr(1, stage));
       std::copy(o.begin(), o.end(), next.begin() + pvState);
-      unsigned p0 = numStates - (bc / 16 * 4 + 1);
-      for (int64_t k = 0; k < bc / 16 * 4; ++k)
+      unsigned p0 = numStates - (pRegs() + 1);
+      for (int64_t k = 0; k < pRegs(); ++k)
         next[p0 + k] = cI32(0);
       next.back() = cI64(-1);
       return next;
@@ -2125,8 +2127,8 @@ LogicalResult MmaBuilder::build() {
   }
   if (overlapPV) {
     // The last computed tile's PV.
-    carriedP.assign(loop.getResults().begin() + a, loop.getResults().begin() + a + bc / 16 * 4);
-    heldStage = loop.getResult(a + bc / 16 * 4);
+    carriedP.assign(loop.getResults().begin() + a, loop.getResults().begin() + a + pRegs());
+    heldStage = loop.getResult(a + pRegs());
     SmallVector<Value> c = vals[pvInto.getFinal()];
     vals[pvInto.getPrev()] = c;
     SmallVector<Value> o = finishDeferredPV(/*release=*/false);

@@ -760,11 +760,8 @@ TEST(GpuMockLaunch, RefusesTensorCoreKernelsOfAnotherAbi) {
   static const char older[] = ".visible .global .align 4 .u32 attn_gpu_abi_version = 1;\n"
                               ".visible .entry attn_geom_bf16_gpu(\n"
                               ".visible .entry attn_geom_bf16_gpu_d128(\n ";
-  const int64_t B = 1, H = 2, S = 64, D = 128;
-  DeviceBuffer qb(B * H * S * D * 2), kb(B * H * S * D * 2), vb(B * H * S * D * 2),
-      ob(B * H * S * D * 2);
-  attn_tensor q = view(ATTN_BF16, {B, H, S, D}, qb.ptr), k = view(ATTN_BF16, {B, H, S, D}, kb.ptr),
-              v = view(ATTN_BF16, {B, H, S, D}, vb.ptr), o = view(ATTN_BF16, {B, H, S, D}, ob.ptr);
+  GeomTensors t(1, 2, 2, 64, 64, 128);
+  attn_tensor &q = t.q, &k = t.k, &v = t.v, &o = t.o;
   attn_variant_info info{"geom", ATTN_BF16, 0, nullptr, 0, nullptr, 0, 1};
   for (const char *image : {unmarked, older}) {
     attn_gpu_module *module = nullptr;
@@ -804,11 +801,7 @@ TEST(GpuMockLaunch, ThreeStageModulesGetTheirSharedMemory) {
     return ".visible .global .align 4 .u32 attn_gpu_abi_version = " + std::to_string(abi) +
            ";\n.visible .entry attn_geom_bf16_gpu(\n.visible .entry attn_geom_bf16_gpu_d128(\n";
   };
-  const int64_t B = 1, H = 2, S = 300, D = 128;
-  DeviceBuffer qb(B * H * S * D * 2), kb(B * H * S * D * 2), vb(B * H * S * D * 2),
-      ob(B * H * S * D * 2);
-  attn_tensor q = view(ATTN_BF16, {B, H, S, D}, qb.ptr), k = view(ATTN_BF16, {B, H, S, D}, kb.ptr),
-              v = view(ATTN_BF16, {B, H, S, D}, vb.ptr), o = view(ATTN_BF16, {B, H, S, D}, ob.ptr);
+  GeomTensors t(1, 2, 2, 300, 300, 128);
   attn_variant_info info{"geom", ATTN_BF16, 0, nullptr, 0, nullptr, 0, 1};
   const int64_t two = attn_gpu_mma_smem_bytes(128, ATTN_GPU_MMA_STAGES),
                 three = attn_gpu_mma_smem_bytes(128, 3);
@@ -823,8 +816,8 @@ TEST(GpuMockLaunch, ThreeStageModulesGetTheirSharedMemory) {
     attn_gpu_module *module = nullptr;
     ASSERT_EQ(attn_gpu_module_load(text.c_str(), text.size() + 1, &module), ATTN_OK) << attn_last_error();
     m.reset();
-    attn_status s = attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &q, &k, &v, &o, nullptr,
-                                    nullptr, nullptr, -1, nullptr);
+    attn_status s = attn_gpu_launch(&info, module, "attn_geom_bf16_gpu", &t.q, &t.k, &t.v, &t.o,
+                                    nullptr, nullptr, nullptr, -1, nullptr);
     EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
     if (bytes < 0) {
       EXPECT_EQ(s, ATTN_ERROR_UNSUPPORTED);
