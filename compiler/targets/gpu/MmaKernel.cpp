@@ -1417,6 +1417,9 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
     // unrolled, was a third of the d128 kernel's code: ptxas took 0.91 s
     // on causal's d128 kernel with it, 0.75 s without.
     b.setInsertionPointToStart(ifPaired.elseBlock());
+    assert(rowsPerBlock() * hd * 2 <=
+               attn_gpu_barrier_offset(bc, hd, stages(), rowsPerBlock(), padded()) &&
+           "the staged O lies below the mbarriers");
     NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
     gpu::BarrierOp::create(b, loc);
     for (unsigned k = 0, n = countOf(Shape::O); k < n; ++k) {
