@@ -41,20 +41,7 @@ struct AttnOpLowering {
   Value cI64(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 64); }
   Value cIndex(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
   Value gep(Value base, Type elem, Value offset) {
-    return LLVM::GEPOp::create(b, loc, base.getType(), elem, base, ValueRange{offset});
-  }
-  /// The extent of dimension `dim` of tensor `decl`: its declaration (a
-  /// literal or a size of the call), which the launchers check every extra
-  /// tensor's shape against (LaunchChecks.cpp), so a size seeds the 32-bit
-  /// index narrowing; the descriptor's word only for a size the kernel lacks.
-  Value extentOf(attn::TensorOp decl, unsigned dim, Value base) {
-    Attribute d = decl.getDims()[dim];
-    if (auto n = dyn_cast<IntegerAttr>(d))
-      return cI64(n.getInt());
-    if (ctx.sizes)
-      if (auto it = ctx.sizes->find(cast<StringAttr>(d).getValue()); it != ctx.sizes->end())
-        return it->second;
-    return loadWord(base, 2 + dim);
+    return LLVM::GEPOp::create(b, loc, ptrTy, elem, base, ValueRange{offset});
   }
   Value loadWord(Value base, int64_t k) {
     // Tensor descriptors and params are read-only during a launch: invariant
@@ -97,26 +84,20 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
   if (auto l = dyn_cast<attn::LoadOp>(op)) {
     // attn_tensor: word 0 data, word 1 dtype+rank, words 2.. shape, 10.. strides.
     int64_t k = declarationIndex<attn::TensorOp>(variant, l.getTensor());
-    attn::TensorOp decl;
-    for (Operation &d : variant.getBody().front())
-      if (auto t = dyn_cast<attn::TensorOp>(d); t && t.getSymName() == l.getTensor())
-        decl = t;
     constexpr int64_t kWords = sizeof(attn_tensor) / 8;
     Value base = gep(ctx.tensorsPtr, i64, cI64(k * kWords));
     Value data = LLVM::LoadOp::create(b, loc, ptrTy, base, /*alignment=*/8, /*isVolatile=*/false,
                                       /*isNonTemporal=*/false, /*isInvariant=*/true);
-    if (ctx.globalTensorReads)
-      data = LLVM::AddrSpaceCastOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext(), 1),
-                                           data);
     Value offset = cI64(0);
     Value inRange = arith::ConstantIntOp::create(b, loc, 1, 1);
     unsigned dim = 0;
     for (Value ix : l.getIndices()) {
       Value v = map.lookup(ix);
-      Value extent = extentOf(decl, dim, base);
+      Value extent = loadWord(base, 2 + dim);
       Value stride = loadWord(base, 2 + ATTN_MAX_RANK + dim);
-      // 0 <= v < extent as one unsigned compare (extent >= 0).
-      Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, v, extent);
+      Value ge0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, v, cI64(0));
+      Value ltE = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, v, extent);
+      Value ok = arith::AndIOp::create(b, loc, ge0, ltE);
       inRange = arith::AndIOp::create(b, loc, inRange, ok);
       Value safe = arith::SelectOp::create(b, loc, ok, v, cI64(0));
       offset = arith::AddIOp::create(b, loc, offset, arith::MulIOp::create(b, loc, safe, stride));
@@ -131,14 +112,9 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
     Value prev = memref::LoadOp::create(b, loc, ctx.errorFlag, ValueRange{cIndex(0)});
     memref::StoreOp::create(b, loc, arith::OrIOp::create(b, loc, prev, bad), ctx.errorFlag,
                             ValueRange{cIndex(0)});
-    auto element = [&](Type t) -> Value {
-      return LLVM::LoadOp::create(b, loc, t, gep(data, t, offset), /*alignment=*/4,
-                                  /*isVolatile=*/false, /*isNonTemporal=*/false,
-                                  /*isInvariant=*/ctx.globalTensorReads);
-    };
     if (l.getType().isF32())
-      return element(b.getF32Type());
-    Value v32 = element(b.getI32Type());
+      return LLVM::LoadOp::create(b, loc, b.getF32Type(), gep(data, b.getF32Type(), offset));
+    Value v32 = LLVM::LoadOp::create(b, loc, b.getI32Type(), gep(data, b.getI32Type(), offset));
     return arith::ExtSIOp::create(b, loc, i64, v32);
   }
   if (isa<attn::FloorDivOp, attn::FloorModOp>(op)) {

@@ -648,7 +648,7 @@ Value MmaBuilder::inline_(Region &body, unsigned half, Value j, ValueRange leadi
   Value valid = rowValid[half];
   if (j.getDefiningOp<arith::ConstantOp>() == nullptr)
     valid = andI(valid, keyValid(j));
-  BodyContext ctx{bIdx, headOf[half], paramsPtr, tensorsPtr, errorFlag, valid, &sizes, true};
+  BodyContext ctx{bIdx, headOf[half], paramsPtr, tensorsPtr, errorFlag, valid, &sizes};
   Value v = inlineBody(variant, b, loc, ctx, body, absI[half], j, leading, inputs);
   return v ? v : cF32(0);
 }
@@ -1339,10 +1339,8 @@ void MmaBuilder::loadSizes() {
 void MmaBuilder::loadOutputsAndFlag() {
   oPtr = toGlobal(argPtr(ATTN_ARG_O));
   lsePtr = argPtr(ATTN_ARG_LSE);
-  // The params and the tensor descriptors: global memory, read-only during
-  // the launch (ld.global.nc, as the argument block's words).
-  paramsPtr = toGlobal(argPtr(ATTN_ARG_PARAMS));
-  tensorsPtr = toGlobal(argPtr(ATTN_ARG_TENSORS));
+  paramsPtr = argPtr(ATTN_ARG_PARAMS);
+  tensorsPtr = argPtr(ATTN_ARG_TENSORS);
   errorFlag = memref::AllocaOp::create(b, loc, MemRefType::get({1}, b.getI32Type()));
   memref::StoreOp::create(b, loc, cI32(0), errorFlag, ValueRange{cIdx(0)});
 }
@@ -1659,7 +1657,7 @@ TileClassValues MmaBuilder::keyRangeClass(Value j0, Value j1) {
   Value last = arith::MinSIOp::create(
       b, loc, arith::DivSIOp::create(b, loc, add(mul(qt, cI64(rowsPerBlock())), cI64(rowsPerBlock() - 1)), group),
       arith::SubIOp::create(b, loc, sq, cI64(1)));
-  BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, Value(), &sizes, true};
+  BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, Value(), &sizes};
   return emitTileClass(variant, b, loc, ctx, keepOp.getBody(), i0, add(qOff, last), j0, j1);
 }
 
@@ -2379,8 +2377,7 @@ LogicalResult MmaBuilder::buildClasses() {
         for (int64_t n = 0; n < bc / 16; ++n) {
           Value row = add(row0, cI64(16 * m)), j = add(j0, cI64(16 * n));
           Value valid = interior ? yes : andI(slt(row, sq), slt(j, skv));
-          BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag,
-                          interior ? Value() : valid, &sizes, true};
+          BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, interior ? Value() : valid, &sizes};
           Value keep = inlineBody(variant, b, loc, ctx, keepOp.getBody(), add(qOff, row), j, {}, {});
           if (!keep)
             return failure();
