@@ -459,7 +459,8 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       p.block = ATTN_GPU_MMA_BLOCK_SIZE;
       p.tier = tier;
       p.sharedBytes = static_cast<unsigned>(attn_gpu_mma_smem_bytes(
-          tier, m->abi == ATTN_GPU_ABI_THREE_STAGES ? 3 : ATTN_GPU_MMA_STAGES));
+          tier, m->abi == ATTN_GPU_ABI_THREE_STAGES ? ATTN_GPU_MMA_OVERLAP_STAGES
+                                                    : ATTN_GPU_MMA_STAGES));
       chooseSplit(d, m, name, tier, p);
       if (p.splitW > 1)
         return allowShared(d, m, p.splitFn, p.splitSharedBytes);

@@ -73,6 +73,21 @@ static TileKernelOptions gpuKernelOptions(attn_dtype dtype) {
   return ko;
 }
 
+/// The tensor-core kernel options of a compile, for one dtype and tier.
+static MmaKernelOptions mmaKernelOptions(const GpuCompileOptions &options, attn_dtype dtype,
+                                         int64_t hd) {
+  MmaKernelOptions mo;
+  mo.inputType = dtype;
+  mo.headDim = hd;
+  mo.wgmma = options.wgmma && options.chip == "sm_90a";
+  mo.tileRange = options.tileRange;
+  mo.pingPong = options.pingPong;
+  mo.warpgroupVotes = options.warpgroupVotes;
+  mo.tileClasses = options.tileClasses;
+  mo.overlap = options.overlap;
+  return mo;
+}
+
 static void loadGpuDialects(MLIRContext *ctx) {
   DialectRegistry registry;
   registerGpuCodegenDialects(registry);
@@ -111,15 +126,7 @@ LogicalResult addVariantKernels(VariantOp variant, attn_dtype dtype,
       splitVariant = nullptr;
   }
   for (int64_t hd : options.mmaHeadDims) {
-    MmaKernelOptions mo;
-    mo.inputType = dtype;
-    mo.headDim = hd;
-    mo.wgmma = options.wgmma && options.chip == "sm_90a";
-    mo.tileRange = options.tileRange;
-    mo.pingPong = options.pingPong;
-    mo.warpgroupVotes = options.warpgroupVotes;
-    mo.tileClasses = options.tileClasses;
-    mo.overlap = options.overlap;
+    MmaKernelOptions mo = mmaKernelOptions(options, dtype, hd);
     std::string why;
     FailureOr<bool> built = buildMmaKernel(variant, kernels, mo, &why);
     if (failed(built))
@@ -357,8 +364,10 @@ FailureOr<std::string> compileGpuKernels(ModuleOp kernels, const GpuCompileOptio
     return kernels.emitError("gpu target: no kernels to compile");
   // The ABI marker (attn/gpu.h), once per image: in the first module only
   // (ptxas links the modules into one cubin). The overlapped warpgroup-MMA
-  // kernels have three unpadded stages (MmaKernelOptions::overlap).
-  bool threeStages = options.overlap && options.wgmma && options.chip == "sm_90a";
+  // kernels have three unpadded stages (mmaStages; dtype and tier do not
+  // change the count).
+  bool threeStages = mmaStages(mmaKernelOptions(options, ATTN_BF16, 128)) ==
+                     ATTN_GPU_MMA_OVERLAP_STAGES;
   {
     auto gm = *(*outer->getOps<ModuleOp>().begin()).getOps<gpu::GPUModuleOp>().begin();
     b.setInsertionPointToStart(gm.getBody());

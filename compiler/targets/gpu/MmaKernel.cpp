@@ -143,11 +143,11 @@ public:
   /// MmaKernelOptions::overlap (a tile's V is read until the next tile's
   /// softmax is done), else two; a split kernel has one.
   int64_t stages() const {
-    return split ? ATTN_GPU_SPLIT_STAGES : options.overlap && useWgmma() ? 3 : ATTN_GPU_MMA_STAGES;
+    return split ? ATTN_GPU_SPLIT_STAGES : mmaStages(options);
   }
   /// Tile rows padded by 8 elements (attn_gpu_tile_bytes): for ldmatrix,
   /// and in the two-stage layout of ABI 4; three stages fit only unpadded.
-  bool padded() const { return !useWgmma() || stages() < 3; }
+  bool padded() const { return !useWgmma() || stages() < ATTN_GPU_MMA_OVERLAP_STAGES; }
   int64_t tileBytes() const { return attn_gpu_tile_bytes(bc, hd, padded()); }
   /// Warpgroup MMAs (a split kernel's block is one warp, not a warpgroup).
   bool useWgmma() const { return options.wgmma && !split; }
@@ -413,6 +413,10 @@ private:
   Value deferredStage() {
     Value none = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, heldStage, cI64(0));
     return arith::SelectOp::create(b, loc, none, curStage, toIdx(heldStage));
+  }
+  /// i1: a deferred PV is held (heldStage >= 0).
+  Value holding() {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, heldStage, cI64(0));
   }
   /// Arrives on the held stage's empty barrier (the deferred PV is done).
   void releaseHeld();
@@ -1299,8 +1303,7 @@ SmallVector<Value> MmaBuilder::issueDeferredPV(Value vStage, bool wait) {
 SmallVector<Value> MmaBuilder::finishDeferredPV(bool release) {
   SmallVector<Value> &c = vals[pvInto.getPrev()];
   SmallVector<Type> types(c.size(), b.getF32Type());
-  Value held = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, heldStage, cI64(0));
-  auto ifHeld = scf::IfOp::create(b, loc, types, held, true);
+  auto ifHeld = scf::IfOp::create(b, loc, types, holding(), true);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifHeld.thenBlock());
   SmallVector<Value> o = issueDeferredPV(toIdx(heldStage), /*wait=*/true);
@@ -1313,7 +1316,7 @@ SmallVector<Value> MmaBuilder::finishDeferredPV(bool release) {
 }
 
 void MmaBuilder::releaseHeld() {
-  auto ifHeld = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, heldStage, cI64(0)), false);
+  auto ifHeld = scf::IfOp::create(b, loc, holding(), false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifHeld.thenBlock());
   ptx::mbarrierArrive(b, loc, barrierAddr(1, toIdx(heldStage)));

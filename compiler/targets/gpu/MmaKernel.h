@@ -70,6 +70,13 @@ struct MmaKernelOptions {
   bool overlap = false;
 };
 
+/// K / V shared-memory stages of the tensor-core kernels `options` builds:
+/// the one place of the rule that the ABI marker (GpuCompiler) and the
+/// kernel's layout (MmaBuilder) both follow.
+inline int64_t mmaStages(const MmaKernelOptions &options) {
+  return options.overlap && options.wgmma ? ATTN_GPU_MMA_OVERLAP_STAGES : ATTN_GPU_MMA_STAGES;
+}
+
 /// A head-dimension tier a tensor-core kernel can have: a multiple of 32 up
 /// to 256 (attn/gpu.h's attn_gpu_is_tier, the one rule for attnc's --gpu-head-dims, CompilerOptions'
 /// gpuHeadDims and buildMmaKernel).

@@ -120,6 +120,7 @@ enum {
  * during the next tile's softmax, so its V stays in its stage longer) has
  * three unpadded stages instead. */
 #define ATTN_GPU_MMA_STAGES 2
+#define ATTN_GPU_MMA_OVERLAP_STAGES 3
 #define ATTN_GPU_SPLIT_STAGES 1
 /* Split-KV state of one (row, chunk): ATTN_GPU_SPLIT_ROW_SLOTS floats for the
  * row iterates, then N (the tier) per [row, D] iterate, at most
@@ -196,11 +197,12 @@ static inline int64_t attn_gpu_smem_bytes(int64_t keys, int64_t tier, int64_t st
   return attn_gpu_barrier_offset(keys, tier, stages, qRows, padded) + stages * 16 + 1024;
 }
 /* ... of a tensor-core kernel (`_d<N>`) of `stages` stages (ATTN_GPU_MMA_STAGES
- * padded ones, or three unpadded ones in a module of ATTN_GPU_ABI_THREE_STAGES)
+ * padded ones, or ATTN_GPU_MMA_OVERLAP_STAGES unpadded ones in a module of
+ * ATTN_GPU_ABI_THREE_STAGES)
  * and of a split kernel (`_d<N>_split`, mma.sync: padded rows). */
 static inline int64_t attn_gpu_mma_smem_bytes(int64_t tier, int64_t stages) {
   return attn_gpu_smem_bytes(attn_gpu_mma_key_tile(tier), tier, stages,
-                             ATTN_GPU_MMA_ROWS_PER_BLOCK, stages < 3);
+                             ATTN_GPU_MMA_ROWS_PER_BLOCK, stages < ATTN_GPU_MMA_OVERLAP_STAGES);
 }
 static inline int64_t attn_gpu_split_smem_bytes(int64_t tier) {
   return attn_gpu_smem_bytes(attn_gpu_split_key_tile(tier), tier, ATTN_GPU_SPLIT_STAGES, 0, 1);
