@@ -41,7 +41,20 @@ struct AttnOpLowering {
   Value cI64(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 64); }
   Value cIndex(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
   Value gep(Value base, Type elem, Value offset) {
-    return LLVM::GEPOp::create(b, loc, ptrTy, elem, base, ValueRange{offset});
+    return LLVM::GEPOp::create(b, loc, base.getType(), elem, base, ValueRange{offset});
+  }
+  /// The extent of dimension `dim` of tensor `decl`: its declaration (a
+  /// literal or a size of the call), which the launchers check every extra
+  /// tensor's shape against (LaunchChecks.cpp), so a size seeds the 32-bit
+  /// index narrowing; the descriptor's word only for a size the kernel lacks.
+  Value extentOf(attn::TensorOp decl, unsigned dim, Value base) {
+    Attribute d = decl.getDims()[dim];
+    if (auto n = dyn_cast<IntegerAttr>(d))
+      return cI64(n.getInt());
+    if (ctx.sizes)
+      if (auto it = ctx.sizes->find(cast<StringAttr>(d).getValue()); it != ctx.sizes->end())
+        return it->second;
+    return loadWord(base, 2 + dim);
   }
   Value loadWord(Value base, int64_t k) {
     // Tensor descriptors and params are read-only during a launch: invariant
@@ -84,20 +97,26 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
   if (auto l = dyn_cast<attn::LoadOp>(op)) {
     // attn_tensor: word 0 data, word 1 dtype+rank, words 2.. shape, 10.. strides.
     int64_t k = declarationIndex<attn::TensorOp>(variant, l.getTensor());
+    attn::TensorOp decl;
+    for (Operation &d : variant.getBody().front())
+      if (auto t = dyn_cast<attn::TensorOp>(d); t && t.getSymName() == l.getTensor())
+        decl = t;
     constexpr int64_t kWords = sizeof(attn_tensor) / 8;
     Value base = gep(ctx.tensorsPtr, i64, cI64(k * kWords));
     Value data = LLVM::LoadOp::create(b, loc, ptrTy, base, /*alignment=*/8, /*isVolatile=*/false,
                                       /*isNonTemporal=*/false, /*isInvariant=*/true);
+    if (ctx.globalTensorReads)
+      data = LLVM::AddrSpaceCastOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext(), 1),
+                                           data);
     Value offset = cI64(0);
     Value inRange = arith::ConstantIntOp::create(b, loc, 1, 1);
     unsigned dim = 0;
     for (Value ix : l.getIndices()) {
       Value v = map.lookup(ix);
-      Value extent = loadWord(base, 2 + dim);
+      Value extent = extentOf(decl, dim, base);
       Value stride = loadWord(base, 2 + ATTN_MAX_RANK + dim);
-      Value ge0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, v, cI64(0));
-      Value ltE = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, v, extent);
-      Value ok = arith::AndIOp::create(b, loc, ge0, ltE);
+      // 0 <= v < extent as one unsigned compare (extent >= 0).
+      Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, v, extent);
       inRange = arith::AndIOp::create(b, loc, inRange, ok);
       Value safe = arith::SelectOp::create(b, loc, ok, v, cI64(0));
       offset = arith::AddIOp::create(b, loc, offset, arith::MulIOp::create(b, loc, safe, stride));
@@ -112,9 +131,14 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
     Value prev = memref::LoadOp::create(b, loc, ctx.errorFlag, ValueRange{cIndex(0)});
     memref::StoreOp::create(b, loc, arith::OrIOp::create(b, loc, prev, bad), ctx.errorFlag,
                             ValueRange{cIndex(0)});
+    auto element = [&](Type t) -> Value {
+      return LLVM::LoadOp::create(b, loc, t, gep(data, t, offset), /*alignment=*/4,
+                                  /*isVolatile=*/false, /*isNonTemporal=*/false,
+                                  /*isInvariant=*/ctx.globalTensorReads);
+    };
     if (l.getType().isF32())
-      return LLVM::LoadOp::create(b, loc, b.getF32Type(), gep(data, b.getF32Type(), offset));
-    Value v32 = LLVM::LoadOp::create(b, loc, b.getI32Type(), gep(data, b.getI32Type(), offset));
+      return element(b.getF32Type());
+    Value v32 = element(b.getI32Type());
     return arith::ExtSIOp::create(b, loc, i64, v32);
   }
   if (isa<attn::FloorDivOp, attn::FloorModOp>(op)) {
@@ -142,7 +166,8 @@ Value lowerAttnOp(attn::VariantOp variant, OpBuilder &b, Location loc, const Bod
 }
 
 Value inlineBody(attn::VariantOp variant, OpBuilder &b, Location loc, const BodyContext &ctx,
-                 Region &body, Value i, Value j, ValueRange leading, ArrayRef<Value> inputs) {
+                 Region &body, Value i, Value j, ValueRange leading, ArrayRef<Value> inputs,
+                 const IRMapping *presets) {
   AttnOpLowering lower{variant, b, loc, ctx, LLVM::LLVMPointerType::get(b.getContext())};
   Block &blk = body.front();
   IRMapping map;
@@ -156,6 +181,10 @@ Value inlineBody(attn::VariantOp variant, OpBuilder &b, Location loc, const Body
   for (Value v : inputs)
     map.map(blk.getArgument(k++), v);
   for (Operation &op : blk.without_terminator()) {
+    if (presets && op.getNumResults() == 1 && presets->contains(op.getResult(0))) {
+      map.map(op.getResult(0), presets->lookup(op.getResult(0)));
+      continue;
+    }
     if (op.getDialect() && op.getDialect()->getNamespace() == "attn") {
       Value v = lower.convert(&op, map);
       if (!v) {
@@ -168,6 +197,76 @@ Value inlineBody(attn::VariantOp variant, OpBuilder &b, Location loc, const Body
     b.clone(op, map);
   }
   return map.lookup(cast<cascade::YieldOp>(blk.getTerminator()).getValue());
+}
+
+SmallVector<Value> keyTensorReads(Region &body) {
+  Block &blk = body.front();
+  // Per value: depends on b, h, j and constants only; reads a tensor; depends
+  // on j (a read of b or h alone is the same for every key: the kernel's
+  // loads of it are loop-invariant already).
+  struct Info {
+    bool keyOnly = false, reads = false, ofKey = false;
+  };
+  llvm::DenseMap<Value, Info> info;
+  for (unsigned a = 0; a < blk.getNumArguments(); ++a)
+    info[blk.getArgument(a)] = {a == 0 || a == 1 || a == 3, false, a == 3};
+  for (Operation &op : blk.without_terminator()) {
+    Info in{op.getNumRegions() == 0 && op.getNumResults() == 1, isa<attn::LoadOp>(op), false};
+    for (Value v : op.getOperands()) {
+      auto it = info.find(v);
+      in.keyOnly = in.keyOnly && it != info.end() && it->second.keyOnly;
+      in.reads = in.reads || (it != info.end() && it->second.reads);
+      in.ofKey = in.ofKey || (it != info.end() && it->second.ofKey);
+    }
+    for (Value r : op.getResults())
+      info[r] = in;
+  }
+  // The reads themselves: what is computed from them (a compare with j, say)
+  // costs less per point than a shuffle.
+  SmallVector<Value> out;
+  for (Operation &op : blk.without_terminator()) {
+    Info in = info.lookup(op.getResult(0));
+    if (isa<attn::LoadOp>(op) && in.keyOnly && in.ofKey)
+      out.push_back(op.getResult(0));
+  }
+  return out;
+}
+
+SmallVector<Value> inlineKeyValues(attn::VariantOp variant, OpBuilder &b, Location loc,
+                                   const BodyContext &ctx, Region &body, Value j,
+                                   ArrayRef<Value> wanted) {
+  AttnOpLowering lower{variant, b, loc, ctx, LLVM::LLVMPointerType::get(b.getContext())};
+  Block &blk = body.front();
+  // The ops `wanted` needs, in body order.
+  llvm::SmallPtrSet<Operation *, 16> needed;
+  SmallVector<Value> work(wanted.begin(), wanted.end());
+  while (!work.empty()) {
+    Operation *def = work.pop_back_val().getDefiningOp();
+    if (def && def->getBlock() == &blk && needed.insert(def).second)
+      work.append(def->operand_begin(), def->operand_end());
+  }
+  IRMapping map;
+  map.map(blk.getArgument(0), ctx.bIdx);
+  map.map(blk.getArgument(1), ctx.hIdx);
+  map.map(blk.getArgument(3), j);
+  for (Operation &op : blk.without_terminator()) {
+    if (!needed.contains(&op))
+      continue;
+    if (op.getDialect() && op.getDialect()->getNamespace() == "attn") {
+      Value v = lower.convert(&op, map);
+      if (!v) {
+        op.emitError("kernel: cannot lower ") << op.getName();
+        return {};
+      }
+      map.map(op.getResult(0), v);
+      continue;
+    }
+    b.clone(op, map);
+  }
+  SmallVector<Value> out;
+  for (Value w : wanted)
+    out.push_back(map.lookup(w));
+  return out;
 }
 
 } // namespace attn

@@ -28,15 +28,34 @@ struct BodyContext {
   mlir::Value pointValid;
   /// i64 value of each size kind (B, H, Sq, Skv, D, ...) by name.
   const llvm::StringMap<mlir::Value> *sizes = nullptr;
+  /// The extra tensors' data are read through the global address space as
+  /// read-only during the launch (ld.global.nc; the GPU kernels: outputs
+  /// never overlap inputs, LaunchChecks.cpp); else through generic pointers.
+  bool globalTensorReads = false;
 };
 
 /// Clones `body` (an Einsum's or iterate's region: block args b, h, i, j,
 /// then `leading`, then `inputs`) at the builder's insertion point and
 /// returns the value it yields; null after reporting an op it cannot lower.
+/// Body values found in `presets` are taken from it instead of computed.
 mlir::Value inlineBody(attn::VariantOp variant, mlir::OpBuilder &b, mlir::Location loc,
                        const BodyContext &ctx, mlir::Region &body, mlir::Value i,
                        mlir::Value j, mlir::ValueRange leading,
-                       llvm::ArrayRef<mlir::Value> inputs);
+                       llvm::ArrayRef<mlir::Value> inputs,
+                       const mlir::IRMapping *presets = nullptr);
+
+/// The reads of an extra tensor in a body (block args b, h, i, j, ...)
+/// whose indices depend on j and otherwise on b and h only (no i, no
+/// inputs; e.g. the key's document id `doc[b, j]`, not `prefix_len[b]`):
+/// what a kernel can read once per key and share across rows.
+llvm::SmallVector<mlir::Value> keyTensorReads(mlir::Region &body);
+
+/// Clones what `wanted` (values of `body`, keyTensorReads) need at key `j`
+/// and returns their values; empty after reporting an op it cannot lower.
+llvm::SmallVector<mlir::Value> inlineKeyValues(attn::VariantOp variant, mlir::OpBuilder &b,
+                                               mlir::Location loc, const BodyContext &ctx,
+                                               mlir::Region &body, mlir::Value j,
+                                               llvm::ArrayRef<mlir::Value> wanted);
 
 /// Lowers one attn op of a body (operands already in `map`); null if the op
 /// is not one of those a body may hold.

@@ -196,6 +196,9 @@ private:
   llvm::DenseMap<Value, Value> narrowed;
 };
 
+/// Every predicate: truncation to i32 keeps the order of values that fit in
+/// i32, signed and unsigned (a negative value sign-extended to i64 and one
+/// truncated to i32 both lie above every non-negative one, unsigned).
 bool narrowablePredicate(arith::CmpIPredicate p) {
   switch (p) {
   case arith::CmpIPredicate::eq:
@@ -204,6 +207,10 @@ bool narrowablePredicate(arith::CmpIPredicate p) {
   case arith::CmpIPredicate::sle:
   case arith::CmpIPredicate::sgt:
   case arith::CmpIPredicate::sge:
+  case arith::CmpIPredicate::ult:
+  case arith::CmpIPredicate::ule:
+  case arith::CmpIPredicate::ugt:
+  case arith::CmpIPredicate::uge:
     return true;
   default:
     return false;

@@ -31,7 +31,7 @@ mlir::Value assumeIndexRange(mlir::OpBuilder &b, mlir::Location loc, mlir::Value
 /// position, whose q_offset may be negative).
 mlir::Value assumeSignedIndexRange(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v);
 
-/// Rewrites the i64 comparisons (signed and equality predicates) and
+/// Rewrites the i64 comparisons (every predicate) and
 /// sitofp conversions under `root` whose operands provably fit in i32 to
 /// i32 ones. Returns how many it rewrote.
 unsigned narrowIndexArithmetic(mlir::Operation *root);

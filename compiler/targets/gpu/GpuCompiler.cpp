@@ -84,6 +84,7 @@ static MmaKernelOptions mmaKernelOptions(const GpuCompileOptions &options, attn_
   mo.pingPong = options.pingPong;
   mo.warpgroupVotes = options.warpgroupVotes;
   mo.tileClasses = options.tileClasses;
+  mo.maskedSums = options.maskedSums;
   mo.overlap = options.overlap;
   return mo;
 }

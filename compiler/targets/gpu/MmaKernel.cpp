@@ -171,7 +171,13 @@ private:
   Value slt(Value x, Value y) {
     return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, y);
   }
-  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+  Value andI(Value x, Value y) {
+    if (matchPattern(x, m_One()))
+      return y;
+    if (matchPattern(y, m_One()))
+      return x;
+    return arith::AndIOp::create(b, loc, x, y);
+  }
   Value gep(Value base, Type elem, Value offset) {
     return LLVM::GEPOp::create(b, loc, base.getType(), elem, base, ValueRange{offset});
   }
@@ -205,7 +211,8 @@ private:
   /// Inlines `body` at row half `half` and key `j` (-1: no key rank); reads
   /// of extra tensors are range-checked only at real points (row < Sq and
   /// j < Skv).
-  Value inline_(Region &body, unsigned half, Value j, ValueRange leading, ArrayRef<Value> inputs);
+  Value inline_(Region &body, unsigned half, Value j, ValueRange leading, ArrayRef<Value> inputs,
+                const IRMapping *presets = nullptr);
   void emitMap(cascade::EinsumOp op, Value kt);
   void emitRowReduce(cascade::EinsumOp op, Value kt);
   void emitQK(cascade::EinsumOp op);
@@ -278,6 +285,11 @@ private:
   /// threads, null: the whole block (a bar.red.or on barrier 0). The keep
   /// values it computes are its own (vals / emitted are left as they were).
   Value voteAny(Value kt, Value barrierId, int64_t count);
+  /// i1: interval arithmetic does not show key tile kt empty for this
+  /// warpgroup's rows (classified masks; uniform in the warpgroup, so no
+  /// vote and no barrier; a tile it leaves partial is computed even when
+  /// none of its points is kept, which costs time, not correctness).
+  Value warpgroupMayKeep(Value kt);
   /// i1: the OR / AND of i1 `v` over the block (bar.red on barrier 0).
   Value blockReduce(Value v, NVVM::BarrierReduction kind);
   /// Partial tiles are voted on by each warpgroup when it computes them
@@ -323,6 +335,50 @@ private:
   /// The index-only score maps of tile kt, the keep values all true when
   /// `fullTile`.
   void emitKeepValues(Value kt, bool fullTile);
+  /// Partial tiles of a mask of indices and params (no tensor read): the
+  /// keep values are computed at their first masked user, after the QK,
+  /// not at the tile's start (where they were held across the QK's wait,
+  /// 64 predicates that ptxas packs into bits of general registers).
+  void emitKeepFor(Value kt);
+  bool lazyKeep = false;
+  /// A mask that reads tensors by key alone (a document mask's doc[b, j],
+  /// keyTensorReads): each lane reads bc / 32 keys' values once per tile
+  /// and every lane gets its keys' values by shuffles, instead of every
+  /// lane reading its 2 * bc / 8 keys with their range checks (a third of
+  /// a masked tile's instructions). Not in split kernels (rows of several
+  /// heads).
+  bool canStageKeyReads();
+  void stageKeyReads(Value kt);
+  /// The staged values of Elem value k's key, as presets of the keep body.
+  IRMapping keyReadsOf(unsigned k);
+  bool stageKeys = false;
+  /// Masked scores: a max over m0 with a keep, whose body is its Elem input
+  /// S, selects S to -inf where a point is dropped (keyValid && keep false).
+  /// A map E of S and rows whose users are all sums with that keep, each
+  /// zero at E = 0 (the exponentials of a softmax), is then computed from
+  /// the masked S, with the rows' -inf read as 0: E(-inf, rows) is 0 at the
+  /// dropped points, so the sums need no select and the 64 keep predicates
+  /// are not held from the max to the sums (ptxas packs them into bits of
+  /// general registers and tests them one by one, a quarter of a masked
+  /// tile's instructions). Exact: the warp takes this path only when every
+  /// row's E(-inf, rows') is 0 and a row that keeps a point has no -inf row
+  /// value; else the keep values are recomputed (from copies of their
+  /// inputs that the compilers cannot merge with the first) and selected.
+  struct MaskedScores {
+    Value fiber, keep;
+    SmallVector<Value> vals;
+    Value anyKept[2];
+  };
+  std::optional<MaskedScores> masked;
+  /// Fibers whose values are 0 where their keep drops the point.
+  llvm::DenseMap<Value, Value> zeroWhereDropped;
+  bool canEmitMasked(cascade::EinsumOp op);
+  void emitMaskedMap(cascade::EinsumOp op, Value kt);
+  /// The point-valid values (keyValid && keep) of tile kt, recomputed.
+  SmallVector<Value> recomputeValid(Value kt);
+  SmallVector<Value> keyReads;                         ///< body values
+  SmallVector<SmallVector<Value>> stagedKeyReads;      ///< per (r, c): this lane's reads
+  llvm::DenseMap<unsigned, SmallVector<Value>> sharedKeyReads; ///< per (nt, c): shuffled
   Value packPair(Value lo, Value hi);
   Value toReg(Value pair);
   SmallVector<Value> ldmatrix(Value smem, Value row, Value col, bool transpose);
@@ -648,25 +704,100 @@ Value MmaBuilder::keyOf(unsigned k, Value kt) {
 }
 
 Value MmaBuilder::inline_(Region &body, unsigned half, Value j, ValueRange leading,
-                          ArrayRef<Value> inputs) {
+                          ArrayRef<Value> inputs, const IRMapping *presets) {
   Value valid = rowValid[half];
   if (j.getDefiningOp<arith::ConstantOp>() == nullptr)
     valid = andI(valid, keyValid(j));
   BodyContext ctx{bIdx, headOf[half], paramsPtr, tensorsPtr, errorFlag, valid, &sizes};
-  Value v = inlineBody(variant, b, loc, ctx, body, absI[half], j, leading, inputs);
+  Value v = inlineBody(variant, b, loc, ctx, body, absI[half], j, leading, inputs, presets);
   return v ? v : cF32(0);
 }
 
 void MmaBuilder::emitMap(cascade::EinsumOp op, Value kt) {
   Shape s = shapeOf(op.getResult());
   SmallVector<Value> &out = vals[op.getResult()];
+  bool shared = op == keepOp && !stagedKeyReads.empty();
+  IRMapping presets;
   for (unsigned k = 0, n = countOf(s); k < n; ++k) {
     SmallVector<Value> ins;
     for (Value in : op.getInputs())
       ins.push_back(valueAt(in, k, s));
     Value j = s == Shape::Elem ? keyOf(k, kt) : cI64(-1);
-    out.push_back(inline_(op.getBody(), halfOf(k), j, {}, ins));
+    if (shared)
+      presets = keyReadsOf(k);
+    out.push_back(inline_(op.getBody(), halfOf(k), j, {}, ins, shared ? &presets : nullptr));
   }
+}
+
+bool MmaBuilder::canStageKeyReads() {
+  if (!keepOp || split || bc % 64 != 0)
+    return false;
+  keyReads = keyTensorReads(keepOp.getBody());
+  return !keyReads.empty() && llvm::all_of(keyReads, [](Value v) {
+    Type t = v.getType();
+    return t.isInteger(1) || t.isInteger(32) || t.isInteger(64) || t.isF32();
+  });
+}
+
+void MmaBuilder::stageKeyReads(Value kt) {
+  // Lane 4a + t reads keys 8 (a + 8r) + 2t + c (r < bc / 64, c < 2): the
+  // pair that lanes t of key group nt = a + 8r hold, so a shuffle from lane
+  // 4 (nt % 8) + t gives every lane its keys' values.
+  Value a = toI64(arith::DivUIOp::create(b, loc, lane, cIdx(4)));
+  stagedKeyReads.clear();
+  for (int64_t r = 0; r < bc / 64; ++r)
+    for (int64_t c = 0; c < 2; ++c) {
+      Value j = add(add(mul(kt, cI64(bc)), mul(t, cI64(2))), add(mul(a, cI64(8)), cI64(64 * r + c)));
+      BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, keyValid(j), &sizes};
+      SmallVector<Value> v = inlineKeyValues(variant, b, loc, ctx, keepOp.getBody(), j, keyReads);
+      if (v.empty())
+        v.assign(keyReads.size(), Value());
+      stagedKeyReads.push_back(v);
+    }
+  sharedKeyReads.clear();
+}
+
+IRMapping MmaBuilder::keyReadsOf(unsigned k) {
+  unsigned nt = k / 4, c = k % 2;
+  auto &cached = sharedKeyReads[nt * 2 + c];
+  if (cached.empty()) {
+    Value src = arith::IndexCastOp::create(
+        b, loc, b.getI32Type(), arith::AddIOp::create(b, loc, cIdx(4 * (nt % 8)), arith::RemUIOp::create(b, loc, lane, cIdx(4))));
+    Type i32 = b.getI32Type();
+    auto shfl = [&](Value v32) {
+      return gpu::ShuffleOp::create(b, loc, v32, src, cI32(32), gpu::ShuffleMode::IDX).getShuffleResult();
+    };
+    for (Value v : stagedKeyReads[(nt / 8) * 2 + c]) {
+      Value got;
+      if (!v) {
+        got = Value();
+      } else if (v.getType().isInteger(64)) {
+        auto ext = v.getDefiningOp<arith::ExtSIOp>();
+        auto extU = v.getDefiningOp<arith::ExtUIOp>();
+        if (ext && ext.getIn().getType().isInteger(32)) {
+          got = arith::ExtSIOp::create(b, loc, v.getType(), shfl(ext.getIn()));
+        } else if (extU && extU.getIn().getType().isInteger(32)) {
+          got = arith::ExtUIOp::create(b, loc, v.getType(), shfl(extU.getIn()));
+        } else {
+          Value lo = shfl(arith::TruncIOp::create(b, loc, i32, v));
+          Value hi = shfl(arith::TruncIOp::create(b, loc, i32, arith::ShRUIOp::create(b, loc, v, cI64(32))));
+          got = arith::OrIOp::create(
+              b, loc, arith::ExtUIOp::create(b, loc, v.getType(), lo),
+              arith::ShLIOp::create(b, loc, arith::ExtUIOp::create(b, loc, v.getType(), hi), cI64(32)));
+        }
+      } else if (v.getType().isInteger(1)) {
+        got = arith::TruncIOp::create(b, loc, v.getType(), shfl(arith::ExtUIOp::create(b, loc, i32, v)));
+      } else {
+        got = shfl(v); // i32, f32
+      }
+      cached.push_back(got);
+    }
+  }
+  IRMapping m;
+  for (auto [body, v] : llvm::zip(keyReads, cached))
+    if (v)
+      m.map(body, v);
+  return m;
 }
 
 /// Combines two partial values of a reduction.
@@ -681,7 +812,52 @@ static Value combine(OpBuilder &b, Location loc, cascade::CombineKind kind, Valu
 
 void MmaBuilder::emitRowReduce(cascade::EinsumOp op, Value kt) {
   cascade::CombineKind kind = *op.getReduce();
+  Block &blk = op.getBody().front();
+  auto ins0 = op.getInputs();
+  // Its input is already 0 where the keep drops a point (emitMaskedMap).
+  bool preMasked = op.getKeep() && kind == cascade::CombineKind::sum && ins0.size() == 1 &&
+                   zeroWhereDropped.lookup(ins0[0]) == op.getKeep() &&
+                   cast<cascade::YieldOp>(blk.getTerminator()).getValue() == blk.getArgument(4);
+  if (op.getKeep() && !preMasked)
+    emitKeepFor(kt);
   Value identity = cF32(cascade::identityOf(kind));
+  bool recordMasked = kind == cascade::CombineKind::max && op.getKeep() && ins0.size() == 1 &&
+                      shapeOf(ins0[0]) == Shape::Elem &&
+                      cast<cascade::YieldOp>(blk.getTerminator()).getValue() == blk.getArgument(4);
+  // A count of kept keys (the sum of 1 over the kept points): a popcount of
+  // the keep bits, taken while they are computed (a sum of 64 selects is
+  // what ptxas schedules late, keeping the predicates packed in bits of
+  // general registers through the tile).
+  if (Value keep = op.getKeep(); keep && ins0.empty() && kind == cascade::CombineKind::sum &&
+                                 !op.getInit() && !preMasked) {
+    Value y = cast<cascade::YieldOp>(blk.getTerminator()).getValue();
+    if (matchPattern(y, m_OneFloat()) && countOf(Shape::Elem) / 2 <= 32) {
+      emitKeepFor(kt);
+      Value bits[2] = {cI32(0), cI32(0)};
+      unsigned pos[2] = {0, 0};
+      for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k) {
+        Value valid = andI(keyValid(keyOf(k, kt)), valueAt(keep, k, Shape::Elem));
+        unsigned h = halfOf(k);
+        Value bit = arith::ShLIOp::create(b, loc, arith::ExtUIOp::create(b, loc, b.getI32Type(), valid),
+                                          cI32(pos[h]++));
+        bits[h] = arith::OrIOp::create(b, loc, bits[h], bit);
+      }
+      SmallVector<Value> &out = vals[op.getResult()];
+      for (unsigned h = 0; h < 2; ++h) {
+        Value acc = arith::UIToFPOp::create(b, loc, b.getF32Type(), math::CtPopOp::create(b, loc, bits[h]));
+        for (int64_t off : {1, 2}) {
+          auto sh = gpu::ShuffleOp::create(b, loc, acc, cI32(off), cI32(32), gpu::ShuffleMode::XOR);
+          acc = arith::AddFOp::create(b, loc, acc, sh.getShuffleResult());
+        }
+        out.push_back(acc);
+      }
+      return;
+    }
+  }
+  MaskedScores ms;
+  Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
+  ms.anyKept[0] = ms.anyKept[1] = no;
+  bool anyMasked = false;
   SmallVector<Value> terms[2];
   for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k) {
     SmallVector<Value> ins;
@@ -690,12 +866,31 @@ void MmaBuilder::emitRowReduce(cascade::EinsumOp op, Value kt) {
     Value j = keyOf(k, kt);
     Value valid = keyValid(j);
     Value v = inline_(op.getBody(), halfOf(k), j, {}, ins);
-    if (Value keep = op.getKeep())
+    if (Value keep = op.getKeep(); keep && !preMasked)
       valid = andI(valid, valueAt(keep, k, Shape::Elem));
-    if (!matchPattern(valid, m_One()))
+    if (!preMasked && !matchPattern(valid, m_One())) {
       v = arith::SelectOp::create(b, loc, valid, v, identity);
+      anyMasked = true;
+    }
+    if (recordMasked) {
+      ms.vals.push_back(v);
+      ms.anyKept[halfOf(k)] = arith::OrIOp::create(b, loc, ms.anyKept[halfOf(k)], valid);
+    }
     terms[halfOf(k)].push_back(v);
   }
+  if (recordMasked && anyMasked) {
+    ms.fiber = ins0[0];
+    ms.keep = op.getKeep();
+    masked = std::move(ms);
+  }
+  // Reductions of the keep alone (the count of kept keys that zeroes a row
+  // with none) now, while its values are at hand, not after the PV.
+  if (Value keep = op.getKeep(); keep && !preMasked)
+    for (Operation &o : cas.getBody().front())
+      if (auto e = dyn_cast<cascade::EinsumOp>(o);
+          e && kindOf.lookup(&o) == Kind::RowReduce && e.getKeep() == keep &&
+          e.getInputs().empty() && !e.getInit() && !emitted.contains(&o))
+        emitOp(&o, kt);
   // A thread's values combine as a tree (depth log2 n instead of a chain of
   // n dependent max / add instructions).
   Value acc[2];
@@ -804,14 +999,24 @@ void MmaBuilder::emitQK(cascade::EinsumOp op) {
 void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
   // P: the body at v = 1 (it is P * v), masked (keep, key < Skv) to 0, packed
   // as mma A fragments per 16 keys.
+  bool preMasked = false;
+  if (Value keep = op.getKeep(); keep && isPlainProduct(op.getBody()) && op.getInputs().size() == 2)
+    for (Value in : op.getInputs())
+      preMasked = preMasked || (in != vIn && zeroWhereDropped.lookup(in) == keep);
+  if (op.getKeep() && !preMasked)
+    emitKeepFor(kt);
   SmallVector<Value> p;
   for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k) {
     Value j = keyOf(k, kt);
-    Value valid = keyValid(j);
     SmallVector<Value> ins;
     for (Value in : op.getInputs())
       ins.push_back(in == vIn ? cF32(1) : valueAt(in, k, Shape::Elem));
     Value x = inline_(op.getBody(), halfOf(k), j, {}, ins);
+    if (preMasked) { // P = E * 1, already 0 where dropped
+      p.push_back(x);
+      continue;
+    }
+    Value valid = keyValid(j);
     if (Value keep = op.getKeep())
       valid = andI(valid, valueAt(keep, k, Shape::Elem));
     p.push_back(arith::SelectOp::create(b, loc, valid, x, cF32(0)));
@@ -1024,8 +1229,13 @@ void MmaBuilder::emitIterate(cascade::IterateOp op) {
 }
 
 void MmaBuilder::emitOp(Operation *op, Value kt) {
+  if (lazyKeep && op == keepOp.getOperation())
+    return; // emitKeepFor, at its users
   if (!emitted.insert(op).second)
     return;
+  if (kindOf[op] == Kind::Elem)
+    if (auto e = cast<cascade::EinsumOp>(op); canEmitMasked(e))
+      return emitMaskedMap(e, kt);
   switch (kindOf[op]) {
   case Kind::Elem:
   case Kind::Row:
@@ -1653,6 +1863,19 @@ std::pair<Value, Value> MmaBuilder::tileRange(Value numTiles) {
                           [&](Value j0, Value j1) { return keyRangeClass(j0, j1).empty; });
 }
 
+Value MmaBuilder::warpgroupMayKeep(Value kt) {
+  Value first = add(mul(qt, cI64(rowsPerBlock())),
+                    mul(toI64(arith::DivUIOp::create(b, loc, warp, cIdx(4))), cI64(64)));
+  Value i0 = add(qOff, arith::DivSIOp::create(b, loc, first, group));
+  Value i1 = add(qOff, arith::MinSIOp::create(b, loc, arith::DivSIOp::create(b, loc, add(first, cI64(63)), group),
+                                              arith::SubIOp::create(b, loc, sq, cI64(1))));
+  Value j0 = mul(kt, cI64(bc));
+  Value j1 = arith::MinSIOp::create(b, loc, add(j0, cI64(bc - 1)), arith::SubIOp::create(b, loc, skv, cI64(1)));
+  BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, Value(), &sizes};
+  Value empty = emitTileClass(variant, b, loc, ctx, keepOp.getBody(), i0, i1, j0, j1).empty;
+  return arith::XOrIOp::create(b, loc, empty, arith::ConstantIntOp::create(b, loc, 1, 1));
+}
+
 TileClassValues MmaBuilder::keyRangeClass(Value j0, Value j1) {
   // The block's query rows: packed rows are (query, head) pairs.
   Value first = arith::DivSIOp::create(b, loc, mul(qt, cI64(rowsPerBlock())), group);
@@ -1676,6 +1899,164 @@ void MmaBuilder::emitKeepValues(Value kt, bool fullTile) {
     }
     emitOp(&op, kt);
   }
+}
+
+bool MmaBuilder::canEmitMasked(cascade::EinsumOp op) {
+  if (!masked || op->getNumResults() != 1 || options.maskedSums == 0)
+    return false;
+  bool hasS = false;
+  for (Value in : op.getInputs()) {
+    if (in == masked->fiber)
+      hasS = true;
+    else if (shapeOf(in) != Shape::Row)
+      return false;
+  }
+  Block &blk = op.getBody().front();
+  if (!hasS || llvm::count(op.getInputs(), masked->fiber) != 1 || !blk.getArgument(3).use_empty())
+    return false;
+  Value e = op.getResult();
+  if (e.use_empty())
+    return false;
+  for (Operation *user : e.getUsers()) {
+    auto r = dyn_cast<cascade::EinsumOp>(user);
+    if (!r || r.getKeep() != masked->keep || r.getReduce() != cascade::CombineKind::sum ||
+        r.getInit())
+      return false;
+    Block &rb = r.getBody().front();
+    if (kindOf.lookup(user) == Kind::RowReduce) {
+      if (r.getInputs().size() != 1 ||
+          cast<cascade::YieldOp>(rb.getTerminator()).getValue() != rb.getArgument(4))
+        return false;
+    } else if (kindOf.lookup(user) == Kind::PV) {
+      if (r.getInputs().size() != 2 || !isPlainProduct(r.getBody()))
+        return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+void MmaBuilder::emitMaskedMap(cascade::EinsumOp op, Value kt) {
+  Value negInf = cF32(-std::numeric_limits<double>::infinity());
+  Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
+  // Per row half: the row inputs, with -inf read as 0, and whether none is -inf.
+  SmallVector<Value> rowsSafe[2], rowsAsIs[2];
+  Value noNegInf[2] = {yes, yes};
+  for (unsigned h = 0; h < 2; ++h)
+    for (Value in : op.getInputs()) {
+      if (in == masked->fiber)
+        continue;
+      Value r = valueAt(in, 2 * h, Shape::Elem);
+      Value isNegInf = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, r, negInf);
+      rowsAsIs[h].push_back(r);
+      rowsSafe[h].push_back(arith::SelectOp::create(b, loc, isNegInf, cF32(0), r));
+      noNegInf[h] = andI(noNegInf[h], arith::XOrIOp::create(b, loc, isNegInf, yes));
+    }
+  auto inputsAt = [&](Value s, unsigned h, bool safe) {
+    SmallVector<Value> ins;
+    unsigned r = 0;
+    for (Value in : op.getInputs())
+      ins.push_back(in == masked->fiber ? s : (safe ? rowsSafe[h] : rowsAsIs[h])[r++]);
+    return ins;
+  };
+  // The warp's rows all drop to exactly 0 and keep no point at a -inf row.
+  Value ok = yes;
+  for (unsigned h = 0; h < 2; ++h) {
+    Value z = inline_(op.getBody(), h, cI64(-1), {}, inputsAt(negInf, h, true));
+    Value zero = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, z, cF32(0));
+    Value rowOk = arith::OrIOp::create(b, loc, arith::XOrIOp::create(b, loc, masked->anyKept[h], yes),
+                                       noNegInf[h]);
+    ok = andI(ok, andI(zero, rowOk));
+  }
+  if (options.maskedSums == 2)
+    ok = arith::ConstantIntOp::create(b, loc, 0, 1);
+  Value fast = NVVM::VoteSyncOp::create(b, loc, b.getI1Type(), cI32(-1), ok, NVVM::VoteSyncKind::all);
+  unsigned n = countOf(Shape::Elem);
+  SmallVector<Type> types(n, b.getF32Type());
+  auto ifFast = scf::IfOp::create(b, loc, types, fast, true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifFast.thenBlock());
+    SmallVector<Value> out;
+    for (unsigned k = 0; k < n; ++k)
+      out.push_back(inline_(op.getBody(), halfOf(k), keyOf(k, kt), {},
+                            inputsAt(masked->vals[k], halfOf(k), true)));
+    scf::YieldOp::create(b, loc, out);
+    b.setInsertionPointToStart(ifFast.elseBlock());
+    SmallVector<Value> valid = recomputeValid(kt);
+    out.clear();
+    for (unsigned k = 0; k < n; ++k) {
+      Value x = inline_(op.getBody(), halfOf(k), keyOf(k, kt), {},
+                        inputsAt(masked->vals[k], halfOf(k), false));
+      out.push_back(arith::SelectOp::create(b, loc, valid[k], x, cF32(0)));
+    }
+    scf::YieldOp::create(b, loc, out);
+  }
+  vals[op.getResult()] = SmallVector<Value>(ifFast.getResults());
+  zeroWhereDropped[op.getResult()] = masked->keep;
+}
+
+/// A copy of `v` (i1, i32, i64 or f32) that neither LLVM nor ptxas merges
+/// with `v`'s other uses: an inline PTX move of an opaque kind.
+static Value opaqueCopy(OpBuilder &b, Location loc, Value v) {
+  Type t = v.getType();
+  // An i64 extended from i32 is copied as its i32 (one shuffle, keyReadsOf).
+  if (auto ext = v.getDefiningOp<arith::ExtSIOp>(); ext && ext.getIn().getType().isInteger(32))
+    return arith::ExtSIOp::create(b, loc, t, opaqueCopy(b, loc, ext.getIn()));
+  if (auto ext = v.getDefiningOp<arith::ExtUIOp>(); ext && ext.getIn().getType().isInteger(32))
+    return arith::ExtUIOp::create(b, loc, t, opaqueCopy(b, loc, ext.getIn()));
+  if (t.isInteger(1)) {
+    Value w = arith::ExtUIOp::create(b, loc, b.getI32Type(), v);
+    return arith::TruncIOp::create(b, loc, t, opaqueCopy(b, loc, w));
+  }
+  bool wide = t.isInteger(64);
+  StringRef text = wide ? "mov.b64 $0, $1;" : "mov.b32 $0, $1;";
+  StringRef cons = wide ? "=l,l" : (t.isF32() ? "=f,f" : "=r,r");
+  return LLVM::InlineAsmOp::create(b, loc, t, ValueRange{v}, text, cons, /*has_side_effects=*/true,
+                                   false, LLVM::TailCallKind::None, LLVM::AsmDialectAttr(), ArrayAttr())
+      .getResult(0);
+}
+
+SmallVector<Value> MmaBuilder::recomputeValid(Value kt) {
+  auto savedVals = vals;
+  auto savedEmitted = emitted;
+  auto savedStaged = stagedKeyReads;
+  auto savedShared = sharedKeyReads;
+  bool savedLazy = lazyKeep;
+  Value ktCopy = opaqueCopy(b, loc, kt);
+  for (auto &slot : stagedKeyReads)
+    for (Value &v : slot)
+      if (v)
+        v = opaqueCopy(b, loc, v);
+  sharedKeyReads.clear();
+  lazyKeep = false;
+  emitted.erase(keepOp.getOperation());
+  vals.erase(keepFiber);
+  SmallVector<Value> valid;
+  if (keepOp) {
+    emitOp(keepOp.getOperation(), ktCopy);
+  } else {
+    // A keep that is not a map of indices and params (it needs the tile):
+    // its values as computed.
+    vals = savedVals;
+  }
+  for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k)
+    valid.push_back(andI(keyValid(keyOf(k, ktCopy)), valueAt(masked->keep, k, Shape::Elem)));
+  vals = std::move(savedVals);
+  emitted = std::move(savedEmitted);
+  stagedKeyReads = std::move(savedStaged);
+  sharedKeyReads = std::move(savedShared);
+  lazyKeep = savedLazy;
+  return valid;
+}
+
+void MmaBuilder::emitKeepFor(Value kt) {
+  if (!lazyKeep)
+    return;
+  lazyKeep = false;
+  emitOp(keepOp.getOperation(), kt);
+  lazyKeep = true;
 }
 
 Value MmaBuilder::tileWanted(Value kt, Value numTiles) {
@@ -1896,6 +2277,7 @@ LogicalResult MmaBuilder::build() {
   // A split kernel's rows span the heads of a group: its tiles are classed
   // with one head, so only when the mask does not read h.
   keepReadsHead = keepOp && !keepOp.getBody().front().getArgument(1).use_empty();
+  stageKeys = keepReadsTensor && canStageKeyReads();
   classified = keepOp && keepOp.getInputs().empty() && !(split && keepReadsHead);
   if (usesClassTable()) {
     classTable = toGlobal(argPtr(ATTN_ARG_TILE_CLASSES));
@@ -2061,7 +2443,12 @@ LogicalResult MmaBuilder::build() {
     // The tile's computation; with classified tiles twice, for full tiles
     // without the mask.
     auto emitTile = [&](bool fullTile) {
-      if (indexOnlyKeep)
+      masked.reset();
+      zeroWhereDropped.clear();
+      lazyKeep = indexOnlyKeep && !fullTile && (!keepReadsTensor || stageKeys);
+      if (lazyKeep && stageKeys)
+        stageKeyReads(kt); // the reads before the QK, the shuffles at the keep's first use
+      if (indexOnlyKeep && !lazyKeep)
         emitKeepValues(kt, fullTile);
       for (Operation &op : body) {
         Kind k = kindOf.lookup(&op);
@@ -2069,6 +2456,11 @@ LogicalResult MmaBuilder::build() {
             !isa<cascade::OutputOp>(op))
           emitOp(&op, kt);
       }
+      lazyKeep = false;
+      masked.reset();
+      zeroWhereDropped.clear();
+      stagedKeyReads.clear();
+      sharedKeyReads.clear();
       SmallVector<Value> next;
       for (cascade::IterateOp it : iterates)
         next.append(vals[it.getCur()]);
@@ -2099,7 +2491,8 @@ LogicalResult MmaBuilder::build() {
     auto emitPartial = [&]() -> SmallVector<Value> {
       if (!wgVoteId) // set only when the mask keeps by index
         return emitTile(false);
-      auto ifAny = scf::IfOp::create(b, loc, stateTypes, voteAny(kt, wgVoteId, 128), true);
+      auto ifAny = scf::IfOp::create(b, loc, stateTypes,
+                                     classified ? warpgroupMayKeep(kt) : voteAny(kt, wgVoteId, 128), true);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifAny.elseBlock());
       scf::YieldOp::create(b, loc, skipped());

@@ -62,6 +62,11 @@ struct MmaKernelOptions {
   /// runs first (attn/gpu.h): the key loop skips the empty ones and runs the
   /// full ones without the mask, with no vote.
   bool tileClasses = true;
+  /// Partial tiles: the sums after a masked max (a softmax's) read its
+  /// masked scores instead of selecting by the keep values, where a warp
+  /// vote shows that exact (1, default); the keep values selected at each
+  /// sum (0); the vote's fallback always (2, to test it).
+  int maskedSums = 1;
   /// Warpgroup-MMA kernels: the PV of key tile t is issued after the QK of
   /// tile t + 1 and waited for once that tile's P is computed, so the
   /// tensor cores run it during the softmax (FlashAttention-3's

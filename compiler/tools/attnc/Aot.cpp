@@ -153,6 +153,7 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   go.tileRange = o.gpuTileRange;
   go.pingPong = o.gpuPingPong;
   go.warpgroupVotes = o.gpuWarpgroupVotes;
+  go.maskedSums = o.gpuMaskedSums;
   go.tileClasses = o.gpuTileClasses;
   go.overlap = o.gpuOverlap;
   go.dtypes = o.dtypes;

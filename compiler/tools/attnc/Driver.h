@@ -64,6 +64,7 @@ struct AotOptions {
   bool gpuTileRange = true; ///< --gpu-tile-range (=false: every tile)
   bool gpuPingPong = false; ///< --gpu-pingpong
   bool gpuWarpgroupVotes = true; ///< --gpu-warpgroup-votes
+  int gpuMaskedSums = 1;         ///< --gpu-masked-sums: 0 select, 1 fast, 2 recompute
   bool gpuTileClasses = true; ///< --gpu-tile-classes
   bool gpuOverlap = false; ///< --gpu-overlap
   bool verbose = false; ///< announce the work at once (else after 1 s)

@@ -92,6 +92,13 @@ cl::opt<bool> gpuWarpgroupVotes(
              "computes them, unless the mask reads a tensor (default true; =false: the block "
              "votes when it loads them)"),
     cl::init(true));
+cl::opt<std::string> gpuMaskedSums(
+    "gpu-masked-sums", cl::cat(attncCategory),
+    cl::desc("GPU tensor-core kernels, partial mask tiles: fast (default: the softmax's sums "
+             "read the max's masked scores, with a warp vote that falls back to the keep values "
+             "where that would not be exact), select (the keep values selected at every masked "
+             "sum) or recompute (always the fallback; for tests)"),
+    cl::init("fast"));
 cl::opt<bool> gpuTileClasses(
     "gpu-tile-classes", cl::cat(attncCategory),
     cl::desc("GPU tensor-core kernels: a mask that reads a tensor has its tiles classed "
@@ -186,6 +193,14 @@ int main(int argc, char **argv) {
   aot.gpuPingPong = gpuPingPong;
   aot.gpuWarpgroupVotes = gpuWarpgroupVotes;
   aot.gpuTileClasses = gpuTileClasses;
+  if (gpuMaskedSums == "fast")
+    aot.gpuMaskedSums = 1;
+  else if (gpuMaskedSums == "select")
+    aot.gpuMaskedSums = 0;
+  else if (gpuMaskedSums == "recompute")
+    aot.gpuMaskedSums = 2;
+  else
+    return usageError("--gpu-masked-sums: '" + gpuMaskedSums + "' is not fast, select or recompute");
   aot.gpuOverlap = gpuOverlap;
 
   mlir::MLIRContext ctx;
@@ -210,6 +225,7 @@ int main(int argc, char **argv) {
     gpu.pingPong = aot.gpuPingPong;
     gpu.warpgroupVotes = aot.gpuWarpgroupVotes;
     gpu.tileClasses = aot.gpuTileClasses;
+    gpu.maskedSums = aot.gpuMaskedSums;
     gpu.overlap = aot.gpuOverlap;
     if (verbose)
       errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";

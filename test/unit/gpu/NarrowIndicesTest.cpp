@@ -92,6 +92,22 @@ TEST(NarrowIndices, SignedQueryPositionsAndConversions) {
   EXPECT_EQ(r.widths, "32 32 ");
 }
 
+TEST(NarrowIndices, TensorReadRangeChecksCompareIn32Bits) {
+  // A read of an extra tensor checks 0 <= index < extent as one unsigned
+  // compare (BodyInliner); with an extent that is a size (a seed) and an
+  // index of the query position and a key, it is narrowed.
+  Result r = run("  %d = arith.subi %q, %j : i64\n"
+                 "  %a = arith.cmpi ult, %d, %i : i64\n"
+                 "  %c5 = arith.constant 5 : i64\n"
+                 "  %e = arith.addi %j, %c5 : i64\n"
+                 "  %b = arith.cmpi ult, %e, %i : i64\n"
+                 "  return %a, %b : i1, i1\n",
+                 "i1, i1");
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.rewritten, 2u);
+  EXPECT_EQ(r.widths, "32 32 ");
+}
+
 TEST(NarrowIndices, KernelKeyOffsetsAgainstSignedPositions) {
   // The kernels' key is a seed plus the lane's offset in the tile (up to
   // 127) and the query position is signed: with seeds of [0, 2^29) and
@@ -113,15 +129,15 @@ TEST(NarrowIndices, KernelKeyOffsetsAgainstSignedPositions) {
 }
 
 TEST(NarrowIndices, LeavesWhatMayNotFit) {
-  // i * j reaches 2^60; i + window + j can pass 2^31; %x is no seed; an
-  // unsigned predicate is left alone.
+  // i * j reaches 2^60; i + window + j can pass 2^31; %x is no seed; so
+  // does an unsigned compare of the product.
   Result r = run("  %m = arith.muli %i, %j : i64\n"
                  "  %a = arith.cmpi slt, %m, %w : i64\n"
                  "  %s = arith.addi %i, %w : i64\n"
                  "  %s2 = arith.addi %s, %j : i64\n"
                  "  %b = arith.cmpi slt, %s2, %j : i64\n"
                  "  %c = arith.cmpi slt, %x, %j : i64\n"
-                 "  %u = arith.cmpi ult, %i, %j : i64\n"
+                 "  %u = arith.cmpi ult, %m, %j : i64\n"
                  "  %f = arith.sitofp %m : i64 to f32\n"
                  "  return %a, %b, %c, %u, %f : i1, i1, i1, i1, f32\n",
                  "i1, i1, i1, i1, f32");
@@ -201,8 +217,14 @@ TEST(NarrowIndices, SameValuesAsTheWideCode) {
       "  %big = arith.constant 1099511627776 : i64\n  %a = arith.addi %i, %big : i64\n"
       "  %b = arith.addi %j, %big : i64\n  %d = arith.subi %a, %b : i64\n"
       "  %r = arith.cmpi slt, %d, %w : i64\n  return %r : i1\n",
+      // unsigned compares of values of either sign (a tensor read's range
+      // check, 0 <= v < extent, is one ult): negative query positions and
+      // params order above every non-negative value in both widths
+      "  %d = arith.subi %q, %j : i64\n  %a = arith.cmpi ult, %d, %w : i64\n"
+      "  %b = arith.cmpi uge, %j, %q : i64\n  %c = arith.cmpi ugt, %d, %j : i64\n"
+      "  %e = arith.cmpi ule, %w, %q : i64\n  return %a, %b, %c, %e : i1, i1, i1, i1\n",
   };
-  const char *results[] = {"i1", "i1, i1", "i1, i1, f32, i1", "f32", "i1"};
+  const char *results[] = {"i1", "i1, i1", "i1, i1, f32, i1", "f32", "i1", "i1, i1, i1, i1"};
   const int64_t xs[] = {0, 1, 50000, 65535, 123456789, (int64_t(1) << 29) - 1, (int64_t(1) << 30) - 1,
                         (int64_t(1) << 30) + 5, -1};
   const int32_t ps[] = {INT32_MIN, -1, 0, 3, 1024, INT32_MAX};
