@@ -1,0 +1,85 @@
+//===- KeyTensorReadsTest.cpp - which mask reads a kernel shares per key --===//
+//
+// keyTensorReads (BodyInliner.h) picks the reads of an extra tensor in a
+// mask's body whose indices depend on the key and otherwise on b and h only:
+// the GPU kernels read those once per key and share them across rows
+// (docs/gpu.md, partial tiles). A read that also depends on the query, or on
+// nothing of the key, must not be picked.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Pipeline/Pipeline.h"
+#include "compiler/targets/common/BodyInliner.h"
+#include "frontend/Frontend.h"
+#include "frontend/emit/EmitAttn.h"
+
+#include "dialects/attn/AttnDialect.h"
+#include "dialects/cascade/CascadeDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+using namespace attn;
+
+namespace {
+
+/// The tensors (by name) of the reads keyTensorReads picks in the keep of
+/// `source`'s only variant, after the online pipeline.
+std::vector<std::string> picked(const std::string &source) {
+  DiagnosticEngine diags("test.attn", source);
+  std::unique_ptr<ast::Module> ast = parseAndCheck(diags);
+  EXPECT_TRUE(ast);
+  if (!ast)
+    return {"<parse error>"};
+  mlir::MLIRContext ctx;
+  ctx.loadDialect<attn::AttnDialect, cascade::CascadeDialect, mlir::arith::ArithDialect,
+                  mlir::math::MathDialect>();
+  mlir::OwningOpRef<mlir::ModuleOp> module = emitAttnModule(ctx, *ast, ast->variants[0].name);
+  EXPECT_TRUE(module);
+  EXPECT_TRUE(mlir::succeeded(lowerToCascade(*module, PipelineOptions{})));
+  mlir::Value keep;
+  module->walk([&](cascade::EinsumOp e) {
+    if (e.getKeep())
+      keep = e.getKeep();
+  });
+  std::vector<std::string> out;
+  if (!keep)
+    return {"<no keep>"};
+  auto keepOp = keep.getDefiningOp<cascade::EinsumOp>();
+  for (mlir::Value v : keyTensorReads(keepOp.getBody())) {
+    auto load = v.getDefiningOp<attn::LoadOp>();
+    out.push_back(load ? load.getTensor().str() : "<not a read>");
+  }
+  return out;
+}
+
+TEST(KeyTensorReads, DocumentIdOfTheKey) {
+  // doc[b, i] depends on the query: only doc[b, j] is shared.
+  EXPECT_EQ(picked("variant d { tensor doc: i32[B, Skv]; mask = doc[b, i] == doc[b, j] && j <= i; }"),
+            std::vector<std::string>{"doc"});
+}
+
+TEST(KeyTensorReads, ReadOfTheBatchAloneIsNotPerKey) {
+  // prefix_len[b] is the same for every key: nothing to share.
+  EXPECT_TRUE(picked("variant p { tensor prefix_len: i32[B]; mask = j < prefix_len[b] || j <= i; }")
+                  .empty());
+}
+
+TEST(KeyTensorReads, ReadOfQueryAndKeyIsNotPerKey) {
+  EXPECT_TRUE(picked("variant t { tensor allow: i32[B, Sq, Skv]; mask = allow[b, i, j] != 0; }")
+                  .empty());
+}
+
+TEST(KeyTensorReads, IndexComputedFromTheKeyAndHead) {
+  // An index that is a function of j and h (and a size) is still per key.
+  EXPECT_EQ(picked("variant s { tensor seg: i32[H, Skv]; mask = seg[h, Skv - 1 - j] >= 0 && j <= i; }"),
+            std::vector<std::string>{"seg"});
+}
+
+} // namespace
