@@ -165,6 +165,23 @@ Value lowerAttnOp(attn::VariantOp variant, OpBuilder &b, Location loc, const Bod
   return lower.convert(op, map);
 }
 
+/// Emits one op of a body at the builder's point (its operands in `map`):
+/// attn ops lowered, the others cloned. False after reporting an attn op it
+/// cannot lower.
+static bool emitBodyOp(AttnOpLowering &lower, OpBuilder &b, Operation &op, IRMapping &map) {
+  if (op.getDialect() && op.getDialect()->getNamespace() == "attn") {
+    Value v = lower.convert(&op, map);
+    if (!v) {
+      op.emitError("kernel: cannot lower ") << op.getName();
+      return false;
+    }
+    map.map(op.getResult(0), v);
+    return true;
+  }
+  b.clone(op, map);
+  return true;
+}
+
 Value inlineBody(attn::VariantOp variant, OpBuilder &b, Location loc, const BodyContext &ctx,
                  Region &body, Value i, Value j, ValueRange leading, ArrayRef<Value> inputs,
                  const IRMapping *presets) {
@@ -185,37 +202,28 @@ Value inlineBody(attn::VariantOp variant, OpBuilder &b, Location loc, const Body
       map.map(op.getResult(0), presets->lookup(op.getResult(0)));
       continue;
     }
-    if (op.getDialect() && op.getDialect()->getNamespace() == "attn") {
-      Value v = lower.convert(&op, map);
-      if (!v) {
-        op.emitError("kernel: cannot lower ") << op.getName();
-        return nullptr;
-      }
-      map.map(op.getResult(0), v);
-      continue;
-    }
-    b.clone(op, map);
+    if (!emitBodyOp(lower, b, op, map))
+      return nullptr;
   }
   return map.lookup(cast<cascade::YieldOp>(blk.getTerminator()).getValue());
 }
 
 SmallVector<Value> keyTensorReads(Region &body) {
   Block &blk = body.front();
-  // Per value: depends on b, h, j and constants only; reads a tensor; depends
-  // on j (a read of b or h alone is the same for every key: the kernel's
-  // loads of it are loop-invariant already).
+  // Per value: depends on b, h, j and constants only; depends on j (a read
+  // of b or h alone is the same for every key: the kernel's loads of it are
+  // loop-invariant already).
   struct Info {
-    bool keyOnly = false, reads = false, ofKey = false;
+    bool keyOnly = false, ofKey = false;
   };
   llvm::DenseMap<Value, Info> info;
   for (unsigned a = 0; a < blk.getNumArguments(); ++a)
-    info[blk.getArgument(a)] = {a == 0 || a == 1 || a == 3, false, a == 3};
+    info[blk.getArgument(a)] = {a == 0 || a == 1 || a == 3, a == 3};
   for (Operation &op : blk.without_terminator()) {
-    Info in{op.getNumRegions() == 0 && op.getNumResults() == 1, isa<attn::LoadOp>(op), false};
+    Info in{op.getNumRegions() == 0 && op.getNumResults() == 1, false};
     for (Value v : op.getOperands()) {
       auto it = info.find(v);
       in.keyOnly = in.keyOnly && it != info.end() && it->second.keyOnly;
-      in.reads = in.reads || (it != info.end() && it->second.reads);
       in.ofKey = in.ofKey || (it != info.end() && it->second.ofKey);
     }
     for (Value r : op.getResults())
@@ -249,20 +257,9 @@ SmallVector<Value> inlineKeyValues(attn::VariantOp variant, OpBuilder &b, Locati
   map.map(blk.getArgument(0), ctx.bIdx);
   map.map(blk.getArgument(1), ctx.hIdx);
   map.map(blk.getArgument(3), j);
-  for (Operation &op : blk.without_terminator()) {
-    if (!needed.contains(&op))
-      continue;
-    if (op.getDialect() && op.getDialect()->getNamespace() == "attn") {
-      Value v = lower.convert(&op, map);
-      if (!v) {
-        op.emitError("kernel: cannot lower ") << op.getName();
-        return {};
-      }
-      map.map(op.getResult(0), v);
-      continue;
-    }
-    b.clone(op, map);
-  }
+  for (Operation &op : blk.without_terminator())
+    if (needed.contains(&op) && !emitBodyOp(lower, b, op, map))
+      return {};
   SmallVector<Value> out;
   for (Value w : wanted)
     out.push_back(map.lookup(w));

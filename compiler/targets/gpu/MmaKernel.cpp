@@ -326,6 +326,11 @@ private:
   std::pair<Value, Value> tableRange(Value start, Value end);
   /// The class of keys [j0, j1] (inclusive) for the block's rows.
   TileClassValues keyRangeClass(Value j0, Value j1);
+  /// The class of keys [j0, j1] (inclusive) for the nRows packed rows from
+  /// row0 (rows are (query, head) pairs in a split kernel).
+  TileClassValues rowsKeyClass(Value row0, int64_t nRows, Value j0, Value j1);
+  /// The class of key tile kt for the nRows packed rows from row0.
+  TileClassValues tileKeyClass(Value kt, Value row0, int64_t nRows);
   /// [start, end): the key tiles outside of which interval arithmetic finds
   /// the keys [0, start * bc) and [end * bc, Skv) empty for the block's
   /// rows (two binary searches over spans of tiles; sound whatever the mask,
@@ -733,10 +738,7 @@ bool MmaBuilder::canStageKeyReads() {
   if (!keepOp || split || bc % 64 != 0)
     return false;
   keyReads = keyTensorReads(keepOp.getBody());
-  return !keyReads.empty() && llvm::all_of(keyReads, [](Value v) {
-    Type t = v.getType();
-    return t.isInteger(1) || t.isInteger(32) || t.isInteger(64) || t.isF32();
-  });
+  return !keyReads.empty();
 }
 
 void MmaBuilder::stageKeyReads(Value kt) {
@@ -757,41 +759,30 @@ void MmaBuilder::stageKeyReads(Value kt) {
   sharedKeyReads.clear();
 }
 
+/// For an i64 extended from an i32: `f` of that i32, extended the same way;
+/// null for any other value.
+static Value throughI32(OpBuilder &b, Location loc, Value v,
+                        llvm::function_ref<Value(Value)> f) {
+  if (auto ext = v.getDefiningOp<arith::ExtSIOp>(); ext && ext.getIn().getType().isInteger(32))
+    return arith::ExtSIOp::create(b, loc, v.getType(), f(ext.getIn()));
+  if (auto ext = v.getDefiningOp<arith::ExtUIOp>(); ext && ext.getIn().getType().isInteger(32))
+    return arith::ExtUIOp::create(b, loc, v.getType(), f(ext.getIn()));
+  return Value();
+}
+
 IRMapping MmaBuilder::keyReadsOf(unsigned k) {
   unsigned nt = k / 4, c = k % 2;
   auto &cached = sharedKeyReads[nt * 2 + c];
   if (cached.empty()) {
     Value src = arith::IndexCastOp::create(
         b, loc, b.getI32Type(), arith::AddIOp::create(b, loc, cIdx(4 * (nt % 8)), arith::RemUIOp::create(b, loc, lane, cIdx(4))));
-    Type i32 = b.getI32Type();
     auto shfl = [&](Value v32) {
       return gpu::ShuffleOp::create(b, loc, v32, src, cI32(32), gpu::ShuffleMode::IDX).getShuffleResult();
     };
-    for (Value v : stagedKeyReads[(nt / 8) * 2 + c]) {
-      Value got;
-      if (!v) {
-        got = Value();
-      } else if (v.getType().isInteger(64)) {
-        auto ext = v.getDefiningOp<arith::ExtSIOp>();
-        auto extU = v.getDefiningOp<arith::ExtUIOp>();
-        if (ext && ext.getIn().getType().isInteger(32)) {
-          got = arith::ExtSIOp::create(b, loc, v.getType(), shfl(ext.getIn()));
-        } else if (extU && extU.getIn().getType().isInteger(32)) {
-          got = arith::ExtUIOp::create(b, loc, v.getType(), shfl(extU.getIn()));
-        } else {
-          Value lo = shfl(arith::TruncIOp::create(b, loc, i32, v));
-          Value hi = shfl(arith::TruncIOp::create(b, loc, i32, arith::ShRUIOp::create(b, loc, v, cI64(32))));
-          got = arith::OrIOp::create(
-              b, loc, arith::ExtUIOp::create(b, loc, v.getType(), lo),
-              arith::ShLIOp::create(b, loc, arith::ExtUIOp::create(b, loc, v.getType(), hi), cI64(32)));
-        }
-      } else if (v.getType().isInteger(1)) {
-        got = arith::TruncIOp::create(b, loc, v.getType(), shfl(arith::ExtUIOp::create(b, loc, i32, v)));
-      } else {
-        got = shfl(v); // i32, f32
-      }
-      cached.push_back(got);
-    }
+    // A read is an i32 element extended to i64, or an f32 (BodyInliner);
+    // a value of another form stays unshared (null: the body reads it).
+    for (Value v : stagedKeyReads[(nt / 8) * 2 + c])
+      cached.push_back(!v ? Value() : v.getType().isF32() ? shfl(v) : throughI32(b, loc, v, shfl));
   }
   IRMapping m;
   for (auto [body, v] : llvm::zip(keyReads, cached))
@@ -808,6 +799,17 @@ static Value combine(OpBuilder &b, Location loc, cascade::CombineKind kind, Valu
   case cascade::CombineKind::sum: return arith::AddFOp::create(b, loc, x, y);
   }
   return y;
+}
+
+/// A row's value reduced over the 4 lanes that hold its keys (lanes 4g + t).
+static Value acrossRowLanes(OpBuilder &b, Location loc, cascade::CombineKind kind, Value acc) {
+  for (int64_t off : {1, 2}) {
+    Value offset = arith::ConstantIntOp::create(b, loc, off, 32);
+    Value width = arith::ConstantIntOp::create(b, loc, 32, 32);
+    auto sh = gpu::ShuffleOp::create(b, loc, acc, offset, width, gpu::ShuffleMode::XOR);
+    acc = combine(b, loc, kind, acc, sh.getShuffleResult());
+  }
+  return acc;
 }
 
 void MmaBuilder::emitRowReduce(cascade::EinsumOp op, Value kt) {
@@ -843,14 +845,10 @@ void MmaBuilder::emitRowReduce(cascade::EinsumOp op, Value kt) {
         bits[h] = arith::OrIOp::create(b, loc, bits[h], bit);
       }
       SmallVector<Value> &out = vals[op.getResult()];
-      for (unsigned h = 0; h < 2; ++h) {
-        Value acc = arith::UIToFPOp::create(b, loc, b.getF32Type(), math::CtPopOp::create(b, loc, bits[h]));
-        for (int64_t off : {1, 2}) {
-          auto sh = gpu::ShuffleOp::create(b, loc, acc, cI32(off), cI32(32), gpu::ShuffleMode::XOR);
-          acc = arith::AddFOp::create(b, loc, acc, sh.getShuffleResult());
-        }
-        out.push_back(acc);
-      }
+      for (unsigned h = 0; h < 2; ++h)
+        out.push_back(acrossRowLanes(
+            b, loc, kind,
+            arith::UIToFPOp::create(b, loc, b.getF32Type(), math::CtPopOp::create(b, loc, bits[h]))));
       return;
     }
   }
@@ -908,10 +906,7 @@ void MmaBuilder::emitRowReduce(cascade::EinsumOp op, Value kt) {
   }
   SmallVector<Value> &out = vals[op.getResult()];
   for (unsigned h = 0; h < 2; ++h) {
-    for (int64_t off : {1, 2}) {
-      auto sh = gpu::ShuffleOp::create(b, loc, acc[h], cI32(off), cI32(32), gpu::ShuffleMode::XOR);
-      acc[h] = combine(b, loc, kind, acc[h], sh.getShuffleResult());
-    }
+    acc[h] = acrossRowLanes(b, loc, kind, acc[h]);
     if (Value init = op.getInit())
       acc[h] = combine(b, loc, kind, valueAt(init, h, Shape::Row), acc[h]);
     out.push_back(acc[h]);
@@ -1851,9 +1846,14 @@ TileClassValues MmaBuilder::intervalClass(Value kt) {
   Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
   if (!classified)
     return {no, no};
+  return tileKeyClass(kt, mul(qt, cI64(rowsPerBlock())), rowsPerBlock());
+}
+
+TileClassValues MmaBuilder::tileKeyClass(Value kt, Value row0, int64_t nRows) {
   Value j0 = mul(kt, cI64(bc));
-  return keyRangeClass(j0, arith::MinSIOp::create(b, loc, add(j0, cI64(bc - 1)),
-                                                  arith::SubIOp::create(b, loc, skv, cI64(1))));
+  return rowsKeyClass(row0, nRows, j0,
+                      arith::MinSIOp::create(b, loc, add(j0, cI64(bc - 1)),
+                                             arith::SubIOp::create(b, loc, skv, cI64(1))));
 }
 
 std::pair<Value, Value> MmaBuilder::tileRange(Value numTiles) {
@@ -1864,24 +1864,21 @@ std::pair<Value, Value> MmaBuilder::tileRange(Value numTiles) {
 }
 
 Value MmaBuilder::warpgroupMayKeep(Value kt) {
-  Value first = add(mul(qt, cI64(rowsPerBlock())),
-                    mul(toI64(arith::DivUIOp::create(b, loc, warp, cIdx(4))), cI64(64)));
-  Value i0 = add(qOff, arith::DivSIOp::create(b, loc, first, group));
-  Value i1 = add(qOff, arith::MinSIOp::create(b, loc, arith::DivSIOp::create(b, loc, add(first, cI64(63)), group),
-                                              arith::SubIOp::create(b, loc, sq, cI64(1))));
-  Value j0 = mul(kt, cI64(bc));
-  Value j1 = arith::MinSIOp::create(b, loc, add(j0, cI64(bc - 1)), arith::SubIOp::create(b, loc, skv, cI64(1)));
-  BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, Value(), &sizes};
-  Value empty = emitTileClass(variant, b, loc, ctx, keepOp.getBody(), i0, i1, j0, j1).empty;
+  Value row0 = add(mul(qt, cI64(rowsPerBlock())),
+                   mul(toI64(arith::DivUIOp::create(b, loc, warp, cIdx(4))), cI64(64)));
+  Value empty = tileKeyClass(kt, row0, 64).empty;
   return arith::XOrIOp::create(b, loc, empty, arith::ConstantIntOp::create(b, loc, 1, 1));
 }
 
 TileClassValues MmaBuilder::keyRangeClass(Value j0, Value j1) {
-  // The block's query rows: packed rows are (query, head) pairs.
-  Value first = arith::DivSIOp::create(b, loc, mul(qt, cI64(rowsPerBlock())), group);
-  Value i0 = add(qOff, first);
+  return rowsKeyClass(mul(qt, cI64(rowsPerBlock())), rowsPerBlock(), j0, j1);
+}
+
+TileClassValues MmaBuilder::rowsKeyClass(Value row0, int64_t nRows, Value j0, Value j1) {
+  // Packed rows are (query, head) pairs.
+  Value i0 = add(qOff, arith::DivSIOp::create(b, loc, row0, group));
   Value last = arith::MinSIOp::create(
-      b, loc, arith::DivSIOp::create(b, loc, add(mul(qt, cI64(rowsPerBlock())), cI64(rowsPerBlock() - 1)), group),
+      b, loc, arith::DivSIOp::create(b, loc, add(row0, cI64(nRows - 1)), group),
       arith::SubIOp::create(b, loc, sq, cI64(1)));
   BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, Value(), &sizes};
   return emitTileClass(variant, b, loc, ctx, keepOp.getBody(), i0, add(qOff, last), j0, j1);
@@ -1997,19 +1994,13 @@ void MmaBuilder::emitMaskedMap(cascade::EinsumOp op, Value kt) {
   zeroWhereDropped[op.getResult()] = masked->keep;
 }
 
-/// A copy of `v` (i1, i32, i64 or f32) that neither LLVM nor ptxas merges
-/// with `v`'s other uses: an inline PTX move of an opaque kind.
+/// A copy of `v` (i32, i64 or f32) that neither LLVM nor ptxas merges with
+/// `v`'s other uses: an inline PTX move of an opaque kind.
 static Value opaqueCopy(OpBuilder &b, Location loc, Value v) {
   Type t = v.getType();
   // An i64 extended from i32 is copied as its i32 (one shuffle, keyReadsOf).
-  if (auto ext = v.getDefiningOp<arith::ExtSIOp>(); ext && ext.getIn().getType().isInteger(32))
-    return arith::ExtSIOp::create(b, loc, t, opaqueCopy(b, loc, ext.getIn()));
-  if (auto ext = v.getDefiningOp<arith::ExtUIOp>(); ext && ext.getIn().getType().isInteger(32))
-    return arith::ExtUIOp::create(b, loc, t, opaqueCopy(b, loc, ext.getIn()));
-  if (t.isInteger(1)) {
-    Value w = arith::ExtUIOp::create(b, loc, b.getI32Type(), v);
-    return arith::TruncIOp::create(b, loc, t, opaqueCopy(b, loc, w));
-  }
+  if (Value w = throughI32(b, loc, v, [&](Value v32) { return opaqueCopy(b, loc, v32); }))
+    return w;
   bool wide = t.isInteger(64);
   StringRef text = wide ? "mov.b64 $0, $1;" : "mov.b32 $0, $1;";
   StringRef cons = wide ? "=l,l" : (t.isF32() ? "=f,f" : "=r,r");
@@ -2019,6 +2010,14 @@ static Value opaqueCopy(OpBuilder &b, Location loc, Value v) {
 }
 
 SmallVector<Value> MmaBuilder::recomputeValid(Value kt) {
+  SmallVector<Value> valid;
+  if (!keepOp) {
+    // A keep that is not a map of indices and params (it needs the tile):
+    // its values as computed.
+    for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k)
+      valid.push_back(andI(keyValid(keyOf(k, kt)), valueAt(masked->keep, k, Shape::Elem)));
+    return valid;
+  }
   auto savedVals = vals;
   auto savedEmitted = emitted;
   auto savedStaged = stagedKeyReads;
@@ -2033,14 +2032,7 @@ SmallVector<Value> MmaBuilder::recomputeValid(Value kt) {
   lazyKeep = false;
   emitted.erase(keepOp.getOperation());
   vals.erase(keepFiber);
-  SmallVector<Value> valid;
-  if (keepOp) {
-    emitOp(keepOp.getOperation(), ktCopy);
-  } else {
-    // A keep that is not a map of indices and params (it needs the tile):
-    // its values as computed.
-    vals = savedVals;
-  }
+  emitOp(keepOp.getOperation(), ktCopy);
   for (unsigned k = 0, n = countOf(Shape::Elem); k < n; ++k)
     valid.push_back(andI(keyValid(keyOf(k, ktCopy)), valueAt(masked->keep, k, Shape::Elem)));
   vals = std::move(savedVals);
