@@ -208,41 +208,55 @@ Value inlineBody(attn::VariantOp variant, OpBuilder &b, Location loc, const Body
   return map.lookup(cast<cascade::YieldOp>(blk.getTerminator()).getValue());
 }
 
-SmallVector<Value> keyTensorReads(Region &body) {
+/// The reads of an extra tensor in `body` whose indices depend on b, h,
+/// constants and the index argument `axis` (2: i, 3: j) only; with
+/// `needsAxis`, only those that depend on it.
+static SmallVector<Value> readsAlong(Region &body, unsigned axis, bool needsAxis) {
   Block &blk = body.front();
-  // Per value: depends on b, h, j and constants only; depends on j (a read
-  // of b or h alone is the same for every key: the kernel's loads of it are
-  // loop-invariant already).
+  // Per value: depends on b, h, the axis and constants only; depends on the axis.
   struct Info {
-    bool keyOnly = false, ofKey = false;
+    bool alongOnly = false, ofAxis = false;
   };
   llvm::DenseMap<Value, Info> info;
   for (unsigned a = 0; a < blk.getNumArguments(); ++a)
-    info[blk.getArgument(a)] = {a == 0 || a == 1 || a == 3, a == 3};
+    info[blk.getArgument(a)] = {a == 0 || a == 1 || a == axis, a == axis};
   for (Operation &op : blk.without_terminator()) {
     Info in{op.getNumRegions() == 0 && op.getNumResults() == 1, false};
     for (Value v : op.getOperands()) {
       auto it = info.find(v);
-      in.keyOnly = in.keyOnly && it != info.end() && it->second.keyOnly;
-      in.ofKey = in.ofKey || (it != info.end() && it->second.ofKey);
+      in.alongOnly = in.alongOnly && it != info.end() && it->second.alongOnly;
+      in.ofAxis = in.ofAxis || (it != info.end() && it->second.ofAxis);
     }
     for (Value r : op.getResults())
       info[r] = in;
   }
   // The reads themselves: what is computed from them (a compare with j, say)
-  // costs less per point than a shuffle.
+  // costs less per point than a shuffle or a register held across a loop.
   SmallVector<Value> out;
   for (Operation &op : blk.without_terminator()) {
     Info in = info.lookup(op.getResult(0));
-    if (isa<attn::LoadOp>(op) && in.keyOnly && in.ofKey)
+    if (isa<attn::LoadOp>(op) && in.alongOnly && (in.ofAxis || !needsAxis))
       out.push_back(op.getResult(0));
   }
   return out;
 }
 
-SmallVector<Value> inlineKeyValues(attn::VariantOp variant, OpBuilder &b, Location loc,
-                                   const BodyContext &ctx, Region &body, Value j,
-                                   ArrayRef<Value> wanted) {
+SmallVector<Value> keyTensorReads(Region &body) {
+  // A read of b or h alone is the same for every key: rowTensorReads.
+  return readsAlong(body, 3, /*needsAxis=*/true);
+}
+
+SmallVector<Value> rowTensorReads(Region &body) { return readsAlong(body, 2, /*needsAxis=*/false); }
+
+bool readsOnlyRowsOrKeys(Region &body) {
+  size_t reads = 0;
+  body.walk([&](attn::LoadOp) { ++reads; });
+  return reads == rowTensorReads(body).size() + keyTensorReads(body).size();
+}
+
+SmallVector<Value> inlineReads(attn::VariantOp variant, OpBuilder &b, Location loc,
+                               const BodyContext &ctx, Region &body, Value i, Value j,
+                               ArrayRef<Value> wanted) {
   AttnOpLowering lower{variant, b, loc, ctx, LLVM::LLVMPointerType::get(b.getContext())};
   Block &blk = body.front();
   // The ops `wanted` needs, in body order.
@@ -256,7 +270,10 @@ SmallVector<Value> inlineKeyValues(attn::VariantOp variant, OpBuilder &b, Locati
   IRMapping map;
   map.map(blk.getArgument(0), ctx.bIdx);
   map.map(blk.getArgument(1), ctx.hIdx);
-  map.map(blk.getArgument(3), j);
+  if (i)
+    map.map(blk.getArgument(2), i);
+  if (j)
+    map.map(blk.getArgument(3), j);
   for (Operation &op : blk.without_terminator())
     if (needed.contains(&op) && !emitBodyOp(lower, b, op, map))
       return {};

@@ -50,12 +50,22 @@ mlir::Value inlineBody(attn::VariantOp variant, mlir::OpBuilder &b, mlir::Locati
 /// what a kernel can read once per key and share across rows.
 llvm::SmallVector<mlir::Value> keyTensorReads(mlir::Region &body);
 
-/// Clones what `wanted` (values of `body`, keyTensorReads) need at key `j`
-/// and returns their values; empty after reporting an op it cannot lower.
-llvm::SmallVector<mlir::Value> inlineKeyValues(attn::VariantOp variant, mlir::OpBuilder &b,
-                                               mlir::Location loc, const BodyContext &ctx,
-                                               mlir::Region &body, mlir::Value j,
-                                               llvm::ArrayRef<mlir::Value> wanted);
+/// The reads of an extra tensor in a body whose indices depend on b, h and
+/// i only (no j, no inputs; `doc[b, i]`, `prefix_len[b]`, `slopes[h]`): the
+/// same for every key of a row, so a kernel reads them once per row.
+llvm::SmallVector<mlir::Value> rowTensorReads(mlir::Region &body);
+
+/// True if every read of an extra tensor in `body` is one of its row or key
+/// reads (none depends on both i and j, or on an input).
+bool readsOnlyRowsOrKeys(mlir::Region &body);
+
+/// Clones what `wanted` (values of `body`, rowTensorReads or keyTensorReads)
+/// need at row `i` and key `j` (either null when `wanted` does not depend on
+/// it) and returns their values; empty after reporting an op it cannot lower.
+llvm::SmallVector<mlir::Value> inlineReads(attn::VariantOp variant, mlir::OpBuilder &b,
+                                           mlir::Location loc, const BodyContext &ctx,
+                                           mlir::Region &body, mlir::Value i, mlir::Value j,
+                                           llvm::ArrayRef<mlir::Value> wanted);
 
 /// Lowers one attn op of a body (operands already in `map`); null if the op
 /// is not one of those a body may hold.

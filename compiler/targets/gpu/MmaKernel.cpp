@@ -345,7 +345,7 @@ private:
   /// not at the tile's start (where they were held across the QK's wait,
   /// 64 predicates that ptxas packs into bits of general registers).
   void emitKeepFor(Value kt);
-  bool lazyKeep = false;
+  bool lazyKeep = false, keepAtFirstUse = false;
   /// A mask that reads tensors by key alone (a document mask's doc[b, j],
   /// keyTensorReads): each lane reads bc / 32 keys' values once per tile
   /// and every lane gets its keys' values by shuffles, instead of every
@@ -382,6 +382,13 @@ private:
   /// The point-valid values (keyValid && keep) of tile kt, recomputed.
   SmallVector<Value> recomputeValid(Value kt);
   SmallVector<Value> keyReads;                         ///< body values
+  /// Reads of extra tensors by row alone (rowTensorReads: `doc[b, i]`,
+  /// `prefix_len[b]`) in the bodies the key loop inlines, made once before
+  /// the loop, per row half: presets of every inline of those bodies, so
+  /// that a tile reads no such tensor and a mask whose other reads are
+  /// shared per key (or none) computes its keep values lazily.
+  llvm::DenseMap<Region *, IRMapping> rowReads[2];
+  void emitRowReads();
   SmallVector<SmallVector<Value>> stagedKeyReads;      ///< per (r, c): this lane's reads
   llvm::DenseMap<unsigned, SmallVector<Value>> sharedKeyReads; ///< per (nt, c): shuffled
   Value packPair(Value lo, Value hi);
@@ -714,8 +721,41 @@ Value MmaBuilder::inline_(Region &body, unsigned half, Value j, ValueRange leadi
   if (j.getDefiningOp<arith::ConstantOp>() == nullptr)
     valid = andI(valid, keyValid(j));
   BodyContext ctx{bIdx, headOf[half], paramsPtr, tensorsPtr, errorFlag, valid, &sizes};
+  IRMapping merged;
+  if (auto found = rowReads[half].find(&body); found != rowReads[half].end()) {
+    merged = found->second;
+    if (presets)
+      for (auto [from, to] : presets->getValueMap())
+        merged.map(from, to);
+    presets = &merged;
+  }
   Value v = inlineBody(variant, b, loc, ctx, body, absI[half], j, leading, inputs, presets);
   return v ? v : cF32(0);
+}
+
+void MmaBuilder::emitRowReads() {
+  // Guarded by the row (and Skv > 0): a padding row, or a row with no key,
+  // reads nothing that a point would not.
+  Value anyKey = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, skv, cI64(0));
+  for (Operation &op : cas.getBody().front()) {
+    auto e = dyn_cast<cascade::EinsumOp>(op);
+    Kind k = kindOf.lookup(&op);
+    if (!e || k == Kind::Pre || k == Kind::Post || k == Kind::PostO)
+      continue;
+    SmallVector<Value> reads = rowTensorReads(e.getBody());
+    if (reads.empty())
+      continue;
+    for (unsigned h = 0; h < 2; ++h) {
+      BodyContext ctx{bIdx, headOf[h], paramsPtr, tensorsPtr, errorFlag, andI(rowValid[h], anyKey),
+                      &sizes};
+      SmallVector<Value> v = inlineReads(variant, b, loc, ctx, e.getBody(), absI[h], Value(), reads);
+      if (v.empty())
+        continue;
+      IRMapping &m = rowReads[h][&e.getBody()];
+      for (auto [read, value] : llvm::zip(reads, v))
+        m.map(read, value);
+    }
+  }
 }
 
 void MmaBuilder::emitMap(cascade::EinsumOp op, Value kt) {
@@ -751,7 +791,7 @@ void MmaBuilder::stageKeyReads(Value kt) {
     for (int64_t c = 0; c < 2; ++c) {
       Value j = add(add(mul(kt, cI64(bc)), mul(t, cI64(2))), add(mul(a, cI64(8)), cI64(64 * r + c)));
       BodyContext ctx{bIdx, hIdx, paramsPtr, tensorsPtr, errorFlag, keyValid(j), &sizes};
-      SmallVector<Value> v = inlineKeyValues(variant, b, loc, ctx, keepOp.getBody(), j, keyReads);
+      SmallVector<Value> v = inlineReads(variant, b, loc, ctx, keepOp.getBody(), Value(), j, keyReads);
       if (v.empty())
         v.assign(keyReads.size(), Value());
       stagedKeyReads.push_back(v);
@@ -2235,6 +2275,7 @@ LogicalResult MmaBuilder::build() {
   for (Operation &op : body)
     if (kindOf.lookup(&op) == Kind::Pre)
       emitOp(&op, cI64(-1));
+  emitRowReads();
 
   // Loop-carried state: the iterates' current values.
   SmallVector<cascade::IterateOp> iterates;
@@ -2270,6 +2311,10 @@ LogicalResult MmaBuilder::build() {
   // with one head, so only when the mask does not read h.
   keepReadsHead = keepOp && !keepOp.getBody().front().getArgument(1).use_empty();
   stageKeys = keepReadsTensor && canStageKeyReads();
+  // Keep values at their first use: a mask of indices and params, or one
+  // whose reads are by row (made before the loop) or by key (shared).
+  keepAtFirstUse = indexOnlyKeep && (!keepReadsTensor || (readsOnlyRowsOrKeys(keepOp.getBody()) &&
+                                                          (stageKeys || keyTensorReads(keepOp.getBody()).empty())));
   classified = keepOp && keepOp.getInputs().empty() && !(split && keepReadsHead);
   if (usesClassTable()) {
     classTable = toGlobal(argPtr(ATTN_ARG_TILE_CLASSES));
@@ -2437,7 +2482,7 @@ LogicalResult MmaBuilder::build() {
     auto emitTile = [&](bool fullTile) {
       masked.reset();
       zeroWhereDropped.clear();
-      lazyKeep = indexOnlyKeep && !fullTile && (!keepReadsTensor || stageKeys);
+      lazyKeep = keepAtFirstUse && !fullTile;
       if (lazyKeep && stageKeys)
         stageKeyReads(kt); // the reads before the QK, the shuffles at the keep's first use
       if (indexOnlyKeep && !lazyKeep)
@@ -2559,6 +2604,8 @@ LogicalResult MmaBuilder::build() {
   }
   reportErrors();
   lowerFastMath(fn);
+  rowReads[0].clear();
+  rowReads[1].clear();
   return success();
 }
 

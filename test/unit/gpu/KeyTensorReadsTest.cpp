@@ -4,7 +4,9 @@
 // mask's body whose indices depend on the key and otherwise on b and h only:
 // the GPU kernels read those once per key and share them across rows
 // (docs/gpu.md, partial tiles). A read that also depends on the query, or on
-// nothing of the key, must not be picked.
+// nothing of the key, must not be picked. rowTensorReads picks those that
+// depend on b, h and the query only (read once per row, before the key
+// loop); readsOnlyRowsOrKeys says whether those two cover every read.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Pipeline/Pipeline.h"
@@ -29,9 +31,12 @@ using namespace attn;
 
 namespace {
 
-/// The tensors (by name) of the reads keyTensorReads picks in the keep of
-/// `source`'s only variant, after the online pipeline.
-std::vector<std::string> picked(const std::string &source) {
+using Picker = llvm::SmallVector<mlir::Value> (*)(mlir::Region &);
+
+/// The tensors (by name) of the reads `pick` picks in the keep of
+/// `source`'s only variant, after the online pipeline; "<all rows or keys>"
+/// last when readsOnlyRowsOrKeys holds.
+std::vector<std::string> picked(const std::string &source, Picker pick = keyTensorReads) {
   DiagnosticEngine diags("test.attn", source);
   std::unique_ptr<ast::Module> ast = parseAndCheck(diags);
   EXPECT_TRUE(ast);
@@ -52,10 +57,12 @@ std::vector<std::string> picked(const std::string &source) {
   if (!keep)
     return {"<no keep>"};
   auto keepOp = keep.getDefiningOp<cascade::EinsumOp>();
-  for (mlir::Value v : keyTensorReads(keepOp.getBody())) {
+  for (mlir::Value v : pick(keepOp.getBody())) {
     auto load = v.getDefiningOp<attn::LoadOp>();
     out.push_back(load ? load.getTensor().str() : "<not a read>");
   }
+  if (pick == rowTensorReads && readsOnlyRowsOrKeys(keepOp.getBody()))
+    out.push_back("<all rows or keys>");
   return out;
 }
 
@@ -80,6 +87,33 @@ TEST(KeyTensorReads, IndexComputedFromTheKeyAndHead) {
   // An index that is a function of j and h (and a size) is still per key.
   EXPECT_EQ(picked("variant s { tensor seg: i32[H, Skv]; mask = seg[h, Skv - 1 - j] >= 0 && j <= i; }"),
             std::vector<std::string>{"seg"});
+}
+
+TEST(RowTensorReads, DocumentIdOfTheQuery) {
+  // doc[b, i]: once per row; with doc[b, j] (per key) every read is covered.
+  EXPECT_EQ(picked("variant d { tensor doc: i32[B, Skv]; mask = doc[b, i] == doc[b, j] && j <= i; }",
+                   rowTensorReads),
+            (std::vector<std::string>{"doc", "<all rows or keys>"}));
+}
+
+TEST(RowTensorReads, ReadOfTheBatchAlone) {
+  EXPECT_EQ(picked("variant p { tensor prefix_len: i32[B]; mask = j < prefix_len[b] || j <= i; }",
+                   rowTensorReads),
+            (std::vector<std::string>{"prefix_len", "<all rows or keys>"}));
+}
+
+TEST(RowTensorReads, ReadOfQueryAndKeyIsNeither) {
+  // allow[b, i, j] is per point: not a row read, and not every read is covered.
+  EXPECT_EQ(picked("variant t { tensor allow: i32[B, Sq, Skv]; tensor lim: i32[B];"
+                   " mask = allow[b, i, j] != 0 && j < lim[b]; }",
+                   rowTensorReads),
+            std::vector<std::string>{"lim"});
+}
+
+TEST(RowTensorReads, ReadOfTheKeyIsNotPerRow) {
+  EXPECT_EQ(picked("variant s { tensor seg: i32[H, Skv]; mask = seg[h, Skv - 1 - j] >= 0 && j <= i; }",
+                   rowTensorReads),
+            std::vector<std::string>{"<all rows or keys>"});
 }
 
 } // namespace
