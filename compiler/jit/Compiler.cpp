@@ -539,7 +539,8 @@ Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
                      " pingpong " + std::to_string(gpu.pingPong) + " wg_votes " +
                      std::to_string(gpu.warpgroupVotes) + " tile_classes " +
                      std::to_string(gpu.tileClasses) + " overlap " + std::to_string(gpu.overlap) +
-                     " masked_sums " + std::to_string(gpu.maskedSums) +
+                     " masked_sums " + std::to_string(gpu.maskedSums) + " persistent " +
+                     std::to_string(gpu.persistent) +
                      "\n" + version + "ptxas " +
                      ptxasIdentity() + "\n";
 }

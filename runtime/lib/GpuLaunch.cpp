@@ -268,10 +268,10 @@ struct Prepared {
   unsigned splitSharedBytes = 0;
   int64_t splitW = 1, partialFloats = 0, tier = 0;
   /// The tile classes of a mask that reads a tensor (attn/gpu.h): `_classes`
-  /// runs first over grid (classGrid[0], classGrid[1], B) into a table of
+  /// runs first over grid (classGrid[0], classGrid[1], classGrid[2] = B) into a table of
   /// `classBytes`; null when the kernel has none (or the call is split).
   CUfunction classesFn = nullptr;
-  unsigned classGrid[2] = {0, 0};
+  unsigned classGrid[3] = {0, 0, 0};
   size_t classBytes = 0;
   /// The caller's table (attn_gpu_class_table) instead of the scratch's, and
   /// whether it already holds this call's classes (fingerprint).
@@ -441,13 +441,15 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       // Its geometry (key tiles, shared memory, argument words) is the one
       // of the attnc that built it: refuse another ABI rather than launch it
       // with this runtime's.
-      if (m->abi != ATTN_GPU_ABI_VERSION && m->abi != ATTN_GPU_ABI_THREE_STAGES)
+      if (m->abi != ATTN_GPU_ABI_VERSION && m->abi != ATTN_GPU_ABI_THREE_STAGES &&
+          m->abi != ATTN_GPU_ABI_PERSISTENT)
         return attn::rt::fail(
             ATTN_ERROR_UNSUPPORTED,
             "kernel '" + name + "' was built for GPU ABI " + std::to_string(m->abi) +
                 (m->abi == 1 ? " (no attn_gpu_abi_version: an attnc from before the marker)" : "") +
                 " but this libattnrt runs ABI " + std::to_string(ATTN_GPU_ABI_VERSION) + " (and " +
-                std::to_string(ATTN_GPU_ABI_THREE_STAGES) + ", its three-stage form)" +
+                std::to_string(ATTN_GPU_ABI_THREE_STAGES) + " and " +
+                std::to_string(ATTN_GPU_ABI_PERSISTENT) + ", its three-stage and persistent forms)" +
                 ": rebuild the variant with the attnc of this libattnrt (ATTN_GPU_KERNEL=rows "
                 "runs its row kernel meanwhile)");
       p.fn = fn;
@@ -481,6 +483,7 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
         p.classesFn = classes;
         p.classGrid[0] = static_cast<unsigned>(keyTiles);
         p.classGrid[1] = p.grid[0];
+        p.classGrid[2] = p.grid[2];
         uint64_t bytes = 0;
         if (__builtin_mul_overflow(static_cast<uint64_t>(c.B * (perHead ? c.H : 1)) * p.grid[0],
                                    static_cast<uint64_t>(keyTiles), &bytes) ||
@@ -491,6 +494,19 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
                                     std::to_string(p.grid[0]) + " query tiles * " +
                                     std::to_string(keyTiles) + " key tiles) is too large");
         p.classBytes = static_cast<size_t>(bytes);
+      }
+      if (m->abi == ATTN_GPU_ABI_PERSISTENT) {
+        // One block per SM (at most one per item), which takes the items
+        // (b, h, query tile) in rounds (attn/gpu.h).
+        int64_t items = int64_t(p.grid[0]) * c.H * c.B;
+        if (items > 0x7fffffff)
+          return attn::rt::fail(ATTN_ERROR_UNSUPPORTED,
+                                "variant '" + c.variant + "': " + std::to_string(items) +
+                                    " query tiles of B * H (b, h) pairs is more than a persistent "
+                                    "kernel counts (2^31 - 1); compile without --gpu-persistent");
+        p.grid[0] = static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(items, smCount(d))));
+        p.grid[1] = p.grid[2] = 1;
+        p.sharedBytes = static_cast<unsigned>(attn_gpu_mma_persistent_smem_bytes(tier));
       }
       return allowShared(d, m, fn, p.sharedBytes);
     }
@@ -705,12 +721,12 @@ attn_status enqueue(const Prepared &p, Scratch &scratch, bool classes) {
     return ATTN_OK;
   }
   if (p.classesFn && classes)
-    if (CUresult rc = d.cuLaunchKernel(p.classesFn, p.classGrid[0], p.classGrid[1], p.grid[2],
+    if (CUresult rc = d.cuLaunchKernel(p.classesFn, p.classGrid[0], p.classGrid[1], p.classGrid[2],
                                        ATTN_GPU_CLASSES_BLOCK_SIZE, 1, 1, 0, p.stream, kernelParams,
                                        nullptr))
       return fail(d, rc, "variant '" + p.call.variant + "': cuLaunchKernel (tile classes, grid " +
                              std::to_string(p.classGrid[0]) + "x" +
-                             std::to_string(p.classGrid[1]) + "x" + std::to_string(p.grid[2]) + ")");
+                             std::to_string(p.classGrid[1]) + "x" + std::to_string(p.classGrid[2]) + ")");
   if (CUresult rc = d.cuLaunchKernel(p.fn, p.grid[0], p.grid[1], p.grid[2], p.block, 1, 1,
                                      p.sharedBytes, p.stream, kernelParams, nullptr))
     return fail(d, rc, "variant '" + p.call.variant + "': cuLaunchKernel (grid " +

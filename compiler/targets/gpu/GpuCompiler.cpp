@@ -86,6 +86,7 @@ static MmaKernelOptions mmaKernelOptions(const GpuCompileOptions &options, attn_
   mo.tileClasses = options.tileClasses;
   mo.maskedSums = options.maskedSums;
   mo.overlap = options.overlap;
+  mo.persistent = options.persistent;
   return mo;
 }
 
@@ -367,14 +368,17 @@ FailureOr<std::string> compileGpuKernels(ModuleOp kernels, const GpuCompileOptio
   // (ptxas links the modules into one cubin). The overlapped warpgroup-MMA
   // kernels have three unpadded stages (mmaStages; dtype and tier do not
   // change the count).
-  bool threeStages = mmaStages(mmaKernelOptions(options, ATTN_BF16, 128)) ==
-                     ATTN_GPU_MMA_OVERLAP_STAGES;
+  MmaKernelOptions any = mmaKernelOptions(options, ATTN_BF16, 128);
+  bool threeStages = mmaStages(any) == ATTN_GPU_MMA_OVERLAP_STAGES;
+  int32_t abi = threeStages           ? ATTN_GPU_ABI_THREE_STAGES
+                : isPersistentMma(any) ? ATTN_GPU_ABI_PERSISTENT
+                                       : ATTN_GPU_ABI_VERSION;
   {
     auto gm = *(*outer->getOps<ModuleOp>().begin()).getOps<gpu::GPUModuleOp>().begin();
     b.setInsertionPointToStart(gm.getBody());
     LLVM::GlobalOp::create(b, loc, b.getI32Type(), /*isConstant=*/true, LLVM::Linkage::External,
                            "attn_gpu_abi_version",
-                           b.getI32IntegerAttr(threeStages ? ATTN_GPU_ABI_THREE_STAGES : ATTN_GPU_ABI_VERSION),
+                           b.getI32IntegerAttr(abi),
                            /*alignment=*/4, /*addrSpace=*/1);
   }
   if (failed(lowerNestedModules(*outer, options, "isa")))

@@ -46,6 +46,8 @@ struct GpuCompileOptions {
   int maskedSums = 1;
   /// MmaKernelOptions::overlap (attnc --gpu-overlap).
   bool overlap = false;
+  /// MmaKernelOptions::persistent (attnc --gpu-persistent).
+  bool persistent = false;
 };
 
 /// Registers the dialects and translations the GPU target produces.

@@ -524,6 +524,71 @@ private:
   Value keyValid(Value j) {
     return keysInRange ? Value(arith::ConstantIntOp::create(b, loc, 1, 1)) : slt(j, skv);
   }
+
+  // --- items: the (b, h, query tile) a block computes ---------------------------
+  /// A persistent kernel (isPersistentMma): a block per SM computes items in
+  /// rounds; during an item it loads the next item's Q (into the other of
+  /// two Q buffers) and, during the item's last tile, the next item's first
+  /// K / V tile, so a block's start (the loads' latency, the tile range)
+  /// overlaps the previous item's work.
+  bool persistent = false;
+  int64_t qBuffers() const { return persistent ? 2 : 1; }
+  /// The item's values: query tile, head, batch, KV head, first row, and the
+  /// thread's rows (setItem); a copy to compute another item's.
+  struct ItemIds {
+    Value qt, h, b, hk, row0, rows[2], headOf[2], absI[2], rowValid[2];
+  };
+  void setItem(Value qtV, Value hV, Value bV);
+  ItemIds saveItem() const;
+  void restoreItem(const ItemIds &s);
+  /// The key tiles an item visits: [first, numTiles) by the step (start:
+  /// before a split's chunk offset); `want`: its first tile is loaded.
+  struct ItemRange {
+    Value start, numTiles, first, want;
+  };
+  ItemRange itemRange();
+  /// A persistent block's load of the next item's first tile: given the
+  /// issued count and whether to load, the new count (emitPersistentItems).
+  using NextIssue = llvm::function_ref<Value(Value issued, Value when)>;
+  /// A persistent block's item values, set again at the top of each tile
+  /// (from the stash, so that they are not held across the key loop).
+  std::function<void()> reloadItem;
+  /// Element offset of Q buffer `buf` in shared memory.
+  Value qSmem(Value buf);
+  /// The item's Q: copies into buffer `buf` (wgmma) or fragments in registers.
+  void emitQ(Value buf);
+  /// qDesc for the warpgroup's rows of buffer `buf` (wgmma).
+  void selectQ(Value buf);
+  /// Pre ops and row reads of the item; the iterates' initial values.
+  SmallVector<Value> emitItemStart();
+  /// The key loop of the item: iterates (and overlap state) in the first
+  /// numStates values of `init`, then (pipelined) the tiles-ahead flags,
+  /// issued, computed and, with `next`, whether its first tile is loaded.
+  scf::ForOp emitKeyLoop(Value firstTile, Value numTiles, ArrayRef<Value> init, unsigned numStates,
+                         std::optional<NextIssue> next);
+  /// Post ops and the output (or a split's partial states) of the item.
+  void emitItemEnd(scf::ForOp loop);
+  /// The rounds of a persistent kernel.
+  void emitPersistentItems();
+  /// A persistent kernel's per-thread stash (volatile local memory, so that
+  /// neither LLVM nor ptxas keeps its values in registers): i32 slots.
+  Value stash;
+  void stashStore(int64_t slot, Value v32) {
+    LLVM::StoreOp::create(b, loc, v32, gep(stash, b.getI32Type(), cI64(slot)), 4, /*isVolatile=*/true);
+  }
+  Value stashLoad(int64_t slot) {
+    return LLVM::LoadOp::create(b, loc, b.getI32Type(), gep(stash, b.getI32Type(), cI64(slot)), 4,
+                                /*isVolatile=*/true);
+  }
+  Value group0;   ///< H / Hkv
+  Value allTiles; ///< key tiles of Skv
+  Value fast;     ///< i1: K / V tiles move as 16-byte vectors
+  int64_t ahead = 1; ///< tiles loaded ahead of the one computed
+  SmallVector<cascade::IterateOp> iterates;
+  /// Where the output tile is staged in shared memory when its stores are
+  /// element-wise (element offset; null: 0). A persistent kernel's is the
+  /// item's Q buffer: the next item's K / V tile may be loading into a stage.
+  Value oStage;
 };
 
 bool MmaBuilder::classify(std::string &why) {
@@ -1437,7 +1502,7 @@ void MmaBuilder::issueLoads(Value want, Value kt, Value stage, Value fast) {
 
 Value MmaBuilder::barrierAddr(int which, Value stage) {
   // After the stages and (not in a split kernel, whose launch has no Q rows) Q.
-  int64_t base = attn_gpu_barrier_offset(bc, hd, stages(), split ? 0 : rowsPerBlock(), padded());
+  int64_t base = attn_gpu_barrier_offset(bc, hd, stages(), split ? 0 : rowsPerBlock() * qBuffers(), padded());
   Value off = add(cI64(base + which * stages() * 8), mul(toI64(stage), cI64(8)));
   return add(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), smemPtr), off);
 }
@@ -1668,12 +1733,13 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
            "the staged O lies below the mbarriers");
     NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
     gpu::BarrierOp::create(b, loc);
+    Value staged = oStage ? toI64(oStage) : cI64(0);
     for (unsigned k = 0, n = countOf(Shape::O); k < n; ++k) {
       unsigned h = halfOf(k);
       Value f = add(mul(t, cI64(2)), cI64((k / 4) * 8 + (k & 1)));
       Value local = add(mul(toI64(warp), cI64(16)), add(g, cI64(8 * h)));
       LLVM::StoreOp::create(b, loc, outValue(any[h], valueAt(av, k, Shape::O)),
-                            gep(smemPtr, elemTy, add(mul(local, cI64(hd)), f)), 2);
+                            gep(smemPtr, elemTy, add(staged, add(mul(local, cI64(hd)), f))), 2);
     }
     gpu::BarrierOp::create(b, loc);
     auto each = scf::ForOp::create(b, loc, tid, cIdx(rowsPerBlock() * hd), cIdx(threads()));
@@ -1684,7 +1750,7 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
     Value f = arith::RemUIOp::create(b, loc, e, cI64(hd));
     auto ifOk = scf::IfOp::create(b, loc, andI(slt(row, sq), slt(f, dDim)), false);
     b.setInsertionPointToStart(ifOk.thenBlock());
-    Value v = LLVM::LoadOp::create(b, loc, elemTy, gep(smemPtr, elemTy, e), 2);
+    Value v = LLVM::LoadOp::create(b, loc, elemTy, gep(smemPtr, elemTy, add(staged, e)), 2);
     storeOElement(row, f, v);
   }
   if (Value lse = out.getLse()) {
@@ -2139,18 +2205,355 @@ Value MmaBuilder::blockReduce(Value v, NVVM::BarrierReduction kind) {
   return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, r, cI32(0));
 }
 
+void MmaBuilder::setItem(Value qtV, Value hV, Value bV) {
+  qt = qtV;
+  hIdx = hV;
+  bIdx = bV;
+  // A split kernel's grid y is Hkv: its rows are (query i, head g of the
+  // group) pairs, row = i * G + g, so that the query heads sharing a KV head
+  // read its K and V once (decode: G heads of one query in one block).
+  hkIdx = split ? hIdx : Value(arith::DivSIOp::create(b, loc, hIdx, group0));
+  blockRow0 = mul(qt, cI64(rowsPerBlock()));
+  Value rowBase = add(blockRow0, mul(toI64(warp), cI64(16)));
+  for (unsigned h = 0; h < 2; ++h) {
+    Value lin = add(rowBase, add(g, cI64(8 * h)));
+    if (split) {
+      rows[h] = arith::DivSIOp::create(b, loc, lin, group);
+      headOf[h] = add(mul(hkIdx, group), arith::RemSIOp::create(b, loc, lin, group));
+    } else {
+      rows[h] = lin;
+      headOf[h] = hIdx;
+    }
+    absI[h] = assumeSignedIndexRange(b, loc, add(qOff, rows[h]));
+    rowValid[h] = slt(rows[h], sq);
+  }
+}
+
+MmaBuilder::ItemIds MmaBuilder::saveItem() const {
+  return {qt, hIdx, bIdx, hkIdx, blockRow0, {rows[0], rows[1]}, {headOf[0], headOf[1]},
+          {absI[0], absI[1]}, {rowValid[0], rowValid[1]}};
+}
+
+void MmaBuilder::restoreItem(const ItemIds &s) {
+  qt = s.qt, hIdx = s.h, bIdx = s.b, hkIdx = s.hk, blockRow0 = s.row0;
+  for (unsigned h = 0; h < 2; ++h)
+    rows[h] = s.rows[h], headOf[h] = s.headOf[h], absI[h] = s.absI[h], rowValid[h] = s.rowValid[h];
+}
+
+Value MmaBuilder::qSmem(Value buf) {
+  // After the K / V stages; a persistent kernel's two buffers one after the other.
+  return add(cIdx(stages() * 2 * tileBytes() / 2), mul(toIdx(buf), cIdx(rowsPerBlock() * hd)));
+}
+
+void MmaBuilder::emitQ(Value buf) {
+  if (useWgmma()) {
+    // Q in shared memory (core matrices or swizzled), the A operand of the
+    // QK wgmma; its copies are waited for with the first tile's (TMA: once,
+    // before the key loop).
+    Value at = qSmem(buf);
+    copyRows(qPtr, ATTN_ARG_Q_STRIDES, hIdx, blockRow0, rowsPerBlock(), sq, at,
+             vectorCopyOk(ATTN_ARG_Q_STRIDES, qPtr));
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+    return;
+  }
+  // Q fragments (mma A operands) in registers, zero past Sq and D.
+  qFrag.clear();
+  Value qb[2];
+  for (unsigned h = 0; h < 2; ++h)
+    qb[h] = add(mul(bIdx, argWord(ATTN_ARG_Q_STRIDES)), mul(headOf[h], argWord(ATTN_ARG_Q_STRIDES + 1)));
+  Value qs = argWord(ATTN_ARG_Q_STRIDES + 2), qd = argWord(ATTN_ARG_Q_STRIDES + 3);
+  Value zero = arith::ConstantFloatOp::create(
+      b, loc, cast<FloatType>(elemTy), APFloat::getZero(cast<FloatType>(elemTy).getFloatSemantics()));
+  auto loadQ = [&](unsigned h, Value col) {
+    Value ok = andI(slt(rows[h], sq), slt(col, dDim));
+    Value off = add(qb[h], add(mul(rows[h], qs), mul(col, qd)));
+    off = arith::SelectOp::create(b, loc, ok, off, cI64(0));
+    Value v = LLVM::LoadOp::create(b, loc, elemTy, gep(qPtr, elemTy, off), 2);
+    return Value(arith::SelectOp::create(b, loc, ok, v, zero));
+  };
+  for (int64_t kc = 0; kc < hd / 16; ++kc) {
+    SmallVector<Value> regs;
+    for (int64_t r = 0; r < 4; ++r) {
+      unsigned h = r % 2;
+      Value col = add(mul(t, cI64(2)), cI64(kc * 16 + (r / 2) * 8));
+      Value pair = vector::FromElementsOp::create(b, loc, VectorType::get({2}, elemTy),
+                                                  ValueRange{loadQ(h, col), loadQ(h, add(col, cI64(1)))});
+      regs.push_back(toReg(pair));
+    }
+    qFrag.push_back(regs);
+  }
+}
+
+void MmaBuilder::selectQ(Value buf) {
+  if (!useWgmma())
+    return;
+  // This warpgroup's 64 rows: 8 groups of 8 rows, 1024 bytes (swizzled)
+  // or hd * 16 bytes apart.
+  Value wg = arith::DivUIOp::create(b, loc, warp, cIdx(4));
+  Value at = qSmem(buf);
+  qDesc = swizzled() ? descriptor(add(at, mul(wg, cIdx(64 * 64))), 16, 1024, true)
+                     : descriptor(add(at, mul(wg, cIdx(64 * hd))), /*lbo=*/128, /*sbo=*/hd * 16);
+}
+
+SmallVector<Value> MmaBuilder::emitItemStart() {
+  Block &body = cas.getBody().front();
+  for (Operation &op : body)
+    if (kindOf.lookup(&op) == Kind::Pre)
+      emitOp(&op, cI64(-1));
+  emitRowReads();
+  // Loop-carried state: the iterates' current values.
+  SmallVector<Value> init;
+  for (cascade::IterateOp it : iterates) {
+    Shape s = shapeOf(it.getCur());
+    for (unsigned k = 0, n = countOf(s); k < n; ++k)
+      init.push_back(it.getInit() ? valueAt(it.getInit(), k, s)
+                                  : cF32(it.getIdentity().convertToDouble()));
+  }
+  return init;
+}
+
+MmaBuilder::ItemRange MmaBuilder::itemRange() {
+  // The key tiles worth visiting: the block's rows keep nothing before
+  // `start` or from `numTiles` on (causal: the tiles past the diagonal;
+  // a sliding window: both sides).
+  ItemRange r;
+  std::tie(r.start, r.numTiles) = tileRange(allTiles);
+  if (usesClassTable())
+    std::tie(r.start, r.numTiles) = tableRange(r.start, r.numTiles);
+  // Split: chunk c takes the key tiles c, c + W, c + 2W, ... (round robin,
+  // so that a window or a causal diagonal is spread over the chunks), from
+  // the first such tile >= start.
+  r.first = split ? emitFirstTileFrom(b, loc, chunk, numChunks, r.start) : r.start;
+  return r;
+}
+
+void MmaBuilder::emitItemEnd(scf::ForOp loop) {
+  unsigned a = 0;
+  for (cascade::IterateOp it : iterates) {
+    SmallVector<Value> &fin = vals[it.getFinal()];
+    fin.clear();
+    for (unsigned k = 0, n = countOf(shapeOf(it.getCur())); k < n; ++k)
+      fin.push_back(loop.getResult(a++));
+  }
+  if (overlapPV) {
+    // The last computed tile's PV.
+    carriedP.assign(loop.getResults().begin() + a, loop.getResults().begin() + a + pRegs());
+    heldStage = loop.getResult(a + pRegs());
+    SmallVector<Value> c = vals[pvInto.getFinal()];
+    vals[pvInto.getPrev()] = c;
+    SmallVector<Value> o = finishDeferredPV(/*release=*/false);
+    vals[pvInto.getFinal()] = o;
+  }
+  Block &body = cas.getBody().front();
+  if (split) {
+    writePartials(iterates);
+    return;
+  }
+  for (Operation &op : body) {
+    Kind k = kindOf.lookup(&op);
+    if (k == Kind::Post || k == Kind::PostO)
+      emitOp(&op, cI64(-1));
+  }
+  emitOutput(cast<cascade::OutputOp>(body.getTerminator()));
+}
+
+scf::ForOp MmaBuilder::emitKeyLoop(Value firstTile, Value numTiles, ArrayRef<Value> init,
+                                   unsigned numStates, std::optional<NextIssue> next) {
+  Block &body = cas.getBody().front();
+  Value stepI64 = split ? numChunks : cI64(1);
+  int64_t nStages = stages();
+  bool pipelined = nStages > 1;
+  auto loop = scf::ForOp::create(b, loc, toIdx(firstTile), toIdx(numTiles), toIdx(stepI64), init);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  ItemIds outside = saveItem();
+  auto restoreAfter = llvm::make_scope_exit([&] { restoreItem(outside); });
+  if (reloadItem)
+    reloadItem();
+  Value kt = toI64(loop.getInductionVar());
+  ValueRange iterArgs = loop.getRegionIterArgs();
+  ValueRange states = iterArgs.take_front(numStates);
+  unsigned a = 0;
+  for (cascade::IterateOp it : iterates) {
+    SmallVector<Value> &prev = vals[it.getPrev()];
+    prev.clear();
+    for (unsigned k = 0, n = countOf(shapeOf(it.getCur())); k < n; ++k)
+      prev.push_back(states[a++]);
+  }
+  if (overlapPV) {
+    carriedP.assign(states.begin() + a, states.begin() + a + pRegs());
+    heldStage = states[a + pRegs()];
+  }
+  Value stage = cIdx(0), cur, wantNext, computed, issuedNext, crossed;
+  if (pipelined) {
+    Value nextTile = add(kt, mul(stepI64, cI64(ahead)));
+    wantNext = tileWanted(nextTile, numTiles);
+    issuedNext = issueTile(wantNext, nextTile, iterArgs[numStates + ahead], fast);
+    cur = iterArgs[numStates];
+    computed = iterArgs[numStates + ahead + 1];
+    stage = toIdx(arith::RemSIOp::create(b, loc, computed, cI64(nStages)));
+    if (next) {
+      // Past this item's tiles: the next item's first tile goes into the
+      // stage that is free, once (it loads during this item's last tile).
+      Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
+      crossed = iterArgs[numStates + ahead + 2];
+      Value atEnd = andI(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, nextTile, numTiles),
+                         arith::XOrIOp::create(b, loc, crossed, yes));
+      auto ifEnd = scf::IfOp::create(b, loc, TypeRange{b.getI64Type()}, atEnd, true);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifEnd.thenBlock());
+        scf::YieldOp::create(b, loc, (*next)(issuedNext, yes));
+        b.setInsertionPointToStart(ifEnd.elseBlock());
+        scf::YieldOp::create(b, loc, issuedNext);
+      }
+      issuedNext = ifEnd.getResult(0);
+      crossed = arith::OrIOp::create(b, loc, crossed, atEnd);
+    }
+  } else {
+    cur = tileWanted(kt, numTiles);
+    // The previous tile's reads of K and V are done before they are replaced.
+    auto ifCur = scf::IfOp::create(b, loc, cur, false);
+    b.setInsertionPointToStart(ifCur.thenBlock());
+    gpu::BarrierOp::create(b, loc);
+    b.setInsertionPointAfter(ifCur);
+    issueLoads(cur, kt, stage, fast);
+  }
+  TypeRange stateTypes(states);
+  auto ifCur = scf::IfOp::create(b, loc, stateTypes, cur, true);
+  b.setInsertionPointToStart(ifCur.elseBlock());
+  scf::YieldOp::create(b, loc, states);
+  b.setInsertionPointToStart(ifCur.thenBlock());
+  if (!pipelined) {
+    // This tile's K; the PV waits for V, which lands while the scores are
+    // computed.
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, 1);
+    gpu::BarrierOp::create(b, loc);
+  } else {
+    Value use = arith::DivSIOp::create(b, loc, computed, cI64(nStages));
+    ptx::mbarrierWait(b, loc, barrierAddr(0, stage), arith::AndIOp::create(b, loc, use, cI64(1)));
+    if (useWgmma()) {
+      // cp.async wrote the tiles through the generic proxy; wgmma reads
+      // them through the async proxy (TMA writes through the async proxy).
+      auto ifCopies = scf::IfOp::create(b, loc, arith::XOrIOp::create(b, loc, tma, arith::ConstantIntOp::create(b, loc, 1, 1)), false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifCopies.thenBlock());
+      ptx::fenceProxyAsync(b, loc);
+    }
+  }
+  selectStage(stage);
+  curStage = stage;
+  // The tile's computation; with classified tiles twice, for full tiles
+  // without the mask.
+  auto emitTile = [&](bool fullTile) {
+    masked.reset();
+    zeroWhereDropped.clear();
+    lazyKeep = keepAtFirstUse && !fullTile;
+    if (lazyKeep && stageKeys)
+      stageKeyReads(kt); // the reads before the QK, the shuffles at the keep's first use
+    if (indexOnlyKeep && !lazyKeep)
+      emitKeepValues(kt, fullTile);
+    for (Operation &op : body) {
+      Kind k = kindOf.lookup(&op);
+      if (k != Kind::Pre && k != Kind::Post && k != Kind::PostO && k != Kind::Input &&
+          !isa<cascade::OutputOp>(op))
+        emitOp(&op, kt);
+    }
+    lazyKeep = false;
+    masked.reset();
+    zeroWhereDropped.clear();
+    stagedKeyReads.clear();
+    sharedKeyReads.clear();
+    SmallVector<Value> out;
+    for (cascade::IterateOp it : iterates)
+      out.append(vals[it.getCur()]);
+    if (overlapPV) {
+      out.append(nextP);
+      out.push_back(toI64(stage));
+    }
+    return out;
+  };
+  // A tile this warpgroup does not compute: the deferred PV is done now
+  // and both stages are free.
+  auto skipped = [&]() -> SmallVector<Value> {
+    SmallVector<Value> out(states);
+    if (!overlapPV)
+      return out;
+    // Only a real deferred PV (none after a skip or before the first tile).
+    SmallVector<Value> o = finishDeferredPV(/*release=*/true);
+    ptx::mbarrierArrive(b, loc, barrierAddr(1, stage));
+    std::copy(o.begin(), o.end(), out.begin() + pvState);
+    unsigned p0 = numStates - (pRegs() + 1);
+    for (int64_t k = 0; k < pRegs(); ++k)
+      out[p0 + k] = cI32(0);
+    out.back() = cI64(-1);
+    return out;
+  };
+  // A partial tile (per-warpgroup votes): this warpgroup computes it only
+  // when one of its points is kept, else its states stay.
+  auto emitPartial = [&]() -> SmallVector<Value> {
+    if (!wgVoteId) // set only when the mask keeps by index
+      return emitTile(false);
+    auto ifAny = scf::IfOp::create(b, loc, stateTypes,
+                                   classified ? warpgroupMayKeep(kt) : voteAny(kt, wgVoteId, 128), true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifAny.elseBlock());
+    scf::YieldOp::create(b, loc, skipped());
+    b.setInsertionPointToStart(ifAny.thenBlock());
+    scf::YieldOp::create(b, loc, emitTile(false));
+    return SmallVector<Value>(ifAny.getResults());
+  };
+  // Two copies: tiles whose keys are all below Skv and (classified masks)
+  // full run without the mask and without per-key range tests; the others
+  // (partial tiles, the last tile when Skv is not a multiple of bc) test.
+  Value interior = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                         mul(add(kt, cI64(1)), cI64(bc)), skv);
+  Value fastTile = classified ? andI(tileClass(kt).full, interior) : interior;
+  auto ifFast = scf::IfOp::create(b, loc, stateTypes, fastTile, true);
+  for (bool isFast : {true, false}) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(isFast ? ifFast.thenBlock() : ifFast.elseBlock());
+    auto savedVals = vals;
+    auto savedEmitted = emitted;
+    keysInRange = isFast;
+    scf::YieldOp::create(b, loc, isFast && classified ? emitTile(true) : emitPartial());
+    keysInRange = false;
+    vals = std::move(savedVals);
+    emitted = std::move(savedEmitted);
+  }
+  SmallVector<Value> tileOut(ifFast.getResults().begin(), ifFast.getResults().end());
+  if (pipelined && !overlapPV)
+    ptx::mbarrierArrive(b, loc, barrierAddr(1, stage)); // this thread is done with the stage
+  scf::YieldOp::create(b, loc, tileOut);
+  b.setInsertionPointAfter(ifCur);
+  SmallVector<Value> carried(ifCur.getResults());
+  if (pipelined) {
+    carried.append(iterArgs.begin() + numStates + 1, iterArgs.begin() + numStates + ahead);
+    carried.push_back(wantNext);
+    carried.push_back(issuedNext);
+    carried.push_back(arith::SelectOp::create(b, loc, cur, add(computed, cI64(1)), computed));
+    if (next)
+      carried.push_back(crossed);
+  }
+  scf::YieldOp::create(b, loc, carried);
+  return loop;
+}
+
 LogicalResult MmaBuilder::build() {
   MLIRContext *ctx = target.getContext();
   ptrTy = LLVM::LLVMPointerType::get(ctx);
   elemTy = options.inputType == ATTN_F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
   std::string name = mmaKernelName(variant.getSymName(), options.inputType, hd);
+  persistent = isPersistentMma(options) && !split;
   // K and V tiles of every stage in dynamic shared memory
   // (attn_gpu_mma_smem_bytes): for ldmatrix rows padded by 8 elements, so
   // that its 8 row addresses fall in different banks; for wgmma core
   // matrices (tileOffset). The launch gives the kernel the bytes of
   // attn/gpu.h, which this layout must fit.
-  int64_t needs = attn_gpu_smem_bytes(bc, hd, stages(), split ? 0 : rowsPerBlock(), padded());
-  int64_t given = split ? attn_gpu_split_smem_bytes(hd) : attn_gpu_mma_smem_bytes(hd, stages());
+  int64_t needs = attn_gpu_smem_bytes(bc, hd, stages(), split ? 0 : rowsPerBlock() * qBuffers(), padded());
+  int64_t given = split        ? attn_gpu_split_smem_bytes(hd)
+                  : persistent ? attn_gpu_mma_persistent_smem_bytes(hd)
+                               : attn_gpu_mma_smem_bytes(hd, stages());
   if (needs > given)
     return variant.emitError() << "gpu target: the tier-" << hd << " kernel's shared memory ("
                                << needs << " bytes) exceeds the launch's (" << given << ")";
@@ -2172,52 +2575,31 @@ LogicalResult MmaBuilder::build() {
   lane = arith::RemUIOp::create(b, loc, tid, cIdx(32));
   g = toI64(arith::DivUIOp::create(b, loc, lane, cIdx(4)));
   t = toI64(arith::RemUIOp::create(b, loc, lane, cIdx(4)));
-  // Query tiles in reverse: under causal-like masks the last rows see the
-  // most keys, and their blocks should start first.
-  qt = toI64(arith::SubIOp::create(
+  // A block's item: query tiles in reverse (under causal-like masks the last
+  // rows see the most keys, and their blocks should start first), grid y the
+  // head, z the batch (split: B * W, the batch and the block's chunk).
+  Value blockQt = toI64(arith::SubIOp::create(
       b, loc, arith::SubIOp::create(b, loc, gpu::GridDimOp::create(b, loc, gpu::Dimension::x), cIdx(1)),
       gpu::BlockIdOp::create(b, loc, gpu::Dimension::x)));
-  hIdx = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y));
-  bIdx = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::z));
+  Value blockH = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::y));
+  Value blockB = toI64(gpu::BlockIdOp::create(b, loc, gpu::Dimension::z));
   if (split) {
-    // grid z = B * W: the batch and this block's chunk of the key tiles.
     numChunks = argWord(ATTN_ARG_NUM_CHUNKS);
-    chunk = arith::RemSIOp::create(b, loc, bIdx, numChunks);
-    bIdx = arith::DivSIOp::create(b, loc, bIdx, numChunks);
+    chunk = arith::RemSIOp::create(b, loc, blockB, numChunks);
+    blockB = arith::DivSIOp::create(b, loc, blockB, numChunks);
   }
   loadSizes();
-  Value heads = arith::DivSIOp::create(b, loc, sizes["H"], sizes["Hkv"]);
-  if (split) {
-    // grid y = Hkv: the block's rows are (query i, head g of the group)
-    // pairs, row = i * G + g, so that the query heads sharing a KV head read
-    // its K and V once (decode: G heads of one query in one block).
-    hkIdx = hIdx;
-    group = heads;
-  } else {
-    hkIdx = arith::DivSIOp::create(b, loc, hIdx, heads);
-    group = cI64(1);
-  }
+  group0 = arith::DivSIOp::create(b, loc, sizes["H"], sizes["Hkv"]);
+  group = split ? group0 : cI64(1);
   qPtr = toGlobal(argPtr(ATTN_ARG_Q));
   kPtr = toGlobal(argPtr(ATTN_ARG_K));
   vPtr = toGlobal(argPtr(ATTN_ARG_V));
   loadOutputsAndFlag();
-  blockRow0 = mul(qt, cI64(rowsPerBlock()));
-  Value rowBase = add(blockRow0, mul(toI64(warp), cI64(16)));
-  for (unsigned h = 0; h < 2; ++h) {
-    Value lin = add(rowBase, add(g, cI64(8 * h)));
-    if (split) {
-      rows[h] = arith::DivSIOp::create(b, loc, lin, group);
-      headOf[h] = add(mul(hkIdx, group), arith::RemSIOp::create(b, loc, lin, group));
-    } else {
-      rows[h] = lin;
-      headOf[h] = hIdx;
-    }
-    absI[h] = assumeSignedIndexRange(b, loc, add(qOff, rows[h]));
-    rowValid[h] = slt(rows[h], sq);
-  }
+  if (!persistent)
+    setItem(blockQt, blockH, blockB);
 
   // K / V tiles (and Q) move as 16-byte vectors when the layout allows.
-  Value fast = andI(vectorCopyOk(ATTN_ARG_K_STRIDES, kPtr), vectorCopyOk(ATTN_ARG_V_STRIDES, vPtr));
+  fast = andI(vectorCopyOk(ATTN_ARG_K_STRIDES, kPtr), vectorCopyOk(ATTN_ARG_V_STRIDES, vPtr));
   tma = arith::ConstantIntOp::create(b, loc, 0, 1);
   if (tmaCapable()) {
     kMap = argWord(ATTN_ARG_K_TMAP);
@@ -2230,67 +2612,20 @@ LogicalResult MmaBuilder::build() {
     ptx::fenceTensorMapAcquire(b, loc, kMap);
     ptx::fenceTensorMapAcquire(b, loc, vMap);
   }
-  if (useWgmma()) {
-    // Q in shared memory (after the K / V stages, core matrices), the A
-    // operand of the QK wgmma; its copies are waited for with the first
-    // tile's.
-    Value qSmem = cIdx(stages() * 2 * tileBytes() / 2);
-    copyRows(qPtr, ATTN_ARG_Q_STRIDES, hIdx, mul(qt, cI64(rowsPerBlock())), rowsPerBlock(), sq, qSmem,
-             vectorCopyOk(ATTN_ARG_Q_STRIDES, qPtr));
-    NVVM::CpAsyncCommitGroupOp::create(b, loc);
-    // This warpgroup's 64 rows: 8 groups of 8 rows, 1024 bytes (swizzled)
-    // or hd * 16 bytes apart.
-    Value wg = arith::DivUIOp::create(b, loc, warp, cIdx(4));
-    qDesc = swizzled() ? descriptor(add(qSmem, mul(wg, cIdx(64 * 64))), 16, 1024, true)
-                       : descriptor(add(qSmem, mul(wg, cIdx(64 * hd))), /*lbo=*/128, /*sbo=*/hd * 16);
-  } else {
-    // Q fragments (mma A operands) in registers, zero past Sq and D.
-    Value qb[2];
-    for (unsigned h = 0; h < 2; ++h)
-      qb[h] = add(mul(bIdx, argWord(ATTN_ARG_Q_STRIDES)), mul(headOf[h], argWord(ATTN_ARG_Q_STRIDES + 1)));
-    Value qs = argWord(ATTN_ARG_Q_STRIDES + 2), qd = argWord(ATTN_ARG_Q_STRIDES + 3);
-    Value zero = arith::ConstantFloatOp::create(
-        b, loc, cast<FloatType>(elemTy), APFloat::getZero(cast<FloatType>(elemTy).getFloatSemantics()));
-    auto loadQ = [&](unsigned h, Value col) {
-      Value ok = andI(slt(rows[h], sq), slt(col, dDim));
-      Value off = add(qb[h], add(mul(rows[h], qs), mul(col, qd)));
-      off = arith::SelectOp::create(b, loc, ok, off, cI64(0));
-      Value v = LLVM::LoadOp::create(b, loc, elemTy, gep(qPtr, elemTy, off), 2);
-      return Value(arith::SelectOp::create(b, loc, ok, v, zero));
-    };
-    for (int64_t kc = 0; kc < hd / 16; ++kc) {
-      SmallVector<Value> regs;
-      for (int64_t r = 0; r < 4; ++r) {
-        unsigned h = r % 2;
-        Value col = add(mul(t, cI64(2)), cI64(kc * 16 + (r / 2) * 8));
-        Value pair = vector::FromElementsOp::create(b, loc, VectorType::get({2}, elemTy),
-                                                    ValueRange{loadQ(h, col), loadQ(h, add(col, cI64(1)))});
-        regs.push_back(toReg(pair));
-      }
-      qFrag.push_back(regs);
-    }
+  if (!persistent) {
+    emitQ(cI64(0));
+    selectQ(cI64(0));
   }
 
   Block &body = cas.getBody().front();
+  iterates.clear();
   for (Operation &op : body)
-    if (kindOf.lookup(&op) == Kind::Pre)
-      emitOp(&op, cI64(-1));
-  emitRowReads();
-
-  // Loop-carried state: the iterates' current values.
-  SmallVector<cascade::IterateOp> iterates;
+    if (auto it = dyn_cast<cascade::IterateOp>(op))
+      iterates.push_back(it);
   SmallVector<Value> init;
-  for (Operation &op : body) {
-    auto it = dyn_cast<cascade::IterateOp>(op);
-    if (!it)
-      continue;
-    iterates.push_back(it);
-    Shape s = shapeOf(it.getCur());
-    for (unsigned k = 0, n = countOf(s); k < n; ++k)
-      init.push_back(it.getInit() ? valueAt(it.getInit(), k, s)
-                                  : cF32(it.getIdentity().convertToDouble()));
-  }
-  Value allTiles = arith::DivSIOp::create(b, loc, add(skv, cI64(bc - 1)), cI64(bc));
+  if (!persistent)
+    init = emitItemStart();
+  allTiles = arith::DivSIOp::create(b, loc, add(skv, cI64(bc - 1)), cI64(bc));
   // The mask plan: when every masked Einsum keeps by the same fiber and it
   // needs no K / V, a tile no row of the block keeps is neither loaded nor
   // computed; when that fiber is a map of indices and params, interval
@@ -2319,21 +2654,8 @@ LogicalResult MmaBuilder::build() {
   if (usesClassTable()) {
     classTable = toGlobal(argPtr(ATTN_ARG_TILE_CLASSES));
     numKeyTiles = allTiles;
-    numQueryTiles = toI64(gpu::GridDimOp::create(b, loc, gpu::Dimension::x));
+    numQueryTiles = arith::DivSIOp::create(b, loc, add(sq, cI64(rowsPerBlock() - 1)), cI64(rowsPerBlock()));
   }
-  // The key tiles worth visiting: the block's rows keep nothing before
-  // `start` or from `numTiles` on (causal: the tiles past the diagonal;
-  // a sliding window: both sides).
-  auto [start, numTiles] = tileRange(allTiles);
-  if (usesClassTable())
-    std::tie(start, numTiles) = tableRange(start, numTiles);
-  // Split: chunk c takes the key tiles c, c + W, c + 2W, ... (round robin,
-  // so that a window or a causal diagonal is spread over the chunks), from
-  // the first such tile >= start.
-  Value stepI64 = split ? numChunks : cI64(1);
-  Value firstTile = start;
-  if (split)
-    firstTile = emitFirstTileFrom(b, loc, chunk, stepI64, start);
   // S stages, tiles loaded S - 1 ahead (while tile t is computed, tile
   // t + 1 loads into the stage that tile t - 1 used). No block barrier per
   // tile: stage s has two mbarriers, full[s] (every thread's copies into it
@@ -2360,253 +2682,223 @@ LogicalResult MmaBuilder::build() {
     pvInto = overlapPV ? accumulatingIterate(pvOp) : cascade::IterateOp();
     overlapPV = overlapPV && pvInto;
   }
-  int64_t ahead = overlapPV ? 1 : nStages - 1;
-  if (overlapPV) {
-    unsigned at = 0;
-    for (cascade::IterateOp it : iterates) {
-      if (it == pvInto)
-        pvState = at;
-      at += countOf(shapeOf(it.getCur()));
-    }
-    for (int64_t k = 0; k < pRegs(); ++k)
-      init.push_back(cI32(0));
-    init.push_back(cI64(-1));
-  }
-  Value issued = cI64(0);
-  if (pipelined) {
-    initBarriers();
-    for (int64_t d = 0; d < ahead; ++d) {
-      Value tile = add(firstTile, mul(stepI64, cI64(d)));
-      Value want = tileWanted(tile, numTiles);
-      issued = issueTile(want, tile, issued, fast);
-      init.push_back(want);
-    }
-    init.push_back(issued);
-    init.push_back(cI64(0)); // computed
-    if (tmaCapable()) {
-      // With TMA the full barriers count no cp.async: Q's copies are waited
-      // for here, once (the first tiles' tensor copies are under way).
-      auto ifTma = scf::IfOp::create(b, loc, tma, false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifTma.thenBlock());
-      NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
-      ptx::fenceProxyAsync(b, loc);
-      gpu::BarrierOp::create(b, loc);
-    }
-  }
-  // Ping-pong: warpgroup 0's k-th QK lets warpgroup 1 run its (k-1)-th PV
-  // (the first: its start) and warpgroup 1's k-th QK lets warpgroup 0 run its
-  // k-th PV, so each issues PV(t), QK(t + 1) while the other is in its
-  // softmax. Every bar.arrive meets a bar.sync (warpgroup 0 arrives once more
-  // after the loop), and neither can arrive twice on a barrier before the
-  // other's sync: the two turns alternate. Needs the loop free of block
-  // barriers (a vote would wait for a warpgroup held at its turn).
-  Value wg1;
-  // It also needs two tiles of look-ahead: with one, warpgroup 0's loader
-  // of tile t + 1 waits for warpgroup 1 to finish tile t - 1, whose PV waits
-  // for warpgroup 0's QK of tile t (a deadlock); the two-stage pipeline of
-  // 128-key tiles has one, so the option is inert there.
-  if (options.pingPong && useWgmma() && pipelined && ahead >= 2 && !indexOnlyKeep &&
-      threads() == 256 && !overlapPV) {
-    Value wg = warpgroupI32();
-    turnMine = arith::AddIOp::create(b, loc, cI32(1), wg);
-    turnOther = arith::SubIOp::create(b, loc, cI32(2), wg);
-    wg1 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, wg, cI32(1));
-    auto ifWg1 = scf::IfOp::create(b, loc, wg1, false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifWg1.thenBlock());
-    ptx::namedBarrierSync(b, loc, turnMine, 256);
-  }
-  unsigned numStates = init.size() - (pipelined ? ahead + 2 : 0);
-  auto loop = scf::ForOp::create(b, loc, toIdx(firstTile), toIdx(numTiles), toIdx(stepI64), init);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value kt = toI64(loop.getInductionVar());
-    ValueRange iterArgs = loop.getRegionIterArgs();
-    ValueRange states = iterArgs.take_front(numStates);
-    unsigned a = 0;
-    for (cascade::IterateOp it : iterates) {
-      SmallVector<Value> &prev = vals[it.getPrev()];
-      prev.clear();
-      for (unsigned k = 0, n = countOf(shapeOf(it.getCur())); k < n; ++k)
-        prev.push_back(states[a++]);
-    }
-    if (overlapPV) {
-      carriedP.assign(states.begin() + a, states.begin() + a + pRegs());
-      heldStage = states[a + pRegs()];
-    }
-    Value stage = cIdx(0), cur, wantNext, computed, issuedNext;
-    if (pipelined) {
-      Value nextTile = add(kt, mul(stepI64, cI64(ahead)));
-      wantNext = tileWanted(nextTile, numTiles);
-      issuedNext = issueTile(wantNext, nextTile, iterArgs[numStates + ahead], fast);
-      cur = iterArgs[numStates];
-      computed = iterArgs[numStates + ahead + 1];
-      stage = toIdx(arith::RemSIOp::create(b, loc, computed, cI64(nStages)));
-    } else {
-      cur = tileWanted(kt, numTiles);
-      // The previous tile's reads of K and V are done before they are replaced.
-      auto ifCur = scf::IfOp::create(b, loc, cur, false);
-      b.setInsertionPointToStart(ifCur.thenBlock());
-      gpu::BarrierOp::create(b, loc);
-      b.setInsertionPointAfter(ifCur);
-      issueLoads(cur, kt, stage, fast);
-    }
-    TypeRange stateTypes(states);
-    auto ifCur = scf::IfOp::create(b, loc, stateTypes, cur, true);
-    b.setInsertionPointToStart(ifCur.elseBlock());
-    scf::YieldOp::create(b, loc, states);
-    b.setInsertionPointToStart(ifCur.thenBlock());
-    if (!pipelined) {
-      // This tile's K; the PV waits for V, which lands while the scores are
-      // computed.
-      NVVM::CpAsyncWaitGroupOp::create(b, loc, 1);
-      gpu::BarrierOp::create(b, loc);
-    } else {
-      Value use = arith::DivSIOp::create(b, loc, computed, cI64(nStages));
-      ptx::mbarrierWait(b, loc, barrierAddr(0, stage), arith::AndIOp::create(b, loc, use, cI64(1)));
-      if (useWgmma()) {
-        // cp.async wrote the tiles through the generic proxy; wgmma reads
-        // them through the async proxy (TMA writes through the async proxy).
-        auto ifCopies = scf::IfOp::create(b, loc, arith::XOrIOp::create(b, loc, tma, arith::ConstantIntOp::create(b, loc, 1, 1)), false);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ifCopies.thenBlock());
-        ptx::fenceProxyAsync(b, loc);
-      }
-    }
-    selectStage(stage);
-    curStage = stage;
-    // The tile's computation; with classified tiles twice, for full tiles
-    // without the mask.
-    auto emitTile = [&](bool fullTile) {
-      masked.reset();
-      zeroWhereDropped.clear();
-      lazyKeep = keepAtFirstUse && !fullTile;
-      if (lazyKeep && stageKeys)
-        stageKeyReads(kt); // the reads before the QK, the shuffles at the keep's first use
-      if (indexOnlyKeep && !lazyKeep)
-        emitKeepValues(kt, fullTile);
-      for (Operation &op : body) {
-        Kind k = kindOf.lookup(&op);
-        if (k != Kind::Pre && k != Kind::Post && k != Kind::PostO && k != Kind::Input &&
-            !isa<cascade::OutputOp>(op))
-          emitOp(&op, kt);
-      }
-      lazyKeep = false;
-      masked.reset();
-      zeroWhereDropped.clear();
-      stagedKeyReads.clear();
-      sharedKeyReads.clear();
-      SmallVector<Value> next;
-      for (cascade::IterateOp it : iterates)
-        next.append(vals[it.getCur()]);
-      if (overlapPV) {
-        next.append(nextP);
-        next.push_back(toI64(stage));
-      }
-      return next;
-    };
-    // A tile this warpgroup does not compute: the deferred PV is done now
-    // and both stages are free.
-    auto skipped = [&]() -> SmallVector<Value> {
-      SmallVector<Value> next(states);
-      if (!overlapPV)
-        return next;
-      // Only a real deferred PV (none after a skip or before the first tile).
-      SmallVector<Value> o = finishDeferredPV(/*release=*/true);
-      ptx::mbarrierArrive(b, loc, barrierAddr(1, stage));
-      std::copy(o.begin(), o.end(), next.begin() + pvState);
-      unsigned p0 = numStates - (pRegs() + 1);
-      for (int64_t k = 0; k < pRegs(); ++k)
-        next[p0 + k] = cI32(0);
-      next.back() = cI64(-1);
-      return next;
-    };
-    // A partial tile (per-warpgroup votes): this warpgroup computes it only
-    // when one of its points is kept, else its states stay.
-    auto emitPartial = [&]() -> SmallVector<Value> {
-      if (!wgVoteId) // set only when the mask keeps by index
-        return emitTile(false);
-      auto ifAny = scf::IfOp::create(b, loc, stateTypes,
-                                     classified ? warpgroupMayKeep(kt) : voteAny(kt, wgVoteId, 128), true);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifAny.elseBlock());
-      scf::YieldOp::create(b, loc, skipped());
-      b.setInsertionPointToStart(ifAny.thenBlock());
-      scf::YieldOp::create(b, loc, emitTile(false));
-      return SmallVector<Value>(ifAny.getResults());
-    };
-    // Two copies: tiles whose keys are all below Skv and (classified masks)
-    // full run without the mask and without per-key range tests; the others
-    // (partial tiles, the last tile when Skv is not a multiple of bc) test.
-    Value interior = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
-                                           mul(add(kt, cI64(1)), cI64(bc)), skv);
-    Value fast = classified ? andI(tileClass(kt).full, interior) : interior;
-    auto ifFast = scf::IfOp::create(b, loc, stateTypes, fast, true);
-    for (bool fastTile : {true, false}) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(fastTile ? ifFast.thenBlock() : ifFast.elseBlock());
-      auto savedVals = vals;
-      auto savedEmitted = emitted;
-      keysInRange = fastTile;
-      scf::YieldOp::create(b, loc, fastTile && classified ? emitTile(true) : emitPartial());
-      keysInRange = false;
-      vals = std::move(savedVals);
-      emitted = std::move(savedEmitted);
-    }
-    SmallVector<Value> next(ifFast.getResults().begin(), ifFast.getResults().end());
-    if (pipelined && !overlapPV)
-      ptx::mbarrierArrive(b, loc, barrierAddr(1, stage)); // this thread is done with the stage
-    scf::YieldOp::create(b, loc, next);
-    b.setInsertionPointAfter(ifCur);
-    SmallVector<Value> carried(ifCur.getResults());
-    if (pipelined) {
-      carried.append(iterArgs.begin() + numStates + 1, iterArgs.begin() + numStates + ahead);
-      carried.push_back(wantNext);
-      carried.push_back(issuedNext);
-      carried.push_back(arith::SelectOp::create(b, loc, cur, add(computed, cI64(1)), computed));
-    }
-    scf::YieldOp::create(b, loc, carried);
-  }
-  if (wg1) {
-    // Warpgroup 1's last PV waits for this arrival of warpgroup 0.
-    auto ifWg0 = scf::IfOp::create(b, loc, wg1, true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifWg0.elseBlock());
-    ptx::namedBarrierArrive(b, loc, turnOther, 256);
-    turnMine = turnOther = Value();
-  }
-  unsigned a = 0;
-  for (cascade::IterateOp it : iterates) {
-    SmallVector<Value> &fin = vals[it.getFinal()];
-    for (unsigned k = 0, n = countOf(shapeOf(it.getCur())); k < n; ++k)
-      fin.push_back(loop.getResult(a++));
-  }
-  if (overlapPV) {
-    // The last computed tile's PV.
-    carriedP.assign(loop.getResults().begin() + a, loop.getResults().begin() + a + pRegs());
-    heldStage = loop.getResult(a + pRegs());
-    SmallVector<Value> c = vals[pvInto.getFinal()];
-    vals[pvInto.getPrev()] = c;
-    SmallVector<Value> o = finishDeferredPV(/*release=*/false);
-    vals[pvInto.getFinal()] = o;
-  }
-  if (split) {
-    writePartials(iterates);
+  ahead = overlapPV ? 1 : nStages - 1;
+  if (persistent) {
+    assert(pipelined && ahead == 1 && !overlapPV && "a persistent kernel loads one tile ahead");
+    emitPersistentItems();
   } else {
-    for (Operation &op : body) {
-      Kind k = kindOf.lookup(&op);
-      if (k == Kind::Post || k == Kind::PostO)
-        emitOp(&op, cI64(-1));
+    ItemRange range = itemRange();
+    Value stepI64 = split ? numChunks : cI64(1);
+    if (overlapPV) {
+      unsigned at = 0;
+      for (cascade::IterateOp it : iterates) {
+        if (it == pvInto)
+          pvState = at;
+        at += countOf(shapeOf(it.getCur()));
+      }
+      for (int64_t k = 0; k < pRegs(); ++k)
+        init.push_back(cI32(0));
+      init.push_back(cI64(-1));
     }
-    emitOutput(cast<cascade::OutputOp>(body.getTerminator()));
+    unsigned numStates = init.size();
+    Value issued = cI64(0);
+    if (pipelined) {
+      initBarriers();
+      for (int64_t d = 0; d < ahead; ++d) {
+        Value tile = add(range.first, mul(stepI64, cI64(d)));
+        Value want = tileWanted(tile, range.numTiles);
+        issued = issueTile(want, tile, issued, fast);
+        init.push_back(want);
+      }
+      init.push_back(issued);
+      init.push_back(cI64(0)); // computed
+      if (tmaCapable()) {
+        // With TMA the full barriers count no cp.async: Q's copies are waited
+        // for here, once (the first tiles' tensor copies are under way).
+        auto ifTma = scf::IfOp::create(b, loc, tma, false);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifTma.thenBlock());
+        NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+        ptx::fenceProxyAsync(b, loc);
+        gpu::BarrierOp::create(b, loc);
+      }
+    }
+    // Ping-pong: warpgroup 0's k-th QK lets warpgroup 1 run its (k-1)-th PV
+    // (the first: its start) and warpgroup 1's k-th QK lets warpgroup 0 run its
+    // k-th PV, so each issues PV(t), QK(t + 1) while the other is in its
+    // softmax. Every bar.arrive meets a bar.sync (warpgroup 0 arrives once more
+    // after the loop), and neither can arrive twice on a barrier before the
+    // other's sync: the two turns alternate. Needs the loop free of block
+    // barriers (a vote would wait for a warpgroup held at its turn).
+    Value wg1;
+    // It also needs two tiles of look-ahead: with one, warpgroup 0's loader
+    // of tile t + 1 waits for warpgroup 1 to finish tile t - 1, whose PV waits
+    // for warpgroup 0's QK of tile t (a deadlock); the two-stage pipeline of
+    // 128-key tiles has one, so the option is inert there.
+    if (options.pingPong && useWgmma() && pipelined && ahead >= 2 && !indexOnlyKeep &&
+        threads() == 256 && !overlapPV) {
+      Value wg = warpgroupI32();
+      turnMine = arith::AddIOp::create(b, loc, cI32(1), wg);
+      turnOther = arith::SubIOp::create(b, loc, cI32(2), wg);
+      wg1 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, wg, cI32(1));
+      auto ifWg1 = scf::IfOp::create(b, loc, wg1, false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifWg1.thenBlock());
+      ptx::namedBarrierSync(b, loc, turnMine, 256);
+    }
+    scf::ForOp loop = emitKeyLoop(range.first, range.numTiles, init, numStates, std::nullopt);
+    if (wg1) {
+      // Warpgroup 1's last PV waits for this arrival of warpgroup 0.
+      auto ifWg0 = scf::IfOp::create(b, loc, wg1, true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifWg0.elseBlock());
+      ptx::namedBarrierArrive(b, loc, turnOther, 256);
+      turnMine = turnOther = Value();
+    }
+    emitItemEnd(loop);
   }
   reportErrors();
   lowerFastMath(fn);
   rowReads[0].clear();
   rowReads[1].clear();
   return success();
+}
+
+void MmaBuilder::emitPersistentItems() {
+  // Items (b, h, query tile), heaviest query tiles first under causal-like
+  // masks: item i is query tile nQt - 1 - i / (H B) of (b, h) = i % (H B)
+  // as b * H + h. Block p of G takes in round r item r G + p (r even) or
+  // r G + G - 1 - p (r odd): a snake over the blocks, so that each block's
+  // items sum to about the same work when the work falls with i. In 32
+  // bits: the launcher runs a persistent module only when the items fit.
+  Type i32 = b.getI32Type();
+  auto to32 = [&](Value v) { return Value(arith::TruncIOp::create(b, loc, i32, v)); };
+  auto to64 = [&](Value v) { return Value(arith::ExtUIOp::create(b, loc, b.getI64Type(), v)); };
+  Value nQt = to32(arith::DivSIOp::create(b, loc, add(sq, cI64(rowsPerBlock() - 1)), cI64(rowsPerBlock())));
+  Value heads = to32(sizes["H"]);
+  Value perTile = arith::MulIOp::create(b, loc, heads, to32(sizes["B"]));
+  Value numItems = arith::MulIOp::create(b, loc, nQt, perTile);
+  Value blocks = arith::IndexCastOp::create(b, loc, i32, gpu::GridDimOp::create(b, loc, gpu::Dimension::x));
+  Value p = arith::IndexCastOp::create(b, loc, i32, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x));
+  Value numRounds = arith::DivUIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, numItems, arith::SubIOp::create(b, loc, blocks, cI32(1))), blocks);
+  auto itemOf = [&](Value r) -> std::pair<Value, Value> {
+    Value odd = arith::TruncIOp::create(b, loc, b.getI1Type(), r);
+    Value last = arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, blocks, cI32(1)), p);
+    Value i = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, r, blocks),
+                                    arith::SelectOp::create(b, loc, odd, last, p));
+    return {i, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, i, numItems)};
+  };
+  auto setItemAt = [&](Value i) {
+    Value u = arith::DivUIOp::create(b, loc, i, perTile);
+    Value bh = arith::RemUIOp::create(b, loc, i, perTile);
+    setItem(to64(arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, nQt, cI32(1)), u)),
+            to64(arith::RemUIOp::create(b, loc, bh, heads)), to64(arith::DivUIOp::create(b, loc, bh, heads)));
+  };
+  // An item's range and whether its first tile is loaded (false for an item
+  // past the last).
+  auto rangeOf = [&](Value i, Value valid) {
+    setItemAt(arith::SelectOp::create(b, loc, valid, i, cI32(0)));
+    ItemRange r = itemRange();
+    r.want = andI(valid, tileWanted(r.first, r.numTiles));
+    return r;
+  };
+  // The next item's Q goes to buffer 1 while the item's QK reads buffer 0
+  // (a descriptor that does not change: with the buffer chosen per round,
+  // ptxas held the QK's descriptors in registers), and is copied to buffer
+  // 0 when the next item starts.
+  Value one = cI64(1), zero = cI64(0);
+  auto ifQ = [&](Value valid) {
+    auto ifValid = scf::IfOp::create(b, loc, valid, false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifValid.thenBlock());
+    emitQ(one);
+  };
+  stash = LLVM::AllocaOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()), b.getI32Type(),
+                                 cI32(8), 4);
+  initBarriers();
+  // Round 0's item: its Q and first tile.
+  auto [i0, valid0] = itemOf(cI32(0));
+  ItemRange r0 = rangeOf(i0, valid0);
+  ifQ(valid0);
+  Value issued0 = issueTile(r0.want, r0.first, cI64(0), fast);
+  selectQ(zero);
+  oStage = qSmem(zero);
+  auto rounds = scf::ForOp::create(b, loc, cI32(0), numRounds, cI32(1),
+                                   ValueRange{issued0, cI64(0), r0.first, r0.numTiles, r0.want});
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(rounds.getBody());
+  Value r = rounds.getInductionVar();
+  ValueRange carried = rounds.getRegionIterArgs();
+  auto [i, valid] = itemOf(r);
+  auto ifValid = scf::IfOp::create(b, loc, TypeRange(carried), valid, true);
+  b.setInsertionPointToStart(ifValid.elseBlock());
+  scf::YieldOp::create(b, loc, carried);
+  b.setInsertionPointToStart(ifValid.thenBlock());
+  // This item's Q has landed in buffer 1 (every thread's copies), and every
+  // thread is done with the previous item (buffer 0: its Q, its staged O).
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+  gpu::BarrierOp::create(b, loc);
+  {
+    // Buffer 1 to buffer 0, 16 bytes per thread and step.
+    auto vec = VectorType::get({4}, i32);
+    int64_t chunks = rowsPerBlock() * hd * 2 / 16;
+    Value from = qSmem(one), to = qSmem(zero);
+    for (int64_t c = 0; c < chunks; c += threads()) {
+      Value e = add(toI64(tid), cI64(c)); // 16-byte chunk e: elements 8e..8e+7
+      auto ifIn = scf::IfOp::create(b, loc, slt(e, cI64(chunks)), false);
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(ifIn.thenBlock());
+      Value off = mul(e, cI64(8));
+      Value v = LLVM::LoadOp::create(b, loc, vec, gep(smemPtr, elemTy, add(toI64(from), off)), 16);
+      LLVM::StoreOp::create(b, loc, v, gep(smemPtr, elemTy, add(toI64(to), off)), 16);
+    }
+  }
+  ptx::fenceProxyAsync(b, loc);
+  gpu::BarrierOp::create(b, loc);
+  // The next item: its range (class-table reads, searches) and its Q now,
+  // its first tile during this item's last (emitKeyLoop). What the key loop
+  // does not read (the items' indices, the next item's range) waits in a
+  // per-thread stash (volatile local memory), reloaded where needed: held
+  // in registers beside a tile's they spilled the tile's own values (the
+  // d128 kernels use 253-255 registers without them).
+  stashStore(0, i);
+  auto [iN, validN] = itemOf(arith::AddIOp::create(b, loc, r, cI32(1)));
+  ItemRange rN = rangeOf(iN, validN);
+  stashStore(1, arith::SelectOp::create(b, loc, validN, iN, cI32(0)));
+  stashStore(2, to32(rN.first));
+  stashStore(3, to32(rN.numTiles));
+  stashStore(4, arith::ExtUIOp::create(b, loc, i32, rN.want));
+  ifQ(validN);
+  setItemAt(i);
+  SmallVector<Value> init = emitItemStart();
+  unsigned numStates = init.size();
+  init.push_back(carried[4]);                                 // the first tile was loaded
+  init.push_back(carried[0]);                                 // issued
+  init.push_back(carried[1]);                                 // computed
+  init.push_back(arith::ConstantIntOp::create(b, loc, 0, 1)); // the next item's first tile not yet
+  auto issueNext = [&](Value issued, Value when) {
+    ItemIds mine = saveItem();
+    setItemAt(stashLoad(1));
+    Value want = andI(when, arith::TruncIOp::create(b, loc, b.getI1Type(), stashLoad(4)));
+    issued = issueTile(want, to64(stashLoad(2)), issued, fast);
+    restoreItem(mine);
+    return issued;
+  };
+  reloadItem = [&] { setItemAt(stashLoad(0)); };
+  scf::ForOp loop = emitKeyLoop(carried[2], carried[3], init, numStates, NextIssue(issueNext));
+  reloadItem = nullptr;
+  ValueRange res = loop.getResults();
+  Value issued = res[numStates + 1], computed = res[numStates + 2], crossed = res[numStates + 3];
+  // An item of no tile (or whose last tiles were not loaded) has not
+  // loaded the next item's first tile yet.
+  issued = issueNext(issued, arith::XOrIOp::create(b, loc, crossed, arith::ConstantIntOp::create(b, loc, 1, 1)));
+  setItemAt(stashLoad(0));
+  emitItemEnd(loop);
+  scf::YieldOp::create(b, loc, ValueRange{issued, computed, to64(stashLoad(2)), to64(stashLoad(3)),
+                                          arith::TruncIOp::create(b, loc, b.getI1Type(), stashLoad(4))});
+  b.setInsertionPointAfter(ifValid);
+  scf::YieldOp::create(b, loc, ifValid.getResults());
 }
 
 /// A row's state slot in the split-KV scratch (ATTN_ARG_PARTIALS).

@@ -73,6 +73,11 @@ struct MmaKernelOptions {
   /// in-warpgroup overlap); three shared-memory stages instead of two.
   /// Where the cascade has one PV accumulating into an output iterate.
   bool overlap = false;
+  /// Warpgroup-MMA kernels without the overlap: persistent blocks (one per
+  /// SM) that compute (b, h, query tile) items in rounds and load the next
+  /// item's Q and first K / V tile during the current one
+  /// (ATTN_GPU_ABI_PERSISTENT; isPersistentMma).
+  bool persistent = false;
 };
 
 /// K / V shared-memory stages of the tensor-core kernels `options` builds:
@@ -80,6 +85,12 @@ struct MmaKernelOptions {
 /// kernel's layout (MmaBuilder) both follow.
 inline int64_t mmaStages(const MmaKernelOptions &options) {
   return options.overlap && options.wgmma ? ATTN_GPU_MMA_OVERLAP_STAGES : ATTN_GPU_MMA_STAGES;
+}
+
+/// Whether the (non-split) tensor-core kernels `options` builds are
+/// persistent: the ABI marker (GpuCompiler) and MmaBuilder follow this rule.
+inline bool isPersistentMma(const MmaKernelOptions &options) {
+  return options.persistent && options.wgmma && !options.overlap;
 }
 
 /// A head-dimension tier a tensor-core kernel can have: a multiple of 32 up

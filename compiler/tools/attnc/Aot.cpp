@@ -156,6 +156,7 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   go.maskedSums = o.gpuMaskedSums;
   go.tileClasses = o.gpuTileClasses;
   go.overlap = o.gpuOverlap;
+  go.persistent = o.gpuPersistent;
   go.dtypes = o.dtypes;
   std::vector<std::string> names;
   for (auto v : attnModule.getOps<VariantOp>())

@@ -67,6 +67,7 @@ struct AotOptions {
   int gpuMaskedSums = 1;         ///< --gpu-masked-sums: 0 select, 1 fast, 2 recompute
   bool gpuTileClasses = true; ///< --gpu-tile-classes
   bool gpuOverlap = false; ///< --gpu-overlap
+  bool gpuPersistent = false; ///< --gpu-persistent
   bool verbose = false; ///< announce the work at once (else after 1 s)
 };
 

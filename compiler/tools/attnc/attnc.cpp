@@ -111,6 +111,12 @@ cl::opt<bool> gpuOverlap(
              "the next tile's softmax (FlashAttention-3's in-warpgroup overlap; three "
              "shared-memory stages). Default false"),
     cl::init(false));
+cl::opt<bool> gpuPersistent(
+    "gpu-persistent", cl::cat(attncCategory),
+    cl::desc("GPU warpgroup-MMA kernels: one block per SM computes the (b, h, query tile) items "
+             "in rounds and loads the next item's Q and first K / V tile during the current one "
+             "(not with --gpu-overlap). Default false"),
+    cl::init(false));
 cl::opt<bool> verbose("v", cl::cat(attncCategory), cl::desc("Say what is being compiled and how long it took"));
 
 int usageError(const std::string &message) {
@@ -202,6 +208,7 @@ int main(int argc, char **argv) {
   else
     return usageError("--gpu-masked-sums: '" + gpuMaskedSums + "' is not fast, select or recompute");
   aot.gpuOverlap = gpuOverlap;
+  aot.gpuPersistent = gpuPersistent;
 
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
@@ -227,6 +234,7 @@ int main(int argc, char **argv) {
     gpu.tileClasses = aot.gpuTileClasses;
     gpu.maskedSums = aot.gpuMaskedSums;
     gpu.overlap = aot.gpuOverlap;
+    gpu.persistent = aot.gpuPersistent;
     if (verbose)
       errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";
     std::string error;

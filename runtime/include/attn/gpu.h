@@ -147,6 +147,14 @@ enum {
  * K / V stages (attn_gpu_mma_smem_bytes(N, 3); session 11). */
 #define ATTN_GPU_ABI_VERSION 4
 #define ATTN_GPU_ABI_THREE_STAGES 5
+/* ABI 4's geometry with persistent tensor-core kernels (attnc
+ * --gpu-persistent): grid (min(items, SMs), 1, 1) of the items (b, h, query
+ * tile), which each block takes in rounds (item i is query tile
+ * ceil(Sq / 128) - 1 - i / (H B) of b * H + h = i % (H B); block p of G takes
+ * r G + p in even rounds r, r G + G - 1 - p in odd ones), and two Q buffers:
+ * attn_gpu_mma_persistent_smem_bytes(N) bytes of shared memory. Split,
+ * merge and classes kernels keep their grids. */
+#define ATTN_GPU_ABI_PERSISTENT 6
 
 /* Head-dimension tiers of the tensor-core kernels (`_d<N>`): N a multiple of
  * ATTN_GPU_TIER_STEP up to ATTN_GPU_MAX_TIER (attnc --gpu-head-dims). A call
@@ -203,6 +211,10 @@ static inline int64_t attn_gpu_smem_bytes(int64_t keys, int64_t tier, int64_t st
 static inline int64_t attn_gpu_mma_smem_bytes(int64_t tier, int64_t stages) {
   return attn_gpu_smem_bytes(attn_gpu_mma_key_tile(tier), tier, stages,
                              ATTN_GPU_MMA_ROWS_PER_BLOCK, stages < ATTN_GPU_MMA_OVERLAP_STAGES);
+}
+static inline int64_t attn_gpu_mma_persistent_smem_bytes(int64_t tier) {
+  return attn_gpu_smem_bytes(attn_gpu_mma_key_tile(tier), tier, ATTN_GPU_MMA_STAGES,
+                             2 * ATTN_GPU_MMA_ROWS_PER_BLOCK, 1);
 }
 static inline int64_t attn_gpu_split_smem_bytes(int64_t tier) {
   return attn_gpu_smem_bytes(attn_gpu_split_key_tile(tier), tier, ATTN_GPU_SPLIT_STAGES, 0, 1);

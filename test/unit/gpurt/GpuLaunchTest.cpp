@@ -792,7 +792,7 @@ TEST(GpuMockLaunch, RefusesTensorCoreKernelsOfAnotherAbi) {
 // tensor-core kernels with the shared memory of three unpadded stages, one of
 // ATTN_GPU_ABI_VERSION with that of two padded ones; the next version is
 // refused.
-TEST(GpuMockLaunch, ThreeStageModulesGetTheirSharedMemory) {
+TEST(GpuMockLaunch, ThreeStageAndPersistentModulesGetTheirGeometry) {
   MockLaunches m = mockLaunches();
   if (!m)
     GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
@@ -808,9 +808,13 @@ TEST(GpuMockLaunch, ThreeStageModulesGetTheirSharedMemory) {
   EXPECT_EQ(ATTN_GPU_MMA_STAGES, 2);
   EXPECT_GT(three, two);
   EXPECT_LE(three, 227 * 1024) << "an H100 block's opt-in limit";
+  const int64_t persistent = attn_gpu_mma_persistent_smem_bytes(128);
+  EXPECT_GT(persistent, two);
+  EXPECT_LE(persistent, 227 * 1024) << "an H100 block's opt-in limit";
   for (auto [abi, bytes] : {std::pair<int, int64_t>{ATTN_GPU_ABI_VERSION, two},
                             std::pair<int, int64_t>{ATTN_GPU_ABI_THREE_STAGES, three},
-                            std::pair<int, int64_t>{ATTN_GPU_ABI_THREE_STAGES + 1, -1}}) {
+                            std::pair<int, int64_t>{ATTN_GPU_ABI_PERSISTENT, persistent},
+                            std::pair<int, int64_t>{ATTN_GPU_ABI_PERSISTENT + 1, -1}}) {
     SCOPED_TRACE(abi);
     std::string text = image(abi);
     attn_gpu_module *module = nullptr;
@@ -829,6 +833,12 @@ TEST(GpuMockLaunch, ThreeStageModulesGetTheirSharedMemory) {
       EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128");
       EXPECT_EQ(l[0].shared, unsigned(bytes));
       EXPECT_GE(m.sharedLimit("attn_geom_bf16_gpu_d128"), bytes);
+      // 3 query tiles of 2 heads: a block each, or (persistent) one per SM
+      // (the mock has 1) that takes the 6 items in rounds.
+      bool persistentAbi = abi == ATTN_GPU_ABI_PERSISTENT;
+      EXPECT_EQ(l[0].grid[0], persistentAbi ? 1u : 3u);
+      EXPECT_EQ(l[0].grid[1], persistentAbi ? 1u : 2u);
+      EXPECT_EQ(l[0].grid[2], 1u);
     }
     attn_gpu_module_unload(module);
   }
@@ -988,6 +998,33 @@ TEST(GpuMockLaunch, TensorCoreSplitAndMergeGeometry) {
   EXPECT_EQ(l[0].grid[0], 10u);
   EXPECT_EQ(l[0].grid[1], 2u);
   EXPECT_EQ(l[0].grid[2], 4u);
+  EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
+}
+
+// A persistent module (ATTN_GPU_ABI_PERSISTENT): the classes kernel keeps its
+// grid over (key tile, query tile, b); the tensor-core kernel runs one block
+// per SM (the mock has 1) for its B * H * 3 items.
+TEST(GpuMockLaunch, PersistentModuleKeepsTheClassesGrid) {
+  MockLaunches m = mockLaunches();
+  if (!m)
+    GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
+  ASSERT_EQ(attn_gpu_available(), ATTN_OK) << attn_last_error();
+  std::string image = std::string(".visible .global .align 4 .u32 attn_gpu_abi_version = ") +
+                      std::to_string(ATTN_GPU_ABI_PERSISTENT) + ";\n" +
+                      (kGeomClassesImage + std::strlen(ABI_MARKER));
+  attn_gpu_module *module = nullptr;
+  ASSERT_EQ(attn_gpu_module_load(image.c_str(), image.size() + 1, &module), ATTN_OK)
+      << attn_last_error();
+  std::vector<Launch> l = geomCall(m, module, 2, 8, 2, 300, 1000, "0");
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l[0].name, "attn_geom_bf16_gpu_d128_classes");
+  EXPECT_EQ(l[0].grid[1], 3u);
+  EXPECT_EQ(l[0].grid[2], 2u);
+  EXPECT_EQ(l[1].name, "attn_geom_bf16_gpu_d128");
+  EXPECT_EQ(l[1].grid[0], 1u);
+  EXPECT_EQ(l[1].grid[1], 1u);
+  EXPECT_EQ(l[1].grid[2], 1u);
+  EXPECT_EQ(l[1].shared, unsigned(attn_gpu_mma_persistent_smem_bytes(128)));
   EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
 }
 
