@@ -538,7 +538,9 @@ private:
   struct ItemIds {
     Value qt, h, b, hk, row0, rows[2], headOf[2], absI[2], rowValid[2];
   };
-  void setItem(Value qtV, Value hV, Value bV);
+  /// The item's values from its query tile, head, batch (and KV head, when
+  /// known: else h / (H / Hkv)).
+  void setItem(Value qtV, Value hV, Value bV, Value hkV = Value());
   ItemIds saveItem() const;
   void restoreItem(const ItemIds &s);
   /// The key tiles an item visits: [first, numTiles) by the step (start:
@@ -547,6 +549,8 @@ private:
     Value start, numTiles, first, want;
   };
   ItemRange itemRange();
+  /// i1: the range's first tile is loaded (tileWanted without a table read).
+  Value firstWanted(const ItemRange &r);
   /// A persistent block's load of the next item's first tile: given the
   /// issued count and whether to load, the new count (emitPersistentItems).
   using NextIssue = llvm::function_ref<Value(Value issued, Value when)>;
@@ -2205,14 +2209,14 @@ Value MmaBuilder::blockReduce(Value v, NVVM::BarrierReduction kind) {
   return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, r, cI32(0));
 }
 
-void MmaBuilder::setItem(Value qtV, Value hV, Value bV) {
+void MmaBuilder::setItem(Value qtV, Value hV, Value bV, Value hkV) {
   qt = qtV;
   hIdx = hV;
   bIdx = bV;
   // A split kernel's grid y is Hkv: its rows are (query i, head g of the
   // group) pairs, row = i * G + g, so that the query heads sharing a KV head
   // read its K and V once (decode: G heads of one query in one block).
-  hkIdx = split ? hIdx : Value(arith::DivSIOp::create(b, loc, hIdx, group0));
+  hkIdx = hkV ? hkV : split ? hIdx : Value(arith::DivSIOp::create(b, loc, hIdx, group0));
   blockRow0 = mul(qt, cI64(rowsPerBlock()));
   Value rowBase = add(blockRow0, mul(toI64(warp), cI64(16)));
   for (unsigned h = 0; h < 2; ++h) {
@@ -2325,6 +2329,15 @@ MmaBuilder::ItemRange MmaBuilder::itemRange() {
   // the first such tile >= start.
   r.first = split ? emitFirstTileFrom(b, loc, chunk, numChunks, r.start) : r.start;
   return r;
+}
+
+Value MmaBuilder::firstWanted(const ItemRange &r) {
+  // The table's range starts at a tile it does not class empty (or is
+  // empty): no second read of the table, a dependent L2 round trip before
+  // the first tile's load.
+  if (usesClassTable())
+    return slt(r.first, r.numTiles);
+  return tileWanted(r.first, r.numTiles);
 }
 
 void MmaBuilder::emitItemEnd(scf::ForOp loop) {
@@ -2706,7 +2719,7 @@ LogicalResult MmaBuilder::build() {
       initBarriers();
       for (int64_t d = 0; d < ahead; ++d) {
         Value tile = add(range.first, mul(stepI64, cI64(d)));
-        Value want = tileWanted(tile, range.numTiles);
+        Value want = d == 0 ? firstWanted(range) : tileWanted(tile, range.numTiles);
         issued = issueTile(want, tile, issued, fast);
         init.push_back(want);
       }
@@ -2800,7 +2813,7 @@ void MmaBuilder::emitPersistentItems() {
   auto rangeOf = [&](Value i, Value valid) {
     setItemAt(arith::SelectOp::create(b, loc, valid, i, cI32(0)));
     ItemRange r = itemRange();
-    r.want = andI(valid, tileWanted(r.first, r.numTiles));
+    r.want = andI(valid, firstWanted(r));
     return r;
   };
   // The next item's Q goes to buffer 1 while the item's QK reads buffer 0
@@ -2862,7 +2875,6 @@ void MmaBuilder::emitPersistentItems() {
   // per-thread stash (volatile local memory), reloaded where needed: held
   // in registers beside a tile's they spilled the tile's own values (the
   // d128 kernels use 253-255 registers without them).
-  stashStore(0, i);
   auto [iN, validN] = itemOf(arith::AddIOp::create(b, loc, r, cI32(1)));
   ItemRange rN = rangeOf(iN, validN);
   stashStore(1, arith::SelectOp::create(b, loc, validN, iN, cI32(0)));
@@ -2871,6 +2883,15 @@ void MmaBuilder::emitPersistentItems() {
   stashStore(4, arith::ExtUIOp::create(b, loc, i32, rN.want));
   ifQ(validN);
   setItemAt(i);
+  // The item's query tile, head and batch (decoded once: a tile reloads them
+  // without the divisions).
+  stashStore(0, to32(qt));
+  stashStore(5, to32(hIdx));
+  stashStore(6, to32(bIdx));
+  stashStore(7, to32(hkIdx));
+  auto reloadIds = [&] {
+    setItem(to64(stashLoad(0)), to64(stashLoad(5)), to64(stashLoad(6)), to64(stashLoad(7)));
+  };
   SmallVector<Value> init = emitItemStart();
   unsigned numStates = init.size();
   init.push_back(carried[4]);                                 // the first tile was loaded
@@ -2885,7 +2906,7 @@ void MmaBuilder::emitPersistentItems() {
     restoreItem(mine);
     return issued;
   };
-  reloadItem = [&] { setItemAt(stashLoad(0)); };
+  reloadItem = reloadIds;
   scf::ForOp loop = emitKeyLoop(carried[2], carried[3], init, numStates, NextIssue(issueNext));
   reloadItem = nullptr;
   ValueRange res = loop.getResults();
@@ -2893,7 +2914,7 @@ void MmaBuilder::emitPersistentItems() {
   // An item of no tile (or whose last tiles were not loaded) has not
   // loaded the next item's first tile yet.
   issued = issueNext(issued, arith::XOrIOp::create(b, loc, crossed, arith::ConstantIntOp::create(b, loc, 1, 1)));
-  setItemAt(stashLoad(0));
+  reloadIds();
   emitItemEnd(loop);
   scf::YieldOp::create(b, loc, ValueRange{issued, computed, to64(stashLoad(2)), to64(stashLoad(3)),
                                           arith::TruncIOp::create(b, loc, b.getI1Type(), stashLoad(4))});
