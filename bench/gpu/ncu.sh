@@ -10,6 +10,7 @@
 # SASS of each stage's cubin of the first case's variant with register life ranges (nvdisasm
 # -plr, every kernel), gzipped, as $OUT/sass_<stage>.txt.gz. ncu reads counters only on Firecracker
 # machines (KINDS.md); elsewhere the report says why. Clocks are left alone (--clock-control none).
+# NCU_BENCH_ARGS: more attn-gpu-bench arguments (e.g. "--seq 512" for the shape mha_512).
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
@@ -27,7 +28,7 @@ for c in "$@"; do
   LD_LIBRARY_PATH="$PWD/$stage/lib" timeout 110 "$NCU" --clock-control none --set full \
     --import-source no -k "regex:^${kernel}\$" --launch-skip 1 --launch-count 1 -f -o "$rep" \
     "$stage/bin/attn-gpu-bench" --dir "$stage/cubins" --dtypes bf16 --variants "$variant" \
-    --shapes "$shape" --warmup 0 --reps 1 >>"$R" 2>&1 || echo "ncu failed ($?)" >>"$R"
+    --shapes "$shape" --warmup 0 --reps 1 ${NCU_BENCH_ARGS:-} >>"$R" 2>&1 || echo "ncu failed ($?)" >>"$R"
   [ -f "$rep.ncu-rep" ] || continue
   "$NCU" -i "$rep.ncu-rep" --page details 2>&1 | grep -vE "^\s*$|----" | head -220 >>"$R"
   "$NCU" -i "$rep.ncu-rep" --page source --csv --print-source sass >"$rep.csv" 2>&1
