@@ -436,12 +436,12 @@ private:
   llvm::DenseSet<Operation *> emitted;
   Value qIn, kIn, vIn;
 
-  // Values of the kernel's entry.
+  // Values of the kernel's entry (bIdx, hIdx, hkIdx: the item's, setItem).
   Value args, tid, lane, g, t, bIdx, hIdx, hkIdx, skv, sq, dDim, qOff, errorFlag;
   bool split = false;
   Value numChunks, chunk; ///< split: W and this block's chunk
   Value kPtr, vPtr, qPtr, oPtr, lsePtr, paramsPtr, tensorsPtr, ks, vs, kDesc, vDesc;
-  Value qt;       ///< this block's query tile
+  Value qt;       ///< the item's query tile (setItem; a one-item block's from its grid x)
   Value warp;     ///< this thread's warp in the block
   /// Ping-pong (MmaKernelOptions::pingPong): the named barrier this
   /// warpgroup waits on before its PV (1 + warpgroup, i32) and the one it
