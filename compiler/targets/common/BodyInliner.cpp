@@ -15,19 +15,20 @@ namespace attn {
 
 namespace {
 
-/// The position of declaration `name` among the variant's declarations of
-/// kind Decl (params or tensors): its slot in the argument block's arrays.
+/// Declaration `name` among the variant's declarations of kind Decl (params
+/// or tensors), and its position there: its slot in the argument block's
+/// arrays.
 template <typename Decl>
-int64_t declarationIndex(attn::VariantOp variant, StringRef name) {
+std::pair<int64_t, Decl> declarationOf(attn::VariantOp variant, StringRef name) {
   int64_t k = 0;
   for (Operation &d : variant.getBody().front()) {
     if (auto decl = dyn_cast<Decl>(d)) {
       if (decl.getSymName() == name)
-        break;
+        return {k, decl};
       ++k;
     }
   }
-  return k;
+  return {k, Decl()};
 }
 
 /// Emits the arith / llvm ops one attn op of a body stands for.
@@ -74,7 +75,7 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
     return ctx.sizes->lookup(attn::stringifySizeKind(s.getSize()));
   }
   if (auto p = dyn_cast<attn::GetParamOp>(op)) {
-    int64_t k = declarationIndex<attn::ParamOp>(variant, p.getParam());
+    int64_t k = declarationOf<attn::ParamOp>(variant, p.getParam()).first;
     Value raw = LLVM::LoadOp::create(b, loc, b.getF64Type(),
                                      gep(ctx.paramsPtr, b.getF64Type(), cI64(k)), /*alignment=*/8,
                                      /*isVolatile=*/false, /*isNonTemporal=*/false,
@@ -96,18 +97,11 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
   }
   if (auto l = dyn_cast<attn::LoadOp>(op)) {
     // attn_tensor: word 0 data, word 1 dtype+rank, words 2.. shape, 10.. strides.
-    int64_t k = declarationIndex<attn::TensorOp>(variant, l.getTensor());
-    attn::TensorOp decl;
-    for (Operation &d : variant.getBody().front())
-      if (auto t = dyn_cast<attn::TensorOp>(d); t && t.getSymName() == l.getTensor())
-        decl = t;
+    auto [k, decl] = declarationOf<attn::TensorOp>(variant, l.getTensor());
     constexpr int64_t kWords = sizeof(attn_tensor) / 8;
     Value base = gep(ctx.tensorsPtr, i64, cI64(k * kWords));
     Value data = LLVM::LoadOp::create(b, loc, ptrTy, base, /*alignment=*/8, /*isVolatile=*/false,
                                       /*isNonTemporal=*/false, /*isInvariant=*/true);
-    if (ctx.globalTensorReads)
-      data = LLVM::AddrSpaceCastOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext(), 1),
-                                           data);
     Value offset = cI64(0);
     Value inRange = arith::ConstantIntOp::create(b, loc, 1, 1);
     unsigned dim = 0;
@@ -134,7 +128,7 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
     auto element = [&](Type t) -> Value {
       return LLVM::LoadOp::create(b, loc, t, gep(data, t, offset), /*alignment=*/4,
                                   /*isVolatile=*/false, /*isNonTemporal=*/false,
-                                  /*isInvariant=*/ctx.globalTensorReads);
+                                  /*isInvariant=*/false);
     };
     if (l.getType().isF32())
       return element(b.getF32Type());

@@ -28,10 +28,6 @@ struct BodyContext {
   mlir::Value pointValid;
   /// i64 value of each size kind (B, H, Sq, Skv, D, ...) by name.
   const llvm::StringMap<mlir::Value> *sizes = nullptr;
-  /// The extra tensors' data are read through the global address space as
-  /// read-only during the launch (ld.global.nc; the GPU kernels: outputs
-  /// never overlap inputs, LaunchChecks.cpp); else through generic pointers.
-  bool globalTensorReads = false;
 };
 
 /// Clones `body` (an Einsum's or iterate's region: block args b, h, i, j,

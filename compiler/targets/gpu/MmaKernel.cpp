@@ -69,6 +69,14 @@ constexpr int64_t kSplitRowSlots = ATTN_GPU_SPLIT_ROW_SLOTS,
 /// The bytes of the tile-class table (attn/gpu.h).
 constexpr int64_t kTileEmpty = 0, kTilePartial = 1, kTileFull = 2;
 
+/// True if `op` has one input and its body yields it as it is (block arg 4):
+/// a reduction of its input alone.
+bool yieldsItsInput(cascade::EinsumOp op) {
+  Block &blk = op.getBody().front();
+  return op.getInputs().size() == 1 &&
+         cast<cascade::YieldOp>(blk.getTerminator()).getValue() == blk.getArgument(4);
+}
+
 /// True if `body` yields the product of its two inputs (block args 4 and 5).
 bool isPlainProduct(Region &body) {
   Block &blk = body.front();
@@ -543,10 +551,10 @@ private:
   void setItem(Value qtV, Value hV, Value bV, Value hkV = Value());
   ItemIds saveItem() const;
   void restoreItem(const ItemIds &s);
-  /// The key tiles an item visits: [first, numTiles) by the step (start:
-  /// before a split's chunk offset); `want`: its first tile is loaded.
+  /// The key tiles an item visits: [first, numTiles) by the step; `want`:
+  /// its first tile is loaded.
   struct ItemRange {
-    Value start, numTiles, first, want;
+    Value first, numTiles, want;
   };
   ItemRange itemRange();
   /// i1: the range's first tile is loaded (tileWanted without a table read).
@@ -557,6 +565,10 @@ private:
   /// A persistent block's item values, set again at the top of each tile
   /// (from the stash, so that they are not held across the key loop).
   std::function<void()> reloadItem;
+  /// ceil(Sq / rows per block) (i64): a one-item kernel's grid x.
+  Value queryTileCount() {
+    return arith::DivSIOp::create(b, loc, add(sq, cI64(rowsPerBlock() - 1)), cI64(rowsPerBlock()));
+  }
   /// Element offset of Q buffer `buf` in shared memory.
   Value qSmem(Value buf);
   /// The item's Q: copies into buffer `buf` (wgmma) or fragments in registers.
@@ -577,6 +589,12 @@ private:
   /// A persistent kernel's per-thread stash (volatile local memory, so that
   /// neither LLVM nor ptxas keeps its values in registers): i32 slots.
   Value stash;
+  enum StashSlot : int64_t {
+    kItemQt,                                      ///< the item, decoded: query tile,
+    kNextItem, kNextFirst, kNextTiles, kNextWant, ///< (the next item: index, range, first loaded)
+    kItemH, kItemB, kItemHk,                      ///< head, batch, KV head
+    kStashSlots
+  };
   void stashStore(int64_t slot, Value v32) {
     LLVM::StoreOp::create(b, loc, v32, gep(stash, b.getI32Type(), cI64(slot)), 4, /*isVolatile=*/true);
   }
@@ -792,11 +810,14 @@ Value MmaBuilder::inline_(Region &body, unsigned half, Value j, ValueRange leadi
   BodyContext ctx{bIdx, headOf[half], paramsPtr, tensorsPtr, errorFlag, valid, &sizes};
   IRMapping merged;
   if (auto found = rowReads[half].find(&body); found != rowReads[half].end()) {
-    merged = found->second;
-    if (presets)
+    if (presets) {
+      merged = found->second;
       for (auto [from, to] : presets->getValueMap())
         merged.map(from, to);
-    presets = &merged;
+      presets = &merged;
+    } else {
+      presets = &found->second;
+    }
   }
   Value v = inlineBody(variant, b, loc, ctx, body, absI[half], j, leading, inputs, presets);
   return v ? v : cF32(0);
@@ -926,15 +947,13 @@ void MmaBuilder::emitRowReduce(cascade::EinsumOp op, Value kt) {
   Block &blk = op.getBody().front();
   auto ins0 = op.getInputs();
   // Its input is already 0 where the keep drops a point (emitMaskedMap).
-  bool preMasked = op.getKeep() && kind == cascade::CombineKind::sum && ins0.size() == 1 &&
-                   zeroWhereDropped.lookup(ins0[0]) == op.getKeep() &&
-                   cast<cascade::YieldOp>(blk.getTerminator()).getValue() == blk.getArgument(4);
+  bool preMasked = op.getKeep() && kind == cascade::CombineKind::sum && yieldsItsInput(op) &&
+                   zeroWhereDropped.lookup(ins0[0]) == op.getKeep();
   if (op.getKeep() && !preMasked)
     emitKeepFor(kt);
   Value identity = cF32(cascade::identityOf(kind));
-  bool recordMasked = kind == cascade::CombineKind::max && op.getKeep() && ins0.size() == 1 &&
-                      shapeOf(ins0[0]) == Shape::Elem &&
-                      cast<cascade::YieldOp>(blk.getTerminator()).getValue() == blk.getArgument(4);
+  bool recordMasked = kind == cascade::CombineKind::max && op.getKeep() && yieldsItsInput(op) &&
+                      shapeOf(ins0[0]) == Shape::Elem;
   // A count of kept keys (the sum of 1 over the kept points): a popcount of
   // the keep bits, taken while they are computed (a sum of 64 selects is
   // what ptxas schedules late, keeping the predicates packed in bits of
@@ -2029,10 +2048,8 @@ bool MmaBuilder::canEmitMasked(cascade::EinsumOp op) {
     if (!r || r.getKeep() != masked->keep || r.getReduce() != cascade::CombineKind::sum ||
         r.getInit())
       return false;
-    Block &rb = r.getBody().front();
     if (kindOf.lookup(user) == Kind::RowReduce) {
-      if (r.getInputs().size() != 1 ||
-          cast<cascade::YieldOp>(rb.getTerminator()).getValue() != rb.getArgument(4))
+      if (!yieldsItsInput(r))
         return false;
     } else if (kindOf.lookup(user) == Kind::PV) {
       if (r.getInputs().size() != 2 || !isPlainProduct(r.getBody()))
@@ -2321,13 +2338,14 @@ MmaBuilder::ItemRange MmaBuilder::itemRange() {
   // `start` or from `numTiles` on (causal: the tiles past the diagonal;
   // a sliding window: both sides).
   ItemRange r;
-  std::tie(r.start, r.numTiles) = tileRange(allTiles);
+  auto [start, numTiles] = tileRange(allTiles);
   if (usesClassTable())
-    std::tie(r.start, r.numTiles) = tableRange(r.start, r.numTiles);
+    std::tie(start, numTiles) = tableRange(start, numTiles);
   // Split: chunk c takes the key tiles c, c + W, c + 2W, ... (round robin,
   // so that a window or a causal diagonal is spread over the chunks), from
   // the first such tile >= start.
-  r.first = split ? emitFirstTileFrom(b, loc, chunk, numChunks, r.start) : r.start;
+  r.first = split ? emitFirstTileFrom(b, loc, chunk, numChunks, start) : start;
+  r.numTiles = numTiles;
   return r;
 }
 
@@ -2667,7 +2685,7 @@ LogicalResult MmaBuilder::build() {
   if (usesClassTable()) {
     classTable = toGlobal(argPtr(ATTN_ARG_TILE_CLASSES));
     numKeyTiles = allTiles;
-    numQueryTiles = arith::DivSIOp::create(b, loc, add(sq, cI64(rowsPerBlock() - 1)), cI64(rowsPerBlock()));
+    numQueryTiles = queryTileCount();
   }
   // S stages, tiles loaded S - 1 ahead (while tile t is computed, tile
   // t + 1 loads into the stage that tile t - 1 used). No block barrier per
@@ -2787,7 +2805,7 @@ void MmaBuilder::emitPersistentItems() {
   Type i32 = b.getI32Type();
   auto to32 = [&](Value v) { return Value(arith::TruncIOp::create(b, loc, i32, v)); };
   auto to64 = [&](Value v) { return Value(arith::ExtUIOp::create(b, loc, b.getI64Type(), v)); };
-  Value nQt = to32(arith::DivSIOp::create(b, loc, add(sq, cI64(rowsPerBlock() - 1)), cI64(rowsPerBlock())));
+  Value nQt = to32(queryTileCount());
   Value heads = to32(sizes["H"]);
   Value perTile = arith::MulIOp::create(b, loc, heads, to32(sizes["B"]));
   Value numItems = arith::MulIOp::create(b, loc, nQt, perTile);
@@ -2828,7 +2846,7 @@ void MmaBuilder::emitPersistentItems() {
     emitQ(one);
   };
   stash = LLVM::AllocaOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()), b.getI32Type(),
-                                 cI32(8), 4);
+                                 cI32(kStashSlots), 4);
   initBarriers();
   // Round 0's item: its Q and first tile.
   auto [i0, valid0] = itemOf(cI32(0));
@@ -2877,20 +2895,21 @@ void MmaBuilder::emitPersistentItems() {
   // d128 kernels use 253-255 registers without them).
   auto [iN, validN] = itemOf(arith::AddIOp::create(b, loc, r, cI32(1)));
   ItemRange rN = rangeOf(iN, validN);
-  stashStore(1, arith::SelectOp::create(b, loc, validN, iN, cI32(0)));
-  stashStore(2, to32(rN.first));
-  stashStore(3, to32(rN.numTiles));
-  stashStore(4, arith::ExtUIOp::create(b, loc, i32, rN.want));
+  stashStore(kNextItem, arith::SelectOp::create(b, loc, validN, iN, cI32(0)));
+  stashStore(kNextFirst, to32(rN.first));
+  stashStore(kNextTiles, to32(rN.numTiles));
+  stashStore(kNextWant, arith::ExtUIOp::create(b, loc, i32, rN.want));
   ifQ(validN);
   setItemAt(i);
   // The item's query tile, head and batch (decoded once: a tile reloads them
   // without the divisions).
-  stashStore(0, to32(qt));
-  stashStore(5, to32(hIdx));
-  stashStore(6, to32(bIdx));
-  stashStore(7, to32(hkIdx));
+  stashStore(kItemQt, to32(qt));
+  stashStore(kItemH, to32(hIdx));
+  stashStore(kItemB, to32(bIdx));
+  stashStore(kItemHk, to32(hkIdx));
   auto reloadIds = [&] {
-    setItem(to64(stashLoad(0)), to64(stashLoad(5)), to64(stashLoad(6)), to64(stashLoad(7)));
+    setItem(to64(stashLoad(kItemQt)), to64(stashLoad(kItemH)), to64(stashLoad(kItemB)),
+            to64(stashLoad(kItemHk)));
   };
   SmallVector<Value> init = emitItemStart();
   unsigned numStates = init.size();
@@ -2900,9 +2919,9 @@ void MmaBuilder::emitPersistentItems() {
   init.push_back(arith::ConstantIntOp::create(b, loc, 0, 1)); // the next item's first tile not yet
   auto issueNext = [&](Value issued, Value when) {
     ItemIds mine = saveItem();
-    setItemAt(stashLoad(1));
-    Value want = andI(when, arith::TruncIOp::create(b, loc, b.getI1Type(), stashLoad(4)));
-    issued = issueTile(want, to64(stashLoad(2)), issued, fast);
+    setItemAt(stashLoad(kNextItem));
+    Value want = andI(when, arith::TruncIOp::create(b, loc, b.getI1Type(), stashLoad(kNextWant)));
+    issued = issueTile(want, to64(stashLoad(kNextFirst)), issued, fast);
     restoreItem(mine);
     return issued;
   };
@@ -2916,8 +2935,9 @@ void MmaBuilder::emitPersistentItems() {
   issued = issueNext(issued, arith::XOrIOp::create(b, loc, crossed, arith::ConstantIntOp::create(b, loc, 1, 1)));
   reloadIds();
   emitItemEnd(loop);
-  scf::YieldOp::create(b, loc, ValueRange{issued, computed, to64(stashLoad(2)), to64(stashLoad(3)),
-                                          arith::TruncIOp::create(b, loc, b.getI1Type(), stashLoad(4))});
+  scf::YieldOp::create(b, loc, ValueRange{issued, computed, to64(stashLoad(kNextFirst)),
+                                          to64(stashLoad(kNextTiles)),
+                                          arith::TruncIOp::create(b, loc, b.getI1Type(), stashLoad(kNextWant))});
   b.setInsertionPointAfter(ifValid);
   scf::YieldOp::create(b, loc, ifValid.getResults());
 }
