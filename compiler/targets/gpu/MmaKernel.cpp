@@ -1723,6 +1723,58 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
   Value paired = andI(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, os[3], cI64(1)),
                       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
                                             arith::AndIOp::create(b, loc, odd, cI64(1)), cI64(0)));
+  // Rows of 16-byte chunks (o 16-byte aligned, strides and D multiples of 8
+  // elements, columns contiguous): each warpgroup stages its 64 rows in its
+  // own rows of Q's shared memory (Q's layout: 16-byte chunks swizzled or in
+  // core matrices, so the pairs' writes meet no bank conflict; its QKs are
+  // done) and stores them as 16-byte chunks, 16 threads per 256 bytes of a
+  // row, instead of 4-byte pairs (8 rows x 16 bytes per store instruction:
+  // ncu had a short block's stalls at the epilogue's stores).
+  Value chunked;
+  if (useWgmma()) {
+    Value ragged = arith::ShRUIOp::create(b, loc, LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), oPtr), cI64(1));
+    for (Value v : {os[0], os[1], os[2], dDim})
+      ragged = arith::OrIOp::create(b, loc, ragged, v);
+    chunked = andI(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, os[3], cI64(1)),
+                   arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                         arith::AndIOp::create(b, loc, ragged, cI64(7)), cI64(0)));
+  }
+  auto ifChunked = chunked ? scf::IfOp::create(b, loc, chunked, true) : scf::IfOp();
+  if (ifChunked) {
+    b.setInsertionPointToStart(ifChunked.thenBlock());
+    Value wg = toI64(arith::DivUIOp::create(b, loc, warp, cIdx(4)));
+    Value q0 = toI64(qSmem(cI64(0)));
+    auto pairTy = VectorType::get({2}, elemTy);
+    for (unsigned k = 0, n = countOf(Shape::O); k < n; k += 2) {
+      unsigned h = halfOf(k);
+      Value f = add(mul(t, cI64(2)), cI64((k / 4) * 8));
+      Value local = add(mul(toI64(warp), cI64(16)), add(g, cI64(8 * h)));
+      SmallVector<Value> pair;
+      for (unsigned e = 0; e < 2; ++e)
+        pair.push_back(outValue(any[h], valueAt(av, k + e, Shape::O)));
+      LLVM::StoreOp::create(b, loc, vector::FromElementsOp::create(b, loc, pairTy, pair),
+                            gep(smemPtr, elemTy, add(q0, toI64(tileOffset(toIdx(local), toIdx(f), rowsPerBlock())))), 4);
+    }
+    ptx::namedBarrierSync(b, loc, arith::AddIOp::create(b, loc, cI32(3), warpgroupI32()), 128);
+    auto vec = VectorType::get({4}, b.getI32Type());
+    Value mine = toI64(arith::RemUIOp::create(b, loc, tid, cIdx(128)));
+    Value rowBase = add(add(mul(bIdx, os[0]), mul(hIdx, os[1])), mul(add(blockRow0, mul(wg, cI64(64))), os[2]));
+    int64_t perRow = hd / 8, chunks = 64 * perRow;
+    for (int64_t m = 0; m < chunks; m += 128) {
+      Value c = add(mine, cI64(m));
+      Value r = arith::DivUIOp::create(b, loc, c, cI64(perRow));
+      Value col = mul(arith::RemUIOp::create(b, loc, c, cI64(perRow)), cI64(8));
+      Value row = add(blockRow0, add(mul(wg, cI64(64)), r));
+      auto ifOk = scf::IfOp::create(b, loc, andI(slt(row, sq), slt(col, dDim)), false);
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(ifOk.thenBlock());
+      Value at = add(q0, toI64(tileOffset(toIdx(add(mul(wg, cI64(64)), r)), toIdx(col), rowsPerBlock())));
+      Value v = LLVM::LoadOp::create(b, loc, vec, gep(smemPtr, elemTy, at), 16);
+      LLVM::StoreOp::create(b, loc, v, gep(oPtr, elemTy, add(rowBase, add(mul(r, os[2]), col))), 16);
+    }
+    // The other paths in the else branch; the lse after both.
+    b.setInsertionPointToStart(ifChunked.elseBlock());
+  }
   auto ifPaired = scf::IfOp::create(b, loc, paired, true);
   {
     OpBuilder::InsertionGuard guard(b);
@@ -1776,6 +1828,8 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
     Value v = LLVM::LoadOp::create(b, loc, elemTy, gep(smemPtr, elemTy, add(staged, e)), 2);
     storeOElement(row, f, v);
   }
+  if (ifChunked)
+    b.setInsertionPointAfter(ifChunked);
   if (Value lse = out.getLse()) {
     Value t0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, t, cI64(0));
     for (unsigned h = 0; h < 2; ++h) {
