@@ -540,7 +540,8 @@ Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
                      std::to_string(gpu.warpgroupVotes) + " tile_classes " +
                      std::to_string(gpu.tileClasses) + " overlap " + std::to_string(gpu.overlap) +
                      " masked_sums " + std::to_string(gpu.maskedSums) + " persistent " +
-                     std::to_string(gpu.persistent) +
+                     std::to_string(gpu.persistent) + " producer " +
+                     std::to_string(gpu.producer) +
                      "\n" + version + "ptxas " +
                      ptxasIdentity() + "\n";
 }

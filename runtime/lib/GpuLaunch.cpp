@@ -442,14 +442,16 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       // of the attnc that built it: refuse another ABI rather than launch it
       // with this runtime's.
       if (m->abi != ATTN_GPU_ABI_VERSION && m->abi != ATTN_GPU_ABI_THREE_STAGES &&
-          m->abi != ATTN_GPU_ABI_PERSISTENT)
+          m->abi != ATTN_GPU_ABI_PERSISTENT && m->abi != ATTN_GPU_ABI_PRODUCER)
         return attn::rt::fail(
             ATTN_ERROR_UNSUPPORTED,
             "kernel '" + name + "' was built for GPU ABI " + std::to_string(m->abi) +
                 (m->abi == 1 ? " (no attn_gpu_abi_version: an attnc from before the marker)" : "") +
                 " but this libattnrt runs ABI " + std::to_string(ATTN_GPU_ABI_VERSION) + " (and " +
-                std::to_string(ATTN_GPU_ABI_THREE_STAGES) + " and " +
-                std::to_string(ATTN_GPU_ABI_PERSISTENT) + ", its three-stage and persistent forms)" +
+                std::to_string(ATTN_GPU_ABI_THREE_STAGES) + ", " +
+                std::to_string(ATTN_GPU_ABI_PERSISTENT) + " and " +
+                std::to_string(ATTN_GPU_ABI_PRODUCER) +
+                ", its three-stage, persistent and producer forms)" +
                 ": rebuild the variant with the attnc of this libattnrt (ATTN_GPU_KERNEL=rows "
                 "runs its row kernel meanwhile)");
       p.fn = fn;
@@ -458,7 +460,8 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
                                         ATTN_GPU_MMA_ROWS_PER_BLOCK);
       p.grid[1] = static_cast<unsigned>(c.H);
       p.grid[2] = static_cast<unsigned>(c.B);
-      p.block = ATTN_GPU_MMA_BLOCK_SIZE;
+      p.block = m->abi == ATTN_GPU_ABI_PRODUCER ? ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE
+                                                : ATTN_GPU_MMA_BLOCK_SIZE;
       p.tier = tier;
       p.sharedBytes = static_cast<unsigned>(attn_gpu_mma_smem_bytes(
           tier, m->abi == ATTN_GPU_ABI_THREE_STAGES ? ATTN_GPU_MMA_OVERLAP_STAGES

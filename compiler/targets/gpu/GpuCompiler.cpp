@@ -87,6 +87,7 @@ static MmaKernelOptions mmaKernelOptions(const GpuCompileOptions &options, attn_
   mo.maskedSums = options.maskedSums;
   mo.overlap = options.overlap;
   mo.persistent = options.persistent;
+  mo.producer = options.producer;
   return mo;
 }
 
@@ -370,7 +371,8 @@ FailureOr<std::string> compileGpuKernels(ModuleOp kernels, const GpuCompileOptio
   // change the count).
   MmaKernelOptions any = mmaKernelOptions(options, ATTN_BF16, 128);
   bool threeStages = mmaStages(any) == ATTN_GPU_MMA_OVERLAP_STAGES;
-  int32_t abi = threeStages           ? ATTN_GPU_ABI_THREE_STAGES
+  int32_t abi = isProducerMma(any)     ? ATTN_GPU_ABI_PRODUCER
+                : threeStages          ? ATTN_GPU_ABI_THREE_STAGES
                 : isPersistentMma(any) ? ATTN_GPU_ABI_PERSISTENT
                                        : ATTN_GPU_ABI_VERSION;
   {

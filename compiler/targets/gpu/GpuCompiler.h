@@ -48,6 +48,8 @@ struct GpuCompileOptions {
   bool overlap = false;
   /// MmaKernelOptions::persistent (attnc --gpu-persistent).
   bool persistent = false;
+  /// MmaKernelOptions::producer (attnc --gpu-producer).
+  bool producer = false;
 };
 
 /// Registers the dialects and translations the GPU target produces.

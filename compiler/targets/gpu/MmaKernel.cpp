@@ -541,6 +541,38 @@ private:
   /// overlaps the previous item's work.
   bool persistent = false;
   int64_t qBuffers() const { return persistent ? 2 : 1; }
+
+  // --- the producer warpgroup (isProducerMma) ---------------------------------
+  /// A third warpgroup (threads 256..383) loads the K / V tiles: TMA from
+  /// its first thread, else cp.async from all 128 (arriving on the full
+  /// barriers); warpgroups 0 and 1 (the consumers) compute and never issue a
+  /// load but Q's. Their registers are split by setmaxnreg (the block starts
+  /// at 65536 / 384 per thread).
+  bool producer = false;
+  /// Threads per block: the consumers' (threads()) and the producer's.
+  int64_t blockThreads() const { return producer ? ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE : threads(); }
+  /// Threads that arrive on a full barrier with their cp.async copies.
+  int64_t loaderThreads() const { return producer ? blockThreads() - threads() : threads(); }
+  /// The thread that issues the TMA copies (and acquires the tensor maps).
+  int64_t issuerTid() const { return producer ? threads() : 0; }
+  /// The code being emitted is the producer's (it issues the K / V loads);
+  /// false in a producer kernel's consumers, whose pipeline only counts.
+  bool issuesLoads = true;
+  /// copyRows spreads its copies over copyThreads threads, this one being
+  /// copyTid (the block's, or the producer's 128).
+  Value copyTid;
+  int64_t copyThreads = 0;
+  /// The consumers meet (named barrier kConsumerBarrier of threads() threads
+  /// in a producer kernel; else the block barrier).
+  void consumerSync();
+  static constexpr int kConsumerBarrier = 5;
+  /// setmaxnreg's registers per thread: 2 x 128 x 240 + 128 x 24 = 64512,
+  /// the block's pool (ptxas gives a 384-thread block 168 per thread; a
+  /// split asking for more, 240 / 32, waits in setmaxnreg.inc for ever:
+  /// session 15). FlashAttention-3's split for two consumers; the producer
+  /// spills around its cp.async copies (a path without TMA), and the
+  /// consumers at 224 or 232 were no faster (session 15).
+  static constexpr int kConsumerRegisters = 240, kProducerRegisters = 24;
   /// The item's values: query tile, head, batch, KV head, first row, and the
   /// thread's rows (setItem); a copy to compute another item's.
   struct ItemIds {
@@ -557,6 +589,9 @@ private:
     Value first, numTiles, want;
   };
   ItemRange itemRange();
+  /// The producer warpgroup's key loop: the tiles of `r` it wants, each
+  /// into the next stage once the consumers freed it.
+  void emitProducer(const ItemRange &r);
   /// i1: the range's first tile is loaded (tileWanted without a table read).
   Value firstWanted(const ItemRange &r);
   /// A persistent block's load of the next item's first tile: given the
@@ -1449,18 +1484,18 @@ void MmaBuilder::copyRows(Value base, int64_t strideWord, Value head, Value row0
     // LLVM hoists the thread's parts out of the key loop (a split kernel's
     // one warp makes 32 copies per tile: a loop).
     int64_t chunks = hd / 8, total = nRows * chunks;
-    int64_t slots = (total + threads() - 1) / threads();
-    bool unroll = slots <= 8;
+    int64_t slots = (total + copyThreads - 1) / copyThreads;
+    bool unroll = slots <= 8 && !producer; // the producer keeps few registers
     Value tilePart = add(rowBase, mul(row0, ss));
     for (int64_t slot = 0; slot < (unroll ? slots : 1); ++slot) {
       OpBuilder::InsertionGuard slotGuard(b);
-      Value idx = add(tid, cIdx(slot * threads()));
+      Value idx = add(copyTid, cIdx(slot * copyThreads));
       if (!unroll) {
         auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(slots), cIdx(1));
         b.setInsertionPointToStart(loop.getBody());
-        idx = add(tid, mul(loop.getInductionVar(), cIdx(threads())));
+        idx = add(copyTid, mul(loop.getInductionVar(), cIdx(copyThreads)));
       }
-      if (total % threads() && (!unroll || (slot + 1) * threads() > total)) {
+      if (total % copyThreads && (!unroll || (slot + 1) * copyThreads > total)) {
         auto inTile = scf::IfOp::create(
             b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, idx, cIdx(total)), false);
         b.setInsertionPointToStart(inTile.thenBlock());
@@ -1492,9 +1527,9 @@ void MmaBuilder::copyRows(Value base, int64_t strideWord, Value head, Value row0
     // Any strides: one element at a time.
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifFast.elseBlock());
-    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(nRows * hd / threads()), cIdx(1));
+    auto loop = scf::ForOp::create(b, loc, cIdx(0), cIdx(nRows * hd / copyThreads), cIdx(1));
     b.setInsertionPointToStart(loop.getBody());
-    Value idx = add(tid, mul(loop.getInductionVar(), cIdx(threads())));
+    Value idx = add(copyTid, mul(loop.getInductionVar(), cIdx(copyThreads)));
     Value row = arith::DivUIOp::create(b, loc, idx, cIdx(hd));
     Value col = arith::RemUIOp::create(b, loc, idx, cIdx(hd));
     Value r = add(row0, toI64(row));
@@ -1539,7 +1574,7 @@ void MmaBuilder::initBarriers() {
     for (int which = 0; which < 2; ++which)
       for (int64_t st = 0; st < stages(); ++st)
         ptx::mbarrierInit(b, loc, barrierAddr(which, cIdx(st)),
-                          which == 0 ? Value(arith::SelectOp::create(b, loc, tma, cI32(1), cI32(threads())))
+                          which == 0 ? Value(arith::SelectOp::create(b, loc, tma, cI32(1), cI32(loaderThreads())))
                                      : cI32(threads()));
     ptx::mbarrierInitFence(b, loc);
   }
@@ -1547,6 +1582,8 @@ void MmaBuilder::initBarriers() {
 }
 
 Value MmaBuilder::issueTile(Value want, Value kt, Value issued, Value fast) {
+  if (!issuesLoads) // a producer kernel's consumers: the producer loads it
+    return arith::SelectOp::create(b, loc, want, add(issued, cI64(1)), issued);
   auto ifWant = scf::IfOp::create(b, loc, want, false);
   {
     OpBuilder::InsertionGuard guard(b);
@@ -1571,8 +1608,8 @@ Value MmaBuilder::issueTile(Value want, Value kt, Value issued, Value fast) {
 void MmaBuilder::issueTensorCopies(Value kt, Value stage, Value parity) {
   if (!tmaCapable())
     return;
-  auto first = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(0)),
-                                 false);
+  auto first = scf::IfOp::create(
+      b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid())), false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(first.thenBlock());
   ptx::mbarrierWait(b, loc, barrierAddr(1, stage), parity);
@@ -1807,7 +1844,7 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
                attn_gpu_barrier_offset(bc, hd, stages(), rowsPerBlock(), padded()) &&
            "the staged O lies below the mbarriers");
     NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
-    gpu::BarrierOp::create(b, loc);
+    consumerSync();
     Value staged = oStage ? toI64(oStage) : cI64(0);
     for (unsigned k = 0, n = countOf(Shape::O); k < n; ++k) {
       unsigned h = halfOf(k);
@@ -1816,7 +1853,7 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
       LLVM::StoreOp::create(b, loc, outValue(any[h], valueAt(av, k, Shape::O)),
                             gep(smemPtr, elemTy, add(staged, add(mul(local, cI64(hd)), f))), 2);
     }
-    gpu::BarrierOp::create(b, loc);
+    consumerSync();
     auto each = scf::ForOp::create(b, loc, tid, cIdx(rowsPerBlock() * hd), cIdx(threads()));
     OpBuilder::InsertionGuard inner(b);
     b.setInsertionPointToStart(each.getBody());
@@ -2236,7 +2273,9 @@ Value MmaBuilder::tileWanted(Value kt, Value numTiles) {
   Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
   TileClassValues cls = tileClass(kt);
   Value notEmpty = andI(slt(kt, numTiles), arith::XOrIOp::create(b, loc, cls.empty, yes));
-  if (!indexOnlyKeep || votesPerWarpgroup() || usesClassTable())
+  // A producer kernel has no block vote (its producer loads the partial
+  // tiles; a warpgroup with none of their points kept computes them masked).
+  if (!indexOnlyKeep || votesPerWarpgroup() || usesClassTable() || producer)
     return notEmpty;
   // A partial tile: the block votes (a barrier with an OR) on whether any of
   // its points is kept.
@@ -2630,6 +2669,7 @@ LogicalResult MmaBuilder::build() {
   elemTy = options.inputType == ATTN_F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
   std::string name = mmaKernelName(variant.getSymName(), options.inputType, hd);
   persistent = isPersistentMma(options) && !split;
+  producer = isProducerMma(options) && !split;
   // K and V tiles of every stage in dynamic shared memory
   // (attn_gpu_mma_smem_bytes): for ldmatrix rows padded by 8 elements, so
   // that its 8 row addresses fall in different banks; for wgmma core
@@ -2643,7 +2683,7 @@ LogicalResult MmaBuilder::build() {
     return variant.emitError() << "gpu target: the tier-" << hd << " kernel's shared memory ("
                                << needs << " bytes) exceeds the launch's (" << given << ")";
   auto fn = addGpuKernel(target, b, loc, split ? name + "_split" : name);
-  fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(threads()), 1, 1}));
+  fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(blockThreads()), 1, 1}));
   args = fn.getArgument(0);
   auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   smem = gpu::DynamicSharedMemoryOp::create(
@@ -2656,6 +2696,8 @@ LogicalResult MmaBuilder::build() {
   }
 
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  copyTid = tid;
+  copyThreads = threads();
   warp = arith::DivUIOp::create(b, loc, tid, cIdx(32));
   lane = arith::RemUIOp::create(b, loc, tid, cIdx(32));
   g = toI64(arith::DivUIOp::create(b, loc, lane, cIdx(4)));
@@ -2691,13 +2733,15 @@ LogicalResult MmaBuilder::build() {
     vMap = argWord(ATTN_ARG_V_TMAP);
     tma = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, kMap, cI64(0));
     auto ifIssuer = scf::IfOp::create(
-        b, loc, andI(tma, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(0))), false);
+        b, loc, andI(tma, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()))),
+        false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifIssuer.thenBlock());
     ptx::fenceTensorMapAcquire(b, loc, kMap);
     ptx::fenceTensorMapAcquire(b, loc, vMap);
   }
-  if (!persistent) {
+  // (A producer kernel's consumers do this once the roles split.)
+  if (!persistent && !producer) {
     emitQ(cI64(0));
     selectQ(cI64(0));
   }
@@ -2708,7 +2752,7 @@ LogicalResult MmaBuilder::build() {
     if (auto it = dyn_cast<cascade::IterateOp>(op))
       iterates.push_back(it);
   SmallVector<Value> init;
-  if (!persistent)
+  if (!persistent && !producer)
     init = emitItemStart();
   allTiles = arith::DivSIOp::create(b, loc, add(skv, cI64(bc - 1)), cI64(bc));
   // The mask plan: when every masked Einsum keeps by the same fiber and it
@@ -2774,6 +2818,22 @@ LogicalResult MmaBuilder::build() {
   } else {
     ItemRange range = itemRange();
     Value stepI64 = split ? numChunks : cI64(1);
+    // A producer kernel: the barriers for all, then the roles split (the
+    // producer's loop; the consumers' Q, its wait and the key loop).
+    scf::IfOp roles;
+    if (producer) {
+      initBarriers();
+      roles = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, tid, cIdx(threads())),
+                                /*withElseRegion=*/true);
+      b.setInsertionPointToStart(roles.thenBlock());
+      emitProducer(range);
+      b.setInsertionPointToStart(roles.elseBlock());
+      NVVM::SetMaxRegisterOp::create(b, loc, kConsumerRegisters, NVVM::SetMaxRegisterAction::increase);
+      issuesLoads = false;
+      emitQ(cI64(0));
+      selectQ(cI64(0));
+      init = emitItemStart();
+    }
     if (overlapPV) {
       unsigned at = 0;
       for (cascade::IterateOp it : iterates) {
@@ -2788,7 +2848,8 @@ LogicalResult MmaBuilder::build() {
     unsigned numStates = init.size();
     Value issued = cI64(0);
     if (pipelined) {
-      initBarriers();
+      if (!producer)
+        initBarriers();
       for (int64_t d = 0; d < ahead; ++d) {
         Value tile = add(range.first, mul(stepI64, cI64(d)));
         Value want = d == 0 ? firstWanted(range) : tileWanted(tile, range.numTiles);
@@ -2797,7 +2858,13 @@ LogicalResult MmaBuilder::build() {
       }
       init.push_back(issued);
       init.push_back(cI64(0)); // computed
-      if (tmaCapable()) {
+      if (producer) {
+        // Q is the consumers' own copies (the full barriers count the
+        // producer's).
+        NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+        ptx::fenceProxyAsync(b, loc);
+        consumerSync();
+      } else if (tmaCapable()) {
         // With TMA the full barriers count no cp.async: Q's copies are waited
         // for here, once (the first tiles' tensor copies are under way).
         auto ifTma = scf::IfOp::create(b, loc, tma, false);
@@ -2841,12 +2908,69 @@ LogicalResult MmaBuilder::build() {
       turnMine = turnOther = Value();
     }
     emitItemEnd(loop);
+    if (roles) {
+      b.setInsertionPointAfter(roles);
+      issuesLoads = true;
+    }
   }
   reportErrors();
   lowerFastMath(fn);
   rowReads[0].clear();
   rowReads[1].clear();
   return success();
+}
+
+void MmaBuilder::consumerSync() {
+  if (producer)
+    ptx::namedBarrierSync(b, loc, cI32(kConsumerBarrier), threads());
+  else
+    gpu::BarrierOp::create(b, loc);
+}
+
+void MmaBuilder::emitProducer(const ItemRange &r) {
+  NVVM::SetMaxRegisterOp::create(b, loc, kProducerRegisters, NVVM::SetMaxRegisterAction::decrease);
+  Value savedTid = copyTid, savedTma = tma;
+  int64_t savedThreads = copyThreads;
+  copyTid = arith::SubIOp::create(b, loc, tid, cIdx(threads()));
+  copyThreads = loaderThreads();
+  // Tile by tile in the consumers' order (they count the same wanted
+  // tiles): issueTile waits for the stage's empty barrier, so the loads run
+  // stages() tiles ahead of the slower consumer warpgroup. Two loops,
+  // TMA (its issuing thread alone) and cp.async (all 128 threads), each
+  // with only its own values live: the producer has few registers.
+  auto emitLoop = [&](bool withTma) {
+    tma = arith::ConstantIntOp::create(b, loc, withTma ? 1 : 0, 1);
+    auto loop = scf::ForOp::create(b, loc, toIdx(r.first), toIdx(r.numTiles), cIdx(1), ValueRange{cI64(0)});
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value kt = toI64(loop.getInductionVar());
+    auto ifFirst = scf::IfOp::create(b, loc, TypeRange{b.getI1Type()},
+                                     arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, kt, r.first), true);
+    {
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(ifFirst.thenBlock());
+      scf::YieldOp::create(b, loc, firstWanted(r));
+      b.setInsertionPointToStart(ifFirst.elseBlock());
+      scf::YieldOp::create(b, loc, tileWanted(kt, r.numTiles));
+    }
+    scf::YieldOp::create(b, loc, issueTile(ifFirst.getResult(0), kt, loop.getRegionIterArgs()[0], fast));
+  };
+  Value issuer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()));
+  auto ifTma = scf::IfOp::create(b, loc, savedTma, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifTma.thenBlock());
+    if (tmaCapable()) {
+      auto ifIssuer = scf::IfOp::create(b, loc, issuer, false);
+      b.setInsertionPointToStart(ifIssuer.thenBlock());
+      emitLoop(true);
+    }
+    b.setInsertionPointToStart(ifTma.elseBlock());
+    emitLoop(false);
+  }
+  tma = savedTma;
+  copyTid = savedTid;
+  copyThreads = savedThreads;
 }
 
 void MmaBuilder::emitPersistentItems() {

@@ -78,11 +78,22 @@ struct MmaKernelOptions {
   /// item's Q and first K / V tile during the current one
   /// (ATTN_GPU_ABI_PERSISTENT; isPersistentMma).
   bool persistent = false;
+  /// Warpgroup-MMA kernels without the overlap and persistence: a third
+  /// warpgroup (the producer, its registers lowered by setmaxnreg) loads the
+  /// K / V tiles into the two stages while the two consumer warpgroups
+  /// (registers raised) compute, as FlashAttention-3's warp specialisation
+  /// (ATTN_GPU_ABI_PRODUCER; isProducerMma). Three stages were measured
+  /// slower (session 15: causal -5..-11%, the L1 left beside 224 KB of
+  /// shared memory being one suspect).
+  bool producer = false;
 };
 
 /// K / V shared-memory stages of the tensor-core kernels `options` builds:
 /// the one place of the rule that the ABI marker (GpuCompiler) and the
 /// kernel's layout (MmaBuilder) both follow.
+inline bool isProducerMma(const MmaKernelOptions &options) {
+  return options.producer && options.wgmma && !options.overlap && !options.persistent;
+}
 inline int64_t mmaStages(const MmaKernelOptions &options) {
   return options.overlap && options.wgmma ? ATTN_GPU_MMA_OVERLAP_STAGES : ATTN_GPU_MMA_STAGES;
 }

@@ -157,6 +157,7 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   go.tileClasses = o.gpuTileClasses;
   go.overlap = o.gpuOverlap;
   go.persistent = o.gpuPersistent;
+  go.producer = o.gpuProducer;
   go.dtypes = o.dtypes;
   std::vector<std::string> names;
   for (auto v : attnModule.getOps<VariantOp>())

@@ -68,6 +68,7 @@ struct AotOptions {
   bool gpuTileClasses = true; ///< --gpu-tile-classes
   bool gpuOverlap = false; ///< --gpu-overlap
   bool gpuPersistent = false; ///< --gpu-persistent
+  bool gpuProducer = false; ///< --gpu-producer
   bool verbose = false; ///< announce the work at once (else after 1 s)
 };
 

@@ -117,6 +117,14 @@ cl::opt<bool> gpuPersistent(
              "in rounds and loads the next item's Q and first K / V tile during the current one "
              "(not with --gpu-overlap). Default false"),
     cl::init(false));
+cl::opt<bool> gpuProducer(
+    "gpu-producer", cl::cat(attncCategory),
+    cl::desc("GPU warpgroup-MMA kernels: a third warpgroup loads the K / V tiles (TMA, or "
+             "cp.async) while the two consumer warpgroups compute, with its registers moved "
+             "to the consumers (setmaxnreg; "
+             "FlashAttention-3's warp specialisation; not with --gpu-overlap or "
+             "--gpu-persistent). Default false"),
+    cl::init(false));
 cl::opt<bool> verbose("v", cl::cat(attncCategory), cl::desc("Say what is being compiled and how long it took"));
 
 int usageError(const std::string &message) {
@@ -209,6 +217,7 @@ int main(int argc, char **argv) {
     return usageError("--gpu-masked-sums: '" + gpuMaskedSums + "' is not fast, select or recompute");
   aot.gpuOverlap = gpuOverlap;
   aot.gpuPersistent = gpuPersistent;
+  aot.gpuProducer = gpuProducer;
 
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
@@ -235,6 +244,7 @@ int main(int argc, char **argv) {
     gpu.maskedSums = aot.gpuMaskedSums;
     gpu.overlap = aot.gpuOverlap;
     gpu.persistent = aot.gpuPersistent;
+    gpu.producer = aot.gpuProducer;
     if (verbose)
       errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";
     std::string error;

@@ -155,6 +155,12 @@ enum {
  * attn_gpu_mma_persistent_smem_bytes(N) bytes of shared memory. Split,
  * merge and classes kernels keep their grids. */
 #define ATTN_GPU_ABI_PERSISTENT 6
+/* ABI 4's geometry (two K / V stages, attn_gpu_mma_smem_bytes(N, 2)) with
+ * blocks of ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE threads (attnc --gpu-producer):
+ * warpgroups 0 and 1 compute the block's 128 rows as in ABI 4, warpgroup 2
+ * loads the K / V tiles (FlashAttention-3's producer warpgroup). */
+#define ATTN_GPU_ABI_PRODUCER 7
+#define ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE 384
 
 /* Head-dimension tiers of the tensor-core kernels (`_d<N>`): N a multiple of
  * ATTN_GPU_TIER_STEP up to ATTN_GPU_MAX_TIER (attnc --gpu-head-dims). A call

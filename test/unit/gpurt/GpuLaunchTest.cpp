@@ -790,8 +790,9 @@ TEST(GpuMockLaunch, RefusesTensorCoreKernelsOfAnotherAbi) {
 
 // A module of ATTN_GPU_ABI_THREE_STAGES (attnc --gpu-overlap) runs its
 // tensor-core kernels with the shared memory of three unpadded stages, one of
-// ATTN_GPU_ABI_VERSION with that of two padded ones; the next version is
-// refused.
+// ATTN_GPU_ABI_VERSION with that of two padded ones, one of
+// ATTN_GPU_ABI_PRODUCER (attnc --gpu-producer) with two padded stages in
+// blocks of 384 threads; the next version is refused.
 TEST(GpuMockLaunch, ThreeStageAndPersistentModulesGetTheirGeometry) {
   MockLaunches m = mockLaunches();
   if (!m)
@@ -814,7 +815,8 @@ TEST(GpuMockLaunch, ThreeStageAndPersistentModulesGetTheirGeometry) {
   for (auto [abi, bytes] : {std::pair<int, int64_t>{ATTN_GPU_ABI_VERSION, two},
                             std::pair<int, int64_t>{ATTN_GPU_ABI_THREE_STAGES, three},
                             std::pair<int, int64_t>{ATTN_GPU_ABI_PERSISTENT, persistent},
-                            std::pair<int, int64_t>{ATTN_GPU_ABI_PERSISTENT + 1, -1}}) {
+                            std::pair<int, int64_t>{ATTN_GPU_ABI_PRODUCER, two},
+                            std::pair<int, int64_t>{ATTN_GPU_ABI_PRODUCER + 1, -1}}) {
     SCOPED_TRACE(abi);
     std::string text = image(abi);
     attn_gpu_module *module = nullptr;
@@ -839,6 +841,9 @@ TEST(GpuMockLaunch, ThreeStageAndPersistentModulesGetTheirGeometry) {
       EXPECT_EQ(l[0].grid[0], persistentAbi ? 1u : 3u);
       EXPECT_EQ(l[0].grid[1], persistentAbi ? 1u : 2u);
       EXPECT_EQ(l[0].grid[2], 1u);
+      EXPECT_EQ(l[0].block[0], abi == ATTN_GPU_ABI_PRODUCER ? 384u : 256u);
+      EXPECT_EQ(ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE, 384);
+      EXPECT_EQ(l[0].block[1] * l[0].block[2], 1u);
     }
     attn_gpu_module_unload(module);
   }
