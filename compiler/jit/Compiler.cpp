@@ -541,7 +541,8 @@ Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
                      std::to_string(gpu.tileClasses) + " overlap " + std::to_string(gpu.overlap) +
                      " masked_sums " + std::to_string(gpu.maskedSums) + " persistent " +
                      std::to_string(gpu.persistent) + " producer " +
-                     std::to_string(gpu.producer) +
+                     std::to_string(gpu.producer) + " max_registers " +
+                     std::to_string(gpu.maxRegisters) +
                      "\n" + version + "ptxas " +
                      ptxasIdentity() + "\n";
 }

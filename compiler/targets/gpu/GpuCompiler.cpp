@@ -88,6 +88,7 @@ static MmaKernelOptions mmaKernelOptions(const GpuCompileOptions &options, attn_
   mo.overlap = options.overlap;
   mo.persistent = options.persistent;
   mo.producer = options.producer;
+  mo.maxRegisters = options.maxRegisters;
   return mo;
 }
 

@@ -50,6 +50,8 @@ struct GpuCompileOptions {
   bool persistent = false;
   /// MmaKernelOptions::producer (attnc --gpu-producer).
   bool producer = false;
+  /// MmaKernelOptions::maxRegisters (attnc --gpu-max-registers).
+  int maxRegisters = -1;
 };
 
 /// Registers the dialects and translations the GPU target produces.

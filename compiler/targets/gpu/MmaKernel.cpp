@@ -2780,6 +2780,14 @@ LogicalResult MmaBuilder::build() {
   keepAtFirstUse = indexOnlyKeep && (!keepReadsTensor || (readsOnlyRowsOrKeys(keepOp.getBody()) &&
                                                           (stageKeys || keyTensorReads(keepOp.getBody()).empty())));
   classified = keepOp && keepOp.getInputs().empty() && !(split && keepReadsHead);
+  // The register cap (MmaKernelOptions::maxRegisters; a producer kernel's
+  // come from setmaxnreg). Auto: masked kernels of the tiers measured
+  // (96, 128: 128-key tiles; d256 and d64 spilled more under it, unmeasured).
+  bool autoCap = keepFiber && hd > 64 && hd <= 128;
+  if (int cap = options.maxRegisters == kMmaRegistersAuto ? (autoCap ? kMmaMaskedRegisters : 0)
+                                                          : options.maxRegisters;
+      cap > 0 && !split && !producer && useWgmma())
+    fn->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(), b.getI32IntegerAttr(cap));
   if (usesClassTable()) {
     classTable = toGlobal(argPtr(ATTN_ARG_TILE_CLASSES));
     numKeyTiles = allTiles;

@@ -86,7 +86,17 @@ struct MmaKernelOptions {
   /// slower (session 15: causal -5..-11%, the L1 left beside 224 KB of
   /// shared memory being one suspect).
   bool producer = false;
+  /// Registers per thread of the tensor-core kernel (`.maxnreg`; not the
+  /// split, producer or mma.sync kernels): 0 none (ptxas takes up to 255),
+  /// N in [64, 255], or kMmaRegistersAuto: kMmaMaskedRegisters for a kernel
+  /// of tier 96 or 128 whose cascade has a mask, none otherwise (tiers 64 and
+  /// 256 spill more under it, not measured). Session 15 (H100, d128):
+  /// 240 made causal +2..8%, prefix_lm +2..5%, document -0..+8%,
+  /// sliding_window and alibi_causal -2..+1%, full -1..-3%; 224 was slower.
+  int maxRegisters = -1;
 };
+constexpr int kMmaRegistersAuto = -1;
+constexpr int kMmaMaskedRegisters = 240;
 
 /// K / V shared-memory stages of the tensor-core kernels `options` builds:
 /// the one place of the rule that the ABI marker (GpuCompiler) and the

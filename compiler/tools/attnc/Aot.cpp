@@ -158,6 +158,7 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   go.overlap = o.gpuOverlap;
   go.persistent = o.gpuPersistent;
   go.producer = o.gpuProducer;
+  go.maxRegisters = o.gpuMaxRegisters;
   go.dtypes = o.dtypes;
   std::vector<std::string> names;
   for (auto v : attnModule.getOps<VariantOp>())

@@ -69,6 +69,7 @@ struct AotOptions {
   bool gpuOverlap = false; ///< --gpu-overlap
   bool gpuPersistent = false; ///< --gpu-persistent
   bool gpuProducer = false; ///< --gpu-producer
+  int gpuMaxRegisters = -1; ///< --gpu-max-registers
   bool verbose = false; ///< announce the work at once (else after 1 s)
 };
 

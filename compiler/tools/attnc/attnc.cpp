@@ -125,6 +125,12 @@ cl::opt<bool> gpuProducer(
              "FlashAttention-3's warp specialisation; not with --gpu-overlap or "
              "--gpu-persistent). Default false"),
     cl::init(false));
+cl::opt<int> gpuMaxRegisters(
+    "gpu-max-registers", cl::cat(attncCategory),
+    cl::desc("GPU warpgroup-MMA kernels: registers per thread (.maxnreg; 64..255), 0 for no "
+             "limit, -1 (default): 240 for the tier-96 and tier-128 kernels of a variant with "
+             "a mask, no limit otherwise"),
+    cl::init(-1));
 cl::opt<bool> verbose("v", cl::cat(attncCategory), cl::desc("Say what is being compiled and how long it took"));
 
 int usageError(const std::string &message) {
@@ -218,6 +224,10 @@ int main(int argc, char **argv) {
   aot.gpuOverlap = gpuOverlap;
   aot.gpuPersistent = gpuPersistent;
   aot.gpuProducer = gpuProducer;
+  if (gpuMaxRegisters != -1 && gpuMaxRegisters != 0 && (gpuMaxRegisters < 64 || gpuMaxRegisters > 255))
+    return usageError("--gpu-max-registers: " + std::to_string(gpuMaxRegisters) +
+                      " is not -1, 0 or in [64, 255]");
+  aot.gpuMaxRegisters = gpuMaxRegisters;
 
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
@@ -245,6 +255,7 @@ int main(int argc, char **argv) {
     gpu.overlap = aot.gpuOverlap;
     gpu.persistent = aot.gpuPersistent;
     gpu.producer = aot.gpuProducer;
+    gpu.maxRegisters = aot.gpuMaxRegisters;
     if (verbose)
       errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";
     std::string error;
