@@ -573,6 +573,10 @@ private:
   /// spills around its cp.async copies (a path without TMA), and the
   /// consumers at 224 or 232 were no faster (session 15).
   static constexpr int kConsumerRegisters = 240, kProducerRegisters = 24;
+  static_assert(kMmaThreadsPerBlock * kConsumerRegisters +
+                        (ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE - kMmaThreadsPerBlock) * kProducerRegisters <=
+                    65536 / ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE / 8 * 8 * ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE,
+                "the split must fit the block's register pool, or setmaxnreg.inc waits for ever");
   /// The item's values: query tile, head, batch, KV head, first row, and the
   /// thread's rows (setItem); a copy to compute another item's.
   struct ItemIds {
