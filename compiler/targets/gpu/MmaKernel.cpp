@@ -2870,21 +2870,17 @@ LogicalResult MmaBuilder::build() {
       }
       init.push_back(issued);
       init.push_back(cI64(0)); // computed
-      if (producer) {
-        // Q is the consumers' own copies (the full barriers count the
-        // producer's).
+      if (producer || tmaCapable()) {
+        // Q's copies are waited for here, once, where the full barriers count
+        // no cp.async of this thread: with TMA (the first tiles' tensor
+        // copies are under way), or always in a producer kernel (they count
+        // the producer's).
+        OpBuilder::InsertionGuard guard(b);
+        if (!producer)
+          b.setInsertionPointToStart(scf::IfOp::create(b, loc, tma, false).thenBlock());
         NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
         ptx::fenceProxyAsync(b, loc);
         consumerSync();
-      } else if (tmaCapable()) {
-        // With TMA the full barriers count no cp.async: Q's copies are waited
-        // for here, once (the first tiles' tensor copies are under way).
-        auto ifTma = scf::IfOp::create(b, loc, tma, false);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ifTma.thenBlock());
-        NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
-        ptx::fenceProxyAsync(b, loc);
-        gpu::BarrierOp::create(b, loc);
       }
     }
     // Ping-pong: warpgroup 0's k-th QK lets warpgroup 1 run its (k-1)-th PV
