@@ -1578,7 +1578,8 @@ void MmaBuilder::initBarriers() {
     for (int which = 0; which < 2; ++which)
       for (int64_t st = 0; st < stages(); ++st)
         ptx::mbarrierInit(b, loc, barrierAddr(which, cIdx(st)),
-                          which == 0 ? Value(arith::SelectOp::create(b, loc, tma, cI32(1), cI32(loaderThreads())))
+                          which == 0 ? Value(arith::SelectOp::create(b, loc, tma, cI32(1),
+                                                                    cI32(2 * loaderThreads())))
                                      : cI32(threads()));
     ptx::mbarrierInitFence(b, loc);
   }
@@ -1604,7 +1605,12 @@ Value MmaBuilder::issueTile(Value want, Value kt, Value issued, Value fast) {
     ptx::mbarrierWait(b, loc, barrierAddr(1, stage), parity);
     loadTile(0, stage, kt, fast);
     loadTile(1, stage, kt, fast);
+    // Full counts two arrivals per loader: cp.async.mbarrier.arrive's, once
+    // its cp.async copies land, and a plain one that releases the element-wise
+    // copies' plain stores (where strides rule cp.async out) to the other
+    // threads that read them.
     ptx::cpAsyncArrive(b, loc, barrierAddr(0, stage));
+    ptx::mbarrierArrive(b, loc, barrierAddr(0, stage));
   }
   return arith::SelectOp::create(b, loc, want, add(issued, cI64(1)), issued);
 }
