@@ -21,3 +21,4 @@ config.substitutions.append(("%attnc_include", os.path.join(config.attnc_src_roo
 cuda_home = config.environment.get("CUDA_HOME") or os.environ.get("CUDA_HOME") or "/usr/local/cuda"
 if os.path.exists(os.path.join(cuda_home, "bin", "ptxas")):
     config.available_features.add("ptxas")
+config.substitutions.append(("%cuda_home", cuda_home))

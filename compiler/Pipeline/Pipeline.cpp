@@ -51,3 +51,27 @@ LogicalResult attn::lowerToCascade(ModuleOp module, const PipelineOptions &optio
     return failure();
   return success();
 }
+
+std::string attn::formatDiagnostic(Diagnostic &diag) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  auto line = [&](Diagnostic &d) {
+    if (auto fl = dyn_cast<FileLineColLoc>(d.getLocation()))
+      os << fl.getFilename().getValue() << ":" << fl.getLine() << ":" << fl.getColumn();
+    else
+      d.getLocation().print(os);
+    switch (d.getSeverity()) {
+    case DiagnosticSeverity::Error: os << ": error: "; break;
+    case DiagnosticSeverity::Warning: os << ": warning: "; break;
+    case DiagnosticSeverity::Note: os << ": note: "; break;
+    case DiagnosticSeverity::Remark: os << ": remark: "; break;
+    }
+    os << d.str();
+    if (!StringRef(text).ends_with("\n"))
+      os << "\n";
+  };
+  line(diag);
+  for (Diagnostic &note : diag.getNotes())
+    line(note);
+  return text;
+}

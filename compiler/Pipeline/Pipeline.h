@@ -3,11 +3,13 @@
 #define ATTNC_COMPILER_PIPELINE_PIPELINE_H
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/Support/LogicalResult.h"
 #include "llvm/ADT/StringRef.h"
 
 #include <cstdint>
 #include <functional>
+#include <string>
 
 namespace attn {
 
@@ -35,6 +37,12 @@ struct PipelineOptions {
 mlir::LogicalResult
 lowerToCascade(mlir::ModuleOp module, const PipelineOptions &options,
                std::function<void(llvm::StringRef stage, mlir::ModuleOp)> onStage = {});
+
+/// `diag` as attnc prints it, pointing at the user's source:
+/// `file:line:col: error: message` (a location that is not a file position,
+/// as MLIR prints it), then its notes the same way; each line ends in '\n'.
+/// attnc's handler and the JIT's error text both use it.
+std::string formatDiagnostic(mlir::Diagnostic &diag);
 
 } // namespace attn
 

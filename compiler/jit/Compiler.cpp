@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 #include "attn/compiler.hpp"
 
+#include "compiler/Pipeline/Pipeline.h"
 #include "compiler/jit/DiskCache.h"
 #include "compiler/jit/GpuCache.h"
 #include "compiler/jit/KernelImpl.h"
@@ -93,25 +94,19 @@ llvm::ThreadPoolInterface &gpuCompileThreads() {
   return pool;
 }
 
-/// Collects MLIR diagnostics as `loc: error: message` lines.
+/// Collects MLIR diagnostics as `file:line:col: error: message` lines
+/// (formatDiagnostic).
 class DiagnosticCollector {
 public:
   explicit DiagnosticCollector(mlir::MLIRContext &ctx)
       : handler(&ctx, [this](mlir::Diagnostic &d) {
-          std::string loc;
-          llvm::raw_string_ostream ls(loc);
-          d.getLocation().print(ls);
-          if (auto fl = llvm::dyn_cast<mlir::FileLineColLoc>(d.getLocation()))
-            loc = (fl.getFilename().str() + ":" + std::to_string(fl.getLine()) + ":" +
-                   std::to_string(fl.getColumn()));
-          const char *sev = d.getSeverity() == mlir::DiagnosticSeverity::Error ? "error"
-                            : d.getSeverity() == mlir::DiagnosticSeverity::Warning
-                                ? "warning"
-                                : "note";
+          std::string line = formatDiagnostic(d);
           std::lock_guard<std::mutex> lock(mutex);
-          text += loc + ": " + sev + ": " + d.str() + "\n";
+          text += line;
           return mlir::success();
-        }) {}
+        }) {
+    ctx.printOpOnDiagnostic(false); // not the IR of the op that failed (a whole module)
+  }
   std::string take(const std::string &fallback) {
     return text.empty() ? fallback : std::move(text);
   }

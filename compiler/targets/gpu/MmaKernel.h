@@ -88,7 +88,7 @@ struct MmaKernelOptions {
   bool producer = false;
   /// Registers per thread of the tensor-core kernel (`.maxnreg`; not the
   /// split, producer or mma.sync kernels): 0 none (ptxas takes up to 255),
-  /// N in [64, 255], or kMmaRegistersAuto: kMmaMaskedRegisters for a kernel
+  /// N in [kMmaMinRegisters, 255], or kMmaRegistersAuto: kMmaMaskedRegisters for a kernel
   /// of tier 96 or 128 whose cascade has a mask, none otherwise (tiers 64 and
   /// 256 spill more under it, not measured). Session 15 (H100, d128):
   /// 240 made causal +2..8%, prefix_lm +2..5%, document -0..+8%,
@@ -97,6 +97,10 @@ struct MmaKernelOptions {
 };
 constexpr int kMmaRegistersAuto = -1;
 constexpr int kMmaMaskedRegisters = 240;
+/// The smallest explicit cap: the d256 kernel's accumulators (128 floats of O
+/// and 16 of S per thread) need 158 registers for causal (ptxas, session 16),
+/// and the d128 kernel's wgmma serialise below about 160.
+constexpr int kMmaMinRegisters = 168;
 
 /// K / V shared-memory stages of the tensor-core kernels `options` builds:
 /// the one place of the rule that the ABI marker (GpuCompiler) and the

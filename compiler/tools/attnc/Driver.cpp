@@ -1,6 +1,7 @@
 //===- Driver.cpp - loading .attn files for the attnc subcommands ---------===//
 #include "compiler/tools/attnc/Driver.h"
 
+#include "compiler/Pipeline/Pipeline.h"
 #include "dialects/attn/AttnDialect.h"
 #include "frontend/Frontend.h"
 #include "frontend/emit/EmitAttn.h"
@@ -14,6 +15,14 @@ using namespace attn;
 
 void driver::registerDialects(mlir::MLIRContext &ctx) {
   ctx.loadDialect<AttnDialect, mlir::arith::ArithDialect, mlir::math::MathDialect>();
+  // MLIR's diagnostics (a pass or a target failing on a variant) as
+  // `file:line:col: error: ...`, like the front end's, without the IR of the
+  // op that failed (a whole kernel module).
+  ctx.printOpOnDiagnostic(false);
+  ctx.getDiagEngine().registerHandler([](mlir::Diagnostic &d) {
+    llvm::errs() << formatDiagnostic(d);
+    return mlir::success();
+  });
 }
 
 std::unique_ptr<driver::LoadedFile>

@@ -127,7 +127,7 @@ cl::opt<bool> gpuProducer(
     cl::init(false));
 cl::opt<int> gpuMaxRegisters(
     "gpu-max-registers", cl::cat(attncCategory),
-    cl::desc("GPU warpgroup-MMA kernels: registers per thread (.maxnreg; 64..255), 0 for no "
+    cl::desc("GPU warpgroup-MMA kernels: registers per thread (.maxnreg; 168..255), 0 for no "
              "limit, -1 (default): 240 for the tier-96 and tier-128 kernels of a variant with "
              "a mask, no limit otherwise"),
     cl::init(-1));
@@ -224,9 +224,11 @@ int main(int argc, char **argv) {
   aot.gpuOverlap = gpuOverlap;
   aot.gpuPersistent = gpuPersistent;
   aot.gpuProducer = gpuProducer;
-  if (gpuMaxRegisters != -1 && gpuMaxRegisters != 0 && (gpuMaxRegisters < 64 || gpuMaxRegisters > 255))
-    return usageError("--gpu-max-registers: " + std::to_string(gpuMaxRegisters) +
-                      " is not -1, 0 or in [64, 255]");
+  if (gpuMaxRegisters != -1 && gpuMaxRegisters != 0 &&
+      (gpuMaxRegisters < attn::kMmaMinRegisters || gpuMaxRegisters > 255))
+    return usageError("--gpu-max-registers: " + std::to_string(gpuMaxRegisters) + " is not -1, 0 or in [" +
+                      std::to_string(attn::kMmaMinRegisters) + ", 255] (fewer do not hold the " +
+                      "kernels' accumulators)");
   aot.gpuMaxRegisters = gpuMaxRegisters;
 
   mlir::MLIRContext ctx;
