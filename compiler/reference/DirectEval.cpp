@@ -82,7 +82,7 @@ double softplus(double x) {
 
 std::string locString(const ast::Expr &e) {
   return std::to_string(e.loc.begin.line) + ":" +
-         std::to_string(e.loc.begin.col) + ": ";
+         std::to_string(e.loc.begin.col) + ": error: ";
 }
 
 std::string shapeString(const std::vector<int64_t> &shape) {
@@ -480,9 +480,9 @@ Value Evaluator::evalIndex(const ast::Expr &e) {
   for (size_t d = 0; d < at.size(); ++d) {
     if (at[d] < 0 || at[d] >= t.shape[d])
       return fail(*e.args[d],
-                  "index " + std::to_string(d) + " of tensor '" + e.name +
-                      "' out of range: " + std::to_string(at[d]) +
-                      " is not in [0, " + std::to_string(t.shape[d]) + ")");
+                  "index " + std::to_string(at[d]) + " is out of range for dimension " +
+                      std::to_string(d + 1) + " of tensor '" + e.name + "' (size " +
+                      std::to_string(t.shape[d]) + ")");
     flat = flat * t.shape[d] + at[d];
   }
   double x = t.data[flat];
