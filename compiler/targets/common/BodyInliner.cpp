@@ -15,6 +15,79 @@ namespace attn {
 
 namespace {
 
+/// When a body uses a value: a disjunction of conjunctions of i1 body values
+/// (each true or false), LANGUAGE.md's lazy `&&`, `||` and `?:`. No term:
+/// never used; an empty term: always.
+using GuardTerm = SmallVector<std::pair<Value, bool>, 4>;
+using ReadGuard = SmallVector<GuardTerm, 4>;
+
+constexpr size_t kMaxGuardTerms = 4, kMaxGuardLiterals = 4;
+
+bool always(const ReadGuard &g) {
+  return llvm::any_of(g, [](const GuardTerm &t) { return t.empty(); });
+}
+
+/// into := into or x. Past kMaxGuardTerms terms, always (a wider guard only
+/// checks reads more eagerly).
+void orInto(ReadGuard &into, const ReadGuard &x) {
+  if (always(into))
+    return;
+  if (always(x)) {
+    into.assign(1, GuardTerm{});
+    return;
+  }
+  for (const GuardTerm &t : x)
+    if (!llvm::is_contained(into, t))
+      into.push_back(t);
+  if (into.size() > kMaxGuardTerms)
+    into.assign(1, GuardTerm{});
+}
+
+/// g and (cond == positive); a term of kMaxGuardLiterals keeps its literals
+/// (wider, as above).
+ReadGuard andWith(ReadGuard g, Value cond, bool positive) {
+  for (GuardTerm &t : g)
+    if (t.size() < kMaxGuardLiterals)
+      t.push_back({cond, positive});
+  return g;
+}
+
+/// The guards of the tensor reads of `blk` that are not always used: the
+/// direct reference evaluates `c ? x : y`'s x only where c holds, `x && y`'s
+/// y only where x does and `x || y`'s y only where x does not, so a read there
+/// is out of range only where its guard holds (it reads element 0 elsewhere,
+/// and the value is not used).
+llvm::DenseMap<Operation *, ReadGuard> readGuards(Block &blk) {
+  llvm::DenseMap<Operation *, ReadGuard> need;
+  auto give = [&](Value v, const ReadGuard &g) {
+    if (Operation *def = v.getDefiningOp(); def && def->getBlock() == &blk)
+      orInto(need[def], g);
+  };
+  for (Value v : blk.getTerminator()->getOperands())
+    give(v, ReadGuard{GuardTerm{}});
+  llvm::DenseMap<Operation *, ReadGuard> out;
+  for (Operation &op : llvm::reverse(blk.without_terminator())) {
+    auto it = need.find(&op);
+    ReadGuard n = it == need.end() ? ReadGuard{} : it->second;
+    if (isa<attn::LoadOp>(op) && !always(n))
+      out[&op] = n;
+    if (n.empty())
+      continue;
+    if (auto sel = dyn_cast<arith::SelectOp>(op)) {
+      give(sel.getCondition(), n);
+      give(sel.getTrueValue(), andWith(n, sel.getCondition(), true));
+      give(sel.getFalseValue(), andWith(n, sel.getCondition(), false));
+    } else if (isa<arith::AndIOp, arith::OrIOp>(op) && op.getResult(0).getType().isInteger(1)) {
+      give(op.getOperand(0), n);
+      give(op.getOperand(1), andWith(n, op.getOperand(0), isa<arith::AndIOp>(op)));
+    } else {
+      for (Value v : op.getOperands())
+        give(v, n);
+    }
+  }
+  return out;
+}
+
 /// Declaration `name` among the variant's declarations of kind Decl (params
 /// or tensors), and its position there: its slot in the argument block's
 /// arrays.
@@ -38,6 +111,10 @@ struct AttnOpLowering {
   Location loc;
   const BodyContext &ctx;
   Type ptrTy;
+  /// Reads whose range check waits for their guard (inlineBody): each one's
+  /// "out of range at a real point" bit, flagged once the guard is known.
+  const llvm::DenseMap<Operation *, ReadGuard> *guards = nullptr;
+  SmallVector<std::pair<Operation *, Value>> deferredChecks;
 
   Value cI64(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 64); }
   Value cIndex(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
@@ -65,6 +142,36 @@ struct AttnOpLowering {
                                 /*isInvariant=*/true);
   }
   Value convert(Operation *op, IRMapping &map);
+
+  /// ORs `badAt` (i1) into the error flag.
+  void flag(Value badAt) {
+    Value bad = arith::ExtUIOp::create(b, loc, b.getI32Type(), badAt);
+    Value prev = memref::LoadOp::create(b, loc, ctx.errorFlag, ValueRange{cIndex(0)});
+    memref::StoreOp::create(b, loc, arith::OrIOp::create(b, loc, prev, bad), ctx.errorFlag,
+                            ValueRange{cIndex(0)});
+  }
+
+  /// The deferred checks, once every value of the body is in `map`: a read
+  /// is out of range only where its guard holds.
+  void flagDeferred(IRMapping &map) {
+    Value t = arith::ConstantIntOp::create(b, loc, 1, 1);
+    for (auto [op, badAt] : deferredChecks) {
+      Value any;
+      for (const auto &term : guards->lookup(op)) {
+        Value all = t;
+        for (auto [cond, positive] : term) {
+          Value c = map.lookup(cond);
+          if (!positive)
+            c = arith::XOrIOp::create(b, loc, c, t);
+          all = arith::AndIOp::create(b, loc, all, c);
+        }
+        any = any ? arith::OrIOp::create(b, loc, any, all).getResult() : all;
+      }
+      if (any) // no term: the read's value is never used
+        flag(arith::AndIOp::create(b, loc, badAt, any));
+    }
+    deferredChecks.clear();
+  }
 };
 
 } // namespace
@@ -121,10 +228,10 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
     Value badAt = arith::XOrIOp::create(b, loc, inRange, arith::ConstantIntOp::create(b, loc, 1, 1));
     if (ctx.pointValid)
       badAt = arith::AndIOp::create(b, loc, badAt, ctx.pointValid);
-    Value bad = arith::ExtUIOp::create(b, loc, b.getI32Type(), badAt);
-    Value prev = memref::LoadOp::create(b, loc, ctx.errorFlag, ValueRange{cIndex(0)});
-    memref::StoreOp::create(b, loc, arith::OrIOp::create(b, loc, prev, bad), ctx.errorFlag,
-                            ValueRange{cIndex(0)});
+    if (guards && guards->count(op))
+      deferredChecks.push_back({op, badAt});
+    else
+      flag(badAt);
     auto element = [&](Type t) -> Value {
       return LLVM::LoadOp::create(b, loc, t, gep(data, t, offset), /*alignment=*/4,
                                   /*isVolatile=*/false, /*isNonTemporal=*/false,
@@ -151,6 +258,13 @@ Value AttnOpLowering::convert(Operation *op, IRMapping &map) {
     return arith::SelectOp::create(b, loc, zero, cI64(0), r);
   }
   return nullptr;
+}
+
+llvm::SmallPtrSet<Operation *, 4> guardedTensorReads(Region &body) {
+  llvm::SmallPtrSet<Operation *, 4> out;
+  for (auto &entry : readGuards(body.front()))
+    out.insert(entry.first);
+  return out;
 }
 
 Value lowerAttnOp(attn::VariantOp variant, OpBuilder &b, Location loc, const BodyContext &ctx,
@@ -181,6 +295,8 @@ Value inlineBody(attn::VariantOp variant, OpBuilder &b, Location loc, const Body
                  const IRMapping *presets) {
   AttnOpLowering lower{variant, b, loc, ctx, LLVM::LLVMPointerType::get(b.getContext())};
   Block &blk = body.front();
+  llvm::DenseMap<Operation *, ReadGuard> guards = readGuards(blk);
+  lower.guards = &guards;
   IRMapping map;
   map.map(blk.getArgument(0), ctx.bIdx);
   map.map(blk.getArgument(1), ctx.hIdx);
@@ -199,6 +315,7 @@ Value inlineBody(attn::VariantOp variant, OpBuilder &b, Location loc, const Body
     if (!emitBodyOp(lower, b, op, map))
       return nullptr;
   }
+  lower.flagDeferred(map);
   return map.lookup(cast<cascade::YieldOp>(blk.getTerminator()).getValue());
 }
 
@@ -226,10 +343,12 @@ static SmallVector<Value> readsAlong(Region &body, unsigned axis, bool needsAxis
   }
   // The reads themselves: what is computed from them (a compare with j, say)
   // costs less per point than a shuffle or a register held across a loop.
+  // Guarded reads stay in the body, where their guards are known.
+  llvm::DenseMap<Operation *, ReadGuard> guards = readGuards(blk);
   SmallVector<Value> out;
   for (Operation &op : blk.without_terminator()) {
     Info in = info.lookup(op.getResult(0));
-    if (isa<attn::LoadOp>(op) && in.alongOnly && (in.ofAxis || !needsAxis))
+    if (isa<attn::LoadOp>(op) && in.alongOnly && (in.ofAxis || !needsAxis) && !guards.count(&op))
       out.push_back(op.getResult(0));
   }
   return out;

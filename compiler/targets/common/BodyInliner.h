@@ -12,6 +12,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringMap.h"
 
 namespace attn {
@@ -34,11 +35,20 @@ struct BodyContext {
 /// then `leading`, then `inputs`) at the builder's insertion point and
 /// returns the value it yields; null after reporting an op it cannot lower.
 /// Body values found in `presets` are taken from it instead of computed.
+/// A tensor read flags an out-of-range index only where the body uses its
+/// value (guardedTensorReads: `c ? t[j] : 0` checks t[j] where c holds).
 mlir::Value inlineBody(attn::VariantOp variant, mlir::OpBuilder &b, mlir::Location loc,
                        const BodyContext &ctx, mlir::Region &body, mlir::Value i,
                        mlir::Value j, mlir::ValueRange leading,
                        llvm::ArrayRef<mlir::Value> inputs,
                        const mlir::IRMapping *presets = nullptr);
+
+/// The reads of extra tensors in `body` whose values it uses only under a
+/// condition (LANGUAGE.md's lazy `&&`, `||`, `?:`, as the direct reference
+/// evaluates them): `t[j]` in `j < 4 ? t[j] : 0.0`, in `j < 4 && t[j] > 0`.
+/// inlineBody checks their range under that condition; they are never row or
+/// key reads (below), and interval arithmetic leaves their values unknown.
+llvm::SmallPtrSet<mlir::Operation *, 4> guardedTensorReads(mlir::Region &body);
 
 /// The reads of an extra tensor in a body (block args b, h, i, j, ...)
 /// whose indices depend on j and otherwise on b and h only (no i, no

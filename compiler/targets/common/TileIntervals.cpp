@@ -187,8 +187,11 @@ TileClassValues emitTileClass(VariantOp variant, OpBuilder &b, Location loc, con
   e.ranges[blk.getArgument(1)] = {ctx.hIdx, ctx.hIdx};
   e.ranges[blk.getArgument(2)] = {iLo, iHi};
   e.ranges[blk.getArgument(3)] = {jLo, jHi};
+  // A guarded read may be out of range where its guard fails: its value is
+  // not evaluated here (unknown), only at points where it is used.
+  llvm::SmallPtrSet<Operation *, 4> guarded = guardedTensorReads(keepBody);
   for (Operation &op : blk.without_terminator()) {
-    Range r = op.getNumResults() == 1 ? e.rangeOf(&op) : Range{};
+    Range r = op.getNumResults() == 1 && !guarded.contains(&op) ? e.rangeOf(&op) : Range{};
     // An unknown predicate is {false, true}: a conjunction with it can
     // still be empty and a disjunction full.
     if (!r.known() && op.getNumResults() == 1 && op.getResult(0).getType().isInteger(1))
