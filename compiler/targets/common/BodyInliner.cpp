@@ -160,7 +160,9 @@ struct AttnOpLowering {
       for (const auto &term : guards->lookup(op)) {
         Value all = t;
         for (auto [cond, positive] : term) {
-          Value c = map.lookup(cond);
+          Value c = map.lookupOrNull(cond);
+          if (!c) // not a value of this body: the literal is dropped (a wider guard)
+            continue;
           if (!positive)
             c = arith::XOrIOp::create(b, loc, c, t);
           all = arith::AndIOp::create(b, loc, all, c);
