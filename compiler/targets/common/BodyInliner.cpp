@@ -65,6 +65,13 @@ llvm::DenseMap<Operation *, ReadGuard> readGuards(Block &blk) {
   };
   for (Value v : blk.getTerminator()->getOperands())
     give(v, ReadGuard{GuardTerm{}});
+  // Values used inside an op's regions (none today): always.
+  for (Operation &op : blk.without_terminator())
+    for (Region &r : op.getRegions())
+      r.walk([&](Operation *inner) {
+        for (Value v : inner->getOperands())
+          give(v, ReadGuard{GuardTerm{}});
+      });
   llvm::DenseMap<Operation *, ReadGuard> out;
   for (Operation &op : llvm::reverse(blk.without_terminator())) {
     auto it = need.find(&op);
@@ -333,8 +340,11 @@ static SmallVector<Value> readsAlong(Region &body, unsigned axis, bool needsAxis
   llvm::DenseMap<Value, Info> info;
   for (unsigned a = 0; a < blk.getNumArguments(); ++a)
     info[blk.getArgument(a)] = {a == 0 || a == 1 || a == axis, a == axis};
+  // Guarded reads stay in the body, where their guards are known, and so
+  // does whatever is computed from them (a read indexed by one).
+  llvm::DenseMap<Operation *, ReadGuard> guards = readGuards(blk);
   for (Operation &op : blk.without_terminator()) {
-    Info in{op.getNumRegions() == 0 && op.getNumResults() == 1, false};
+    Info in{op.getNumRegions() == 0 && op.getNumResults() == 1 && !guards.count(&op), false};
     for (Value v : op.getOperands()) {
       auto it = info.find(v);
       in.alongOnly = in.alongOnly && it != info.end() && it->second.alongOnly;
@@ -345,12 +355,10 @@ static SmallVector<Value> readsAlong(Region &body, unsigned axis, bool needsAxis
   }
   // The reads themselves: what is computed from them (a compare with j, say)
   // costs less per point than a shuffle or a register held across a loop.
-  // Guarded reads stay in the body, where their guards are known.
-  llvm::DenseMap<Operation *, ReadGuard> guards = readGuards(blk);
   SmallVector<Value> out;
   for (Operation &op : blk.without_terminator()) {
     Info in = info.lookup(op.getResult(0));
-    if (isa<attn::LoadOp>(op) && in.alongOnly && (in.ofAxis || !needsAxis) && !guards.count(&op))
+    if (isa<attn::LoadOp>(op) && in.alongOnly && (in.ofAxis || !needsAxis))
       out.push_back(op.getResult(0));
   }
   return out;
