@@ -105,9 +105,21 @@ TEST(RowTensorReads, ReadOfTheBatchAlone) {
 TEST(RowTensorReads, ReadOfQueryAndKeyIsNeither) {
   // allow[b, i, j] is per point: not a row read, and not every read is covered.
   EXPECT_EQ(picked("variant t { tensor allow: i32[B, Sq, Skv]; tensor lim: i32[B];"
-                   " mask = allow[b, i, j] != 0 && j < lim[b]; }",
+                   " mask = j < lim[b] && allow[b, i, j] != 0; }",
                    rowTensorReads),
             std::vector<std::string>{"lim"});
+}
+
+TEST(RowTensorReads, GuardedReadIsNeither) {
+  // lim[b] right of `&&` is read only where the left side holds (a guarded
+  // read, checked in the body under its guard): not staged per row; nor is
+  // seg[h, j] under `?:` per key.
+  EXPECT_EQ(picked("variant t { tensor allow: i32[B, Sq, Skv]; tensor lim: i32[B];"
+                   " mask = allow[b, i, j] != 0 && j < lim[b]; }",
+                   rowTensorReads),
+            std::vector<std::string>{});
+  EXPECT_EQ(picked("variant s { tensor seg: i32[H, Skv]; mask = j < 4 ? seg[h, j] >= 0 : j <= i; }"),
+            std::vector<std::string>{});
 }
 
 TEST(RowTensorReads, ReadOfTheKeyIsNotPerRow) {
