@@ -43,12 +43,16 @@ void orInto(ReadGuard &into, const ReadGuard &x) {
     into.assign(1, GuardTerm{});
 }
 
-/// g and (cond == positive); a term of kMaxGuardLiterals keeps its literals
-/// (wider, as above).
+/// g and (cond == positive); a term of kMaxGuardLiterals drops its oldest
+/// literal (wider, as above), keeping the innermost conditions (`c1 ? (c2 ?
+/// t[j] : ..) : ..` reaches t[j] with c2 added last), which are the ones
+/// that usually guard a read.
 ReadGuard andWith(ReadGuard g, Value cond, bool positive) {
-  for (GuardTerm &t : g)
-    if (t.size() < kMaxGuardLiterals)
-      t.push_back({cond, positive});
+  for (GuardTerm &t : g) {
+    if (t.size() >= kMaxGuardLiterals)
+      t.erase(t.begin());
+    t.push_back({cond, positive});
+  }
   return g;
 }
 
