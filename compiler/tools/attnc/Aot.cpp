@@ -128,6 +128,24 @@ std::optional<std::vector<GpuVariantBinaries>> compileGpuBinaries(mlir::ModuleOp
 
 } // namespace
 
+GpuCompileOptions driver::gpuCompileOptions(const AotOptions &o) {
+  GpuCompileOptions go;
+  go.keyTile = o.gpuKeyTile;
+  go.mmaHeadDims = o.gpuHeadDims;
+  go.wgmma = o.gpuWgmma;
+  go.tileRange = o.gpuTileRange;
+  go.pingPong = o.gpuPingPong;
+  go.warpgroupVotes = o.gpuWarpgroupVotes;
+  go.maskedSums = o.gpuMaskedSums;
+  go.tileClasses = o.gpuTileClasses;
+  go.overlap = o.gpuOverlap;
+  go.persistent = o.gpuPersistent;
+  go.producer = o.gpuProducer;
+  go.maxRegisters = o.gpuMaxRegisters;
+  go.dtypes = o.dtypes;
+  return go;
+}
+
 int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   const bool cpu = o.target == "cpu" || o.target == "all";
   const bool gpu = o.target == "gpu" || o.target == "all";
@@ -146,20 +164,7 @@ int driver::aotMain(mlir::ModuleOp attnModule, const AotOptions &o) {
   co.rowTile = o.rowTile;
   co.keyTile = o.keyTile;
   co.dtypes = o.dtypes;
-  GpuCompileOptions go;
-  go.keyTile = o.gpuKeyTile;
-  go.mmaHeadDims = o.gpuHeadDims;
-  go.wgmma = o.gpuWgmma;
-  go.tileRange = o.gpuTileRange;
-  go.pingPong = o.gpuPingPong;
-  go.warpgroupVotes = o.gpuWarpgroupVotes;
-  go.maskedSums = o.gpuMaskedSums;
-  go.tileClasses = o.gpuTileClasses;
-  go.overlap = o.gpuOverlap;
-  go.persistent = o.gpuPersistent;
-  go.producer = o.gpuProducer;
-  go.maxRegisters = o.gpuMaxRegisters;
-  go.dtypes = o.dtypes;
+  GpuCompileOptions go = gpuCompileOptions(o);
   std::vector<std::string> names;
   for (auto v : attnModule.getOps<VariantOp>())
     names.push_back(v.getSymName().str());

@@ -4,6 +4,7 @@
 
 #include "attn/attn.h"
 #include "compiler/reference/Problem.h"
+#include "compiler/targets/gpu/GpuCompiler.h"
 #include "frontend/AST.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -77,6 +78,10 @@ struct AotOptions {
 /// dialect; lowered in place, a copy of it for the GPU with --target all).
 /// Errors go to stderr; returns the exit status.
 int aotMain(mlir::ModuleOp attnModule, const AotOptions &o);
+
+/// The GPU target's options from attnc's (--gpu-*, --dtypes): the one mapping
+/// that `--emit cubin|ptx` and the libraries of --target gpu|all share.
+GpuCompileOptions gpuCompileOptions(const AotOptions &o);
 
 /// `attnc run --target cpu` (RunCpu.cpp): JIT-compiles `variant` of `file`
 /// for q's dtype through attn::Compiler (with its caches), runs it on

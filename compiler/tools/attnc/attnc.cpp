@@ -244,20 +244,7 @@ int main(int argc, char **argv) {
       return usageError("--emit cubin/ptx needs -o DIR (a directory)");
     if (std::error_code ec = sys::fs::create_directories(outputFile))
       return usageError("cannot create directory '" + outputFile + "': " + ec.message());
-    attn::GpuCompileOptions gpu;
-    gpu.dtypes = aot.dtypes;
-    gpu.keyTile = aot.gpuKeyTile;
-    gpu.mmaHeadDims = aot.gpuHeadDims;
-    gpu.wgmma = aot.gpuWgmma;
-    gpu.tileRange = aot.gpuTileRange;
-    gpu.pingPong = aot.gpuPingPong;
-    gpu.warpgroupVotes = aot.gpuWarpgroupVotes;
-    gpu.tileClasses = aot.gpuTileClasses;
-    gpu.maskedSums = aot.gpuMaskedSums;
-    gpu.overlap = aot.gpuOverlap;
-    gpu.persistent = aot.gpuPersistent;
-    gpu.producer = aot.gpuProducer;
-    gpu.maxRegisters = aot.gpuMaxRegisters;
+    attn::GpuCompileOptions gpu = attn::driver::gpuCompileOptions(aot);
     if (verbose)
       errs() << "attnc: compiling GPU kernels into " << outputFile << "\n";
     std::string error;
