@@ -165,6 +165,8 @@ struct AttnOpLowering {
   /// The deferred checks, once every value of the body is in `map`: a read
   /// is out of range only where its guard holds.
   void flagDeferred(IRMapping &map) {
+    if (deferredChecks.empty())
+      return;
     Value t = arith::ConstantIntOp::create(b, loc, 1, 1);
     for (auto [op, badAt] : deferredChecks) {
       Value any;

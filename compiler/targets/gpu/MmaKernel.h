@@ -102,12 +102,14 @@ constexpr int kMmaMaskedRegisters = 240;
 /// and the d128 kernel's wgmma serialise below about 160.
 constexpr int kMmaMinRegisters = 168;
 
-/// K / V shared-memory stages of the tensor-core kernels `options` builds:
-/// the one place of the rule that the ABI marker (GpuCompiler) and the
-/// kernel's layout (MmaBuilder) both follow.
+/// Whether `options` builds producer kernels (MmaKernelOptions::producer
+/// where it applies): the ABI marker (GpuCompiler) and the kernel follow it.
 inline bool isProducerMma(const MmaKernelOptions &options) {
   return options.producer && options.wgmma && !options.overlap && !options.persistent;
 }
+/// K / V shared-memory stages of the tensor-core kernels `options` builds:
+/// the one place of the rule that the ABI marker (GpuCompiler) and the
+/// kernel's layout (MmaBuilder) both follow.
 inline int64_t mmaStages(const MmaKernelOptions &options) {
   return options.overlap && options.wgmma ? ATTN_GPU_MMA_OVERLAP_STAGES : ATTN_GPU_MMA_STAGES;
 }
