@@ -8,7 +8,9 @@
 //          { prev == identity ? l : combine(prev * exp(sum c * (r.cur - r.prev)), l) }
 //
 // where r ranges over the earlier iterated reductions that X's body reads
-// through a factor exp(c * r) (found by RescaleAnalysis below). Streaming
+// through a factor exp(c * r) (found by RescaleAnalysis below; c a constant,
+// or a value of the row such as 1 / T for a param T, which the iterate's body
+// computes again). Streaming
 // maps on the way (SN) are cloned to read r's cur; row-level consumers read
 // RX's final. A reduction whose body is not rescalable stays a full reduction
 // over [m1, m0] (one more pass, still correct).
@@ -39,17 +41,131 @@ namespace {
 // Rescale analysis: how a scalar depends on an iterated reduction r
 //===----------------------------------------------------------------------===//
 
+/// Whether `v`, a value of a map or iterate body, is the same for every key
+/// of a row: built only from b, h, i (the body's arguments 0..2), constants,
+/// params and sizes by pure arith / math ops. Such a value can be cloned into
+/// any other body of the cascade (cloneRowValue).
+bool isRowInvariant(Value v) {
+  if (auto arg = dyn_cast<BlockArgument>(v))
+    return arg.getArgNumber() < 3;
+  Operation *op = v.getDefiningOp();
+  if (!op || op->getNumRegions() != 0 || op->getNumResults() != 1)
+    return false;
+  StringRef dialect = op->getDialect() ? op->getDialect()->getNamespace() : "";
+  StringRef name = op->getName().getStringRef();
+  if (dialect != "arith" && dialect != "math" &&
+      !llvm::is_contained({"attn.get_param", "attn.size", "attn.get_scale", "attn.floordiv",
+                           "attn.floormod", "attn.load"}, name))
+    return false;
+  return llvm::all_of(op->getOperands(), isRowInvariant);
+}
+
+/// Whether two row-invariant values (possibly of different bodies) compute
+/// the same thing.
+bool sameRowValue(Value a, Value b) {
+  if (a == b)
+    return true;
+  auto argA = dyn_cast<BlockArgument>(a), argB = dyn_cast<BlockArgument>(b);
+  if (argA || argB)
+    return argA && argB && argA.getArgNumber() == argB.getArgNumber();
+  Operation *x = a.getDefiningOp(), *y = b.getDefiningOp();
+  if (x->getName() != y->getName() || x->getAttrDictionary() != y->getAttrDictionary() ||
+      x->getNumOperands() != y->getNumOperands() || a.getType() != b.getType())
+    return false;
+  for (auto [u, w] : llvm::zip(x->getOperands(), y->getOperands()))
+    if (!sameRowValue(u, w))
+      return false;
+  return true;
+}
+
+/// A factor's coefficient: k * prod t^e over row-invariant values t of f32
+/// (e = +1 or -1), e.g. 2, or 1 / T for a param T.
+struct Coef {
+  double k = 0;
+  SmallVector<std::pair<Value, int>> terms;
+
+  bool isConstant() const { return terms.empty(); }
+  bool sameTerms(const Coef &o) const {
+    if (terms.size() != o.terms.size())
+      return false;
+    SmallVector<bool> used(o.terms.size(), false);
+    for (auto &[v, e] : terms) {
+      bool found = false;
+      for (auto [n, t] : llvm::enumerate(o.terms))
+        if (!used[n] && t.second == e && sameRowValue(t.first, v)) {
+          used[n] = found = true;
+          break;
+        }
+      if (!found)
+        return false;
+    }
+    return true;
+  }
+  bool operator==(const Coef &o) const { return k == o.k && sameTerms(o); }
+  Coef scaled(double f) const {
+    Coef c = *this;
+    c.k *= f;
+    return c;
+  }
+  /// This coefficient times t^e (a term t^-e already there cancels).
+  Coef times(Value t, int e) const {
+    Coef c = *this;
+    for (auto it = c.terms.begin(); it != c.terms.end(); ++it)
+      if (it->second == -e && sameRowValue(it->first, t)) {
+        c.terms.erase(it);
+        return c;
+      }
+    c.terms.push_back({t, e});
+    return c;
+  }
+  /// The sum of two coefficients, when their terms agree.
+  static std::optional<Coef> add(const Coef &x, const Coef &y, double sign) {
+    if (!x.sameTerms(y))
+      return std::nullopt;
+    Coef c = x;
+    c.k = x.k + sign * y.k;
+    return c;
+  }
+};
+
+/// Clones the row-invariant `v` (of any body) into the body `dst` at `b`'s
+/// insertion point: arguments 0..2 become dst's.
+Value cloneRowValue(OpBuilder &b, Block *dst, Value v, IRMapping &map) {
+  if (Value m = map.lookupOrNull(v))
+    return m;
+  if (auto arg = dyn_cast<BlockArgument>(v))
+    return dst->getArgument(arg.getArgNumber());
+  Operation *op = v.getDefiningOp();
+  for (Value in : op->getOperands())
+    map.map(in, cloneRowValue(b, dst, in, map));
+  return b.clone(*op, map)->getResult(0);
+}
+
+/// Emits the f32 value of `c` in the body `dst` at `b`'s insertion point.
+Value emitCoef(OpBuilder &b, Location loc, Block *dst, const Coef &c) {
+  IRMapping map;
+  Value v = f32Const(b, loc, c.k);
+  for (auto &[t, e] : c.terms) {
+    Value x = cloneRowValue(b, dst, t, map);
+    v = e > 0 ? arith::MulFOp::create(b, loc, v, x).getResult()
+              : arith::DivFOp::create(b, loc, v, x).getResult();
+  }
+  return v;
+}
+
 /// The dependence of a scalar on r: none (Free; Zero is the constant 0, which
 /// has every factor), additive `a * r + g` (Lin), multiplicative
-/// `exp(c * r) * g` (Scl), or anything else (Bad). g never depends on r.
+/// `exp(c * r) * g` (Scl), or anything else (Bad). g never depends on r; the
+/// coefficient (a or c) is the same for every key of a row.
 struct Factor {
   enum Kind { Free, Zero, Lin, Scl, Bad } kind = Free;
-  double c = 0;
+  Coef c;
 
-  static Factor free() { return {Free, 0}; }
-  static Factor bad() { return {Bad, 0}; }
-  static Factor lin(double a) { return a == 0 ? free() : Factor{Lin, a}; }
-  static Factor scl(double c) { return c == 0 ? free() : Factor{Scl, c}; }
+  static Factor free() { return {Free, {}}; }
+  static Factor bad() { return {Bad, {}}; }
+  static Factor lin(const Coef &a) { return a.k == 0 ? free() : Factor{Lin, a}; }
+  static Factor lin(double a) { return lin(Coef{a, {}}); }
+  static Factor scl(const Coef &c) { return c.k == 0 ? free() : Factor{Scl, c}; }
   bool isFree() const { return kind == Free || kind == Zero; }
 };
 
@@ -120,26 +236,44 @@ private:
     return std::nullopt;
   }
 
+  /// A Lin factor times (e = 1) or over (e = -1) the free value v: a
+  /// constant scales the coefficient, a row-invariant value joins it.
+  static Factor linTimes(const Factor &x, Value v, int e) {
+    if (std::optional<double> k = constValue(v)) {
+      if (e < 0 && *k == 0)
+        return Factor::bad();
+      return Factor::lin(x.c.scaled(e > 0 ? *k : 1 / *k));
+    }
+    if (isRowInvariant(v))
+      return Factor::lin(x.c.times(v, e));
+    return Factor::bad();
+  }
+
   Factor ofOp(Operation &o, llvm::DenseMap<Value, Factor> &f) {
     if (auto c = dyn_cast<arith::ConstantOp>(o)) {
       std::optional<double> v = constValue(c);
-      return v && *v == 0 ? Factor{Factor::Zero, 0} : Factor::free();
+      return v && *v == 0 ? Factor{Factor::Zero, {}} : Factor::free();
     }
     SmallVector<Factor> in;
     for (Value v : o.getOperands())
       in.push_back(lookup(f, v));
-    if (llvm::all_of(in, [](Factor x) { return x.isFree(); }))
+    if (llvm::all_of(in, [](const Factor &x) { return x.isFree(); }))
       return Factor::free();
-    if (llvm::any_of(in, [](Factor x) { return x.kind == Factor::Bad; }))
+    if (llvm::any_of(in, [](const Factor &x) { return x.kind == Factor::Bad; }))
       return Factor::bad();
 
     if (isa<arith::AddFOp, arith::SubFOp>(o)) {
       double sign = isa<arith::SubFOp>(o) ? -1 : 1;
       Factor x = in[0], y = in[1];
       if (x.kind != Factor::Scl && y.kind != Factor::Scl &&
-          (x.kind == Factor::Lin || y.kind == Factor::Lin))
-        return Factor::lin((x.kind == Factor::Lin ? x.c : 0) +
-                           sign * (y.kind == Factor::Lin ? y.c : 0));
+          (x.kind == Factor::Lin || y.kind == Factor::Lin)) {
+        if (x.kind != Factor::Lin)
+          return Factor::lin(y.c.scaled(sign));
+        if (y.kind != Factor::Lin)
+          return x;
+        std::optional<Coef> sum = Coef::add(x.c, y.c, sign);
+        return sum ? Factor::lin(*sum) : Factor::bad();
+      }
       if (x.kind == Factor::Scl || y.kind == Factor::Scl)
         if (std::optional<Factor> s = same(x, y))
           return *s;
@@ -147,39 +281,40 @@ private:
     }
     if (isa<arith::MulFOp>(o)) {
       Factor x = in[0], y = in[1];
-      if (x.kind == Factor::Scl && y.kind == Factor::Scl)
-        return Factor::scl(x.c + y.c);
+      if (x.kind == Factor::Scl && y.kind == Factor::Scl) {
+        std::optional<Coef> sum = Coef::add(x.c, y.c, 1);
+        return sum ? Factor::scl(*sum) : Factor::bad();
+      }
       if (x.kind == Factor::Scl && y.isFree())
         return x;
       if (y.kind == Factor::Scl && x.isFree())
         return y;
       if (x.kind == Factor::Lin && y.isFree())
-        if (std::optional<double> k = constValue(o.getOperand(1)))
-          return Factor::lin(x.c * *k);
+        return linTimes(x, o.getOperand(1), 1);
       if (y.kind == Factor::Lin && x.isFree())
-        if (std::optional<double> k = constValue(o.getOperand(0)))
-          return Factor::lin(y.c * *k);
+        return linTimes(y, o.getOperand(0), 1);
       return Factor::bad();
     }
     if (isa<arith::DivFOp>(o)) {
       Factor x = in[0], y = in[1];
-      if (x.kind == Factor::Scl && y.kind == Factor::Scl)
-        return Factor::scl(x.c - y.c);
+      if (x.kind == Factor::Scl && y.kind == Factor::Scl) {
+        std::optional<Coef> diff = Coef::add(x.c, y.c, -1);
+        return diff ? Factor::scl(*diff) : Factor::bad();
+      }
       if (x.kind == Factor::Scl && y.isFree())
         return x;
       if (y.kind == Factor::Scl && x.isFree())
-        return Factor::scl(-y.c);
+        return Factor::scl(y.c.scaled(-1));
       if (x.kind == Factor::Lin && y.isFree())
-        if (std::optional<double> k = constValue(o.getOperand(1)); k && *k != 0)
-          return Factor::lin(x.c / *k);
+        return linTimes(x, o.getOperand(1), -1);
       return Factor::bad();
     }
     if (isa<arith::NegFOp>(o))
-      return in[0].kind == Factor::Lin ? Factor::lin(-in[0].c) : in[0];
+      return in[0].kind == Factor::Lin ? Factor::lin(in[0].c.scaled(-1)) : in[0];
     if (isa<math::ExpOp>(o))
       return in[0].kind == Factor::Lin ? Factor::scl(in[0].c) : Factor::bad();
     if (isa<math::Exp2Op>(o))
-      return in[0].kind == Factor::Lin ? Factor::scl(in[0].c * std::log(2.0)) : Factor::bad();
+      return in[0].kind == Factor::Lin ? Factor::scl(in[0].c.scaled(std::log(2.0))) : Factor::bad();
     if (isa<math::LogOp>(o))
       return in[0].kind == Factor::Scl ? Factor::lin(in[0].c) : Factor::bad();
     if (isa<math::AbsFOp>(o))
@@ -324,7 +459,7 @@ private:
     llvm::SetVector<Value> deps;
     for (Value in : x.getInputs())
       collectDeps(in, deps);
-    SmallVector<std::pair<Value, double>> rescale;
+    SmallVector<std::pair<Value, Coef>> rescale;
     for (Value r : deps) {
       RescaleAnalysis analysis(r);
       Factor f = analysis.ofBody(x, x.getInputs());
@@ -373,8 +508,10 @@ private:
       for (auto [k, rc] : llvm::enumerate(rescale)) {
         Value d = arith::SubFOp::create(b, loc, body->getArgument(7 + 2 * k),
                                         body->getArgument(6 + 2 * k));
-        if (rc.second != 1)
-          d = arith::MulFOp::create(b, loc, f32Const(b, loc, rc.second), d);
+        if (!rc.second.isConstant())
+          d = arith::MulFOp::create(b, loc, emitCoef(b, loc, body, rc.second), d);
+        else if (rc.second.k != 1)
+          d = arith::MulFOp::create(b, loc, f32Const(b, loc, rc.second.k), d);
         t = t ? arith::AddFOp::create(b, loc, t, d).getResult() : d;
       }
       Value scale = math::ExpOp::create(b, loc, t);
@@ -385,13 +522,15 @@ private:
       res = arith::SelectOp::create(b, loc, isId, l, comb);
     }
     YieldOp::create(b, loc, res);
-    // Rescale metadata for cascade-split-kv (docs/cascade.md).
+    // Rescale metadata (docs/cascade.md): c_k, or unit where c_k is a row
+    // value that the body computes.
     iter->setAttr("combine", b.getStringAttr(stringifyCombineKind(kind)));
     if (!rescale.empty()) {
-      SmallVector<double> cs;
+      SmallVector<Attribute> cs;
       for (auto &rc : rescale)
-        cs.push_back(rc.second);
-      iter->setAttr("rescale", b.getF64ArrayAttr(cs));
+        cs.push_back(rc.second.isConstant() ? Attribute(b.getF64FloatAttr(rc.second.k))
+                                            : Attribute(b.getUnitAttr()));
+      iter->setAttr("rescale", b.getArrayAttr(cs));
     }
 
     b.setInsertionPoint(x);

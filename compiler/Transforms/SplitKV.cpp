@@ -10,7 +10,9 @@
 //   R_merged [kept] = red [m2] (R_final, r_final, r_merged...)
 //       { R_w == identity ? identity : R_w * exp(sum c * (r_merged - r_w)) }
 //
-// with the same factors c (the iterate's `rescale`) as the online rewrite.
+// with the same factors c as the online rewrite: the iterate's exponent
+// sum c * (r.cur - r.prev), cloned with r.prev -> r_w and r.cur -> r_merged
+// (c a constant or a row value, e.g. 1 / T for a param T).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Passes.h"
@@ -18,6 +20,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/IRMapping.h"
 
 namespace cascade {
 #define GEN_PASS_DEF_CASCADESPLITKV
@@ -28,6 +31,40 @@ using namespace mlir;
 using namespace cascade;
 
 namespace {
+
+/// t of a rescaling iterate's body select(prev == id, l, combine(prev * exp(t), l)).
+Value rescaleExponent(IterateOp it) {
+  auto y = cast<YieldOp>(it.getBody().front().getTerminator());
+  auto sel = y.getValue().getDefiningOp<arith::SelectOp>();
+  Operation *comb = sel ? sel.getFalseValue().getDefiningOp() : nullptr;
+  if (!comb || comb->getNumOperands() != 2)
+    return {};
+  auto mul = comb->getOperand(0).getDefiningOp<arith::MulFOp>();
+  auto e = mul ? mul.getRhs().getDefiningOp<math::ExpOp>() : nullptr;
+  return e ? e.getOperand() : Value();
+}
+
+/// Clones the ops of `v`'s block that compute `v`, in the block's order, at
+/// `b`'s insertion point; the block arguments they read must be mapped (null
+/// when one is not).
+Value cloneChain(OpBuilder &b, Value v, IRMapping &map) {
+  llvm::SmallPtrSet<Operation *, 16> needed;
+  SmallVector<Value> work{v};
+  while (!work.empty()) {
+    Value x = work.pop_back_val();
+    if (map.contains(x))
+      continue;
+    Operation *op = x.getDefiningOp();
+    if (!op)
+      return {};
+    if (needed.insert(op).second)
+      llvm::append_range(work, op->getOperands());
+  }
+  for (Operation &op : *v.getParentBlock())
+    if (needed.contains(&op))
+      b.clone(op, map);
+  return map.lookup(v);
+}
 
 /// Renames m1 -> m2, m1 in every rank list (iterates keep iterating m1).
 void splitRanks(CascadeOp c) {
@@ -68,12 +105,11 @@ LogicalResult splitOne(CascadeOp c, int64_t workers) {
   for (IterateOp it : iterates) {
     CombineKind kind = *symbolizeCombineKind(it->getAttrOfType<StringAttr>("combine").getValue());
     double identity = identityOf(kind);
-    SmallVector<double> cs;
+    size_t numRescales = 0;
     if (auto rs = it->getAttrOfType<ArrayAttr>("rescale"))
-      for (Attribute a : rs)
-        cs.push_back(cast<FloatAttr>(a).getValueAsDouble());
+      numRescales = rs.size();
     SmallVector<IterateOp> deps;
-    for (size_t k = 0; k < cs.size(); ++k) {
+    for (size_t k = 0; k < numRescales; ++k) {
       auto dep = it.getInputs()[1 + 2 * k].getDefiningOp<IterateOp>();
       if (!dep || !merged.count(dep))
         return it.emitError("cascade-split-kv: rescale input #")
@@ -101,15 +137,24 @@ LogicalResult splitOne(CascadeOp c, int64_t workers) {
     Block *body = &m.getBody().front();
     Value x = body->getArgument(4);
     Value res = x;
-    if (!cs.empty()) {
-      Value t;
-      for (size_t k = 0; k < cs.size(); ++k) {
-        Value d = arith::SubFOp::create(b, loc, body->getArgument(6 + 2 * k),
-                                        body->getArgument(5 + 2 * k));
-        if (cs[k] != 1)
-          d = arith::MulFOp::create(b, loc, f32Const(b, loc, cs[k]), d);
-        t = t ? arith::AddFOp::create(b, loc, t, d).getResult() : d;
+    if (numRescales) {
+      Value exponent = rescaleExponent(it);
+      if (!exponent)
+        return it.emitError("cascade-split-kv: a rescaling iterate whose body is not "
+                            "prev == identity ? l : combine(prev * exp(t), l)");
+      // The iterate's arguments b h i j, prev, l, (r.prev, r.cur)...; the
+      // merge's b h i j, R_w, (r_w, r_merged)...
+      Block *from = &it.getBody().front();
+      IRMapping map;
+      for (unsigned a = 0; a < 4; ++a)
+        map.map(from->getArgument(a), body->getArgument(a));
+      for (size_t k = 0; k < numRescales; ++k) {
+        map.map(from->getArgument(6 + 2 * k), body->getArgument(5 + 2 * k));
+        map.map(from->getArgument(7 + 2 * k), body->getArgument(6 + 2 * k));
       }
+      Value t = cloneChain(b, exponent, map);
+      if (!t)
+        return it.emitError("cascade-split-kv: the rescale exponent reads prev or l");
       Value scaled = arith::MulFOp::create(b, loc, x, math::ExpOp::create(b, loc, t));
       Value id = f32Const(b, loc, identity);
       Value isId = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x, id);

@@ -393,8 +393,8 @@ private:
           p.actions.add = 1;
           p.actions.exp = 1;
           for (Attribute c : rescale)
-            if (auto f = dyn_cast<FloatAttr>(c); f && std::fabs(f.getValueAsDouble()) != 1.0)
-              p.actions.mac += 1;
+            if (auto f = dyn_cast<FloatAttr>(c); !f || std::fabs(f.getValueAsDouble()) != 1.0)
+              p.actions.mac += 1; // c * (r_cur - r_prev); c a row value when not a float
           p.stage = binding == "fusemax" ? 2 : 0;
           p.pass = pass;
           binds.push_back(p);

@@ -160,7 +160,10 @@ inline void checkOnGpu(const attn_variant_info &info, const std::string &source,
   struct Shape {
     int64_t B, H, Hkv, Sq, Skv, D, segment;
   };
-  for (Shape sh : {Shape{2, 4, 2, 67, 93, 64, 17}, Shape{1, 4, 2, 600, 700, 64, 300}}) {
+  // Prefill, and decode with few rows (the launcher splits the keys: split-KV
+  // kernels and their merge).
+  for (Shape sh : {Shape{2, 4, 2, 67, 93, 64, 17}, Shape{1, 4, 2, 600, 700, 64, 300},
+                   Shape{1, 4, 2, 1, 3000, 64, 700}}) {
     const int64_t B = sh.B, H = sh.H, Sq = sh.Sq, D = sh.D;
     SCOPED_TRACE("Sq " + std::to_string(Sq) + " Skv " + std::to_string(sh.Skv));
     RandomInputs in(B, H, sh.Hkv, Sq, sh.Skv, D, dtype, 17);

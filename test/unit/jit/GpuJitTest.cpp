@@ -13,7 +13,8 @@
 // outputs of order 1, lse within 1e-3.
 //
 // GpuJit.CompilesExamples compiles the examples the device run checks
-// (causal, sliding_window, document; bf16 and f16) into
+// (causal, sliding_window, document, and Inputs/head_segments and
+// temperature; bf16 and f16) into
 // $ATTN_TEST_GPU_CACHE when it is set (bench/gpu/run.sh stages them for
 // GpuJitRunTest), else into a temporary folder.
 //
@@ -324,8 +325,10 @@ TEST(GpuJit, CompilesExamples) {
   const char *staged = std::getenv("ATTN_TEST_GPU_CACHE");
   std::string dir = staged && *staged ? staged : tempDir("gpu-examples");
   ASSERT_FALSE(llvm::sys::fs::create_directories(dir)) << dir;
-  // head_segments (test/unit/jit/Inputs): a mask that reads a tensor by head.
-  for (const char *name : {"causal", "sliding_window", "document", "head_segments"}) {
+  // head_segments (test/unit/jit/Inputs): a mask that reads a tensor by head;
+  // temperature: a custom norm whose rescale coefficient is a row value.
+  for (const char *name :
+       {"causal", "sliding_window", "document", "head_segments", "temperature"}) {
     SCOPED_TRACE(name);
     std::string src = readExample(std::string(name) + ".attn");
     if (src.empty())
