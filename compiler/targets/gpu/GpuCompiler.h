@@ -42,8 +42,8 @@ struct GpuCompileOptions {
   bool warpgroupVotes = true;
   /// MmaKernelOptions::tileClasses (attnc --gpu-tile-classes).
   bool tileClasses = true;
-  /// MmaKernelOptions::maskedSums (attnc --gpu-masked-sums).
-  int maskedSums = 1;
+  /// MmaKernelOptions::maskedSums (attnc --gpu-masked-sums; -1 auto).
+  int maskedSums = -1;
   /// MmaKernelOptions::overlap (attnc --gpu-overlap).
   bool overlap = false;
   /// MmaKernelOptions::persistent (attnc --gpu-persistent).

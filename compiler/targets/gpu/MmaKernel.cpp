@@ -313,6 +313,15 @@ private:
            !keepReadsTensor;
   }
   bool keepReadsTensor = false; ///< the keep predicate's body has an attn.load
+  /// ... and one that is not by row alone (document's doc[b, j]; prefix_lm's
+  /// prefix_len[b] is by row).
+  bool keepReadsByKey = false;
+  /// MmaKernelOptions::maskedSums with its auto resolved: the selected sums
+  /// for a mask that reads by key (session 17: the fast form's two copies
+  /// of the sums spilled in document's kernel).
+  int maskedSums() const {
+    return options.maskedSums != kMmaMaskedSumsAuto ? options.maskedSums : keepReadsByKey ? 0 : 1;
+  }
   bool keepReadsHead = false;   ///< the keep predicate's body reads h
   /// usesClassTable(): the table (global uint8_t *), and its extents: key
   /// tiles and query tiles (i64).
@@ -2129,7 +2138,7 @@ void MmaBuilder::emitKeepValues(Value kt, bool fullTile) {
 }
 
 bool MmaBuilder::canEmitMasked(cascade::EinsumOp op) {
-  if (!masked || op->getNumResults() != 1 || options.maskedSums == 0)
+  if (!masked || op->getNumResults() != 1 || maskedSums() == 0)
     return false;
   bool hasS = false;
   for (Value in : op.getInputs()) {
@@ -2194,7 +2203,7 @@ void MmaBuilder::emitMaskedMap(cascade::EinsumOp op, Value kt) {
                                        noNegInf[h]);
     ok = andI(ok, andI(zero, rowOk));
   }
-  if (options.maskedSums == 2)
+  if (maskedSums() == 2)
     ok = arith::ConstantIntOp::create(b, loc, 0, 1);
   Value fast = NVVM::VoteSyncOp::create(b, loc, b.getI1Type(), cI32(-1), ok, NVVM::VoteSyncKind::all);
   unsigned n = countOf(Shape::Elem);
@@ -2785,6 +2794,8 @@ LogicalResult MmaBuilder::build() {
   // with one head, so only when the mask does not read h.
   keepReadsHead = keepOp && !keepOp.getBody().front().getArgument(1).use_empty();
   stageKeys = keepReadsTensor && canStageKeyReads();
+  keepReadsByKey = keepReadsTensor && (!readsOnlyRowsOrKeys(keepOp.getBody()) ||
+                                       !keyTensorReads(keepOp.getBody()).empty());
   // Keep values at their first use: a mask of indices and params, or one
   // whose reads are by row (made before the loop) or by key (shared).
   keepAtFirstUse = indexOnlyKeep && (!keepReadsTensor || (readsOnlyRowsOrKeys(keepOp.getBody()) &&
@@ -2792,8 +2803,10 @@ LogicalResult MmaBuilder::build() {
   classified = keepOp && keepOp.getInputs().empty() && !(split && keepReadsHead);
   // The register cap (MmaKernelOptions::maxRegisters; a producer kernel's
   // come from setmaxnreg). Auto: masked kernels of the tiers measured
-  // (96, 128: 128-key tiles; d256 and d64 spilled more under it, unmeasured).
-  bool autoCap = keepFiber && hd > 64 && hd <= 128;
+  // (96, 128: 128-key tiles; d256 and d64 spilled more under it, unmeasured)
+  // whose mask reads no tensor by key (document, with the selected sums, is
+  // faster uncapped: session 17).
+  bool autoCap = keepFiber && hd > 64 && hd <= 128 && !keepReadsByKey;
   if (int cap = options.maxRegisters == kMmaRegistersAuto ? (autoCap ? kMmaMaskedRegisters : 0)
                                                           : options.maxRegisters;
       cap > 0 && !split && !producer && useWgmma())

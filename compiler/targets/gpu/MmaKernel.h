@@ -64,9 +64,13 @@ struct MmaKernelOptions {
   bool tileClasses = true;
   /// Partial tiles: the sums after a masked max (a softmax's) read its
   /// masked scores instead of selecting by the keep values, where a warp
-  /// vote shows that exact (1, default); the keep values selected at each
-  /// sum (0); the vote's fallback always (2, to test it).
-  int maskedSums = 1;
+  /// vote shows that exact (1); the keep values selected at each sum (0);
+  /// the vote's fallback always (2, to test it); kMmaMaskedSumsAuto
+  /// (default): 1, or 0 when the mask reads a tensor by key (session 17, H100:
+  /// document +3..+13% with 0 and no register cap, where the fast form's
+  /// two copies of the sums spilled; causal, prefix_lm, sliding_window
+  /// lose 2..11% with 0).
+  int maskedSums = -1;
   /// Warpgroup-MMA kernels: the PV of key tile t is issued after the QK of
   /// tile t + 1 and waited for once that tile's P is computed, so the
   /// tensor cores run it during the softmax (FlashAttention-3's
@@ -89,13 +93,15 @@ struct MmaKernelOptions {
   /// Registers per thread of the tensor-core kernel (`.maxnreg`; not the
   /// split, producer or mma.sync kernels): 0 none (ptxas takes up to 255),
   /// N in [kMmaMinRegisters, 255], or kMmaRegistersAuto: kMmaMaskedRegisters for a kernel
-  /// of tier 96 or 128 whose cascade has a mask, none otherwise (tiers 64 and
-  /// 256 spill more under it, not measured). Session 15 (H100, d128):
-  /// 240 made causal +2..8%, prefix_lm +2..5%, document -0..+8%,
-  /// sliding_window and alibi_causal -2..+1%, full -1..-3%; 224 was slower.
+  /// of tier 96 or 128 whose cascade has a mask that reads no tensor by key, none
+  /// otherwise (tiers 64 and 256 spill more under it, not measured). Session
+  /// 15 (H100, d128): 240 made causal +2..8%, prefix_lm +2..5%, document
+  /// -0..+8%, sliding_window and alibi_causal -2..+1%, full -1..-3%; 224 was
+  /// slower. Session 17: document with the selected sums is faster uncapped.
   int maxRegisters = -1;
 };
 constexpr int kMmaRegistersAuto = -1;
+constexpr int kMmaMaskedSumsAuto = -1;
 constexpr int kMmaMaskedRegisters = 240;
 /// The smallest explicit cap: the d256 kernel's accumulators (128 floats of O
 /// and 16 of S per thread) need 158 registers for causal (ptxas, session 16),

@@ -65,7 +65,7 @@ struct AotOptions {
   bool gpuTileRange = true; ///< --gpu-tile-range (=false: every tile)
   bool gpuPingPong = false; ///< --gpu-pingpong
   bool gpuWarpgroupVotes = true; ///< --gpu-warpgroup-votes
-  int gpuMaskedSums = 1;         ///< --gpu-masked-sums: 0 select, 1 fast, 2 recompute
+  int gpuMaskedSums = -1;        ///< --gpu-masked-sums: -1 auto, 0 select, 1 fast, 2 recompute
   bool gpuTileClasses = true; ///< --gpu-tile-classes
   bool gpuOverlap = false; ///< --gpu-overlap
   bool gpuPersistent = false; ///< --gpu-persistent

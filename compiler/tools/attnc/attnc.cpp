@@ -94,11 +94,12 @@ cl::opt<bool> gpuWarpgroupVotes(
     cl::init(true));
 cl::opt<std::string> gpuMaskedSums(
     "gpu-masked-sums", cl::cat(attncCategory),
-    cl::desc("GPU tensor-core kernels, partial mask tiles: fast (default: the softmax's sums "
-             "read the max's masked scores, with a warp vote that falls back to the keep values "
-             "where that would not be exact), select (the keep values selected at every masked "
-             "sum) or recompute (always the fallback; for tests)"),
-    cl::init("fast"));
+    cl::desc("GPU tensor-core kernels, partial mask tiles: auto (default: select for a mask "
+             "that reads a tensor by key, else fast), fast (the softmax's sums read the max's masked "
+             "scores, with a warp vote that falls back to the keep values where that would not "
+             "be exact), select (the keep values selected at every masked sum) or recompute "
+             "(always the fallback; for tests)"),
+    cl::init("auto"));
 cl::opt<bool> gpuTileClasses(
     "gpu-tile-classes", cl::cat(attncCategory),
     cl::desc("GPU tensor-core kernels: a mask that reads a tensor has its tiles classed "
@@ -213,14 +214,16 @@ int main(int argc, char **argv) {
   aot.gpuPingPong = gpuPingPong;
   aot.gpuWarpgroupVotes = gpuWarpgroupVotes;
   aot.gpuTileClasses = gpuTileClasses;
-  if (gpuMaskedSums == "fast")
+  if (gpuMaskedSums == "auto")
+    aot.gpuMaskedSums = -1;
+  else if (gpuMaskedSums == "fast")
     aot.gpuMaskedSums = 1;
   else if (gpuMaskedSums == "select")
     aot.gpuMaskedSums = 0;
   else if (gpuMaskedSums == "recompute")
     aot.gpuMaskedSums = 2;
   else
-    return usageError("--gpu-masked-sums: '" + gpuMaskedSums + "' is not fast, select or recompute");
+    return usageError("--gpu-masked-sums: '" + gpuMaskedSums + "' is not auto, fast, select or recompute");
   aot.gpuOverlap = gpuOverlap;
   aot.gpuPersistent = gpuPersistent;
   aot.gpuProducer = gpuProducer;
