@@ -43,8 +43,8 @@ namespace {
 
 /// Whether `v`, a value of a map or iterate body, is the same for every key
 /// of a row: built only from b, h, i (the body's arguments 0..2), constants,
-/// params and sizes by pure arith / math ops. Such a value can be cloned into
-/// any other body of the cascade (cloneRowValue).
+/// params, sizes and tensor reads (at such indices) by arith / math ops. Such
+/// a value can be cloned into any other body of the cascade (cloneRowValue).
 bool isRowInvariant(Value v) {
   if (auto arg = dyn_cast<BlockArgument>(v))
     return arg.getArgNumber() < 3;
