@@ -44,7 +44,7 @@ namespace {
 /// Whether `v`, a value of a map or iterate body, is the same for every key
 /// of a row: built only from b, h, i (the body's arguments 0..2), constants,
 /// params, sizes and tensor reads (at such indices) by arith / math ops. Such
-/// a value can be cloned into any other body of the cascade (cloneRowValue).
+/// a value can be cloned into any other body of the cascade (emitCoef).
 bool isRowInvariant(Value v) {
   if (auto arg = dyn_cast<BlockArgument>(v))
     return arg.getArgNumber() < 3;
@@ -128,25 +128,15 @@ struct Coef {
   }
 };
 
-/// Clones the row-invariant `v` (of any body) into the body `dst` at `b`'s
-/// insertion point: arguments 0..2 become dst's.
-Value cloneRowValue(OpBuilder &b, Block *dst, Value v, IRMapping &map) {
-  if (Value m = map.lookupOrNull(v))
-    return m;
-  if (auto arg = dyn_cast<BlockArgument>(v))
-    return dst->getArgument(arg.getArgNumber());
-  Operation *op = v.getDefiningOp();
-  for (Value in : op->getOperands())
-    map.map(in, cloneRowValue(b, dst, in, map));
-  return b.clone(*op, map)->getResult(0);
-}
-
-/// Emits the f32 value of `c` in the body `dst` at `b`'s insertion point.
+/// Emits the f32 value of `c` in the body `dst` at `b`'s insertion point:
+/// each term's ops cloned from its body, whose b, h, i become dst's.
 Value emitCoef(OpBuilder &b, Location loc, Block *dst, const Coef &c) {
   IRMapping map;
   Value v = f32Const(b, loc, c.k);
-  for (auto &[t, e] : c.terms) {
-    Value x = cloneRowValue(b, dst, t, map);
+  for (auto [t, e] : c.terms) {
+    for (unsigned a = 0; a < 3; ++a)
+      map.map(t.getParentBlock()->getArgument(a), dst->getArgument(a));
+    Value x = cloneChain(b, t, map);
     v = e > 0 ? arith::MulFOp::create(b, loc, v, x).getResult()
               : arith::DivFOp::create(b, loc, v, x).getResult();
   }

@@ -20,7 +20,6 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/IR/IRMapping.h"
 
 namespace cascade {
 #define GEN_PASS_DEF_CASCADESPLITKV
@@ -42,28 +41,6 @@ Value rescaleExponent(IterateOp it) {
   auto mul = comb->getOperand(0).getDefiningOp<arith::MulFOp>();
   auto e = mul ? mul.getRhs().getDefiningOp<math::ExpOp>() : nullptr;
   return e ? e.getOperand() : Value();
-}
-
-/// Clones the ops of `v`'s block that compute `v`, in the block's order, at
-/// `b`'s insertion point; the block arguments they read must be mapped (null
-/// when one is not).
-Value cloneChain(OpBuilder &b, Value v, IRMapping &map) {
-  llvm::SmallPtrSet<Operation *, 16> needed;
-  SmallVector<Value> work{v};
-  while (!work.empty()) {
-    Value x = work.pop_back_val();
-    if (map.contains(x))
-      continue;
-    Operation *op = x.getDefiningOp();
-    if (!op)
-      return {};
-    if (needed.insert(op).second)
-      llvm::append_range(work, op->getOperands());
-  }
-  for (Operation &op : *v.getParentBlock())
-    if (needed.contains(&op))
-      b.clone(op, map);
-  return map.lookup(v);
 }
 
 /// Renames m1 -> m2, m1 in every rank list (iterates keep iterating m1).

@@ -84,6 +84,25 @@ void eraseDeadOps(CascadeOp c) {
   });
 }
 
+Value cloneChain(OpBuilder &b, Value v, IRMapping &map) {
+  llvm::SmallPtrSet<Operation *, 16> needed;
+  SmallVector<Value> work{v};
+  while (!work.empty()) {
+    Value x = work.pop_back_val();
+    if (map.contains(x))
+      continue;
+    Operation *op = x.getDefiningOp();
+    if (!op)
+      return {};
+    if (needed.insert(op).second)
+      llvm::append_range(work, op->getOperands());
+  }
+  for (Operation &op : *v.getParentBlock())
+    if (needed.contains(&op))
+      b.clone(op, map);
+  return map.lookup(v);
+}
+
 Value f32Const(OpBuilder &b, Location loc, double v) {
   return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(static_cast<float>(v)));
 }

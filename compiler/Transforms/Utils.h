@@ -5,6 +5,7 @@
 #include "dialects/cascade/CascadeDialect.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
 
 #include <optional>
 
@@ -36,6 +37,11 @@ llvm::SmallVector<llvm::StringRef> splitRank(llvm::ArrayRef<llvm::StringRef> ran
 /// Erases inputs, einsums and iterates of `c` whose results are unused, and
 /// then the unused pure ops inside the remaining bodies.
 void eraseDeadOps(CascadeOp c);
+
+/// Clones the ops of `v`'s block that compute `v`, in the block's order, at
+/// `b`'s insertion point, and returns the clone of `v`; every block argument
+/// they read must be mapped in `map` (null when one is not).
+mlir::Value cloneChain(mlir::OpBuilder &b, mlir::Value v, mlir::IRMapping &map);
 
 /// An f32 constant.
 mlir::Value f32Const(mlir::OpBuilder &b, mlir::Location loc, double v);

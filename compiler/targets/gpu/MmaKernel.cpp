@@ -2794,12 +2794,12 @@ LogicalResult MmaBuilder::build() {
   // with one head, so only when the mask does not read h.
   keepReadsHead = keepOp && !keepOp.getBody().front().getArgument(1).use_empty();
   stageKeys = keepReadsTensor && canStageKeyReads();
-  keepReadsByKey = keepReadsTensor && (!readsOnlyRowsOrKeys(keepOp.getBody()) ||
-                                       !keyTensorReads(keepOp.getBody()).empty());
+  bool onlyRowsOrKeys = keepReadsTensor && readsOnlyRowsOrKeys(keepOp.getBody());
+  bool readsKeys = keepReadsTensor && !keyTensorReads(keepOp.getBody()).empty();
+  keepReadsByKey = keepReadsTensor && (!onlyRowsOrKeys || readsKeys);
   // Keep values at their first use: a mask of indices and params, or one
   // whose reads are by row (made before the loop) or by key (shared).
-  keepAtFirstUse = indexOnlyKeep && (!keepReadsTensor || (readsOnlyRowsOrKeys(keepOp.getBody()) &&
-                                                          (stageKeys || keyTensorReads(keepOp.getBody()).empty())));
+  keepAtFirstUse = indexOnlyKeep && (!keepReadsTensor || (onlyRowsOrKeys && (stageKeys || !readsKeys)));
   classified = keepOp && keepOp.getInputs().empty() && !(split && keepReadsHead);
   // The register cap (MmaKernelOptions::maxRegisters; a producer kernel's
   // come from setmaxnreg). Auto: masked kernels of the tiers measured
