@@ -6,7 +6,7 @@
 # 2. document, full and causal timed at S = 512 / 2048 / 8192 (+ gqa_2048), then the peers
 #    (FlexAttention, SDPA) on those rows in the same run: document's default beside Flex;
 #    and document again with --class-table (the table kept by the caller);
-# 3. ncu of full at mha_512 (where a block's fixed cost weighs most) unless SKIP_NCU=1.
+# 3. ncu of full at mha_512 and mha_8192 (where a block's fixed cost weighs most) unless SKIP_NCU=1.
 set -uo pipefail
 S=${1:-build-gpu-stage}
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
@@ -25,8 +25,8 @@ bench 100 --class-table --dtypes bf16 --seq 512,2048,8192 --shapes mha_512,mha_2
 timeout 200 python3 bench/gpu/peers.py --attnc "$OUT/rows.jsonl" --out /tmp >"$OUT/peers.log" 2>&1
 echo "peers rc $?" | tee -a "$L"; tail -n 25 "$OUT/peers.log" | tee -a "$L"
 if [ "${SKIP_NCU:-0}" != 1 ]; then
-  echo "== 3. ncu full mha_512" | tee -a "$L"
-  NCU_BENCH_ARGS="--seq 512" timeout 150 bash bench/gpu/ncu.sh "$S:full:mha_512" >/dev/null 2>&1
+  echo "== 3. ncu full mha_512, mha_8192 (ncu.txt)" | tee -a "$L"
+  NCU_BENCH_ARGS="--seq 512,8192" timeout 200 bash bench/gpu/ncu.sh "$S:full:mha_512" "$S:full:mha_8192" >/dev/null 2>&1
   grep -E "Duration|Throughput|Pipe|Active|Registers|Occupancy|Stall|Eligible|Issued|Waves|L2 Hit|DRAM" \
     "$OUT/ncu.txt" | head -60 | tee -a "$L"
 fi

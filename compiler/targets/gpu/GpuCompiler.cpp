@@ -367,15 +367,26 @@ FailureOr<std::string> compileGpuKernels(ModuleOp kernels, const GpuCompileOptio
   if (outer->getBody()->empty())
     return kernels.emitError("gpu target: no kernels to compile");
   // The ABI marker (attn/gpu.h), once per image: in the first module only
-  // (ptxas links the modules into one cubin). The overlapped warpgroup-MMA
-  // kernels have three unpadded stages (mmaStages; dtype and tier do not
-  // change the count).
-  MmaKernelOptions any = mmaKernelOptions(options, ATTN_BF16, 128);
-  bool threeStages = mmaStages(any) == ATTN_GPU_MMA_OVERLAP_STAGES;
-  int32_t abi = isProducerMma(any)     ? ATTN_GPU_ABI_PRODUCER
-                : threeStages          ? ATTN_GPU_ABI_THREE_STAGES
-                : isPersistentMma(any) ? ATTN_GPU_ABI_PERSISTENT
-                                       : ATTN_GPU_ABI_VERSION;
+  // (ptxas links the modules into one cubin). It is the launch geometry that
+  // the tensor-core kernels were built for (their kGpuAbiAttrName; MmaBuilder
+  // decides it per variant: the producer warpgroup's blocks, three stages,
+  // persistent blocks), one for the whole image.
+  std::optional<int32_t> kernelAbi;
+  WalkResult mixed = outer->walk([&](gpu::GPUFuncOp fn) {
+    auto attr = fn->getAttrOfType<IntegerAttr>(kGpuAbiAttrName);
+    if (!attr)
+      return WalkResult::advance();
+    fn->removeAttr(kGpuAbiAttrName);
+    int32_t abi = static_cast<int32_t>(attr.getInt());
+    if (kernelAbi && *kernelAbi != abi)
+      return WalkResult::interrupt();
+    kernelAbi = abi;
+    return WalkResult::advance();
+  });
+  if (mixed.wasInterrupted())
+    return kernels.emitError("gpu target: the tensor-core kernels of one image need different "
+                             "launch ABIs (attn/gpu.h); compile their variants apart");
+  int32_t abi = kernelAbi.value_or(ATTN_GPU_ABI_VERSION);
   {
     auto gm = *(*outer->getOps<ModuleOp>().begin()).getOps<gpu::GPUModuleOp>().begin();
     b.setInsertionPointToStart(gm.getBody());

@@ -37,7 +37,7 @@ struct GpuCompileOptions {
   /// MmaKernelOptions::tileRange (attnc --gpu-tile-range, default on).
   bool tileRange = true;
   /// MmaKernelOptions::pingPong (attnc --gpu-pingpong).
-  bool pingPong = false;
+  bool pingPong = true;
   /// MmaKernelOptions::warpgroupVotes (attnc --gpu-warpgroup-votes).
   bool warpgroupVotes = true;
   /// MmaKernelOptions::tileClasses (attnc --gpu-tile-classes).
@@ -48,8 +48,8 @@ struct GpuCompileOptions {
   bool overlap = false;
   /// MmaKernelOptions::persistent (attnc --gpu-persistent).
   bool persistent = false;
-  /// MmaKernelOptions::producer (attnc --gpu-producer).
-  bool producer = false;
+  /// MmaKernelOptions::producer (attnc --gpu-producer): -1 auto, 0 off, 1 on.
+  int producer = -1;
   /// MmaKernelOptions::maxRegisters (attnc --gpu-max-registers).
   int maxRegisters = -1;
 };

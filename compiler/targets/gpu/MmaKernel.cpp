@@ -2620,6 +2620,12 @@ scf::ForOp MmaBuilder::emitKeyLoop(Value firstTile, Value numTiles, ArrayRef<Val
   // and both stages are free.
   auto skipped = [&]() -> SmallVector<Value> {
     SmallVector<Value> out(states);
+    if (turnMine) {
+      // Ping-pong: the turns of the QK and the PV this warpgroup skips, so
+      // that the other's alternation goes on.
+      ptx::namedBarrierArrive(b, loc, turnOther, 256);
+      ptx::namedBarrierSync(b, loc, turnMine, 256);
+    }
     if (!overlapPV)
       return out;
     // Only a real deferred PV (none after a skip or before the first tile).
@@ -2688,7 +2694,38 @@ LogicalResult MmaBuilder::build() {
   elemTy = options.inputType == ATTN_F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
   std::string name = mmaKernelName(variant.getSymName(), options.inputType, hd);
   persistent = isPersistentMma(options) && !split;
-  producer = isProducerMma(options) && !split;
+  // The mask plan: when every masked Einsum keeps by the same fiber and it
+  // needs no K / V, a tile no row of the block keeps is neither loaded nor
+  // computed; when that fiber is a map of indices and params, interval
+  // arithmetic classifies the tiles (empty ones skipped before anything
+  // else, full ones need no per-element mask).
+  Block &casBody = cas.getBody().front();
+  bool oneKeep = true;
+  for (Operation &op : casBody)
+    if (auto e = dyn_cast<cascade::EinsumOp>(op); e && e.getKeep()) {
+      if (keepFiber && keepFiber != e.getKeep())
+        oneKeep = false;
+      keepFiber = e.getKeep();
+    }
+  indexOnlyKeep = keepFiber && oneKeep && !dependsOnLoad(keepFiber);
+  keepOp = indexOnlyKeep ? keepFiber.getDefiningOp<cascade::EinsumOp>() : nullptr;
+  if (keepOp)
+    keepOp.getBody().walk([&](attn::LoadOp) { keepReadsTensor = true; });
+  // A split kernel's rows span the heads of a group: its tiles are classed
+  // with one head, so only when the mask does not read h.
+  keepReadsHead = keepOp && !keepOp.getBody().front().getArgument(1).use_empty();
+  stageKeys = keepReadsTensor && canStageKeyReads();
+  bool onlyRowsOrKeys = keepReadsTensor && readsOnlyRowsOrKeys(keepOp.getBody());
+  bool readsKeys = keepReadsTensor && !keyTensorReads(keepOp.getBody()).empty();
+  keepReadsByKey = keepReadsTensor && (!onlyRowsOrKeys || readsKeys);
+  // Keep values at their first use: a mask of indices and params, or one
+  // whose reads are by row (made before the loop) or by key (shared).
+  keepAtFirstUse = indexOnlyKeep && (!keepReadsTensor || (onlyRowsOrKeys && (stageKeys || !readsKeys)));
+  classified = keepOp && keepOp.getInputs().empty() && !(split && keepReadsHead);
+  // A producer warpgroup (auto: unless the mask reads a tensor by key,
+  // whose kernel is faster with all 255 registers; session 17 / 18).
+  producer = mayBeProducerMma(options) && !split &&
+             (options.producer != kMmaProducerAuto || !keepReadsByKey);
   // K and V tiles of every stage in dynamic shared memory
   // (attn_gpu_mma_smem_bytes): for ldmatrix rows padded by 8 elements, so
   // that its 8 row addresses fall in different banks; for wgmma core
@@ -2703,6 +2740,12 @@ LogicalResult MmaBuilder::build() {
                                << needs << " bytes) exceeds the launch's (" << given << ")";
   auto fn = addGpuKernel(target, b, loc, split ? name + "_split" : name);
   fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(blockThreads()), 1, 1}));
+  if (!split)
+    fn->setAttr(kGpuAbiAttrName, b.getI32IntegerAttr(producer     ? ATTN_GPU_ABI_PRODUCER
+                                                     : persistent ? ATTN_GPU_ABI_PERSISTENT
+                                                     : stages() == ATTN_GPU_MMA_OVERLAP_STAGES
+                                                         ? ATTN_GPU_ABI_THREE_STAGES
+                                                         : ATTN_GPU_ABI_VERSION));
   args = fn.getArgument(0);
   auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   smem = gpu::DynamicSharedMemoryOp::create(
@@ -2774,33 +2817,6 @@ LogicalResult MmaBuilder::build() {
   if (!persistent && !producer)
     init = emitItemStart();
   allTiles = arith::DivSIOp::create(b, loc, add(skv, cI64(bc - 1)), cI64(bc));
-  // The mask plan: when every masked Einsum keeps by the same fiber and it
-  // needs no K / V, a tile no row of the block keeps is neither loaded nor
-  // computed; when that fiber is a map of indices and params, interval
-  // arithmetic classifies the tiles (empty ones skipped before anything
-  // else, full ones need no per-element mask).
-  bool oneKeep = true;
-  for (Operation &op : body)
-    if (auto e = dyn_cast<cascade::EinsumOp>(op); e && e.getKeep()) {
-      if (keepFiber && keepFiber != e.getKeep())
-        oneKeep = false;
-      keepFiber = e.getKeep();
-    }
-  indexOnlyKeep = keepFiber && oneKeep && !dependsOnLoad(keepFiber);
-  keepOp = indexOnlyKeep ? keepFiber.getDefiningOp<cascade::EinsumOp>() : nullptr;
-  if (keepOp)
-    keepOp.getBody().walk([&](attn::LoadOp) { keepReadsTensor = true; });
-  // A split kernel's rows span the heads of a group: its tiles are classed
-  // with one head, so only when the mask does not read h.
-  keepReadsHead = keepOp && !keepOp.getBody().front().getArgument(1).use_empty();
-  stageKeys = keepReadsTensor && canStageKeyReads();
-  bool onlyRowsOrKeys = keepReadsTensor && readsOnlyRowsOrKeys(keepOp.getBody());
-  bool readsKeys = keepReadsTensor && !keyTensorReads(keepOp.getBody()).empty();
-  keepReadsByKey = keepReadsTensor && (!onlyRowsOrKeys || readsKeys);
-  // Keep values at their first use: a mask of indices and params, or one
-  // whose reads are by row (made before the loop) or by key (shared).
-  keepAtFirstUse = indexOnlyKeep && (!keepReadsTensor || (onlyRowsOrKeys && (stageKeys || !readsKeys)));
-  classified = keepOp && keepOp.getInputs().empty() && !(split && keepReadsHead);
   // The register cap (MmaKernelOptions::maxRegisters; a producer kernel's
   // come from setmaxnreg). Auto: masked kernels of the tiers measured
   // (96, 128: 128-key tiles; d256 and d64 spilled more under it, unmeasured)
@@ -2907,14 +2923,18 @@ LogicalResult MmaBuilder::build() {
     // k-th PV, so each issues PV(t), QK(t + 1) while the other is in its
     // softmax. Every bar.arrive meets a bar.sync (warpgroup 0 arrives once more
     // after the loop), and neither can arrive twice on a barrier before the
-    // other's sync: the two turns alternate. Needs the loop free of block
-    // barriers (a vote would wait for a warpgroup held at its turn).
+    // other's sync: the two turns alternate. A partial tile that a warpgroup
+    // skips (per-warpgroup votes) takes both its turns all the same. Needs
+    // the loop free of block barriers (a block vote would wait for a
+    // warpgroup held at its turn): a producer kernel has none.
     Value wg1;
-    // It also needs two tiles of look-ahead: with one, warpgroup 0's loader
-    // of tile t + 1 waits for warpgroup 1 to finish tile t - 1, whose PV waits
-    // for warpgroup 0's QK of tile t (a deadlock); the two-stage pipeline of
-    // 128-key tiles has one, so the option is inert there.
-    if (options.pingPong && useWgmma() && pipelined && ahead >= 2 && !indexOnlyKeep &&
+    // It also needs the loads issued by other threads than the consumers, or
+    // two tiles of look-ahead: with one, warpgroup 0's loader of tile t + 1
+    // waits for warpgroup 1 to finish tile t - 1, whose PV waits for warpgroup
+    // 0's QK of tile t (a deadlock); the consumers' two-stage pipeline of
+    // 128-key tiles has one, so there the option is inert.
+    bool blockVotes = indexOnlyKeep && !votesPerWarpgroup() && !usesClassTable() && !producer;
+    if (options.pingPong && useWgmma() && pipelined && (ahead >= 2 || producer) && !blockVotes &&
         threads() == 256 && !overlapPV) {
       Value wg = warpgroupI32();
       turnMine = arith::AddIOp::create(b, loc, cI32(1), wg);

@@ -47,9 +47,11 @@ struct MmaKernelOptions {
   /// The two warpgroups of a block take turns on the tensor cores, as
   /// FlashAttention-3's ping-pong: one issues its PV of tile t and QK of
   /// tile t + 1 while the other computes its softmax (named barriers 1 and
-  /// 2). Only where the key loop has no block-wide barrier (no vote on
-  /// partial tiles: masks that keep by index are left as they are).
-  bool pingPong = false;
+  /// 2). Where the loads come from other threads than the consumers (a
+  /// producer kernel) and the key loop has no block-wide barrier; inert in
+  /// the others. Session 18 (H100, with the producer): full +3..6%,
+  /// sigmoid_attn +6..11%, the masked variants 0..+10% but document.
+  bool pingPong = true;
   /// Partial tiles of a mask are voted on (is any point kept?) by each
   /// warpgroup when it computes them, on its own named barrier, instead of
   /// by the whole block when they are loaded (a block barrier per partial
@@ -86,10 +88,13 @@ struct MmaKernelOptions {
   /// warpgroup (the producer, its registers lowered by setmaxnreg) loads the
   /// K / V tiles into the two stages while the two consumer warpgroups
   /// (registers raised) compute, as FlashAttention-3's warp specialisation
-  /// (ATTN_GPU_ABI_PRODUCER; isProducerMma). Three stages were measured
-  /// slower (session 15: causal -5..-11%, the L1 left beside 224 KB of
-  /// shared memory being one suspect).
-  bool producer = false;
+  /// (ATTN_GPU_ABI_PRODUCER). Three stages were measured slower (session
+  /// 15: causal -5..-11%, the L1 left beside 224 KB of shared memory being
+  /// one suspect). 1 on, 0 off, kMmaProducerAuto (default): on unless the
+  /// mask reads a tensor by key (session 18, H100, with the ping-pong: +0..11%
+  /// on every anchor variant but document, -3..4% at S <= 2048; its
+  /// uncapped registers matter more: session 17).
+  int producer = -1;
   /// Registers per thread of the tensor-core kernel (`.maxnreg`; not the
   /// split, producer or mma.sync kernels): 0 none (ptxas takes up to 255),
   /// N in [kMmaMinRegisters, 255], or kMmaRegistersAuto: kMmaMaskedRegisters for a kernel
@@ -101,6 +106,7 @@ struct MmaKernelOptions {
   int maxRegisters = -1;
 };
 constexpr int kMmaRegistersAuto = -1;
+constexpr int kMmaProducerAuto = -1;
 constexpr int kMmaMaskedSumsAuto = -1;
 constexpr int kMmaMaskedRegisters = 240;
 /// The smallest explicit cap: the d256 kernel's accumulators (128 floats of O
@@ -108,20 +114,23 @@ constexpr int kMmaMaskedRegisters = 240;
 /// and the d128 kernel's wgmma serialise below about 160.
 constexpr int kMmaMinRegisters = 168;
 
-/// Whether `options` builds producer kernels (MmaKernelOptions::producer
-/// where it applies): the ABI marker (GpuCompiler) and the kernel follow it.
-inline bool isProducerMma(const MmaKernelOptions &options) {
-  return options.producer && options.wgmma && !options.overlap && !options.persistent;
+/// Whether `options` allows producer kernels (MmaKernelOptions::producer on
+/// or auto, where it applies); MmaBuilder resolves auto per variant.
+inline bool mayBeProducerMma(const MmaKernelOptions &options) {
+  return options.producer != 0 && options.wgmma && !options.overlap && !options.persistent;
 }
-/// K / V shared-memory stages of the tensor-core kernels `options` builds:
-/// the one place of the rule that the ABI marker (GpuCompiler) and the
-/// kernel's layout (MmaBuilder) both follow.
+
+/// The attribute on each (non-split) tensor-core kernel naming the launch
+/// ABI its geometry needs (attn/gpu.h's ATTN_GPU_ABI_*): compileGpuKernels
+/// writes the image's ABI marker from it.
+constexpr llvm::StringLiteral kGpuAbiAttrName = "attn.gpu_abi";
+/// K / V shared-memory stages of the tensor-core kernels `options` builds.
 inline int64_t mmaStages(const MmaKernelOptions &options) {
   return options.overlap && options.wgmma ? ATTN_GPU_MMA_OVERLAP_STAGES : ATTN_GPU_MMA_STAGES;
 }
 
 /// Whether the (non-split) tensor-core kernels `options` builds are
-/// persistent: the ABI marker (GpuCompiler) and MmaBuilder follow this rule.
+/// persistent.
 inline bool isPersistentMma(const MmaKernelOptions &options) {
   return options.persistent && options.wgmma && !options.overlap;
 }

@@ -82,10 +82,10 @@ cl::opt<bool> gpuTileRange(
 cl::opt<bool> gpuPingPong(
     "gpu-pingpong", cl::cat(attncCategory),
     cl::desc("GPU tensor-core kernels: the two warpgroups of a block take turns on the tensor "
-             "cores (FlashAttention-3's ping-pong; kernels whose key loop votes keep their "
-             "schedule). Needs two tiles of look-ahead, so it is inert with the default "
-             "two-stage pipeline of 128-key tiles. Default false"),
-    cl::init(false));
+             "cores (FlashAttention-3's ping-pong) in the kernels with a producer warpgroup "
+             "(--gpu-producer); inert in the others, whose consumers load the tiles themselves. "
+             "Default true"),
+    cl::init(true));
 cl::opt<bool> gpuWarpgroupVotes(
     "gpu-warpgroup-votes", cl::cat(attncCategory),
     cl::desc("GPU tensor-core kernels: each warpgroup votes on a mask's partial tiles when it "
@@ -118,14 +118,14 @@ cl::opt<bool> gpuPersistent(
              "in rounds and loads the next item's Q and first K / V tile during the current one "
              "(not with --gpu-overlap). Default false"),
     cl::init(false));
-cl::opt<bool> gpuProducer(
+cl::opt<cl::boolOrDefault> gpuProducer(
     "gpu-producer", cl::cat(attncCategory),
     cl::desc("GPU warpgroup-MMA kernels: a third warpgroup loads the K / V tiles (TMA, or "
              "cp.async) while the two consumer warpgroups compute, with its registers moved "
              "to the consumers (setmaxnreg; "
              "FlashAttention-3's warp specialisation; not with --gpu-overlap or "
-             "--gpu-persistent). Default false"),
-    cl::init(false));
+             "--gpu-persistent). Default: on unless the variant's mask reads a tensor by key "
+             "(document); --gpu-producer=false or =true for every variant"));
 cl::opt<int> gpuMaxRegisters(
     "gpu-max-registers", cl::cat(attncCategory),
     cl::desc("GPU warpgroup-MMA kernels: registers per thread (.maxnreg; 168..255), 0 for no "
@@ -226,7 +226,7 @@ int main(int argc, char **argv) {
     return usageError("--gpu-masked-sums: '" + gpuMaskedSums + "' is not auto, fast, select or recompute");
   aot.gpuOverlap = gpuOverlap;
   aot.gpuPersistent = gpuPersistent;
-  aot.gpuProducer = gpuProducer;
+  aot.gpuProducer = gpuProducer == cl::BOU_UNSET ? -1 : gpuProducer == cl::BOU_TRUE ? 1 : 0;
   if (gpuMaxRegisters != -1 && gpuMaxRegisters != 0 &&
       (gpuMaxRegisters < attn::kMmaMinRegisters || gpuMaxRegisters > 255))
     return usageError("--gpu-max-registers: " + std::to_string(gpuMaxRegisters) + " is not -1, 0 or in [" +
