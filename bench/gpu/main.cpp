@@ -60,6 +60,9 @@ struct Options {
   std::set<std::string> shapes;   ///< empty: all
   std::vector<int64_t> seqs = {2048};
   std::vector<int64_t> decodeKv = {8192};
+  /// Head dimensions of the timed prefill shapes: 128 names them mha_<S> /
+  /// gqa_<S>, any other D mha_<S>_d<D> / gqa_<S>_d<D> (the other tiers).
+  std::vector<int64_t> headDims = {128};
   int warmup = 3, reps = 20;
   double maxSeconds = 3; ///< timing budget of one row
   bool checkOnly = false;
@@ -82,7 +85,8 @@ std::vector<std::string> splitList(const std::string &s) {
 void usage() {
   std::printf(
       "usage: attn-gpu-bench --dir DIR [--dtypes bf16,f16] [--variants a,b] [--seq 2048,8192]\n"
-      "                      [--decode-kv 8192,32768] [--warmup N] [--reps N] [--check-only]\n"
+      "                      [--decode-kv 8192,32768] [--head-dims 64,128,256] [--warmup N]\n"
+      "                      [--reps N] [--check-only]\n"
       "                      [--shapes NAME,...] [--max-seconds S] [--json FILE] [--class-table]\n"
       "DIR: <variant>_<dtype>.cubin (+ <variant>.info) as written by attnc --target gpu --emit cubin\n");
 }
@@ -123,6 +127,10 @@ bool parseOptions(int argc, char **argv, Options &o) {
       o.seqs.clear();
       for (auto &x : splitList(v))
         o.seqs.push_back(std::stoll(x));
+    } else if (a.rfind("--head-dims", 0) == 0 && value(v)) {
+      o.headDims.clear();
+      for (auto &x : splitList(v))
+        o.headDims.push_back(std::stoll(x));
     } else if (a.rfind("--decode-kv", 0) == 0 && value(v)) {
       o.decodeKv.clear();
       for (auto &x : splitList(v))
@@ -302,11 +310,13 @@ std::vector<Shape> shapes(const Options &o) {
   add("check_d63", 1, 4, 2, 130, 200, 63, -1, false, small);
   if (o.checkOnly)
     return out;
-  for (int64_t S : o.seqs) {
-    int64_t B = std::max<int64_t>(1, 4 * 2048 / S);
-    add("mha_" + std::to_string(S), B, 16, 16, S, S, 128, -1, true, {});
-    add("gqa_" + std::to_string(S), B, 32, 8, S, S, 128, -1, true, {});
-  }
+  for (int64_t D : o.headDims)
+    for (int64_t S : o.seqs) {
+      int64_t B = std::max<int64_t>(1, 4 * 2048 / S);
+      std::string tail = std::to_string(S) + (D == 128 ? "" : "_d" + std::to_string(D));
+      add("mha_" + tail, B, 16, 16, S, S, D, -1, true, {});
+      add("gqa_" + tail, B, 32, 8, S, S, D, -1, true, {});
+    }
   for (int64_t Skv : o.decodeKv)
     add("decode_" + std::to_string(Skv), 8, 32, 8, 1, Skv, 128, -1, true, {});
   return out;
