@@ -77,18 +77,10 @@ static TileKernelOptions gpuKernelOptions(attn_dtype dtype) {
 static MmaKernelOptions mmaKernelOptions(const GpuCompileOptions &options, attn_dtype dtype,
                                          int64_t hd) {
   MmaKernelOptions mo;
+  static_cast<MmaMapping &>(mo) = options;
   mo.inputType = dtype;
   mo.headDim = hd;
   mo.wgmma = options.wgmma && options.chip == "sm_90a";
-  mo.tileRange = options.tileRange;
-  mo.pingPong = options.pingPong;
-  mo.warpgroupVotes = options.warpgroupVotes;
-  mo.tileClasses = options.tileClasses;
-  mo.maskedSums = options.maskedSums;
-  mo.overlap = options.overlap;
-  mo.persistent = options.persistent;
-  mo.producer = options.producer;
-  mo.maxRegisters = options.maxRegisters;
   return mo;
 }
 

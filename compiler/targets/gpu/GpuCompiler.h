@@ -12,6 +12,7 @@
 #define ATTNC_COMPILER_TARGETS_GPU_GPUCOMPILER_H
 
 #include "attn/attn.h"
+#include "compiler/targets/gpu/MmaKernel.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/LogicalResult.h"
@@ -22,7 +23,9 @@
 namespace attn {
 class VariantOp;
 
-struct GpuCompileOptions {
+/// A GPU compile: the target, the tiers and dtypes, and the tensor-core
+/// kernels' mapping (MmaMapping, attnc's --gpu-* flags).
+struct GpuCompileOptions : MmaMapping {
   int64_t keyTile = 16;                        ///< keys per tile (m0)
   std::vector<attn_dtype> dtypes = {ATTN_BF16, ATTN_F16, ATTN_F32};
   std::string chip = "sm_90a";
@@ -34,24 +37,6 @@ struct GpuCompileOptions {
   /// On sm_90a the tensor-core kernels use warpgroup MMAs (wgmma); false:
   /// mma.sync everywhere (attnc --gpu-mma=sync).
   bool wgmma = true;
-  /// MmaKernelOptions::tileRange (attnc --gpu-tile-range, default on).
-  bool tileRange = true;
-  /// MmaKernelOptions::pingPong (attnc --gpu-pingpong).
-  bool pingPong = true;
-  /// MmaKernelOptions::warpgroupVotes (attnc --gpu-warpgroup-votes).
-  bool warpgroupVotes = true;
-  /// MmaKernelOptions::tileClasses (attnc --gpu-tile-classes).
-  bool tileClasses = true;
-  /// MmaKernelOptions::maskedSums (attnc --gpu-masked-sums; -1 auto).
-  int maskedSums = -1;
-  /// MmaKernelOptions::overlap (attnc --gpu-overlap).
-  bool overlap = false;
-  /// MmaKernelOptions::persistent (attnc --gpu-persistent).
-  bool persistent = false;
-  /// MmaKernelOptions::producer (attnc --gpu-producer): -1 auto, 0 off, 1 on.
-  int producer = -1;
-  /// MmaKernelOptions::maxRegisters (attnc --gpu-max-registers).
-  int maxRegisters = -1;
 };
 
 /// Registers the dialects and translations the GPU target produces.

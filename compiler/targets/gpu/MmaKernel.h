@@ -33,13 +33,10 @@
 namespace attn {
 class VariantOp;
 
-struct MmaKernelOptions {
-  attn_dtype inputType = ATTN_BF16; ///< ATTN_BF16 or ATTN_F16
-  int64_t headDim = 128;            ///< the kernel handles D <= headDim (a multiple of 32, <= 256)
-  /// Hopper (sm_90a): QK and PV as warpgroup MMAs (wgmma, B read from shared
-  /// memory by the tensor cores) instead of ldmatrix + mma.sync. Split-KV
-  /// kernels (one warp per block) always use mma.sync.
-  bool wgmma = false;
+/// How a variant maps onto the tensor-core kernels, the choices that attnc's
+/// --gpu-* flags make: one struct that the driver's options, GpuCompileOptions
+/// and MmaKernelOptions share (no field-by-field copies between them).
+struct MmaMapping {
   /// Visit only the key tiles between the first and last span that the
   /// mask's interval arithmetic cannot show empty for the block's rows
   /// (false: every tile, each classified on its own).
@@ -104,6 +101,15 @@ struct MmaKernelOptions {
   /// -0..+8%, sliding_window and alibi_causal -2..+1%, full -1..-3%; 224 was
   /// slower. Session 17: document with the selected sums is faster uncapped.
   int maxRegisters = -1;
+};
+
+struct MmaKernelOptions : MmaMapping {
+  attn_dtype inputType = ATTN_BF16; ///< ATTN_BF16 or ATTN_F16
+  int64_t headDim = 128;            ///< the kernel handles D <= headDim (a multiple of 32, <= 256)
+  /// Hopper (sm_90a): QK and PV as warpgroup MMAs (wgmma, B read from shared
+  /// memory by the tensor cores) instead of ldmatrix + mma.sync. Split-KV
+  /// kernels (one warp per block) always use mma.sync.
+  bool wgmma = false;
 };
 constexpr int kMmaRegistersAuto = -1;
 constexpr int kMmaProducerAuto = -1;

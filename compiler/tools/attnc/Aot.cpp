@@ -133,15 +133,7 @@ GpuCompileOptions driver::gpuCompileOptions(const AotOptions &o) {
   go.keyTile = o.gpuKeyTile;
   go.mmaHeadDims = o.gpuHeadDims;
   go.wgmma = o.gpuWgmma;
-  go.tileRange = o.gpuTileRange;
-  go.pingPong = o.gpuPingPong;
-  go.warpgroupVotes = o.gpuWarpgroupVotes;
-  go.maskedSums = o.gpuMaskedSums;
-  go.tileClasses = o.gpuTileClasses;
-  go.overlap = o.gpuOverlap;
-  go.persistent = o.gpuPersistent;
-  go.producer = o.gpuProducer;
-  go.maxRegisters = o.gpuMaxRegisters;
+  static_cast<MmaMapping &>(go) = o.gpuMapping;
   go.dtypes = o.dtypes;
   return go;
 }

@@ -62,15 +62,10 @@ struct AotOptions {
   int64_t gpuKeyTile = 16;            ///< the GPU kernels' key tile
   std::vector<int64_t> gpuHeadDims = {64, 128}; ///< tensor-core kernel tiers (--gpu-head-dims)
   bool gpuWgmma = true; ///< warpgroup MMAs on sm_90a (--gpu-mma)
-  bool gpuTileRange = true; ///< --gpu-tile-range (=false: every tile)
-  bool gpuPingPong = true; ///< --gpu-pingpong
-  bool gpuWarpgroupVotes = true; ///< --gpu-warpgroup-votes
-  int gpuMaskedSums = -1;        ///< --gpu-masked-sums: -1 auto, 0 select, 1 fast, 2 recompute
-  bool gpuTileClasses = true; ///< --gpu-tile-classes
-  bool gpuOverlap = false; ///< --gpu-overlap
-  bool gpuPersistent = false; ///< --gpu-persistent
-  int gpuProducer = -1; ///< --gpu-producer: -1 auto, 0 off, 1 on
-  int gpuMaxRegisters = -1; ///< --gpu-max-registers
+  /// The tensor-core kernels' mapping (--gpu-tile-range, --gpu-pingpong,
+  /// --gpu-warpgroup-votes, --gpu-masked-sums, --gpu-tile-classes, --gpu-overlap,
+  /// --gpu-persistent, --gpu-producer, --gpu-max-registers).
+  MmaMapping gpuMapping;
   bool verbose = false; ///< announce the work at once (else after 1 s)
 };
 

@@ -101,7 +101,7 @@ int attn::driver::explainMain(mlir::ModuleOp attnModule, bool explain,
       if (!c)
         return;
       if (k == history.size())
-        history.push_back({v.getSymName().str(), {}});
+        history.push_back({v.getSymName().str(), {}, {}});
       Snapshot snap{stage.str(), "", cascade::computePassCount(c)};
       llvm::raw_string_ostream irOs(snap.ir);
       v->print(irOs);

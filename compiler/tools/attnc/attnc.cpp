@@ -210,29 +210,29 @@ int main(int argc, char **argv) {
   if (gpuMma != "wgmma" && gpuMma != "sync")
     return usageError("--gpu-mma: '" + gpuMma + "' is neither wgmma nor sync");
   aot.gpuWgmma = gpuMma == "wgmma";
-  aot.gpuTileRange = gpuTileRange;
-  aot.gpuPingPong = gpuPingPong;
-  aot.gpuWarpgroupVotes = gpuWarpgroupVotes;
-  aot.gpuTileClasses = gpuTileClasses;
+  aot.gpuMapping.tileRange = gpuTileRange;
+  aot.gpuMapping.pingPong = gpuPingPong;
+  aot.gpuMapping.warpgroupVotes = gpuWarpgroupVotes;
+  aot.gpuMapping.tileClasses = gpuTileClasses;
   if (gpuMaskedSums == "auto")
-    aot.gpuMaskedSums = -1;
+    aot.gpuMapping.maskedSums = -1;
   else if (gpuMaskedSums == "fast")
-    aot.gpuMaskedSums = 1;
+    aot.gpuMapping.maskedSums = 1;
   else if (gpuMaskedSums == "select")
-    aot.gpuMaskedSums = 0;
+    aot.gpuMapping.maskedSums = 0;
   else if (gpuMaskedSums == "recompute")
-    aot.gpuMaskedSums = 2;
+    aot.gpuMapping.maskedSums = 2;
   else
     return usageError("--gpu-masked-sums: '" + gpuMaskedSums + "' is not auto, fast, select or recompute");
-  aot.gpuOverlap = gpuOverlap;
-  aot.gpuPersistent = gpuPersistent;
-  aot.gpuProducer = gpuProducer == cl::BOU_UNSET ? -1 : gpuProducer == cl::BOU_TRUE ? 1 : 0;
+  aot.gpuMapping.overlap = gpuOverlap;
+  aot.gpuMapping.persistent = gpuPersistent;
+  aot.gpuMapping.producer = gpuProducer == cl::BOU_UNSET ? -1 : gpuProducer == cl::BOU_TRUE ? 1 : 0;
   if (gpuMaxRegisters != -1 && gpuMaxRegisters != 0 &&
       (gpuMaxRegisters < attn::kMmaMinRegisters || gpuMaxRegisters > 255))
     return usageError("--gpu-max-registers: " + std::to_string(gpuMaxRegisters) + " is not -1, 0 or in [" +
                       std::to_string(attn::kMmaMinRegisters) + ", 255] (fewer do not hold the " +
                       "kernels' accumulators)");
-  aot.gpuMaxRegisters = gpuMaxRegisters;
+  aot.gpuMapping.maxRegisters = gpuMaxRegisters;
 
   mlir::MLIRContext ctx;
   attn::driver::registerDialects(ctx);
