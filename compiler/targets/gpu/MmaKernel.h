@@ -45,7 +45,7 @@ struct MmaMapping {
   /// FlashAttention-3's ping-pong: one issues its PV of tile t and QK of
   /// tile t + 1 while the other computes its softmax (named barriers 1 and
   /// 2). Where the loads come from other threads than the consumers (a
-  /// producer kernel) and the key loop has no block-wide barrier; inert in
+  /// producer kernel, whose key loop has no block-wide barrier); inert in
   /// the others. Session 18 (H100, with the producer): full +3..6%,
   /// sigmoid_attn +6..11%, the masked variants 0..+10% but document.
   bool pingPong = true;
