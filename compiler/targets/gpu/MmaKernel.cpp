@@ -551,7 +551,7 @@ private:
   bool persistent = false;
   int64_t qBuffers() const { return persistent ? 2 : 1; }
 
-  // --- the producer warpgroup (isProducerMma) ---------------------------------
+  // --- the producer warpgroup (mayBeProducerMma; auto resolved in build()) -----
   /// A third warpgroup (threads 256..383) loads the K / V tiles: TMA from
   /// its first thread, else cp.async from all 128 (arriving on the full
   /// barriers); warpgroups 0 and 1 (the consumers) compute and never issue a
