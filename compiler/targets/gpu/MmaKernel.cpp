@@ -125,6 +125,12 @@ public:
 
   /// Checks the cascade's shape; false with the reason when not covered.
   bool classify(std::string &why);
+  /// The mask plan (keepFiber, indexOnlyKeep, keepReadsByKey, ...): from the
+  /// cascade alone, before anything is emitted.
+  void planMask();
+  /// Whether the (non-split) kernel has a producer warpgroup: the options'
+  /// choice, auto resolved by the mask plan.
+  bool wantsProducer() const;
   LogicalResult build();
   /// The merge kernel of a split cascade: one thread per output element
   /// combines the chunks' states and writes o (and lse, from f = 0).
@@ -2688,12 +2694,7 @@ scf::ForOp MmaBuilder::emitKeyLoop(Value firstTile, Value numTiles, ArrayRef<Val
   return loop;
 }
 
-LogicalResult MmaBuilder::build() {
-  MLIRContext *ctx = target.getContext();
-  ptrTy = LLVM::LLVMPointerType::get(ctx);
-  elemTy = options.inputType == ATTN_F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
-  std::string name = mmaKernelName(variant.getSymName(), options.inputType, hd);
-  persistent = isPersistentMma(options) && !split;
+void MmaBuilder::planMask() {
   // The mask plan: when every masked Einsum keeps by the same fiber and it
   // needs no K / V, a tile no row of the block keeps is neither loaded nor
   // computed; when that fiber is a map of indices and params, interval
@@ -2722,10 +2723,23 @@ LogicalResult MmaBuilder::build() {
   // whose reads are by row (made before the loop) or by key (shared).
   keepAtFirstUse = indexOnlyKeep && (!keepReadsTensor || (onlyRowsOrKeys && (stageKeys || !readsKeys)));
   classified = keepOp && keepOp.getInputs().empty() && !(split && keepReadsHead);
+}
+
+bool MmaBuilder::wantsProducer() const {
   // A producer warpgroup (auto: unless the mask reads a tensor by key,
   // whose kernel is faster with all 255 registers; session 17 / 18).
-  producer = mayBeProducerMma(options) && !split &&
-             (options.producer != kMmaProducerAuto || !keepReadsByKey);
+  return mayBeProducerMma(options) && !split &&
+         (options.producer != kMmaProducerAuto || !keepReadsByKey);
+}
+
+LogicalResult MmaBuilder::build() {
+  MLIRContext *ctx = target.getContext();
+  ptrTy = LLVM::LLVMPointerType::get(ctx);
+  elemTy = options.inputType == ATTN_F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
+  std::string name = mmaKernelName(variant.getSymName(), options.inputType, hd);
+  persistent = isPersistentMma(options) && !split;
+  planMask();
+  producer = wantsProducer();
   // K and V tiles of every stage in dynamic shared memory
   // (attn_gpu_mma_smem_bytes): for ldmatrix rows padded by 8 elements, so
   // that its 8 row addresses fall in different banks; for wgmma core
@@ -3431,6 +3445,25 @@ bool fitsMmaKernel(VariantOp variant, std::string *why) {
   if (why)
     *why = reason;
   return fits;
+}
+
+std::string describeMmaSchedule(VariantOp variant, const MmaMapping &mapping) {
+  std::string reason;
+  cascade::CascadeOp cas = cascadeOf(variant, reason);
+  MmaKernelOptions options;
+  static_cast<MmaMapping &>(options) = mapping;
+  options.wgmma = true;
+  MmaBuilder builder(variant, cas, nullptr, options);
+  if (!cas || !builder.classify(reason))
+    return "";
+  builder.planMask();
+  if (!builder.wantsProducer())
+    return mayBeProducerMma(options) ? "the consumer warpgroups load K / V (the mask reads a tensor "
+                                       "by key: no producer warpgroup)"
+                                     : "the consumer warpgroups load K / V";
+  return mapping.pingPong ? "a producer warpgroup loads K / V, the two consumer warpgroups take "
+                            "turns on the tensor cores (ping-pong)"
+                          : "a producer warpgroup loads K / V";
 }
 
 FailureOr<bool> buildMmaKernel(VariantOp variant, ModuleOp target, const MmaKernelOptions &options,

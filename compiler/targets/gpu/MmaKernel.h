@@ -165,6 +165,11 @@ mlir::FailureOr<bool> buildMmaKernel(attn::VariantOp variant, mlir::ModuleOp tar
 /// reason in `*why` (`attnc --explain` prints it).
 bool fitsMmaKernel(attn::VariantOp variant, std::string *why);
 
+/// How the sm_90a tensor-core kernels of `variant` (one that fits) move K / V
+/// under `mapping`: a producer warpgroup with the consumers taking turns, or
+/// consumers that load, and why (`attnc --explain`); "" when it does not fit.
+std::string describeMmaSchedule(attn::VariantOp variant, const MmaMapping &mapping);
+
 } // namespace attn
 
 #endif

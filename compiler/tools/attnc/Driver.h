@@ -39,8 +39,11 @@ int runMain(int argc, char **argv);
 
 /// `attnc FILE --explain` / `--emit cascade` (Explain.cpp): prints, for each
 /// variant of `module`, the cascade before and after the rewrites and the pass
-/// count with reasons (explain), or just the final cascade IR.
-int explainMain(mlir::ModuleOp attnModule, bool explain, llvm::raw_ostream &os);
+/// count with reasons (explain), or just the final cascade IR; the GPU line
+/// describes the tensor-core kernels under `gpuMapping` (attnc's --gpu-* flags)
+/// with warpgroup MMAs on sm_90a (`gpuWgmma`) or mma.sync (--gpu-mma=sync).
+int explainMain(mlir::ModuleOp attnModule, bool explain, const MmaMapping &gpuMapping,
+                bool gpuWgmma, llvm::raw_ostream &os);
 
 /// What `attnc FILE` produces ahead of time (Aot.cpp).
 enum class AotKind {

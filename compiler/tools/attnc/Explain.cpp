@@ -90,6 +90,7 @@ void printSummary(const VariantHistory &h, llvm::raw_ostream &os) {
 } // namespace
 
 int attn::driver::explainMain(mlir::ModuleOp attnModule, bool explain,
+                              const MmaMapping &gpuMapping, bool gpuWgmma,
                               llvm::raw_ostream &os) {
   std::vector<VariantHistory> history;
   auto record = [&](llvm::StringRef stage, ModuleOp module) {
@@ -122,8 +123,11 @@ int attn::driver::explainMain(mlir::ModuleOp attnModule, bool explain,
       return;
     std::string why;
     history[k++].gpuMapping =
-        fitsMmaKernel(v, &why) ? "tensor-core kernel (wgmma on sm_90a, mma.sync for split-KV) for bf16 / fp16"
-                               : "one thread per row (no tensor-core kernel: " + why + ")";
+        fitsMmaKernel(v, &why)
+            ? (gpuWgmma ? "tensor-core kernel (wgmma on sm_90a, mma.sync for split-KV) for bf16 / fp16; " +
+                              describeMmaSchedule(v, gpuMapping)
+                        : std::string("tensor-core kernel (mma.sync) for bf16 / fp16"))
+            : "one thread per row (no tensor-core kernel: " + why + ")";
   });
   for (const VariantHistory &h : history) {
     os << "=== variant " << h.name << "\n";

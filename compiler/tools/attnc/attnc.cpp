@@ -281,7 +281,8 @@ int main(int argc, char **argv) {
   }
   int rc = 0;
   if (explain || kind == EmitKind::Cascade)
-    rc = attn::driver::explainMain(*loaded->attnModule, explain, out->os());
+    rc = attn::driver::explainMain(*loaded->attnModule, explain, aot.gpuMapping, aot.gpuWgmma,
+                                   out->os());
   else
     loaded->attnModule->print(out->os(), mlir::OpPrintingFlags());
   if (rc == 0)
