@@ -318,6 +318,12 @@ private:
     return options.warpgroupVotes && useWgmma() && stages() > 1 && threads() == 256 &&
            !keepReadsTensor;
   }
+  /// Whether the block votes (a block barrier) on a mask's partial tiles when
+  /// it loads them: a mask of indices and params without per-warpgroup votes
+  /// or a class table, in a kernel whose consumers load (tileWanted).
+  bool blockVotesOnPartialTiles() const {
+    return indexOnlyKeep && !votesPerWarpgroup() && !usesClassTable() && !producer;
+  }
   bool keepReadsTensor = false; ///< the keep predicate's body has an attn.load
   /// ... and one that is not by row alone (document's doc[b, j]; prefix_lm's
   /// prefix_len[b] is by row).
@@ -2300,7 +2306,7 @@ Value MmaBuilder::tileWanted(Value kt, Value numTiles) {
   Value notEmpty = andI(slt(kt, numTiles), arith::XOrIOp::create(b, loc, cls.empty, yes));
   // A producer kernel has no block vote (its producer loads the partial
   // tiles; a warpgroup with none of their points kept computes them masked).
-  if (!indexOnlyKeep || votesPerWarpgroup() || usesClassTable() || producer)
+  if (!blockVotesOnPartialTiles())
     return notEmpty;
   // A partial tile: the block votes (a barrier with an OR) on whether any of
   // its points is kept.
@@ -2947,8 +2953,8 @@ LogicalResult MmaBuilder::build() {
     // waits for warpgroup 1 to finish tile t - 1, whose PV waits for warpgroup
     // 0's QK of tile t (a deadlock); the consumers' two-stage pipeline of
     // 128-key tiles has one, so there the option is inert.
-    bool blockVotes = indexOnlyKeep && !votesPerWarpgroup() && !usesClassTable() && !producer;
-    if (options.pingPong && useWgmma() && pipelined && (ahead >= 2 || producer) && !blockVotes &&
+    if (options.pingPong && useWgmma() && pipelined && (ahead >= 2 || producer) &&
+        !blockVotesOnPartialTiles() &&
         threads() == 256 && !overlapPV) {
       Value wg = warpgroupI32();
       turnMine = arith::AddIOp::create(b, loc, cI32(1), wg);
