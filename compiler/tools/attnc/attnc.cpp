@@ -215,7 +215,7 @@ int main(int argc, char **argv) {
   aot.gpuMapping.warpgroupVotes = gpuWarpgroupVotes;
   aot.gpuMapping.tileClasses = gpuTileClasses;
   if (gpuMaskedSums == "auto")
-    aot.gpuMapping.maskedSums = -1;
+    aot.gpuMapping.maskedSums = attn::kMmaMaskedSumsAuto;
   else if (gpuMaskedSums == "fast")
     aot.gpuMapping.maskedSums = 1;
   else if (gpuMaskedSums == "select")
@@ -226,7 +226,8 @@ int main(int argc, char **argv) {
     return usageError("--gpu-masked-sums: '" + gpuMaskedSums + "' is not auto, fast, select or recompute");
   aot.gpuMapping.overlap = gpuOverlap;
   aot.gpuMapping.persistent = gpuPersistent;
-  aot.gpuMapping.producer = gpuProducer == cl::BOU_UNSET ? -1 : gpuProducer == cl::BOU_TRUE ? 1 : 0;
+  aot.gpuMapping.producer =
+      gpuProducer == cl::BOU_UNSET ? attn::kMmaProducerAuto : gpuProducer == cl::BOU_TRUE ? 1 : 0;
   if (gpuMaxRegisters != -1 && gpuMaxRegisters != 0 &&
       (gpuMaxRegisters < attn::kMmaMinRegisters || gpuMaxRegisters > 255))
     return usageError("--gpu-max-registers: " + std::to_string(gpuMaxRegisters) + " is not -1, 0 or in [" +
