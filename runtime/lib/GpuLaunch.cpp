@@ -463,9 +463,12 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       p.block = m->abi == ATTN_GPU_ABI_PRODUCER ? ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE
                                                 : ATTN_GPU_MMA_BLOCK_SIZE;
       p.tier = tier;
-      p.sharedBytes = static_cast<unsigned>(attn_gpu_mma_smem_bytes(
-          tier, m->abi == ATTN_GPU_ABI_THREE_STAGES ? ATTN_GPU_MMA_OVERLAP_STAGES
-                                                    : ATTN_GPU_MMA_STAGES));
+      p.sharedBytes = static_cast<unsigned>(
+          m->abi == ATTN_GPU_ABI_PRODUCER ? attn_gpu_mma_producer_smem_bytes(tier)
+                                          : attn_gpu_mma_smem_bytes(
+                                                tier, m->abi == ATTN_GPU_ABI_THREE_STAGES
+                                                          ? ATTN_GPU_MMA_OVERLAP_STAGES
+                                                          : ATTN_GPU_MMA_STAGES));
       chooseSplit(d, m, name, tier, p);
       if (p.splitW > 1)
         return allowShared(d, m, p.splitFn, p.splitSharedBytes);
@@ -555,11 +558,11 @@ attn_status writeEmptyRows(const Prepared &p, const attn_tensor &o, const attn_t
   return ATTN_OK;
 }
 
-/// Encodes the tiled tensor map of a K or V view for the TMA loads of a
-/// tensor-core kernel of tier `tier` (attn/gpu.h) into `map`; false when the
-/// driver or the view does not allow one (the kernel then copies with
-/// cp.async).
-bool encodeTileMap(const Driver &d, const attn_tensor &t, int64_t tier, void *map) {
+/// Encodes the tiled tensor map of a Q, K or V view for the TMA loads of a
+/// tensor-core kernel of tier `tier` (attn/gpu.h), boxes of 64 columns and
+/// `rows` rows, into `map`; false when the driver or the view does not allow
+/// one (the kernel then copies with cp.async).
+bool encodeTileMap(const Driver &d, const attn_tensor &t, int64_t tier, int64_t rows, void *map) {
   if (!d.cuTensorMapEncodeTiled || tier % 64 != 0 || attn_dtype_size(t.dtype) != 2)
     return false;
   if (reinterpret_cast<uintptr_t>(t.data) % 16 != 0 || t.strides[3] != 1)
@@ -576,7 +579,7 @@ bool encodeTileMap(const Driver &d, const attn_tensor &t, int64_t tier, void *ma
       return false;
     strides[i] = static_cast<uint64_t>(bytes);
   }
-  uint32_t box[4] = {64, static_cast<uint32_t>(attn_gpu_mma_key_tile(tier)), 1, 1};
+  uint32_t box[4] = {64, static_cast<uint32_t>(rows), 1, 1};
   uint32_t elementStrides[4] = {1, 1, 1, 1};
   return d.cuTensorMapEncodeTiled(map, CU_TENSOR_MAP_DATA_TYPE_UINT16, 4, t.data, dims, strides, box,
                                   elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
@@ -584,12 +587,19 @@ bool encodeTileMap(const Driver &d, const attn_tensor &t, int64_t tier, void *ma
                                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-/// False when ATTN_GPU_TMA=0 turns the TMA loads off (every thread then
-/// copies with cp.async, the path the kernels take when a view allows no
-/// tensor map); on otherwise.
-bool tmaAllowed() {
+/// ATTN_GPU_TMA: 0 turns the TMA loads off (every thread then copies with
+/// cp.async, the path the kernels take when a view allows no tensor map);
+/// `kv` keeps K's and V's maps but not Q's (a producer kernel's consumers
+/// then copy Q with cp.async: an A/B of the Q map); anything else or unset:
+/// all on.
+enum class TmaMode { Off, KV, All };
+TmaMode tmaMode() {
   const char *env = std::getenv("ATTN_GPU_TMA");
-  return !(env && std::string(env) == "0");
+  if (env && std::string(env) == "0")
+    return TmaMode::Off;
+  if (env && std::string(env) == "kv")
+    return TmaMode::KV;
+  return TmaMode::All;
 }
 
 /// Fills the scratch buffer of the stream with the argument block (lock held).
@@ -603,13 +613,13 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
   const size_t flagOffset = argsBytes;
   const size_t paramsOffset = flagOffset + 16;
   const size_t tensorsOffset = paramsOffset + align16(c.params.size() * sizeof(double));
-  // The tensor maps of K and V (a whole-tile kernel of a tier that is a
+  // The tensor maps of K, V and Q (a whole-tile kernel of a tier that is a
   // multiple of 64; attn/gpu.h).
-  const bool tmaTier = p.tensorCore && p.splitW <= 1 && p.tier % 64 == 0 && tmaAllowed();
+  const bool tmaTier = p.tensorCore && p.splitW <= 1 && p.tier % 64 == 0 && tmaMode() != TmaMode::Off;
   const size_t mapsOffset =
       (tensorsOffset + align16(static_cast<size_t>(info->num_tensors) * sizeof(attn_tensor)) +
        kTensorMapAlign - 1) / kTensorMapAlign * kTensorMapAlign;
-  const size_t staged = mapsOffset + (tmaTier ? 2 * kTensorMapBytes : 0);
+  const size_t staged = mapsOffset + (tmaTier ? 3 * kTensorMapBytes : 0);
   // Split-KV states follow (written and read by the kernels only).
   const size_t partialBytes = p.splitW > 1 ? static_cast<size_t>(c.B * c.H * c.Sq) *
                                                  static_cast<size_t>(p.splitW * p.partialFloats) *
@@ -667,11 +677,17 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
       : ownTable    ? base + static_cast<int64_t>(staged + partialBytes)
                     : 0;
   if (tmaTier) {
-    alignas(kTensorMapAlign) unsigned char maps[2][kTensorMapBytes];
-    if (encodeTileMap(d, *k, p.tier, maps[0]) && encodeTileMap(d, *v, p.tier, maps[1])) {
-      std::memcpy(host + mapsOffset, maps, sizeof maps);
+    alignas(kTensorMapAlign) unsigned char maps[3][kTensorMapBytes];
+    const int64_t keys = attn_gpu_mma_key_tile(p.tier);
+    if (encodeTileMap(d, *k, p.tier, keys, maps[0]) && encodeTileMap(d, *v, p.tier, keys, maps[1])) {
+      std::memcpy(host + mapsOffset, maps, 2 * kTensorMapBytes);
       args[ATTN_ARG_K_TMAP] = base + static_cast<int64_t>(mapsOffset);
       args[ATTN_ARG_V_TMAP] = base + static_cast<int64_t>(mapsOffset + kTensorMapBytes);
+      // Q's: each consumer warpgroup's 64 rows (a producer kernel's).
+      if (tmaMode() == TmaMode::All && encodeTileMap(d, *q, p.tier, ATTN_GPU_MMA_ROWS_PER_BLOCK / 2, maps[2])) {
+        std::memcpy(host + mapsOffset + 2 * kTensorMapBytes, maps[2], kTensorMapBytes);
+        args[ATTN_ARG_Q_TMAP] = base + static_cast<int64_t>(mapsOffset + 2 * kTensorMapBytes);
+      }
     }
   }
   if (!c.params.empty())

@@ -526,6 +526,17 @@ private:
   Value qDesc;    ///< wgmma: this warpgroup's Q rows in shared memory
   Value kMap, vMap; ///< tmaCapable(): the tensor maps' addresses (i64, 0: none)
   Value tma;      ///< i1: K / V tiles come by TMA (false unless tmaCapable())
+  /// A producer kernel that can take Q by TMA (ATTN_ARG_Q_TMAP): the
+  /// producer's issuing thread copies each consumer warpgroup's 64 rows,
+  /// completing on that warpgroup's Q barrier (qBarrierAddr), instead of
+  /// the consumers' cp.async copies and their barrier.
+  bool qByTma() const { return producer && tmaCapable() && !persistent; }
+  Value qMap; ///< qByTma(): Q's tensor map (i64, 0: none)
+  Value qTma; ///< qByTma(): i1, qMap is not 0
+  /// Consumer warpgroup w's Q barrier: after the stages' barriers.
+  Value qBarrierAddr(Value w) { return barrierAddr(0, add(cIdx(2 * stages()), w)); }
+  /// The producer's issuing thread: Q's two 64-row boxes per 64 columns.
+  void issueQTensorCopies();
   Value smem;     ///< the dynamic shared memory (memref<?xi8>)
   Value smemPtr;  ///< its start aligned to 1024 bytes, as an LLVM shared pointer
   Value smemShift; ///< bytes from smem's start to smemPtr
@@ -1602,6 +1613,9 @@ void MmaBuilder::initBarriers() {
                           which == 0 ? Value(arith::SelectOp::create(b, loc, tma, cI32(1),
                                                                     cI32(2 * loaderThreads())))
                                      : cI32(threads()));
+    if (qByTma())
+      for (int64_t w = 0; w < 2; ++w)
+        ptx::mbarrierInit(b, loc, qBarrierAddr(cIdx(w)), cI32(1));
     ptx::mbarrierInitFence(b, loc);
   }
   gpu::BarrierOp::create(b, loc);
@@ -1657,6 +1671,28 @@ void MmaBuilder::issueTensorCopies(Value kt, Value stage, Value parity) {
       ptx::tensorTileLoad(b, loc, dst, which ? vMap : kMap,
                           ValueRange{cI32(half * 64), i32(mul(kt, cI64(bc))), i32(hkIdx), i32(bIdx)}, full);
     }
+}
+
+void MmaBuilder::issueQTensorCopies() {
+  auto i32 = [&](Value v) { return Value(arith::TruncIOp::create(b, loc, b.getI32Type(), v)); };
+  ptx::fenceTensorMapAcquire(b, loc, qMap);
+  Value base = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), smemPtr);
+  int64_t rows = rowsPerBlock() / 2;
+  for (int64_t w = 0; w < 2; ++w) {
+    // Whole boxes count, also where they reach past Sq or D (zero filled).
+    Value full = qBarrierAddr(cIdx(w));
+    ptx::mbarrierArriveExpectTx(b, loc, full, cI32(rows * hd * 2));
+    for (int64_t half = 0; half < hd / 64; ++half) {
+      // tileOffset's layout of the block's rows: half `half` of the head
+      // dimension is rowsPerBlock() rows of 128 bytes, warpgroup w's 64 rows
+      // of it 64 x 128 bytes from its start (selectQ).
+      Value dst = add(base, mul(toI64(add(qSmem(cI64(0)), cIdx(half * rowsPerBlock() * 64 + w * rows * 64))),
+                                cI64(2)));
+      ptx::tensorTileLoad(b, loc, dst, qMap,
+                          ValueRange{cI32(half * 64), i32(add(blockRow0, cI64(w * rows))), i32(hIdx), i32(bIdx)},
+                          full);
+    }
+  }
 }
 
 void MmaBuilder::selectStage(Value stage) {
@@ -2751,9 +2787,11 @@ LogicalResult MmaBuilder::build() {
   // that its 8 row addresses fall in different banks; for wgmma core
   // matrices (tileOffset). The launch gives the kernel the bytes of
   // attn/gpu.h, which this layout must fit.
-  int64_t needs = attn_gpu_smem_bytes(bc, hd, stages(), split ? 0 : rowsPerBlock() * qBuffers(), padded());
+  int64_t needs = attn_gpu_smem_bytes(bc, hd, stages(), split ? 0 : rowsPerBlock() * qBuffers(), padded()) +
+                  (qByTma() ? 16 : 0);
   int64_t given = split        ? attn_gpu_split_smem_bytes(hd)
                   : persistent ? attn_gpu_mma_persistent_smem_bytes(hd)
+                  : producer   ? attn_gpu_mma_producer_smem_bytes(hd)
                                : attn_gpu_mma_smem_bytes(hd, stages());
   if (needs > given)
     return variant.emitError() << "gpu target: the tier-" << hd << " kernel's shared memory ("
@@ -2814,6 +2852,10 @@ LogicalResult MmaBuilder::build() {
     kMap = argWord(ATTN_ARG_K_TMAP);
     vMap = argWord(ATTN_ARG_V_TMAP);
     tma = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, kMap, cI64(0));
+    if (qByTma()) {
+      qMap = argWord(ATTN_ARG_Q_TMAP);
+      qTma = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, qMap, cI64(0));
+    }
     auto ifIssuer = scf::IfOp::create(
         b, loc, andI(tma, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()))),
         false);
@@ -2897,7 +2939,15 @@ LogicalResult MmaBuilder::build() {
       b.setInsertionPointToStart(roles.elseBlock());
       NVVM::SetMaxRegisterOp::create(b, loc, kConsumerRegisters, NVVM::SetMaxRegisterAction::increase);
       issuesLoads = false;
-      emitQ(cI64(0));
+      if (qByTma()) {
+        // Q by the producer's TMA, else by cp.async here.
+        auto ifNoMap = scf::IfOp::create(b, loc, arith::XOrIOp::create(b, loc, qTma, arith::ConstantIntOp::create(b, loc, 1, 1)), false);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifNoMap.thenBlock());
+        emitQ(cI64(0));
+      } else {
+        emitQ(cI64(0));
+      }
       selectQ(cI64(0));
       init = emitItemStart();
     }
@@ -2933,6 +2983,13 @@ LogicalResult MmaBuilder::build() {
         OpBuilder::InsertionGuard guard(b);
         if (!producer)
           b.setInsertionPointToStart(scf::IfOp::create(b, loc, tma, false).thenBlock());
+        if (qByTma()) {
+          // By TMA: this warpgroup's rows (its barrier's one phase).
+          auto ifMap = scf::IfOp::create(b, loc, qTma, /*withElseRegion=*/true);
+          b.setInsertionPointToStart(ifMap.thenBlock());
+          ptx::mbarrierWait(b, loc, qBarrierAddr(arith::DivUIOp::create(b, loc, warp, cIdx(4))), cI64(0));
+          b.setInsertionPointToStart(ifMap.elseBlock());
+        }
         NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
         ptx::fenceProxyAsync(b, loc);
         consumerSync();
@@ -3023,6 +3080,13 @@ void MmaBuilder::emitProducer(const ItemRange &r) {
     scf::YieldOp::create(b, loc, issueTile(ifFirst.getResult(0), kt, loop.getRegionIterArgs()[0], fast));
   };
   Value issuer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()));
+  if (qByTma()) {
+    // Q first: the consumers' first QK waits for it and the first K tile.
+    auto ifQ = scf::IfOp::create(b, loc, andI(issuer, qTma), false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifQ.thenBlock());
+    issueQTensorCopies();
+  }
   auto ifTma = scf::IfOp::create(b, loc, savedTma, /*withElseRegion=*/true);
   {
     OpBuilder::InsertionGuard guard(b);

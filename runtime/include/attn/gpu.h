@@ -64,7 +64,11 @@
  * zero fill out of bounds. The launcher encodes them in the argument block
  * when the views allow (16-byte aligned data, unit element stride, the other
  * strides multiples of 8 elements) unless the variable ATTN_GPU_TMA is 0;
- * else the words are 0 and every thread copies with cp.async.
+ * else the words are 0 and every thread copies with cp.async. With them,
+ * ATTN_ARG_Q_TMAP holds Q's (D, Sq, H, B) map of box (64, 64, 1, 1), 128-byte
+ * swizzle, zero fill, when Q's view allows one (else 0): a kernel of
+ * ATTN_GPU_ABI_PRODUCER then loads each consumer warpgroup's 64 query rows
+ * with it (else with cp.async).
  *
  * Tile classes: when the mask of a variant reads an extra tensor (document
  * masks), interval arithmetic cannot class its tiles, and a tensor-core
@@ -98,6 +102,7 @@ enum {
   ATTN_ARG_K_TMAP, /* const CUtensorMap * (device, 64-byte aligned) of K, or 0 (see below) */
   ATTN_ARG_V_TMAP, /* ... of V; set together with ATTN_ARG_K_TMAP */
   ATTN_ARG_TILE_CLASSES, /* uint8_t * (device): the tile classes (see above), or 0 */
+  ATTN_ARG_Q_TMAP, /* const CUtensorMap * (device) of Q, or 0: read by ATTN_GPU_ABI_PRODUCER's kernels */
   ATTN_GPU_ARG_COUNT
 };
 
@@ -158,8 +163,11 @@ enum {
 /* ABI 4's geometry (two K / V stages, attn_gpu_mma_smem_bytes(N, 2)) with
  * blocks of ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE threads (attnc --gpu-producer):
  * warpgroups 0 and 1 compute the block's 128 rows as in ABI 4, warpgroup 2
- * loads the K / V tiles (FlashAttention-3's producer warpgroup). */
-#define ATTN_GPU_ABI_PRODUCER 7
+ * loads the K / V tiles (FlashAttention-3's producer warpgroup) and, through
+ * ATTN_ARG_Q_TMAP, Q; two more 8-byte barriers (Q's, one per consumer
+ * warpgroup) after the stages' make attn_gpu_mma_producer_smem_bytes(N)
+ * (7 before session 19: no Q tensor map, no Q barriers). */
+#define ATTN_GPU_ABI_PRODUCER 8
 #define ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE 384
 
 /* Head-dimension tiers of the tensor-core kernels (`_d<N>`): N a multiple of
@@ -217,6 +225,9 @@ static inline int64_t attn_gpu_smem_bytes(int64_t keys, int64_t tier, int64_t st
 static inline int64_t attn_gpu_mma_smem_bytes(int64_t tier, int64_t stages) {
   return attn_gpu_smem_bytes(attn_gpu_mma_key_tile(tier), tier, stages,
                              ATTN_GPU_MMA_ROWS_PER_BLOCK, stages < ATTN_GPU_MMA_OVERLAP_STAGES);
+}
+static inline int64_t attn_gpu_mma_producer_smem_bytes(int64_t tier) {
+  return attn_gpu_mma_smem_bytes(tier, ATTN_GPU_MMA_STAGES) + 16;
 }
 static inline int64_t attn_gpu_mma_persistent_smem_bytes(int64_t tier) {
   return attn_gpu_smem_bytes(attn_gpu_mma_key_tile(tier), tier, ATTN_GPU_MMA_STAGES,

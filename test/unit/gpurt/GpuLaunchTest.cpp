@@ -303,12 +303,13 @@ TEST(GpuLaunchErrors, HelperArguments) {
 
 TEST(GpuLayout, ArgumentBlock) {
   // The GPU block is kernel.h's plus the error flag's address and the
-  // tensor maps of K and V.
+  // tensor maps of K and V, the tile classes and Q's tensor map.
   EXPECT_EQ(ATTN_ARG_GPU_ERROR, ATTN_ARG_COUNT);
   EXPECT_EQ(ATTN_ARG_K_TMAP, ATTN_ARG_COUNT + 1);
   EXPECT_EQ(ATTN_ARG_V_TMAP, ATTN_ARG_COUNT + 2);
   EXPECT_EQ(ATTN_ARG_TILE_CLASSES, ATTN_ARG_COUNT + 3);
-  EXPECT_EQ(ATTN_GPU_ARG_COUNT, ATTN_ARG_COUNT + 4);
+  EXPECT_EQ(ATTN_ARG_Q_TMAP, ATTN_ARG_COUNT + 4);
+  EXPECT_EQ(ATTN_GPU_ARG_COUNT, ATTN_ARG_COUNT + 5);
   EXPECT_EQ(ATTN_ARG_PARAMS, 31);
   EXPECT_EQ(ATTN_ARG_TENSORS, 32);
   EXPECT_EQ(ATTN_ARG_SPLIT, 33); // the CPU's split-KV words (unused on the GPU)
@@ -791,8 +792,8 @@ TEST(GpuMockLaunch, RefusesTensorCoreKernelsOfAnotherAbi) {
 // A module of ATTN_GPU_ABI_THREE_STAGES (attnc --gpu-overlap) runs its
 // tensor-core kernels with the shared memory of three unpadded stages, one of
 // ATTN_GPU_ABI_VERSION with that of two padded ones, one of
-// ATTN_GPU_ABI_PRODUCER (attnc --gpu-producer) with two padded stages in
-// blocks of 384 threads; the next version is refused.
+// ATTN_GPU_ABI_PRODUCER (attnc --gpu-producer) with two padded stages and
+// the two Q barriers in blocks of 384 threads; the next version is refused.
 TEST(GpuMockLaunch, ThreeStageAndPersistentModulesGetTheirGeometry) {
   MockLaunches m = mockLaunches();
   if (!m)
@@ -815,7 +816,7 @@ TEST(GpuMockLaunch, ThreeStageAndPersistentModulesGetTheirGeometry) {
   for (auto [abi, bytes] : {std::pair<int, int64_t>{ATTN_GPU_ABI_VERSION, two},
                             std::pair<int, int64_t>{ATTN_GPU_ABI_THREE_STAGES, three},
                             std::pair<int, int64_t>{ATTN_GPU_ABI_PERSISTENT, persistent},
-                            std::pair<int, int64_t>{ATTN_GPU_ABI_PRODUCER, two},
+                            std::pair<int, int64_t>{ATTN_GPU_ABI_PRODUCER, two + 16},
                             std::pair<int, int64_t>{ATTN_GPU_ABI_PRODUCER + 1, -1}}) {
     SCOPED_TRACE(abi);
     std::string text = image(abi);
@@ -1243,10 +1244,11 @@ TEST(GpuMockLaunch, CallersClassTableIsFilledOnceAndReused) {
 
 /// One bf16 prefill call of the mock variant `geom` (tier 128) with K and V
 /// of `kvShape`, row stride `rowStride` elements, under ATTN_GPU_TMA=`tmaEnv`
-/// (null: unset); returns the tensor maps of the launch (1 = none) in
-/// maps[which][0..16).
+/// (null: unset); returns whether the launch had the tensor maps of K and V
+/// (0; 1 = none) and sets `qMap` to whether it had Q's; the maps in
+/// maps[which][0..16) (K, V, Q), the data in kv[which].
 int geomMaps(const MockLaunches &m, attn_gpu_module *module, int64_t Skv, int64_t D, int64_t rowStride,
-             const char *tmaEnv, int64_t maps[2][16], uintptr_t kv[2]) {
+             const char *tmaEnv, int64_t maps[3][16], uintptr_t kv[3], int *qMap = nullptr) {
   const int64_t B = 2, H = 8, Hkv = 2, Sq = 300;
   DeviceBuffer qb(B * H * Sq * D * 2), kb(B * Hkv * Skv * rowStride * 2),
       vb(B * Hkv * Skv * rowStride * 2), ob(B * H * Sq * D * 2);
@@ -1259,6 +1261,7 @@ int geomMaps(const MockLaunches &m, attn_gpu_module *module, int64_t Skv, int64_
   }
   kv[0] = reinterpret_cast<uintptr_t>(kb.ptr);
   kv[1] = reinterpret_cast<uintptr_t>(vb.ptr);
+  kv[2] = reinterpret_cast<uintptr_t>(qb.ptr);
   attn_variant_info info{"geom", ATTN_BF16, 0, nullptr, 0, nullptr, 0, 1};
   ::setenv("ATTN_SPLIT_KV", "0", 1);
   if (tmaEnv)
@@ -1271,23 +1274,29 @@ int geomMaps(const MockLaunches &m, attn_gpu_module *module, int64_t Skv, int64_
   EXPECT_EQ(s, ATTN_OK) << attn_last_error();
   EXPECT_EQ(attn_gpu_synchronize(), ATTN_OK);
   EXPECT_EQ(m.count(), 1);
-  int r0 = m.tensorMap(0, 0, maps[0]), r1 = m.tensorMap(0, 1, maps[1]);
+  int r0 = m.tensorMap(0, 0, maps[0]), r1 = m.tensorMap(0, 1, maps[1]), r2 = m.tensorMap(0, 2, maps[2]);
   EXPECT_EQ(r0, r1) << "K and V maps come together";
+  EXPECT_TRUE(r2 == 1 || r0 == 0) << "a Q map only with K's and V's";
+  if (qMap)
+    *qMap = r2;
   return r0;
 }
 
-TEST(GpuMockLaunch, TensorMapsOfKAndV) {
+TEST(GpuMockLaunch, TensorMapsOfKVAndQ) {
   MockLaunches m = mockLaunches();
   if (!m)
     GTEST_SKIP() << "needs the mock driver (ATTN_CUDA_DRIVER=libattn_mock_cuda.so)";
   attn_gpu_module *module = nullptr;
   ASSERT_NO_FATAL_FAILURE(loadGeomModule(&module));
-  int64_t maps[2][16];
-  uintptr_t kv[2];
+  int64_t maps[3][16];
+  uintptr_t kv[3];
+  int qMap = -1;
   // Dense K / V, D = 100 in tier 128, rows padded to 104 elements (208
   // bytes, a multiple of 16): maps over (D, Skv, Hkv, B) with byte strides,
-  // 64 x 64-key boxes, 128-byte swizzle, zero fill, 16-bit elements.
-  ASSERT_EQ(geomMaps(m, module, 1000, 100, 104, "1", maps, kv), 0);
+  // 64 x 64-key boxes, 128-byte swizzle, zero fill, 16-bit elements. Q's
+  // rows are 100 elements (200 bytes): no Q map.
+  ASSERT_EQ(geomMaps(m, module, 1000, 100, 104, "1", maps, kv, &qMap), 0);
+  EXPECT_EQ(qMap, 1);
   for (int w = 0; w < 2; ++w) {
     SCOPED_TRACE(w ? "V" : "K");
     EXPECT_EQ(maps[w][0], int64_t(kv[w]));
@@ -1300,13 +1309,28 @@ TEST(GpuMockLaunch, TensorMapsOfKAndV) {
     EXPECT_EQ(maps[w][13], 3); // CU_TENSOR_MAP_SWIZZLE_128B
     EXPECT_EQ(maps[w][14], 0); // zeros out of bounds
   }
+  // Dense Q of D = 128 (300 queries, 8 heads, 2 batches): its map has boxes
+  // of 64 columns and 64 rows (a consumer warpgroup's).
+  ASSERT_EQ(geomMaps(m, module, 1000, 128, 128, "1", maps, kv, &qMap), 0);
+  ASSERT_EQ(qMap, 0);
+  EXPECT_EQ(maps[2][0], int64_t(kv[2]));
+  EXPECT_EQ(std::vector<int64_t>(maps[2] + 1, maps[2] + 5), (std::vector<int64_t>{128, 300, 8, 2}));
+  EXPECT_EQ(std::vector<int64_t>(maps[2] + 5, maps[2] + 8),
+            (std::vector<int64_t>{256, 256 * 300, 256 * 300 * 8}));
+  EXPECT_EQ(std::vector<int64_t>(maps[2] + 8, maps[2] + 12), (std::vector<int64_t>{64, 64, 1, 1}));
+  EXPECT_EQ(maps[2][13], 3); // CU_TENSOR_MAP_SWIZZLE_128B
+  EXPECT_EQ(maps[2][14], 0); // zeros out of bounds
   // Rows 100 elements apart (200 bytes, not a multiple of 16): no maps, the
   // kernel copies with cp.async.
   EXPECT_EQ(geomMaps(m, module, 1000, 100, 100, "1", maps, kv), 1);
   // On by default; ATTN_GPU_TMA=0 turns them off.
   EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, nullptr, maps, kv), 0);
-  EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, "0", maps, kv), 1);
+  EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, "0", maps, kv, &qMap), 1);
+  EXPECT_EQ(qMap, 1);
   EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, "1", maps, kv), 0);
+  // ATTN_GPU_TMA=kv: K's and V's, not Q's.
+  EXPECT_EQ(geomMaps(m, module, 1000, 128, 128, "kv", maps, kv, &qMap), 0);
+  EXPECT_EQ(qMap, 1);
   EXPECT_EQ(attn_gpu_module_unload(module), ATTN_OK);
 }
 

@@ -259,9 +259,9 @@ constexpr uint64_t kTensorMapMagic = 0x5445'4e53'4f52'4d41ull;
 struct LaunchRecord {
   std::string name;
   unsigned grid[3], block[3], shared;
-  /// The tensor maps of K and V in the argument block (ATTN_ARG_K_TMAP,
-  /// ATTN_ARG_V_TMAP), decoded; magic 0 when the word was 0.
-  TensorMapRecord maps[2];
+  /// The tensor maps of K, V and Q in the argument block (ATTN_ARG_K_TMAP,
+  /// ATTN_ARG_V_TMAP, ATTN_ARG_Q_TMAP), decoded; magic 0 when the word was 0.
+  TensorMapRecord maps[3];
   /// ATTN_ARG_TILE_CLASSES, and the bytes from it to the end of its
   /// allocation (-1: in none).
   int64_t table = 0, tableRoom = -1;
@@ -432,8 +432,9 @@ MOCK cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx
     LaunchRecord r{kernelName(reinterpret_cast<Kernel>(fn)), {gx, gy, gz}, {bx, by, bz}, shared, {}};
     const int64_t *words =
         params ? reinterpret_cast<const int64_t *>(*static_cast<CUdeviceptr *>(params[0])) : nullptr;
-    for (int w = 0; words && w < 2; ++w)
-      if (int64_t at = words[ATTN_ARG_K_TMAP + w])
+    const int mapWords[3] = {ATTN_ARG_K_TMAP, ATTN_ARG_V_TMAP, ATTN_ARG_Q_TMAP};
+    for (int w = 0; words && w < 3; ++w)
+      if (int64_t at = words[mapWords[w]])
         std::memcpy(&r.maps[w], reinterpret_cast<const void *>(at), sizeof(TensorMapRecord));
     if (words)
       table = r.table = words[ATTN_ARG_TILE_CLASSES];
@@ -587,13 +588,13 @@ attn_mock_launch(int i, char *name, int size, unsigned *grid, unsigned *block, u
   *shared = r.shared;
   return 0;
 }
-/// Launch i's tensor map of K (which 0) or V (1) as 16 words: address,
+/// Launch i's tensor map of K (which 0), V (1) or Q (2) as 16 words: address,
 /// dims[4], strides[3] (bytes), box[4], data type, swizzle, oob fill, l2
 /// promotion; 0 when found, 1 when the launch had no map, -1 for no launch.
 extern "C" __attribute__((visibility("default"))) int attn_mock_launch_tensor_map(int i, int which,
                                                                                int64_t *out) {
   std::lock_guard<std::mutex> lock(mutex);
-  if (i < 0 || i >= static_cast<int>(launchLog.size()) || which < 0 || which > 1)
+  if (i < 0 || i >= static_cast<int>(launchLog.size()) || which < 0 || which > 2)
     return -1;
   const TensorMapRecord &r = launchLog[static_cast<size_t>(i)].maps[which];
   if (r.magic != kTensorMapMagic)
