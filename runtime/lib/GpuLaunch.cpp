@@ -442,15 +442,17 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       // of the attnc that built it: refuse another ABI rather than launch it
       // with this runtime's.
       if (m->abi != ATTN_GPU_ABI_VERSION && m->abi != ATTN_GPU_ABI_THREE_STAGES &&
-          m->abi != ATTN_GPU_ABI_PERSISTENT && m->abi != ATTN_GPU_ABI_PRODUCER)
+          m->abi != ATTN_GPU_ABI_PERSISTENT && m->abi != ATTN_GPU_ABI_PRODUCER &&
+          m->abi != ATTN_GPU_ABI_PERSISTENT_PRODUCER)
         return attn::rt::fail(
             ATTN_ERROR_UNSUPPORTED,
             "kernel '" + name + "' was built for GPU ABI " + std::to_string(m->abi) +
                 (m->abi == 1 ? " (no attn_gpu_abi_version: an attnc from before the marker)" : "") +
                 " but this libattnrt runs ABI " + std::to_string(ATTN_GPU_ABI_VERSION) + " (and " +
                 std::to_string(ATTN_GPU_ABI_THREE_STAGES) + ", " +
-                std::to_string(ATTN_GPU_ABI_PERSISTENT) + " and " +
-                std::to_string(ATTN_GPU_ABI_PRODUCER) +
+                std::to_string(ATTN_GPU_ABI_PERSISTENT) + ", " +
+                std::to_string(ATTN_GPU_ABI_PRODUCER) + " and " +
+                std::to_string(ATTN_GPU_ABI_PERSISTENT_PRODUCER) +
                 ", its three-stage, persistent and producer forms)" +
                 ": rebuild the variant with the attnc of this libattnrt (ATTN_GPU_KERNEL=rows "
                 "runs its row kernel meanwhile)");
@@ -460,8 +462,11 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
                                         ATTN_GPU_MMA_ROWS_PER_BLOCK);
       p.grid[1] = static_cast<unsigned>(c.H);
       p.grid[2] = static_cast<unsigned>(c.B);
-      p.block = m->abi == ATTN_GPU_ABI_PRODUCER ? ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE
-                                                : ATTN_GPU_MMA_BLOCK_SIZE;
+      const bool persistentAbi =
+          m->abi == ATTN_GPU_ABI_PERSISTENT || m->abi == ATTN_GPU_ABI_PERSISTENT_PRODUCER;
+      p.block = m->abi == ATTN_GPU_ABI_PRODUCER || m->abi == ATTN_GPU_ABI_PERSISTENT_PRODUCER
+                    ? ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE
+                    : ATTN_GPU_MMA_BLOCK_SIZE;
       p.tier = tier;
       p.sharedBytes = static_cast<unsigned>(
           m->abi == ATTN_GPU_ABI_PRODUCER ? attn_gpu_mma_producer_smem_bytes(tier)
@@ -501,7 +506,7 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
                                     std::to_string(keyTiles) + " key tiles) is too large");
         p.classBytes = static_cast<size_t>(bytes);
       }
-      if (m->abi == ATTN_GPU_ABI_PERSISTENT) {
+      if (persistentAbi) {
         // One block per SM (at most one per item), which takes the items
         // (b, h, query tile) in rounds (attn/gpu.h).
         int64_t items = int64_t(p.grid[0]) * c.H * c.B;
@@ -512,7 +517,9 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
                                     "kernel counts (2^31 - 1); compile without --gpu-persistent");
         p.grid[0] = static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(items, smCount(d))));
         p.grid[1] = p.grid[2] = 1;
-        p.sharedBytes = static_cast<unsigned>(attn_gpu_mma_persistent_smem_bytes(tier));
+        p.sharedBytes = static_cast<unsigned>(m->abi == ATTN_GPU_ABI_PERSISTENT
+                                                  ? attn_gpu_mma_persistent_smem_bytes(tier)
+                                                  : attn_gpu_mma_persistent_producer_smem_bytes(tier));
       }
       return allowShared(d, m, fn, p.sharedBytes);
     }

@@ -26,3 +26,22 @@ for r in 1 2; do
     ATTN_GPU_TMA=$m bench 90 $ARGS 2>&1 | grep -A40 '^case' | tee -a "$L"
   done
 done
+# 3. (when STAGE/cubins-pp exists, staged with ATTNC_GPU_AB_DIR=pp ATTNC_GPU_AB_FLAGS=--gpu-persistent)
+#    the persistent producer kernels (ABI 9): checks (TMA, cp.async), then A = cubins (one item
+#    per block), B = cubins-pp, alternating, on the variants it holds.
+if [ -d "$S/cubins-pp" ]; then
+  pp() { LD_LIBRARY_PATH="$PWD/$S/lib" timeout "$1" "$S/bin/attn-gpu-bench" --dir "$S/cubins-pp" "${@:2}"; }
+  echo "== 3. persistent producer (cubins-pp)" | tee -a "$L"
+  pp 100 --check-only --dtypes bf16 >"$OUT/check_pp.log" 2>&1; echo "rc $?" | tee -a "$L"
+  ATTN_GPU_TMA=0 pp 100 --check-only --dtypes bf16 >"$OUT/check_pp_cp.log" 2>&1; echo "rc $?" | tee -a "$L"
+  grep -hE "check rows|^FAIL" "$OUT/check_pp.log" "$OUT/check_pp_cp.log" | head -20 | tee -a "$L"
+  PARGS=${S19_PP_ARGS:---dtypes bf16 --seq 512,2048,8192 --shapes mha_512,mha_2048,gqa_2048,mha_8192 --variants full,causal,prefix_lm,sliding_window}
+  for r in 1 2; do
+    echo "-- A one item per block, run $r" | tee -a "$L"
+    # shellcheck disable=SC2086
+    bench 90 $PARGS 2>&1 | grep -A40 '^case' | tee -a "$L"
+    echo "-- B persistent producer, run $r" | tee -a "$L"
+    # shellcheck disable=SC2086
+    pp 90 $PARGS 2>&1 | grep -A40 '^case' | tee -a "$L"
+  done
+fi

@@ -528,15 +528,24 @@ private:
   Value tma;      ///< i1: K / V tiles come by TMA (false unless tmaCapable())
   /// A producer kernel that can take Q by TMA (ATTN_ARG_Q_TMAP): the
   /// producer's issuing thread copies each consumer warpgroup's 64 rows,
-  /// completing on that warpgroup's Q barrier (qBarrierAddr), instead of
+  /// completing on that warpgroup's full Q barrier (qFullAddr), instead of
   /// the consumers' cp.async copies and their barrier.
-  bool qByTma() const { return producer && tmaCapable() && !persistent; }
+  bool qByTma() const { return producer && tmaCapable(); }
   Value qMap; ///< qByTma(): Q's tensor map (i64, 0: none)
   Value qTma; ///< qByTma(): i1, qMap is not 0
-  /// Consumer warpgroup w's Q barrier: after the stages' barriers.
-  Value qBarrierAddr(Value w) { return barrierAddr(0, add(cIdx(2 * stages()), w)); }
-  /// The producer's issuing thread: Q's two 64-row boxes per 64 columns.
-  void issueQTensorCopies();
+  /// The Q barriers after the stages' (8 bytes each): a producer kernel's
+  /// full barrier per consumer warpgroup and Q buffer (with TMA; always in a
+  /// persistent one), then (persistent) each buffer's empty barrier.
+  int64_t qBarriers() const {
+    return !producer ? 0 : persistent ? 3 * qBuffers() : (tmaCapable() ? 2 : 0);
+  }
+  Value qFullAddr(Value buf, Value w) {
+    return barrierAddr(0, add(cIdx(2 * stages()), add(mul(toIdx(buf), cIdx(2)), toIdx(w))));
+  }
+  Value qEmptyAddr(Value buf) { return barrierAddr(0, add(cIdx(2 * stages() + 2 * qBuffers()), toIdx(buf))); }
+  /// The producer's issuing thread: Q's two 64-row boxes per 64 columns of
+  /// the item into buffer `buf`, onto its full barriers.
+  void issueQTensorCopies(Value buf);
   Value smem;     ///< the dynamic shared memory (memref<?xi8>)
   Value smemPtr;  ///< its start aligned to 1024 bytes, as an LLVM shared pointer
   Value smemShift; ///< bytes from smem's start to smemPtr
@@ -598,6 +607,16 @@ private:
   /// in a producer kernel; else the block barrier).
   void consumerSync();
   static constexpr int kConsumerBarrier = 5;
+  /// The ping-pong's start before a key loop (warpgroup 1 waits for its
+  /// first turn) where it applies: warpgroup 1's i1, else null; endTurns
+  /// after the loop (warpgroup 0's last arrival).
+  /// A persistent producer kernel's items pass the turns on: `afterItem`
+  /// (i1) makes warpgroup 0 wait at the start for warpgroup 1's arrival at
+  /// the end of the previous item, given where `beforeItem` (i1: another item
+  /// follows) held, so that warpgroup 0's next arrivals cannot meet its own
+  /// last one on a barrier before warpgroup 1's last wait there.
+  Value beginTurns(Value afterItem = Value());
+  void endTurns(Value wg1, Value beforeItem = Value());
   /// setmaxnreg's registers per thread: 2 x 128 x 240 + 128 x 24 = 64512,
   /// the block's pool (ptxas gives a 384-thread block 168 per thread; a
   /// split asking for more, 240 / 32, waits in setmaxnreg.inc for ever:
@@ -628,6 +647,9 @@ private:
   /// The producer warpgroup's key loop: the tiles of `r` it wants, each
   /// into the next stage once the consumers freed it.
   void emitProducer(const ItemRange &r);
+  /// The producer's loop over the tiles of `r` (in the consumers' order, the
+  /// wanted ones issued): the issued count after them, from `issued`.
+  Value emitProducerTiles(const ItemRange &r, Value issued);
   /// i1: the range's first tile is loaded (tileWanted without a table read).
   Value firstWanted(const ItemRange &r);
   /// A persistent block's load of the next item's first tile: given the
@@ -657,6 +679,21 @@ private:
   void emitItemEnd(scf::ForOp loop);
   /// The rounds of a persistent kernel.
   void emitPersistentItems();
+  /// A persistent kernel's items: block p of G takes them in rounds (attn/gpu.h).
+  struct ItemSchedule {
+    Value nQt, heads, perTile, numItems, blocks, p, numRounds; ///< i32
+  };
+  ItemSchedule itemSchedule();
+  /// Round r's item (i32) and whether it exists.
+  std::pair<Value, Value> itemOf(const ItemSchedule &s, Value r);
+  /// setItem of item i (i32).
+  void setItemAt(const ItemSchedule &s, Value i);
+  /// The rounds of a persistent producer kernel (persistent && producer): the
+  /// producer warpgroup walks the items, loading each one's Q into buffer
+  /// r % 2 of round r (its full barriers; once its empty barrier says the
+  /// consumers are done with the item two rounds back) and its K / V tiles;
+  /// the consumers compute them in the same order.
+  void emitProducerItems();
   /// A persistent kernel's per-thread stash (volatile local memory, so that
   /// neither LLVM nor ptxas keeps its values in registers): i32 slots.
   Value stash;
@@ -664,6 +701,7 @@ private:
     kItemQt,                                      ///< the item, decoded: query tile,
     kNextItem, kNextFirst, kNextTiles, kNextWant, ///< (the next item: index, range, first loaded)
     kItemH, kItemB, kItemHk,                      ///< head, batch, KV head
+    kItemQBuf,                                    ///< (persistent producer) its Q buffer
     kStashSlots
   };
   void stashStore(int64_t slot, Value v32) {
@@ -682,6 +720,10 @@ private:
   /// element-wise (element offset; null: 0). A persistent kernel's is the
   /// item's Q buffer: the next item's K / V tile may be loading into a stage.
   Value oStage;
+  /// The Q buffer in which the item's output is staged (16-byte stores; null:
+  /// 0): a persistent producer kernel's item's own (the producer may be
+  /// loading the next item's Q into the other).
+  Value outQBuf;
 };
 
 bool MmaBuilder::classify(std::string &why) {
@@ -1613,9 +1655,19 @@ void MmaBuilder::initBarriers() {
                           which == 0 ? Value(arith::SelectOp::create(b, loc, tma, cI32(1),
                                                                     cI32(2 * loaderThreads())))
                                      : cI32(threads()));
-    if (qByTma())
+    if (persistent && producer) {
+      // Full: the issuer's expect_tx, or every producer thread's cp.async
+      // and plain arrivals; empty: every consumer thread.
+      for (int64_t buf = 0; buf < qBuffers(); ++buf) {
+        for (int64_t w = 0; w < 2; ++w)
+          ptx::mbarrierInit(b, loc, qFullAddr(cI64(buf), cIdx(w)),
+                            arith::SelectOp::create(b, loc, tma, cI32(1), cI32(2 * loaderThreads())));
+        ptx::mbarrierInit(b, loc, qEmptyAddr(cI64(buf)), cI32(threads()));
+      }
+    } else if (qByTma()) {
       for (int64_t w = 0; w < 2; ++w)
-        ptx::mbarrierInit(b, loc, qBarrierAddr(cIdx(w)), cI32(1));
+        ptx::mbarrierInit(b, loc, qFullAddr(cI64(0), cIdx(w)), cI32(1));
+    }
     ptx::mbarrierInitFence(b, loc);
   }
   gpu::BarrierOp::create(b, loc);
@@ -1673,20 +1725,19 @@ void MmaBuilder::issueTensorCopies(Value kt, Value stage, Value parity) {
     }
 }
 
-void MmaBuilder::issueQTensorCopies() {
+void MmaBuilder::issueQTensorCopies(Value buf) {
   auto i32 = [&](Value v) { return Value(arith::TruncIOp::create(b, loc, b.getI32Type(), v)); };
-  ptx::fenceTensorMapAcquire(b, loc, qMap);
   Value base = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), smemPtr);
   int64_t rows = rowsPerBlock() / 2;
   for (int64_t w = 0; w < 2; ++w) {
     // Whole boxes count, also where they reach past Sq or D (zero filled).
-    Value full = qBarrierAddr(cIdx(w));
+    Value full = qFullAddr(buf, cIdx(w));
     ptx::mbarrierArriveExpectTx(b, loc, full, cI32(rows * hd * 2));
     for (int64_t half = 0; half < hd / 64; ++half) {
       // tileOffset's layout of the block's rows: half `half` of the head
       // dimension is rowsPerBlock() rows of 128 bytes, warpgroup w's 64 rows
       // of it 64 x 128 bytes from its start (selectQ).
-      Value dst = add(base, mul(toI64(add(qSmem(cI64(0)), cIdx(half * rowsPerBlock() * 64 + w * rows * 64))),
+      Value dst = add(base, mul(toI64(add(qSmem(buf), cIdx(half * rowsPerBlock() * 64 + w * rows * 64))),
                                 cI64(2)));
       ptx::tensorTileLoad(b, loc, dst, qMap,
                           ValueRange{cI32(half * 64), i32(add(blockRow0, cI64(w * rows))), i32(hIdx), i32(bIdx)},
@@ -1847,7 +1898,7 @@ void MmaBuilder::emitOutput(cascade::OutputOp out) {
   if (ifChunked) {
     b.setInsertionPointToStart(ifChunked.thenBlock());
     Value wg = toI64(arith::DivUIOp::create(b, loc, warp, cIdx(4)));
-    Value q0 = toI64(qSmem(cI64(0)));
+    Value q0 = toI64(qSmem(outQBuf ? outQBuf : cI64(0)));
     auto pairTy = VectorType::get({2}, elemTy);
     for (unsigned k = 0, n = countOf(Shape::O); k < n; k += 2) {
       unsigned h = halfOf(k);
@@ -2788,18 +2839,20 @@ LogicalResult MmaBuilder::build() {
   // matrices (tileOffset). The launch gives the kernel the bytes of
   // attn/gpu.h, which this layout must fit.
   int64_t needs = attn_gpu_smem_bytes(bc, hd, stages(), split ? 0 : rowsPerBlock() * qBuffers(), padded()) +
-                  (qByTma() ? 16 : 0);
-  int64_t given = split        ? attn_gpu_split_smem_bytes(hd)
-                  : persistent ? attn_gpu_mma_persistent_smem_bytes(hd)
-                  : producer   ? attn_gpu_mma_producer_smem_bytes(hd)
-                               : attn_gpu_mma_smem_bytes(hd, stages());
+                  8 * qBarriers();
+  int64_t given = split                    ? attn_gpu_split_smem_bytes(hd)
+                  : persistent && producer ? attn_gpu_mma_persistent_producer_smem_bytes(hd)
+                  : persistent             ? attn_gpu_mma_persistent_smem_bytes(hd)
+                  : producer               ? attn_gpu_mma_producer_smem_bytes(hd)
+                                           : attn_gpu_mma_smem_bytes(hd, stages());
   if (needs > given)
     return variant.emitError() << "gpu target: the tier-" << hd << " kernel's shared memory ("
                                << needs << " bytes) exceeds the launch's (" << given << ")";
   auto fn = addGpuKernel(target, b, loc, split ? name + "_split" : name);
   fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(blockThreads()), 1, 1}));
   if (!split)
-    fn->setAttr(kGpuAbiAttrName, b.getI32IntegerAttr(producer     ? ATTN_GPU_ABI_PRODUCER
+    fn->setAttr(kGpuAbiAttrName, b.getI32IntegerAttr(producer && persistent ? ATTN_GPU_ABI_PERSISTENT_PRODUCER
+                                                     : producer   ? ATTN_GPU_ABI_PRODUCER
                                                      : persistent ? ATTN_GPU_ABI_PERSISTENT
                                                      : stages() == ATTN_GPU_MMA_OVERLAP_STAGES
                                                          ? ATTN_GPU_ABI_THREE_STAGES
@@ -2855,6 +2908,10 @@ LogicalResult MmaBuilder::build() {
     if (qByTma()) {
       qMap = argWord(ATTN_ARG_Q_TMAP);
       qTma = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, qMap, cI64(0));
+      // A persistent producer's one thread loads Q, K and V by TMA, or its
+      // 128 threads all three by cp.async.
+      if (persistent)
+        tma = andI(tma, qTma);
     }
     auto ifIssuer = scf::IfOp::create(
         b, loc, andI(tma, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()))),
@@ -2923,7 +2980,10 @@ LogicalResult MmaBuilder::build() {
   ahead = overlapPV ? 1 : nStages - 1;
   if (persistent) {
     assert(pipelined && ahead == 1 && !overlapPV && "a persistent kernel loads one tile ahead");
-    emitPersistentItems();
+    if (producer)
+      emitProducerItems();
+    else
+      emitPersistentItems();
   } else {
     ItemRange range = itemRange();
     Value stepI64 = split ? numChunks : cI64(1);
@@ -2987,7 +3047,7 @@ LogicalResult MmaBuilder::build() {
           // By TMA: this warpgroup's rows (its barrier's one phase).
           auto ifMap = scf::IfOp::create(b, loc, qTma, /*withElseRegion=*/true);
           b.setInsertionPointToStart(ifMap.thenBlock());
-          ptx::mbarrierWait(b, loc, qBarrierAddr(arith::DivUIOp::create(b, loc, warp, cIdx(4))), cI64(0));
+          ptx::mbarrierWait(b, loc, qFullAddr(cI64(0), arith::DivUIOp::create(b, loc, warp, cIdx(4))), cI64(0));
           b.setInsertionPointToStart(ifMap.elseBlock());
         }
         NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
@@ -2995,42 +3055,9 @@ LogicalResult MmaBuilder::build() {
         consumerSync();
       }
     }
-    // Ping-pong: warpgroup 0's k-th QK lets warpgroup 1 run its (k-1)-th PV
-    // (the first: its start) and warpgroup 1's k-th QK lets warpgroup 0 run its
-    // k-th PV, so each issues PV(t), QK(t + 1) while the other is in its
-    // softmax. Every bar.arrive meets a bar.sync (warpgroup 0 arrives once more
-    // after the loop), and neither can arrive twice on a barrier before the
-    // other's sync: the two turns alternate. A partial tile that a warpgroup
-    // skips (per-warpgroup votes) takes both its turns all the same. Needs
-    // the loop free of block barriers (a block vote would wait for a
-    // warpgroup held at its turn): a producer kernel has none.
-    Value wg1;
-    // It also needs the loads issued by other threads than the consumers, or
-    // two tiles of look-ahead: with one, warpgroup 0's loader of tile t + 1
-    // waits for warpgroup 1 to finish tile t - 1, whose PV waits for warpgroup
-    // 0's QK of tile t (a deadlock); the consumers' two-stage pipeline of
-    // 128-key tiles has one, so there the option is inert.
-    if (options.pingPong && useWgmma() && pipelined && (ahead >= 2 || producer) &&
-        !blockVotesOnPartialTiles() &&
-        threads() == 256 && !overlapPV) {
-      Value wg = warpgroupI32();
-      turnMine = arith::AddIOp::create(b, loc, cI32(1), wg);
-      turnOther = arith::SubIOp::create(b, loc, cI32(2), wg);
-      wg1 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, wg, cI32(1));
-      auto ifWg1 = scf::IfOp::create(b, loc, wg1, false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifWg1.thenBlock());
-      ptx::namedBarrierSync(b, loc, turnMine, 256);
-    }
+    Value wg1 = beginTurns();
     scf::ForOp loop = emitKeyLoop(range.first, range.numTiles, init, numStates, std::nullopt);
-    if (wg1) {
-      // Warpgroup 1's last PV waits for this arrival of warpgroup 0.
-      auto ifWg0 = scf::IfOp::create(b, loc, wg1, true);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifWg0.elseBlock());
-      ptx::namedBarrierArrive(b, loc, turnOther, 256);
-      turnMine = turnOther = Value();
-    }
+    endTurns(wg1);
     emitItemEnd(loop);
     if (roles) {
       b.setInsertionPointAfter(roles);
@@ -3051,6 +3078,75 @@ void MmaBuilder::consumerSync() {
     gpu::BarrierOp::create(b, loc);
 }
 
+Value MmaBuilder::beginTurns(Value afterItem) {
+  // Ping-pong: warpgroup 0's k-th QK lets warpgroup 1 run its (k-1)-th PV
+  // (the first: its start) and warpgroup 1's k-th QK lets warpgroup 0 run its
+  // k-th PV, so each issues PV(t), QK(t + 1) while the other is in its
+  // softmax. Every bar.arrive meets a bar.sync (warpgroup 0 arrives once more
+  // after the loop: endTurns), and neither can arrive twice on a barrier
+  // before the other's sync: the two turns alternate. A partial tile that a
+  // warpgroup skips (per-warpgroup votes) takes both its turns all the same.
+  // Needs the loop free of block barriers (a block vote would wait for a
+  // warpgroup held at its turn): a producer kernel has none.
+  // It also needs the loads issued by other threads than the consumers, or
+  // two tiles of look-ahead: with one, warpgroup 0's loader of tile t + 1
+  // waits for warpgroup 1 to finish tile t - 1, whose PV waits for warpgroup
+  // 0's QK of tile t (a deadlock); the consumers' two-stage pipeline of
+  // 128-key tiles has one, so there the option is inert.
+  if (!(options.pingPong && useWgmma() && stages() > 1 && (ahead >= 2 || producer) &&
+        !blockVotesOnPartialTiles() && threads() == 256 && !overlapPV))
+    return Value();
+  Value wg = warpgroupI32();
+  turnMine = arith::AddIOp::create(b, loc, cI32(1), wg);
+  turnOther = arith::SubIOp::create(b, loc, cI32(2), wg);
+  Value wg1 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, wg, cI32(1));
+  auto ifWg1 = scf::IfOp::create(b, loc, wg1, /*withElseRegion=*/bool(afterItem));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifWg1.thenBlock());
+  ptx::namedBarrierSync(b, loc, turnMine, 256);
+  if (afterItem) {
+    b.setInsertionPointToStart(ifWg1.elseBlock());
+    b.setInsertionPointToStart(scf::IfOp::create(b, loc, afterItem, false).thenBlock());
+    ptx::namedBarrierSync(b, loc, turnMine, 256);
+  }
+  return wg1;
+}
+
+void MmaBuilder::endTurns(Value wg1, Value beforeItem) {
+  if (!wg1)
+    return;
+  // Warpgroup 1's last PV waits for this arrival of warpgroup 0.
+  auto ifWg0 = scf::IfOp::create(b, loc, wg1, true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifWg0.elseBlock());
+  ptx::namedBarrierArrive(b, loc, turnOther, 256);
+  if (beforeItem) {
+    // Warpgroup 1 is past its last wait: warpgroup 0 may start the next item.
+    b.setInsertionPointToStart(ifWg0.thenBlock());
+    b.setInsertionPointToStart(scf::IfOp::create(b, loc, beforeItem, false).thenBlock());
+    ptx::namedBarrierArrive(b, loc, turnOther, 256);
+  }
+  turnMine = turnOther = Value();
+}
+
+Value MmaBuilder::emitProducerTiles(const ItemRange &r, Value issued) {
+  auto loop = scf::ForOp::create(b, loc, toIdx(r.first), toIdx(r.numTiles), cIdx(1), ValueRange{issued});
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value kt = toI64(loop.getInductionVar());
+  auto ifFirst = scf::IfOp::create(b, loc, TypeRange{b.getI1Type()},
+                                   arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, kt, r.first), true);
+  {
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPointToStart(ifFirst.thenBlock());
+    scf::YieldOp::create(b, loc, firstWanted(r));
+    b.setInsertionPointToStart(ifFirst.elseBlock());
+    scf::YieldOp::create(b, loc, tileWanted(kt, r.numTiles));
+  }
+  scf::YieldOp::create(b, loc, issueTile(ifFirst.getResult(0), kt, loop.getRegionIterArgs()[0], fast));
+  return loop.getResult(0);
+}
+
 void MmaBuilder::emitProducer(const ItemRange &r) {
   NVVM::SetMaxRegisterOp::create(b, loc, kProducerRegisters, NVVM::SetMaxRegisterAction::decrease);
   Value savedTid = copyTid, savedTma = tma;
@@ -3064,20 +3160,7 @@ void MmaBuilder::emitProducer(const ItemRange &r) {
   // with only its own values live: the producer has few registers.
   auto emitLoop = [&](bool withTma) {
     tma = arith::ConstantIntOp::create(b, loc, withTma ? 1 : 0, 1);
-    auto loop = scf::ForOp::create(b, loc, toIdx(r.first), toIdx(r.numTiles), cIdx(1), ValueRange{cI64(0)});
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value kt = toI64(loop.getInductionVar());
-    auto ifFirst = scf::IfOp::create(b, loc, TypeRange{b.getI1Type()},
-                                     arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, kt, r.first), true);
-    {
-      OpBuilder::InsertionGuard inner(b);
-      b.setInsertionPointToStart(ifFirst.thenBlock());
-      scf::YieldOp::create(b, loc, firstWanted(r));
-      b.setInsertionPointToStart(ifFirst.elseBlock());
-      scf::YieldOp::create(b, loc, tileWanted(kt, r.numTiles));
-    }
-    scf::YieldOp::create(b, loc, issueTile(ifFirst.getResult(0), kt, loop.getRegionIterArgs()[0], fast));
+    emitProducerTiles(r, cI64(0));
   };
   Value issuer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()));
   if (qByTma()) {
@@ -3085,7 +3168,8 @@ void MmaBuilder::emitProducer(const ItemRange &r) {
     auto ifQ = scf::IfOp::create(b, loc, andI(issuer, qTma), false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifQ.thenBlock());
-    issueQTensorCopies();
+    ptx::fenceTensorMapAcquire(b, loc, qMap);
+    issueQTensorCopies(cI64(0));
   }
   auto ifTma = scf::IfOp::create(b, loc, savedTma, /*withElseRegion=*/true);
   {
@@ -3104,7 +3188,154 @@ void MmaBuilder::emitProducer(const ItemRange &r) {
   copyThreads = savedThreads;
 }
 
-void MmaBuilder::emitPersistentItems() {
+void MmaBuilder::emitProducerItems() {
+  Type i32 = b.getI32Type(), i64 = b.getI64Type();
+  auto to32 = [&](Value v) { return Value(arith::TruncIOp::create(b, loc, i32, v)); };
+  auto to64 = [&](Value v) { return Value(arith::ExtUIOp::create(b, loc, i64, v)); };
+  ItemSchedule sched = itemSchedule();
+  // Round r's Q buffer r % 2 and its use r / 2 (i64).
+  auto parts = [&](Value r) {
+    Value r64 = to64(r);
+    return std::make_pair(Value(arith::AndIOp::create(b, loc, r64, cI64(1))),
+                          Value(arith::ShRUIOp::create(b, loc, r64, cI64(1))));
+  };
+  initBarriers();
+  auto roles = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, tid, cIdx(threads())),
+                                 /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(roles.thenBlock());
+    NVVM::SetMaxRegisterOp::create(b, loc, kProducerRegisters, NVVM::SetMaxRegisterAction::decrease);
+    Value savedTid = copyTid, savedTma = tma;
+    int64_t savedThreads = copyThreads;
+    copyTid = arith::SubIOp::create(b, loc, tid, cIdx(threads()));
+    copyThreads = loaderThreads();
+    // Two copies of the rounds, TMA (its issuing thread alone) and cp.async
+    // (all 128 threads), each with only its own values live (as emitProducer).
+    auto emitRounds = [&](bool withTma) {
+      OpBuilder::InsertionGuard roundsGuard(b);
+      tma = arith::ConstantIntOp::create(b, loc, withTma ? 1 : 0, 1);
+      if (withTma)
+        ptx::fenceTensorMapAcquire(b, loc, qMap);
+      auto rounds = scf::ForOp::create(b, loc, cI32(0), sched.numRounds, cI32(1), ValueRange{cI64(0)});
+      b.setInsertionPointToStart(rounds.getBody());
+      Value r = rounds.getInductionVar();
+      Value issued = rounds.getRegionIterArgs()[0];
+      auto [i, valid] = itemOf(sched, r);
+      auto ifValid = scf::IfOp::create(b, loc, TypeRange{i64}, valid, true);
+      b.setInsertionPointToStart(ifValid.elseBlock());
+      scf::YieldOp::create(b, loc, issued);
+      b.setInsertionPointToStart(ifValid.thenBlock());
+      setItemAt(sched, i);
+      ItemRange range = itemRange();
+      auto [buf, use] = parts(r);
+      // The buffer is free once every consumer is done with the item two
+      // rounds back (a fresh barrier passes parity 1 at once).
+      ptx::mbarrierWait(b, loc, qEmptyAddr(buf),
+                        arith::XOrIOp::create(b, loc, arith::AndIOp::create(b, loc, use, cI64(1)), cI64(1)));
+      if (withTma) {
+        issueQTensorCopies(buf);
+      } else {
+        // Each thread's cp.async copies, then its plain arrival (releasing
+        // its element-wise copies' stores), on both warpgroups' barriers.
+        emitQ(buf);
+        for (int64_t w = 0; w < 2; ++w) {
+          ptx::cpAsyncArrive(b, loc, qFullAddr(buf, cIdx(w)));
+          ptx::mbarrierArrive(b, loc, qFullAddr(buf, cIdx(w)));
+        }
+      }
+      // The item's K / V tiles (the counts run on across items).
+      scf::YieldOp::create(b, loc, emitProducerTiles(range, issued));
+      b.setInsertionPointAfter(ifValid);
+      scf::YieldOp::create(b, loc, ifValid.getResult(0));
+    };
+    Value issuer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()));
+    auto ifTma = scf::IfOp::create(b, loc, savedTma, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPointToStart(ifTma.thenBlock());
+      if (tmaCapable()) {
+        b.setInsertionPointToStart(scf::IfOp::create(b, loc, issuer, false).thenBlock());
+        emitRounds(true);
+      }
+      b.setInsertionPointToStart(ifTma.elseBlock());
+      emitRounds(false);
+    }
+    tma = savedTma;
+    copyTid = savedTid;
+    copyThreads = savedThreads;
+  }
+  // The consumers: the same items; what the key loop does not read (the
+  // item's indices, its Q buffer) waits in the stash, reloaded at each tile.
+  b.setInsertionPointToStart(roles.elseBlock());
+  NVVM::SetMaxRegisterOp::create(b, loc, kConsumerRegisters, NVVM::SetMaxRegisterAction::increase);
+  issuesLoads = false;
+  stash = LLVM::AllocaOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()), i32, cI32(kStashSlots), 4);
+  auto rounds = scf::ForOp::create(b, loc, cI32(0), sched.numRounds, cI32(1), ValueRange{cI64(0), cI64(0)});
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(rounds.getBody());
+  Value r = rounds.getInductionVar();
+  ValueRange carried = rounds.getRegionIterArgs(); // issued, computed
+  auto [i, valid] = itemOf(sched, r);
+  auto ifValid = scf::IfOp::create(b, loc, TypeRange(carried), valid, true);
+  b.setInsertionPointToStart(ifValid.elseBlock());
+  scf::YieldOp::create(b, loc, carried);
+  b.setInsertionPointToStart(ifValid.thenBlock());
+  setItemAt(sched, i);
+  auto [buf, use] = parts(r);
+  stashStore(kItemQt, to32(qt));
+  stashStore(kItemH, to32(hIdx));
+  stashStore(kItemB, to32(bIdx));
+  stashStore(kItemHk, to32(hkIdx));
+  stashStore(kItemQBuf, to32(buf));
+  auto reload = [&] {
+    setItem(to64(stashLoad(kItemQt)), to64(stashLoad(kItemH)), to64(stashLoad(kItemB)), to64(stashLoad(kItemHk)));
+    selectQ(to64(stashLoad(kItemQBuf)));
+  };
+  ItemRange range = itemRange();
+  // This warpgroup's rows of the item's Q.
+  ptx::mbarrierWait(b, loc, qFullAddr(buf, arith::DivUIOp::create(b, loc, warp, cIdx(4))),
+                    arith::AndIOp::create(b, loc, use, cI64(1)));
+  {
+    // cp.async wrote them through the generic proxy; wgmma reads them through the async one.
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPointToStart(
+        scf::IfOp::create(b, loc, arith::XOrIOp::create(b, loc, tma, arith::ConstantIntOp::create(b, loc, 1, 1)), false)
+            .thenBlock());
+    ptx::fenceProxyAsync(b, loc);
+  }
+  selectQ(buf);
+  SmallVector<Value> init = emitItemStart();
+  unsigned numStates = init.size();
+  Value want = firstWanted(range);
+  init.push_back(want);
+  init.push_back(issueTile(want, range.first, carried[0], fast)); // counted: the producer loads it
+  init.push_back(carried[1]);
+  Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, r, cI32(0));
+  Value wg1 = beginTurns(first);
+  reloadItem = reload;
+  scf::ForOp loop = emitKeyLoop(range.first, range.numTiles, init, numStates, std::nullopt);
+  reloadItem = nullptr;
+  endTurns(wg1, itemOf(sched, arith::AddIOp::create(b, loc, r, cI32(1))).second);
+  ValueRange res = loop.getResults();
+  Value issued = res[numStates + 1], computed = res[numStates + 2];
+  reload();
+  outQBuf = to64(stashLoad(kItemQBuf));
+  oStage = qSmem(outQBuf);
+  emitItemEnd(loop);
+  // Every consumer thread is done with the buffer (its Q, its staged O)
+  // before the producer's next copies into it (async proxy).
+  ptx::fenceProxyAsync(b, loc);
+  ptx::mbarrierArrive(b, loc, qEmptyAddr(outQBuf));
+  oStage = outQBuf = Value();
+  scf::YieldOp::create(b, loc, ValueRange{issued, computed});
+  b.setInsertionPointAfter(ifValid);
+  scf::YieldOp::create(b, loc, ifValid.getResults());
+  b.setInsertionPointAfter(roles);
+  issuesLoads = true;
+}
+
+MmaBuilder::ItemSchedule MmaBuilder::itemSchedule() {
   // Items (b, h, query tile), heaviest query tiles first under causal-like
   // masks: item i is query tile nQt - 1 - i / (H B) of (b, h) = i % (H B)
   // as b * H + h. Block p of G takes in round r item r G + p (r even) or
@@ -3113,28 +3344,43 @@ void MmaBuilder::emitPersistentItems() {
   // bits: the launcher runs a persistent module only when the items fit.
   Type i32 = b.getI32Type();
   auto to32 = [&](Value v) { return Value(arith::TruncIOp::create(b, loc, i32, v)); };
+  ItemSchedule s;
+  s.nQt = to32(queryTileCount());
+  s.heads = to32(sizes["H"]);
+  s.perTile = arith::MulIOp::create(b, loc, s.heads, to32(sizes["B"]));
+  s.numItems = arith::MulIOp::create(b, loc, s.nQt, s.perTile);
+  s.blocks = arith::IndexCastOp::create(b, loc, i32, gpu::GridDimOp::create(b, loc, gpu::Dimension::x));
+  s.p = arith::IndexCastOp::create(b, loc, i32, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x));
+  s.numRounds = arith::DivUIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, s.numItems, arith::SubIOp::create(b, loc, s.blocks, cI32(1))),
+      s.blocks);
+  return s;
+}
+
+std::pair<Value, Value> MmaBuilder::itemOf(const ItemSchedule &s, Value r) {
+  Value odd = arith::TruncIOp::create(b, loc, b.getI1Type(), r);
+  Value last = arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, s.blocks, cI32(1)), s.p);
+  Value i = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, r, s.blocks),
+                                  arith::SelectOp::create(b, loc, odd, last, s.p));
+  return {i, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, i, s.numItems)};
+}
+
+void MmaBuilder::setItemAt(const ItemSchedule &s, Value i) {
   auto to64 = [&](Value v) { return Value(arith::ExtUIOp::create(b, loc, b.getI64Type(), v)); };
-  Value nQt = to32(queryTileCount());
-  Value heads = to32(sizes["H"]);
-  Value perTile = arith::MulIOp::create(b, loc, heads, to32(sizes["B"]));
-  Value numItems = arith::MulIOp::create(b, loc, nQt, perTile);
-  Value blocks = arith::IndexCastOp::create(b, loc, i32, gpu::GridDimOp::create(b, loc, gpu::Dimension::x));
-  Value p = arith::IndexCastOp::create(b, loc, i32, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x));
-  Value numRounds = arith::DivUIOp::create(
-      b, loc, arith::AddIOp::create(b, loc, numItems, arith::SubIOp::create(b, loc, blocks, cI32(1))), blocks);
-  auto itemOf = [&](Value r) -> std::pair<Value, Value> {
-    Value odd = arith::TruncIOp::create(b, loc, b.getI1Type(), r);
-    Value last = arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, blocks, cI32(1)), p);
-    Value i = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, r, blocks),
-                                    arith::SelectOp::create(b, loc, odd, last, p));
-    return {i, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, i, numItems)};
-  };
-  auto setItemAt = [&](Value i) {
-    Value u = arith::DivUIOp::create(b, loc, i, perTile);
-    Value bh = arith::RemUIOp::create(b, loc, i, perTile);
-    setItem(to64(arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, nQt, cI32(1)), u)),
-            to64(arith::RemUIOp::create(b, loc, bh, heads)), to64(arith::DivUIOp::create(b, loc, bh, heads)));
-  };
+  Value u = arith::DivUIOp::create(b, loc, i, s.perTile);
+  Value bh = arith::RemUIOp::create(b, loc, i, s.perTile);
+  setItem(to64(arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, s.nQt, cI32(1)), u)),
+          to64(arith::RemUIOp::create(b, loc, bh, s.heads)), to64(arith::DivUIOp::create(b, loc, bh, s.heads)));
+}
+
+void MmaBuilder::emitPersistentItems() {
+  Type i32 = b.getI32Type();
+  auto to32 = [&](Value v) { return Value(arith::TruncIOp::create(b, loc, i32, v)); };
+  auto to64 = [&](Value v) { return Value(arith::ExtUIOp::create(b, loc, b.getI64Type(), v)); };
+  ItemSchedule sched = itemSchedule();
+  Value numRounds = sched.numRounds;
+  auto itemOf = [&](Value r) { return this->itemOf(sched, r); };
+  auto setItemAt = [&](Value i) { this->setItemAt(sched, i); };
   // An item's range and whether its first tile is loaded (false for an item
   // past the last).
   auto rangeOf = [&](Value i, Value valid) {

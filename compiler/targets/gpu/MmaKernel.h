@@ -123,7 +123,7 @@ constexpr int kMmaMinRegisters = 168;
 /// Whether `options` allows producer kernels (MmaKernelOptions::producer on
 /// or auto, where it applies); MmaBuilder resolves auto per variant.
 inline bool mayBeProducerMma(const MmaKernelOptions &options) {
-  return options.producer != 0 && options.wgmma && !options.overlap && !options.persistent;
+  return options.producer != 0 && options.wgmma && !options.overlap;
 }
 
 /// The attribute on each (non-split) tensor-core kernel naming the launch

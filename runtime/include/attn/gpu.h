@@ -169,6 +169,14 @@ enum {
  * (7 before session 19: no Q tensor map, no Q barriers). */
 #define ATTN_GPU_ABI_PRODUCER 8
 #define ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE 384
+/* ATTN_GPU_ABI_PRODUCER's blocks made persistent (attnc --gpu-persistent with the producer):
+ * ATTN_GPU_ABI_PERSISTENT's grid and items, two Q buffers, and after the stages' barriers six
+ * more (each Q buffer's full barriers, one per consumer warpgroup, then each buffer's empty
+ * barrier): attn_gpu_mma_persistent_producer_smem_bytes(N). The producer warpgroup walks the
+ * items in the consumers' order, loading each one's Q into buffer r % 2 of round r (TMA when
+ * ATTN_ARG_K_TMAP, ATTN_ARG_V_TMAP and ATTN_ARG_Q_TMAP are all set, else cp.async) and its
+ * K / V tiles, so the next item's Q and first tiles load during the current one. */
+#define ATTN_GPU_ABI_PERSISTENT_PRODUCER 9
 
 /* Head-dimension tiers of the tensor-core kernels (`_d<N>`): N a multiple of
  * ATTN_GPU_TIER_STEP up to ATTN_GPU_MAX_TIER (attnc --gpu-head-dims). A call
@@ -232,6 +240,9 @@ static inline int64_t attn_gpu_mma_producer_smem_bytes(int64_t tier) {
 static inline int64_t attn_gpu_mma_persistent_smem_bytes(int64_t tier) {
   return attn_gpu_smem_bytes(attn_gpu_mma_key_tile(tier), tier, ATTN_GPU_MMA_STAGES,
                              2 * ATTN_GPU_MMA_ROWS_PER_BLOCK, 1);
+}
+static inline int64_t attn_gpu_mma_persistent_producer_smem_bytes(int64_t tier) {
+  return attn_gpu_mma_persistent_smem_bytes(tier) + 6 * 8;
 }
 static inline int64_t attn_gpu_split_smem_bytes(int64_t tier) {
   return attn_gpu_smem_bytes(attn_gpu_split_key_tile(tier), tier, ATTN_GPU_SPLIT_STAGES, 0, 1);
