@@ -3773,13 +3773,19 @@ std::string describeMmaSchedule(VariantOp variant, const MmaMapping &mapping) {
   if (!cas || !builder.classify(reason))
     return "";
   builder.planMask();
+  std::string items = isPersistentMma(options) ? "; persistent: one block per SM takes (b, h, query "
+                                                 "tile) items in rounds"
+                                               : "";
   if (!builder.wantsProducer())
-    return mayBeProducerMma(options) ? "the consumer warpgroups load K / V (the mask reads a tensor "
-                                       "by key: no producer warpgroup)"
-                                     : "the consumer warpgroups load K / V";
-  return mapping.pingPong ? "a producer warpgroup loads K / V, the two consumer warpgroups take "
-                            "turns on the tensor cores (ping-pong)"
-                          : "a producer warpgroup loads K / V";
+    return (mayBeProducerMma(options) ? "the consumer warpgroups load K / V (the mask reads a tensor "
+                                        "by key: no producer warpgroup)"
+                                      : "the consumer warpgroups load K / V") +
+           items;
+  // (A one-item kernel's producer loads Q too where the tier takes TMA.)
+  std::string loads = isPersistentMma(options) ? "Q, K and V" : "K / V";
+  return "a producer warpgroup loads " + loads +
+         (mapping.pingPong ? ", the two consumer warpgroups take turns on the tensor cores (ping-pong)" : "") +
+         items;
 }
 
 FailureOr<bool> buildMmaKernel(VariantOp variant, ModuleOp target, const MmaKernelOptions &options,
