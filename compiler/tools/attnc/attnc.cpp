@@ -116,15 +116,15 @@ cl::opt<bool> gpuPersistent(
     "gpu-persistent", cl::cat(attncCategory),
     cl::desc("GPU warpgroup-MMA kernels: one block per SM computes the (b, h, query tile) items "
              "in rounds and loads the next item's Q and first K / V tile during the current one "
-             "(not with --gpu-overlap). Default false"),
+             "(with the producer warpgroup, the producer walks the items: ABI 9; without, ABI 6; "
+             "not with --gpu-overlap). Default false"),
     cl::init(false));
 cl::opt<cl::boolOrDefault> gpuProducer(
     "gpu-producer", cl::cat(attncCategory),
     cl::desc("GPU warpgroup-MMA kernels: a third warpgroup loads the K / V tiles (TMA, or "
              "cp.async) while the two consumer warpgroups compute, with its registers moved "
              "to the consumers (setmaxnreg; "
-             "FlashAttention-3's warp specialisation; not with --gpu-overlap or "
-             "--gpu-persistent). Default: on unless the variant's mask reads a tensor by key "
+             "FlashAttention-3's warp specialisation; not with --gpu-overlap). Default: on unless the variant's mask reads a tensor by key "
              "(document); --gpu-producer=false or =true for every variant"));
 cl::opt<int> gpuMaxRegisters(
     "gpu-max-registers", cl::cat(attncCategory),
