@@ -3210,8 +3210,10 @@ void MmaBuilder::emitProducerItems() {
     int64_t savedThreads = copyThreads;
     copyTid = arith::SubIOp::create(b, loc, tid, cIdx(threads()));
     copyThreads = loaderThreads();
-    // Two copies of the rounds, TMA (its issuing thread alone) and cp.async
+    // Two copies of the rounds, TMA (the first warp, its issuing thread
+    // alone issuing: a class-table search wants a warp's lanes) and cp.async
     // (all 128 threads), each with only its own values live (as emitProducer).
+    Value issuer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()));
     auto emitRounds = [&](bool withTma) {
       OpBuilder::InsertionGuard roundsGuard(b);
       tma = arith::ConstantIntOp::create(b, loc, withTma ? 1 : 0, 1);
@@ -3234,6 +3236,8 @@ void MmaBuilder::emitProducerItems() {
       ptx::mbarrierWait(b, loc, qEmptyAddr(buf),
                         arith::XOrIOp::create(b, loc, arith::AndIOp::create(b, loc, use, cI64(1)), cI64(1)));
       if (withTma) {
+        OpBuilder::InsertionGuard inner(b);
+        b.setInsertionPointToStart(scf::IfOp::create(b, loc, issuer, false).thenBlock());
         issueQTensorCopies(buf);
       } else {
         // Each thread's cp.async copies, then its plain arrival (releasing
@@ -3249,13 +3253,13 @@ void MmaBuilder::emitProducerItems() {
       b.setInsertionPointAfter(ifValid);
       scf::YieldOp::create(b, loc, ifValid.getResult(0));
     };
-    Value issuer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()));
     auto ifTma = scf::IfOp::create(b, loc, savedTma, /*withElseRegion=*/true);
     {
       OpBuilder::InsertionGuard inner(b);
       b.setInsertionPointToStart(ifTma.thenBlock());
       if (tmaCapable()) {
-        b.setInsertionPointToStart(scf::IfOp::create(b, loc, issuer, false).thenBlock());
+        Value firstWarp = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, tid, cIdx(threads() + 32));
+        b.setInsertionPointToStart(scf::IfOp::create(b, loc, firstWarp, false).thenBlock());
         emitRounds(true);
       }
       b.setInsertionPointToStart(ifTma.elseBlock());
