@@ -647,6 +647,11 @@ private:
   /// The producer warpgroup's key loop: the tiles of `r` it wants, each
   /// into the next stage once the consumers freed it.
   void emitProducer(const ItemRange &r);
+  /// The producer warpgroup's part: its registers lowered, copyTid /
+  /// copyThreads its own, then `loads(true)` with K / V by TMA in the threads
+  /// where `tmaThreads` (i1) holds when the launcher gave the maps, else
+  /// `loads(false)` (cp.async) in all its threads.
+  void emitProducerRole(Value tmaThreads, llvm::function_ref<void(bool withTma)> loads);
   /// The producer's loop over the tiles of `r` (in the consumers' order, the
   /// wanted ones issued): the issued count after them, from `issued`.
   Value emitProducerTiles(const ItemRange &r, Value issued);
@@ -3147,45 +3152,49 @@ Value MmaBuilder::emitProducerTiles(const ItemRange &r, Value issued) {
   return loop.getResult(0);
 }
 
-void MmaBuilder::emitProducer(const ItemRange &r) {
+void MmaBuilder::emitProducerRole(Value tmaThreads, llvm::function_ref<void(bool withTma)> loads) {
   NVVM::SetMaxRegisterOp::create(b, loc, kProducerRegisters, NVVM::SetMaxRegisterAction::decrease);
   Value savedTid = copyTid, savedTma = tma;
   int64_t savedThreads = copyThreads;
   copyTid = arith::SubIOp::create(b, loc, tid, cIdx(threads()));
   copyThreads = loaderThreads();
-  // Tile by tile in the consumers' order (they count the same wanted
-  // tiles): issueTile waits for the stage's empty barrier, so the loads run
-  // stages() tiles ahead of the slower consumer warpgroup. Two loops,
-  // TMA (its issuing thread alone) and cp.async (all 128 threads), each
-  // with only its own values live: the producer has few registers.
-  auto emitLoop = [&](bool withTma) {
-    tma = arith::ConstantIntOp::create(b, loc, withTma ? 1 : 0, 1);
-    emitProducerTiles(r, cI64(0));
-  };
-  Value issuer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()));
-  if (qByTma()) {
-    // Q first: the consumers' first QK waits for it and the first K tile.
-    auto ifQ = scf::IfOp::create(b, loc, andI(issuer, qTma), false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifQ.thenBlock());
-    ptx::fenceTensorMapAcquire(b, loc, qMap);
-    issueQTensorCopies(cI64(0));
-  }
+  // Two copies of the loads, TMA (tmaThreads) and cp.async (all 128
+  // threads), each with only its own values live: the producer has few
+  // registers.
   auto ifTma = scf::IfOp::create(b, loc, savedTma, /*withElseRegion=*/true);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(ifTma.thenBlock());
     if (tmaCapable()) {
-      auto ifIssuer = scf::IfOp::create(b, loc, issuer, false);
-      b.setInsertionPointToStart(ifIssuer.thenBlock());
-      emitLoop(true);
+      b.setInsertionPointToStart(scf::IfOp::create(b, loc, tmaThreads, false).thenBlock());
+      tma = arith::ConstantIntOp::create(b, loc, 1, 1);
+      loads(true);
     }
     b.setInsertionPointToStart(ifTma.elseBlock());
-    emitLoop(false);
+    tma = arith::ConstantIntOp::create(b, loc, 0, 1);
+    loads(false);
   }
   tma = savedTma;
   copyTid = savedTid;
   copyThreads = savedThreads;
+}
+
+void MmaBuilder::emitProducer(const ItemRange &r) {
+  Value issuer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()));
+  // Tile by tile in the consumers' order (they count the same wanted
+  // tiles): issueTile waits for the stage's empty barrier, so the loads run
+  // stages() tiles ahead of the slower consumer warpgroup; TMA from the
+  // issuing thread alone.
+  emitProducerRole(issuer, [&](bool withTma) {
+    if (withTma && qByTma()) {
+      // Q first: the consumers' first QK waits for it and the first K tile.
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(scf::IfOp::create(b, loc, qTma, false).thenBlock());
+      ptx::fenceTensorMapAcquire(b, loc, qMap);
+      issueQTensorCopies(cI64(0));
+    }
+    emitProducerTiles(r, cI64(0));
+  });
 }
 
 void MmaBuilder::emitProducerItems() {
@@ -3205,18 +3214,11 @@ void MmaBuilder::emitProducerItems() {
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(roles.thenBlock());
-    NVVM::SetMaxRegisterOp::create(b, loc, kProducerRegisters, NVVM::SetMaxRegisterAction::decrease);
-    Value savedTid = copyTid, savedTma = tma;
-    int64_t savedThreads = copyThreads;
-    copyTid = arith::SubIOp::create(b, loc, tid, cIdx(threads()));
-    copyThreads = loaderThreads();
-    // Two copies of the rounds, TMA (the first warp, its issuing thread
-    // alone issuing: a class-table search wants a warp's lanes) and cp.async
-    // (all 128 threads), each with only its own values live (as emitProducer).
+    // The rounds: TMA from the producer's first warp (a class-table search
+    // wants a warp's lanes), its first thread issuing; cp.async from all 128.
     Value issuer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()));
     auto emitRounds = [&](bool withTma) {
       OpBuilder::InsertionGuard roundsGuard(b);
-      tma = arith::ConstantIntOp::create(b, loc, withTma ? 1 : 0, 1);
       if (withTma)
         ptx::fenceTensorMapAcquire(b, loc, qMap);
       auto rounds = scf::ForOp::create(b, loc, cI32(0), sched.numRounds, cI32(1), ValueRange{cI64(0)});
@@ -3253,21 +3255,8 @@ void MmaBuilder::emitProducerItems() {
       b.setInsertionPointAfter(ifValid);
       scf::YieldOp::create(b, loc, ifValid.getResult(0));
     };
-    auto ifTma = scf::IfOp::create(b, loc, savedTma, /*withElseRegion=*/true);
-    {
-      OpBuilder::InsertionGuard inner(b);
-      b.setInsertionPointToStart(ifTma.thenBlock());
-      if (tmaCapable()) {
-        Value firstWarp = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, tid, cIdx(threads() + 32));
-        b.setInsertionPointToStart(scf::IfOp::create(b, loc, firstWarp, false).thenBlock());
-        emitRounds(true);
-      }
-      b.setInsertionPointToStart(ifTma.elseBlock());
-      emitRounds(false);
-    }
-    tma = savedTma;
-    copyTid = savedTid;
-    copyThreads = savedThreads;
+    emitProducerRole(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, tid, cIdx(threads() + 32)),
+                     emitRounds);
   }
   // The consumers: the same items; what the key loop does not read (the
   // item's indices, its Q buffer) waits in the stash, reloaded at each tile.
