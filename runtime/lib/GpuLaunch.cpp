@@ -622,7 +622,8 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
   const size_t tensorsOffset = paramsOffset + align16(c.params.size() * sizeof(double));
   // The tensor maps of K, V and Q (a whole-tile kernel of a tier that is a
   // multiple of 64; attn/gpu.h).
-  const bool tmaTier = p.tensorCore && p.splitW <= 1 && p.tier % 64 == 0 && tmaMode() != TmaMode::Off;
+  const TmaMode mapsWanted = tmaMode();
+  const bool tmaTier = p.tensorCore && p.splitW <= 1 && p.tier % 64 == 0 && mapsWanted != TmaMode::Off;
   const size_t mapsOffset =
       (tensorsOffset + align16(static_cast<size_t>(info->num_tensors) * sizeof(attn_tensor)) +
        kTensorMapAlign - 1) / kTensorMapAlign * kTensorMapAlign;
@@ -691,7 +692,7 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
       args[ATTN_ARG_K_TMAP] = base + static_cast<int64_t>(mapsOffset);
       args[ATTN_ARG_V_TMAP] = base + static_cast<int64_t>(mapsOffset + kTensorMapBytes);
       // Q's: each consumer warpgroup's 64 rows (a producer kernel's).
-      if (tmaMode() == TmaMode::All && encodeTileMap(d, *q, p.tier, ATTN_GPU_MMA_ROWS_PER_BLOCK / 2, maps[2])) {
+      if (mapsWanted == TmaMode::All && encodeTileMap(d, *q, p.tier, ATTN_GPU_MMA_ROWS_PER_BLOCK / 2, maps[2])) {
         std::memcpy(host + mapsOffset + 2 * kTensorMapBytes, maps[2], kTensorMapBytes);
         args[ATTN_ARG_Q_TMAP] = base + static_cast<int64_t>(mapsOffset + 2 * kTensorMapBytes);
       }

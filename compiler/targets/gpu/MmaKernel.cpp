@@ -185,6 +185,7 @@ private:
   Value slt(Value x, Value y) {
     return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, y);
   }
+  Value notI(Value x) { return arith::XOrIOp::create(b, loc, x, arith::ConstantIntOp::create(b, loc, 1, 1)); }
   Value andI(Value x, Value y) {
     if (matchPattern(x, m_One()))
       return y;
@@ -254,6 +255,19 @@ private:
   Value issueTile(Value want, Value kt, Value issued, Value fast);
   /// The shared address of full[stage] (which 0) or empty[stage] (1).
   Value barrierAddr(int which, Value stage);
+  /// The parity to wait for on a barrier's use `use` (i64, counted from 0):
+  /// a full barrier's phase `use`, and the empty one's of use - 1 (a fresh
+  /// barrier passes parity 1 at once).
+  Value fullParity(Value use) { return arith::AndIOp::create(b, loc, use, cI64(1)); }
+  Value emptyParity(Value use) { return arith::XOrIOp::create(b, loc, fullParity(use), cI64(1)); }
+  /// After a full barrier's wait, when the copies were cp.async (not TMA):
+  /// they wrote through the generic proxy, wgmma reads through the async
+  /// proxy (TMA writes through it).
+  void fenceCopiesForWgmma() {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(scf::IfOp::create(b, loc, notI(tma), false).thenBlock());
+    ptx::fenceProxyAsync(b, loc);
+  }
   /// Thread 0 initialises the stages' barriers (every thread arrives on
   /// each empty barrier; on a full one every thread's copies, or with TMA
   /// thread 0's expect_tx), then a block barrier.
@@ -1689,7 +1703,7 @@ Value MmaBuilder::issueTile(Value want, Value kt, Value issued, Value fast) {
     Value use = arith::DivSIOp::create(b, loc, issued, cI64(stages()));
     // Its previous tile (use - 1) was read by every thread: parity of use - 1
     // (a fresh barrier passes parity 1 at once).
-    Value parity = arith::XOrIOp::create(b, loc, arith::AndIOp::create(b, loc, use, cI64(1)), cI64(1));
+    Value parity = emptyParity(use);
     auto ifTma = scf::IfOp::create(b, loc, tma, /*withElseRegion=*/true);
     b.setInsertionPointToStart(ifTma.thenBlock());
     issueTensorCopies(kt, stage, parity);
@@ -2210,7 +2224,7 @@ Value MmaBuilder::warpgroupMayKeep(Value kt) {
   Value row0 = add(mul(qt, cI64(rowsPerBlock())),
                    mul(toI64(arith::DivUIOp::create(b, loc, warp, cIdx(4))), cI64(64)));
   Value empty = tileKeyClass(kt, row0, 64).empty;
-  return arith::XOrIOp::create(b, loc, empty, arith::ConstantIntOp::create(b, loc, 1, 1));
+  return notI(empty);
 }
 
 TileClassValues MmaBuilder::keyRangeClass(Value j0, Value j1) {
@@ -2678,15 +2692,9 @@ scf::ForOp MmaBuilder::emitKeyLoop(Value firstTile, Value numTiles, ArrayRef<Val
     gpu::BarrierOp::create(b, loc);
   } else {
     Value use = arith::DivSIOp::create(b, loc, computed, cI64(nStages));
-    ptx::mbarrierWait(b, loc, barrierAddr(0, stage), arith::AndIOp::create(b, loc, use, cI64(1)));
-    if (useWgmma()) {
-      // cp.async wrote the tiles through the generic proxy; wgmma reads
-      // them through the async proxy (TMA writes through the async proxy).
-      auto ifCopies = scf::IfOp::create(b, loc, arith::XOrIOp::create(b, loc, tma, arith::ConstantIntOp::create(b, loc, 1, 1)), false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifCopies.thenBlock());
-      ptx::fenceProxyAsync(b, loc);
-    }
+    ptx::mbarrierWait(b, loc, barrierAddr(0, stage), fullParity(use));
+    if (useWgmma())
+      fenceCopiesForWgmma();
   }
   selectStage(stage);
   curStage = stage;
@@ -3006,7 +3014,7 @@ LogicalResult MmaBuilder::build() {
       issuesLoads = false;
       if (qByTma()) {
         // Q by the producer's TMA, else by cp.async here.
-        auto ifNoMap = scf::IfOp::create(b, loc, arith::XOrIOp::create(b, loc, qTma, arith::ConstantIntOp::create(b, loc, 1, 1)), false);
+        auto ifNoMap = scf::IfOp::create(b, loc, notI(qTma), false);
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(ifNoMap.thenBlock());
         emitQ(cI64(0));
@@ -3235,8 +3243,7 @@ void MmaBuilder::emitProducerItems() {
       auto [buf, use] = parts(r);
       // The buffer is free once every consumer is done with the item two
       // rounds back (a fresh barrier passes parity 1 at once).
-      ptx::mbarrierWait(b, loc, qEmptyAddr(buf),
-                        arith::XOrIOp::create(b, loc, arith::AndIOp::create(b, loc, use, cI64(1)), cI64(1)));
+      ptx::mbarrierWait(b, loc, qEmptyAddr(buf), emptyParity(use));
       if (withTma) {
         OpBuilder::InsertionGuard inner(b);
         b.setInsertionPointToStart(scf::IfOp::create(b, loc, issuer, false).thenBlock());
@@ -3287,16 +3294,8 @@ void MmaBuilder::emitProducerItems() {
   };
   ItemRange range = itemRange();
   // This warpgroup's rows of the item's Q.
-  ptx::mbarrierWait(b, loc, qFullAddr(buf, arith::DivUIOp::create(b, loc, warp, cIdx(4))),
-                    arith::AndIOp::create(b, loc, use, cI64(1)));
-  {
-    // cp.async wrote them through the generic proxy; wgmma reads them through the async one.
-    OpBuilder::InsertionGuard inner(b);
-    b.setInsertionPointToStart(
-        scf::IfOp::create(b, loc, arith::XOrIOp::create(b, loc, tma, arith::ConstantIntOp::create(b, loc, 1, 1)), false)
-            .thenBlock());
-    ptx::fenceProxyAsync(b, loc);
-  }
+  ptx::mbarrierWait(b, loc, qFullAddr(buf, arith::DivUIOp::create(b, loc, warp, cIdx(4))), fullParity(use));
+  fenceCopiesForWgmma();
   selectQ(buf);
   SmallVector<Value> init = emitItemStart();
   unsigned numStates = init.size();
@@ -3480,7 +3479,7 @@ void MmaBuilder::emitPersistentItems() {
   Value issued = res[numStates + 1], computed = res[numStates + 2], crossed = res[numStates + 3];
   // An item of no tile (or whose last tiles were not loaded) has not
   // loaded the next item's first tile yet.
-  issued = issueNext(issued, arith::XOrIOp::create(b, loc, crossed, arith::ConstantIntOp::create(b, loc, 1, 1)));
+  issued = issueNext(issued, notI(crossed));
   reloadIds();
   emitItemEnd(loop);
   scf::YieldOp::create(b, loc, ValueRange{issued, computed, to64(stashLoad(kNextFirst)),
