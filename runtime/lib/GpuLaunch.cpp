@@ -453,7 +453,7 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
                 std::to_string(ATTN_GPU_ABI_PERSISTENT) + ", " +
                 std::to_string(ATTN_GPU_ABI_PRODUCER) + " and " +
                 std::to_string(ATTN_GPU_ABI_PERSISTENT_PRODUCER) +
-                ", its three-stage, persistent and producer forms)" +
+                ", its three-stage, persistent, producer and persistent producer forms)" +
                 ": rebuild the variant with the attnc of this libattnrt (ATTN_GPU_KERNEL=rows "
                 "runs its row kernel meanwhile)");
       p.fn = fn;
