@@ -701,8 +701,16 @@ private:
   /// A persistent kernel's items: block p of G takes them in rounds (attn/gpu.h).
   struct ItemSchedule {
     Value nQt, heads, perTile, numItems, blocks, p, numRounds; ///< i32
+    /// (b, h) pairs per group (i32), or null: see itemSchedule.
+    Value headGroup;
   };
-  ItemSchedule itemSchedule();
+  /// The items' order: with `grouped` (ABI 9), groups of headGroup (b, h)
+  /// pairs whose K and V fit kL2Bytes, each group's items heaviest query
+  /// tile first (so the blocks that run at once share their K / V in L2);
+  /// else ABI 6's (every pair's last query tile first).
+  ItemSchedule itemSchedule(bool grouped = false);
+  /// The L2 bytes a group of (b, h) pairs' K and V may take (an H100 has 50 MB).
+  static constexpr int64_t kL2Bytes = 24 << 20;
   /// Round r's item (i32) and whether it exists.
   std::pair<Value, Value> itemOf(const ItemSchedule &s, Value r);
   /// setItem of item i (i32).
@@ -3209,7 +3217,7 @@ void MmaBuilder::emitProducerItems() {
   Type i32 = b.getI32Type(), i64 = b.getI64Type();
   auto to32 = [&](Value v) { return Value(arith::TruncIOp::create(b, loc, i32, v)); };
   auto to64 = [&](Value v) { return Value(arith::ExtUIOp::create(b, loc, i64, v)); };
-  ItemSchedule sched = itemSchedule();
+  ItemSchedule sched = itemSchedule(/*grouped=*/true);
   // Round r's Q buffer r % 2 and its use r / 2 (i64).
   auto parts = [&](Value r) {
     Value r64 = to64(r);
@@ -3327,7 +3335,7 @@ void MmaBuilder::emitProducerItems() {
   issuesLoads = true;
 }
 
-MmaBuilder::ItemSchedule MmaBuilder::itemSchedule() {
+MmaBuilder::ItemSchedule MmaBuilder::itemSchedule(bool grouped) {
   // Items (b, h, query tile), heaviest query tiles first under causal-like
   // masks: item i is query tile nQt - 1 - i / (H B) of (b, h) = i % (H B)
   // as b * H + h. Block p of G takes in round r item r G + p (r even) or
@@ -3346,6 +3354,15 @@ MmaBuilder::ItemSchedule MmaBuilder::itemSchedule() {
   s.numRounds = arith::DivUIOp::create(
       b, loc, arith::AddIOp::create(b, loc, s.numItems, arith::SubIOp::create(b, loc, s.blocks, cI32(1))),
       s.blocks);
+  if (grouped) {
+    // Query heads whose K and V (Skv x tier x 2 x 2 bytes per KV head,
+    // shared by H / Hkv query heads) fit kL2Bytes, in [1, B H].
+    Value perKvHead = arith::MaxSIOp::create(b, loc, mul(skv, cI64(hd * 4)), cI64(1));
+    Value fit = mul(arith::DivSIOp::create(b, loc, cI64(kL2Bytes), perKvHead), group0);
+    fit = arith::MaxSIOp::create(b, loc, arith::MinSIOp::create(b, loc, fit, arith::ExtUIOp::create(b, loc, b.getI64Type(), s.perTile)),
+                                 cI64(1));
+    s.headGroup = to32(fit);
+  }
   return s;
 }
 
@@ -3359,6 +3376,20 @@ std::pair<Value, Value> MmaBuilder::itemOf(const ItemSchedule &s, Value r) {
 
 void MmaBuilder::setItemAt(const ItemSchedule &s, Value i) {
   auto to64 = [&](Value v) { return Value(arith::ExtUIOp::create(b, loc, b.getI64Type(), v)); };
+  if (s.headGroup) {
+    // Group g of headGroup pairs (the last one may hold fewer: n), its item
+    // j is query tile nQt - 1 - j / n of pair g headGroup + j % n.
+    Value groupItems = arith::MulIOp::create(b, loc, s.headGroup, s.nQt);
+    Value g = arith::DivUIOp::create(b, loc, i, groupItems);
+    Value j = arith::RemUIOp::create(b, loc, i, groupItems);
+    Value first = arith::MulIOp::create(b, loc, g, s.headGroup);
+    Value n = arith::MinUIOp::create(b, loc, s.headGroup, arith::SubIOp::create(b, loc, s.perTile, first));
+    Value bh = arith::AddIOp::create(b, loc, first, arith::RemUIOp::create(b, loc, j, n));
+    Value u = arith::DivUIOp::create(b, loc, j, n);
+    setItem(to64(arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, s.nQt, cI32(1)), u)),
+            to64(arith::RemUIOp::create(b, loc, bh, s.heads)), to64(arith::DivUIOp::create(b, loc, bh, s.heads)));
+    return;
+  }
   Value u = arith::DivUIOp::create(b, loc, i, s.perTile);
   Value bh = arith::RemUIOp::create(b, loc, i, s.perTile);
   setItem(to64(arith::SubIOp::create(b, loc, arith::SubIOp::create(b, loc, s.nQt, cI32(1)), u)),
