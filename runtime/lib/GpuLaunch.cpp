@@ -618,6 +618,8 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
   const auto &c = p.call;
   const size_t argsBytes = align16(ATTN_GPU_ARG_COUNT * sizeof(int64_t));
   const size_t flagOffset = argsBytes;
+  // The flag and a persistent producer kernel's ticket counters (attn/gpu.h).
+  static_assert(ATTN_GPU_TICKETS_OFFSET + 8 <= 16, "the flag's 16 bytes hold the counters");
   const size_t paramsOffset = flagOffset + 16;
   const size_t tensorsOffset = paramsOffset + align16(c.params.size() * sizeof(double));
   // The tensor maps of K, V and Q (a whole-tile kernel of a tier that is a
@@ -703,7 +705,8 @@ attn_status stageArguments(const Prepared &p, Scratch &scratch, const attn_varia
   if (info->num_tensors > 0)
     std::memcpy(host + tensorsOffset, tensors,
                 static_cast<size_t>(info->num_tensors) * sizeof(attn_tensor));
-  // The flag (host + flagOffset) is zero: staging was zero-filled.
+  // The flag and the ticket counters (host + flagOffset) are zero: staging
+  // was zero-filled.
   if (CUresult rc = d.cuMemcpyHtoDAsync(scratch.ptr, host, staged, p.stream))
     return fail(d, rc, "cuMemcpyHtoDAsync (argument block)");
   return ATTN_OK;

@@ -549,14 +549,23 @@ private:
   Value qTma; ///< qByTma(): i1, qMap is not 0
   /// The Q barriers after the stages' (8 bytes each): a producer kernel's
   /// full barrier per consumer warpgroup and Q buffer (with TMA; always in a
-  /// persistent one), then (persistent) each buffer's empty barrier.
+  /// persistent one), then (persistent) each buffer's empty barrier and its
+  /// item slot (itemSlot).
   int64_t qBarriers() const {
-    return !producer ? 0 : persistent ? 3 * qBuffers() : (tmaCapable() ? 2 : 0);
+    return !producer ? 0 : persistent ? 4 * qBuffers() : (tmaCapable() ? 2 : 0);
   }
   Value qFullAddr(Value buf, Value w) {
     return barrierAddr(0, add(cIdx(2 * stages()), add(mul(toIdx(buf), cIdx(2)), toIdx(w))));
   }
   Value qEmptyAddr(Value buf) { return barrierAddr(0, add(cIdx(2 * stages() + 2 * qBuffers()), toIdx(buf))); }
+  /// A persistent producer kernel's item slot of Q buffer `buf` (an i32 in
+  /// 8 bytes after the empty barriers): the item that the producer took for
+  /// the buffer's round, or -1 when none was left.
+  Value itemSlot(Value buf) {
+    return LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext(), 3),
+                                    barrierAddr(0, add(cIdx(2 * stages() + 3 * qBuffers()), toIdx(buf))));
+  }
+  Value loadItemSlot(Value buf) { return LLVM::LoadOp::create(b, loc, b.getI32Type(), itemSlot(buf), 4); }
   /// The producer's issuing thread: Q's two 64-row boxes per 64 columns of
   /// the item into buffer `buf`, onto its full barriers.
   void issueQTensorCopies(Value buf);
@@ -621,16 +630,20 @@ private:
   /// in a producer kernel; else the block barrier).
   void consumerSync();
   static constexpr int kConsumerBarrier = 5;
+  /// A persistent producer kernel's producer threads meet on it to read the
+  /// item their issuer took (takeItem).
+  static constexpr int kTicketBarrier = 6;
   /// The ping-pong's start before a key loop (warpgroup 1 waits for its
   /// first turn) where it applies: warpgroup 1's i1, else null; endTurns
   /// after the loop (warpgroup 0's last arrival).
   /// A persistent producer kernel's items pass the turns on: `afterItem`
   /// (i1) makes warpgroup 0 wait at the start for warpgroup 1's arrival at
-  /// the end of the previous item, given where `beforeItem` (i1: another item
-  /// follows) held, so that warpgroup 0's next arrivals cannot meet its own
-  /// last one on a barrier before warpgroup 1's last wait there.
+  /// the end of the previous item, given where `beforeItem` (warpgroup 1's
+  /// i1, built where only warpgroup 1 runs: another item follows) holds, so
+  /// that warpgroup 0's next arrivals cannot meet its own last one on a
+  /// barrier before warpgroup 1's last wait there.
   Value beginTurns(Value afterItem = Value());
-  void endTurns(Value wg1, Value beforeItem = Value());
+  void endTurns(Value wg1, llvm::function_ref<Value()> beforeItem = nullptr);
   /// setmaxnreg's registers per thread: 2 x 128 x 240 + 128 x 24 = 64512,
   /// the block's pool (ptxas gives a 384-thread block 168 per thread; a
   /// split asking for more, 240 / 32, waits in setmaxnreg.inc for ever:
@@ -704,7 +717,7 @@ private:
     /// (b, h) pairs per group (i32), or null: see itemSchedule.
     Value headGroup;
   };
-  /// The items' order: with `grouped` (ABI 9), groups of headGroup (b, h)
+  /// The items' order: with `grouped` (ABI 10's tickets), groups of headGroup (b, h)
   /// pairs whose K and V fit kL2Bytes, each group's items heaviest query
   /// tile first (so the blocks that run at once share their K / V in L2);
   /// else ABI 6's (every pair's last query tile first).
@@ -715,12 +728,19 @@ private:
   std::pair<Value, Value> itemOf(const ItemSchedule &s, Value r);
   /// setItem of item i (i32).
   void setItemAt(const ItemSchedule &s, Value i);
-  /// The rounds of a persistent producer kernel (persistent && producer): the
-  /// producer warpgroup walks the items, loading each one's Q into buffer
-  /// r % 2 of round r (its full barriers; once its empty barrier says the
-  /// consumers are done with the item two rounds back) and its K / V tiles;
-  /// the consumers compute them in the same order.
+  /// The rounds of a persistent producer kernel (persistent && producer,
+  /// ABI 10): in each round r the producer warpgroup takes the next item of
+  /// the launch's ticket counter (takeItem: a block that finishes early takes
+  /// more), writes it into the item slot of Q buffer r % 2 (once its empty
+  /// barrier says the consumers are done with the item two rounds back),
+  /// loads its Q into the buffer (its full barriers) and its K / V tiles; the
+  /// consumers read the slot once the full barrier passes, -1 ending them.
   void emitProducerItems();
+  /// The producer's item of round r for Q buffer `buf` (i32, -1: none left),
+  /// read by its `participants` threads: the issuer takes a ticket and writes
+  /// it into the slot; the block whose ticket is the last of the launch resets
+  /// the counter for the next launch on the stream (attn/gpu.h).
+  Value takeItem(const ItemSchedule &s, Value buf, int64_t participants);
   /// A persistent kernel's per-thread stash (volatile local memory, so that
   /// neither LLVM nor ptxas keeps its values in registers): i32 slots.
   Value stash;
@@ -3133,7 +3153,7 @@ Value MmaBuilder::beginTurns(Value afterItem) {
   return wg1;
 }
 
-void MmaBuilder::endTurns(Value wg1, Value beforeItem) {
+void MmaBuilder::endTurns(Value wg1, llvm::function_ref<Value()> beforeItem) {
   if (!wg1)
     return;
   // Warpgroup 1's last PV waits for this arrival of warpgroup 0.
@@ -3144,7 +3164,7 @@ void MmaBuilder::endTurns(Value wg1, Value beforeItem) {
   if (beforeItem) {
     // Warpgroup 1 is past its last wait: warpgroup 0 may start the next item.
     b.setInsertionPointToStart(ifWg0.thenBlock());
-    b.setInsertionPointToStart(scf::IfOp::create(b, loc, beforeItem, false).thenBlock());
+    b.setInsertionPointToStart(scf::IfOp::create(b, loc, beforeItem(), false).thenBlock());
     ptx::namedBarrierArrive(b, loc, turnOther, 256);
   }
   turnMine = turnOther = Value();
@@ -3224,6 +3244,25 @@ void MmaBuilder::emitProducerItems() {
     return std::make_pair(Value(arith::AndIOp::create(b, loc, r64, cI64(1))),
                           Value(arith::ShRUIOp::create(b, loc, r64, cI64(1))));
   };
+  auto valid = [&](Value item) { return Value(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, item, cI32(0))); };
+  // A while loop over the rounds: `before` builds the round's item from the
+  // carried values and returns it (i32), the loop going on while it is
+  // >= 0; `after` builds the round's work and returns the next carried values.
+  auto rounds = [&](ValueRange init, llvm::function_ref<Value(ValueRange)> before,
+                    llvm::function_ref<SmallVector<Value>(ValueRange, Value)> after) {
+    SmallVector<Type> types(init.getTypes()), passedTypes(types);
+    passedTypes.push_back(i32);
+    auto loop = scf::WhileOp::create(b, loc, passedTypes, init);
+    OpBuilder::InsertionGuard guard(b);
+    Block *pre = b.createBlock(&loop.getBefore(), {}, types, SmallVector<Location>(types.size(), loc));
+    Value item = before(pre->getArguments());
+    SmallVector<Value> passed(pre->getArguments());
+    passed.push_back(item);
+    scf::ConditionOp::create(b, loc, valid(item), passed);
+    Block *body = b.createBlock(&loop.getAfter(), {}, passedTypes, SmallVector<Location>(passedTypes.size(), loc));
+    scf::YieldOp::create(b, loc, after(body->getArguments().drop_back(), body->getArguments().back()));
+    return loop;
+  };
   initBarriers();
   auto roles = scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, tid, cIdx(threads())),
                                  /*withElseRegion=*/true);
@@ -3234,105 +3273,153 @@ void MmaBuilder::emitProducerItems() {
     // wants a warp's lanes), its first thread issuing; cp.async from all 128.
     Value issuer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()));
     auto emitRounds = [&](bool withTma) {
-      OpBuilder::InsertionGuard roundsGuard(b);
       if (withTma)
         ptx::fenceTensorMapAcquire(b, loc, qMap);
-      auto rounds = scf::ForOp::create(b, loc, cI32(0), sched.numRounds, cI32(1), ValueRange{cI64(0)});
-      b.setInsertionPointToStart(rounds.getBody());
-      Value r = rounds.getInductionVar();
-      Value issued = rounds.getRegionIterArgs()[0];
-      auto [i, valid] = itemOf(sched, r);
-      auto ifValid = scf::IfOp::create(b, loc, TypeRange{i64}, valid, true);
-      b.setInsertionPointToStart(ifValid.elseBlock());
-      scf::YieldOp::create(b, loc, issued);
-      b.setInsertionPointToStart(ifValid.thenBlock());
-      setItemAt(sched, i);
-      ItemRange range = itemRange();
-      auto [buf, use] = parts(r);
-      // The buffer is free once every consumer is done with the item two
-      // rounds back (a fresh barrier passes parity 1 at once).
-      ptx::mbarrierWait(b, loc, qEmptyAddr(buf), emptyParity(use));
-      if (withTma) {
-        OpBuilder::InsertionGuard inner(b);
-        b.setInsertionPointToStart(scf::IfOp::create(b, loc, issuer, false).thenBlock());
-        issueQTensorCopies(buf);
-      } else {
-        // Each thread's cp.async copies, then its plain arrival (releasing
-        // its element-wise copies' stores), on both warpgroups' barriers.
-        emitQ(buf);
-        for (int64_t w = 0; w < 2; ++w) {
-          ptx::cpAsyncArrive(b, loc, qFullAddr(buf, cIdx(w)));
-          ptx::mbarrierArrive(b, loc, qFullAddr(buf, cIdx(w)));
-        }
-      }
-      // The item's K / V tiles (the counts run on across items).
-      scf::YieldOp::create(b, loc, emitProducerTiles(range, issued));
-      b.setInsertionPointAfter(ifValid);
-      scf::YieldOp::create(b, loc, ifValid.getResult(0));
+      rounds(
+          ValueRange{cI32(0), cI64(0)},
+          [&](ValueRange carried) {
+            auto [buf, use] = parts(carried[0]);
+            // The buffer and its slot are free once every consumer is done
+            // with the item two rounds back (a fresh barrier passes parity 1
+            // at once).
+            ptx::mbarrierWait(b, loc, qEmptyAddr(buf), emptyParity(use));
+            Value item = takeItem(sched, buf, withTma ? 32 : loaderThreads());
+            // None left: the full barriers pass without Q (the consumers read
+            // -1 in the slot and stop).
+            OpBuilder::InsertionGuard inner(b);
+            b.setInsertionPointToStart(scf::IfOp::create(b, loc, notI(valid(item)), false).thenBlock());
+            if (withTma)
+              b.setInsertionPointToStart(scf::IfOp::create(b, loc, issuer, false).thenBlock());
+            for (int64_t w = 0; w < 2; ++w) {
+              if (!withTma)
+                ptx::cpAsyncArrive(b, loc, qFullAddr(buf, cIdx(w)));
+              ptx::mbarrierArrive(b, loc, qFullAddr(buf, cIdx(w)));
+            }
+            return item;
+          },
+          [&](ValueRange carried, Value item) -> SmallVector<Value> {
+            Value r = carried[0], issued = carried[1];
+            setItemAt(sched, item);
+            ItemRange range = itemRange();
+            Value buf = parts(r).first;
+            if (withTma) {
+              OpBuilder::InsertionGuard inner(b);
+              b.setInsertionPointToStart(scf::IfOp::create(b, loc, issuer, false).thenBlock());
+              issueQTensorCopies(buf);
+            } else {
+              // Each thread's cp.async copies, then its plain arrival
+              // (releasing its element-wise copies' stores), on both
+              // warpgroups' barriers.
+              emitQ(buf);
+              for (int64_t w = 0; w < 2; ++w) {
+                ptx::cpAsyncArrive(b, loc, qFullAddr(buf, cIdx(w)));
+                ptx::mbarrierArrive(b, loc, qFullAddr(buf, cIdx(w)));
+              }
+            }
+            // The item's K / V tiles (the counts run on across items).
+            return {arith::AddIOp::create(b, loc, r, cI32(1)), emitProducerTiles(range, issued)};
+          });
     };
     emitProducerRole(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, tid, cIdx(threads() + 32)),
                      emitRounds);
   }
-  // The consumers: the same items; what the key loop does not read (the
-  // item's indices, its Q buffer) waits in the stash, reloaded at each tile.
+  // The consumers: the producer's items, read from the slots; what the key
+  // loop does not read (the item's indices, its Q buffer) waits in the
+  // stash, reloaded at each tile.
   b.setInsertionPointToStart(roles.elseBlock());
   NVVM::SetMaxRegisterOp::create(b, loc, kConsumerRegisters, NVVM::SetMaxRegisterAction::increase);
   issuesLoads = false;
   stash = LLVM::AllocaOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()), i32, cI32(kStashSlots), 4);
-  auto rounds = scf::ForOp::create(b, loc, cI32(0), sched.numRounds, cI32(1), ValueRange{cI64(0), cI64(0)});
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(rounds.getBody());
-  Value r = rounds.getInductionVar();
-  ValueRange carried = rounds.getRegionIterArgs(); // issued, computed
-  auto [i, valid] = itemOf(sched, r);
-  auto ifValid = scf::IfOp::create(b, loc, TypeRange(carried), valid, true);
-  b.setInsertionPointToStart(ifValid.elseBlock());
-  scf::YieldOp::create(b, loc, carried);
-  b.setInsertionPointToStart(ifValid.thenBlock());
-  setItemAt(sched, i);
-  auto [buf, use] = parts(r);
-  stashStore(kItemQt, to32(qt));
-  stashStore(kItemH, to32(hIdx));
-  stashStore(kItemB, to32(bIdx));
-  stashStore(kItemHk, to32(hkIdx));
-  stashStore(kItemQBuf, to32(buf));
-  auto reload = [&] {
-    setItem(to64(stashLoad(kItemQt)), to64(stashLoad(kItemH)), to64(stashLoad(kItemB)), to64(stashLoad(kItemHk)));
-    selectQ(to64(stashLoad(kItemQBuf)));
+  Value wgIdx = arith::DivUIOp::create(b, loc, warp, cIdx(4));
+  // This warpgroup's full barrier of round r's buffer, then its slot.
+  auto itemOfRound = [&](Value r, Value w) {
+    auto [buf, use] = parts(r);
+    ptx::mbarrierWait(b, loc, qFullAddr(buf, w), fullParity(use));
+    return loadItemSlot(buf);
   };
-  ItemRange range = itemRange();
-  // This warpgroup's rows of the item's Q.
-  ptx::mbarrierWait(b, loc, qFullAddr(buf, arith::DivUIOp::create(b, loc, warp, cIdx(4))), fullParity(use));
-  fenceCopiesForWgmma();
-  selectQ(buf);
-  SmallVector<Value> init = emitItemStart();
-  unsigned numStates = init.size();
-  Value want = firstWanted(range);
-  init.push_back(want);
-  init.push_back(issueTile(want, range.first, carried[0], fast)); // counted: the producer loads it
-  init.push_back(carried[1]);
-  Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, r, cI32(0));
-  Value wg1 = beginTurns(first);
-  reloadItem = reload;
-  scf::ForOp loop = emitKeyLoop(range.first, range.numTiles, init, numStates, std::nullopt);
-  reloadItem = nullptr;
-  endTurns(wg1, itemOf(sched, arith::AddIOp::create(b, loc, r, cI32(1))).second);
-  ValueRange res = loop.getResults();
-  Value issued = res[numStates + 1], computed = res[numStates + 2];
-  reload();
-  outQBuf = to64(stashLoad(kItemQBuf));
-  oStage = qSmem(outQBuf);
-  emitItemEnd(loop);
-  // Every consumer thread is done with the buffer (its Q, its staged O)
-  // before the producer's next copies into it (async proxy).
-  ptx::fenceProxyAsync(b, loc);
-  ptx::mbarrierArrive(b, loc, qEmptyAddr(outQBuf));
-  oStage = outQBuf = Value();
-  scf::YieldOp::create(b, loc, ValueRange{issued, computed});
-  b.setInsertionPointAfter(ifValid);
-  scf::YieldOp::create(b, loc, ifValid.getResults());
+  rounds(
+      ValueRange{cI32(0), cI64(0), cI64(0)}, // round, issued, computed
+      [&](ValueRange carried) { return itemOfRound(carried[0], wgIdx); },
+      [&](ValueRange carried, Value item) -> SmallVector<Value> {
+        Value r = carried[0];
+        setItemAt(sched, item);
+        Value buf = parts(r).first;
+        stashStore(kItemQt, to32(qt));
+        stashStore(kItemH, to32(hIdx));
+        stashStore(kItemB, to32(bIdx));
+        stashStore(kItemHk, to32(hkIdx));
+        stashStore(kItemQBuf, to32(buf));
+        auto reload = [&] {
+          setItem(to64(stashLoad(kItemQt)), to64(stashLoad(kItemH)), to64(stashLoad(kItemB)), to64(stashLoad(kItemHk)));
+          selectQ(to64(stashLoad(kItemQBuf)));
+        };
+        ItemRange range = itemRange();
+        // This warpgroup's rows of the item's Q (its full barrier passed).
+        fenceCopiesForWgmma();
+        selectQ(buf);
+        SmallVector<Value> init = emitItemStart();
+        unsigned numStates = init.size();
+        Value want = firstWanted(range);
+        init.push_back(want);
+        init.push_back(issueTile(want, range.first, carried[1], fast)); // counted: the producer loads it
+        init.push_back(carried[2]);
+        Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, r, cI32(0));
+        Value wg1 = beginTurns(first);
+        reloadItem = reload;
+        scf::ForOp loop = emitKeyLoop(range.first, range.numTiles, init, numStates, std::nullopt);
+        reloadItem = nullptr;
+        Value next = arith::AddIOp::create(b, loc, r, cI32(1));
+        // Warpgroup 1 reads the next round's slot (waiting for its barrier,
+        // which the next loop iteration's wait then passes at once).
+        endTurns(wg1, [&] { return valid(itemOfRound(next, cIdx(1))); });
+        ValueRange res = loop.getResults();
+        Value issued = res[numStates + 1], computed = res[numStates + 2];
+        reload();
+        outQBuf = to64(stashLoad(kItemQBuf));
+        oStage = qSmem(outQBuf);
+        emitItemEnd(loop);
+        // Every consumer thread is done with the buffer (its Q, its staged
+        // O, its slot) before the producer's next copies into it (async
+        // proxy).
+        ptx::fenceProxyAsync(b, loc);
+        ptx::mbarrierArrive(b, loc, qEmptyAddr(outQBuf));
+        oStage = outQBuf = Value();
+        return {next, issued, computed};
+      });
   b.setInsertionPointAfter(roles);
   issuesLoads = true;
+}
+
+Value MmaBuilder::takeItem(const ItemSchedule &s, Value buf, int64_t participants) {
+  Type i32 = b.getI32Type();
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(
+        scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid())), false)
+            .thenBlock());
+    // The launch's counters (attn/gpu.h): the next ticket, then the blocks
+    // that took their last one.
+    Value next = gep(argPtr(ATTN_ARG_GPU_ERROR), i32, cI64(ATTN_GPU_TICKETS_OFFSET / 4));
+    Value done = gep(next, i32, cI64(1));
+    Value t = LLVM::AtomicRMWOp::create(b, loc, LLVM::AtomicBinOp::add, next, cI32(1), LLVM::AtomicOrdering::monotonic);
+    Value have = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, t, s.numItems);
+    LLVM::StoreOp::create(b, loc, arith::SelectOp::create(b, loc, have, t, cI32(-1)), itemSlot(buf), 4);
+    // A block takes tickets until one is past the items, so once every
+    // block has taken that one no ticket is taken again in this launch.
+    b.setInsertionPointToStart(scf::IfOp::create(b, loc, notI(have), false).thenBlock());
+    Value finished = LLVM::AtomicRMWOp::create(b, loc, LLVM::AtomicBinOp::add, done, cI32(1),
+                                               LLVM::AtomicOrdering::monotonic);
+    b.setInsertionPointToStart(
+        scf::IfOp::create(b, loc,
+                          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, finished,
+                                                arith::SubIOp::create(b, loc, s.blocks, cI32(1))),
+                          false)
+            .thenBlock());
+    for (Value counter : {next, done})
+      LLVM::AtomicRMWOp::create(b, loc, LLVM::AtomicBinOp::xchg, counter, cI32(0), LLVM::AtomicOrdering::monotonic);
+  }
+  ptx::namedBarrierSync(b, loc, cI32(kTicketBarrier), participants);
+  return loadItemSlot(buf);
 }
 
 MmaBuilder::ItemSchedule MmaBuilder::itemSchedule(bool grouped) {
@@ -3806,6 +3893,10 @@ std::string describeMmaSchedule(VariantOp variant, const MmaMapping &mapping) {
            items;
   // (A one-item kernel's producer loads Q too where the tier takes TMA.)
   std::string loads = isPersistentMma(options) ? "Q, K and V" : "K / V";
+  // The persistent producer kernel's items are taken, not dealt (ABI 10).
+  if (isPersistentMma(options))
+    items = "; persistent: one block per SM, its producer taking the next (b, h, query tile) item "
+            "from a counter whenever it starts one";
   return "a producer warpgroup loads " + loads +
          (mapping.pingPong ? ", the two consumer warpgroups take turns on the tensor cores (ping-pong)" : "") +
          items;

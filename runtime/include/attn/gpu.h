@@ -12,9 +12,10 @@
  * address: q/k/v/o/lse data, the params (a device array of double, one per
  * declared param, defaults filled in) and the extra tensors (a device array of
  * attn_tensor whose `data` are device addresses). ATTN_ARG_GPU_ERROR holds the
- * device address of an int32 that the launcher zeroes before the launch; the
- * kernel atomically ORs ATTN_ERROR_OUT_OF_RANGE into it when a tensor index
- * is out of range.
+ * device address of 16 bytes that the launcher zeroes before the launch: an
+ * int32 flag into which the kernel atomically ORs ATTN_ERROR_OUT_OF_RANGE when
+ * a tensor index is out of range, and at ATTN_GPU_TICKETS_OFFSET a persistent
+ * producer kernel's two uint32 counters (ATTN_GPU_ABI_PERSISTENT_PRODUCER).
  *
  * A cubin may also hold tensor-core kernels of the same variant and dtype,
  * `attn_<variant>_<dtype>_gpu_d<N>` for head-dimension tiers N (32, 64, 128,
@@ -170,13 +171,20 @@ enum {
 #define ATTN_GPU_ABI_PRODUCER 8
 #define ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE 384
 /* ATTN_GPU_ABI_PRODUCER's blocks made persistent (attnc --gpu-persistent with the producer):
- * ATTN_GPU_ABI_PERSISTENT's grid and items, two Q buffers, and after the stages' barriers six
- * more (each Q buffer's full barriers, one per consumer warpgroup, then each buffer's empty
- * barrier): attn_gpu_mma_persistent_producer_smem_bytes(N). The producer warpgroup walks the
- * items in the consumers' order, loading each one's Q into buffer r % 2 of round r (TMA when
- * ATTN_ARG_K_TMAP, ATTN_ARG_V_TMAP and ATTN_ARG_Q_TMAP are all set, else cp.async) and its
- * K / V tiles, so the next item's Q and first tiles load during the current one. */
-#define ATTN_GPU_ABI_PERSISTENT_PRODUCER 9
+ * ATTN_GPU_ABI_PERSISTENT's grid, two Q buffers, and after the stages' barriers eight more
+ * 8-byte words (each Q buffer's full barriers, one per consumer warpgroup, then each buffer's
+ * empty barrier, then each buffer's item slot): attn_gpu_mma_persistent_producer_smem_bytes(N).
+ * The items are taken, not dealt: in each round a block's producer warpgroup takes the next
+ * ticket of the counter at ATTN_GPU_TICKETS_OFFSET (zero at the launch's start), ticket t being
+ * item t in groups of (b, h) pairs whose K and V fit 24 MB of L2, each group's items heaviest
+ * query tile first; a block that takes a ticket past the last item counts itself in the second
+ * counter, and the last block to do so sets both back to zero, so that launches enqueued again
+ * without a new argument block (CUDA graphs, timing loops) start from zero too. The producer
+ * loads each item's Q into buffer r % 2 of round r (TMA when ATTN_ARG_K_TMAP, ATTN_ARG_V_TMAP and
+ * ATTN_ARG_Q_TMAP are all set, else cp.async) and its K / V tiles, so the next item's Q and
+ * first tiles load during the current one. (9 before session 20: items dealt as ABI 6's.) */
+#define ATTN_GPU_ABI_PERSISTENT_PRODUCER 10
+#define ATTN_GPU_TICKETS_OFFSET 8
 
 /* Head-dimension tiers of the tensor-core kernels (`_d<N>`): N a multiple of
  * ATTN_GPU_TIER_STEP up to ATTN_GPU_MAX_TIER (attnc --gpu-head-dims). A call
@@ -242,7 +250,7 @@ static inline int64_t attn_gpu_mma_persistent_smem_bytes(int64_t tier) {
                              2 * ATTN_GPU_MMA_ROWS_PER_BLOCK, 1);
 }
 static inline int64_t attn_gpu_mma_persistent_producer_smem_bytes(int64_t tier) {
-  return attn_gpu_mma_persistent_smem_bytes(tier) + 6 * 8;
+  return attn_gpu_mma_persistent_smem_bytes(tier) + 8 * 8;
 }
 static inline int64_t attn_gpu_split_smem_bytes(int64_t tier) {
   return attn_gpu_smem_bytes(attn_gpu_split_key_tile(tier), tier, ATTN_GPU_SPLIT_STAGES, 0, 1);

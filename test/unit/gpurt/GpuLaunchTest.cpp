@@ -819,7 +819,9 @@ TEST(GpuMockLaunch, ThreeStageAndPersistentModulesGetTheirGeometry) {
                             std::pair<int, int64_t>{ATTN_GPU_ABI_THREE_STAGES, three},
                             std::pair<int, int64_t>{ATTN_GPU_ABI_PERSISTENT, persistent},
                             std::pair<int, int64_t>{ATTN_GPU_ABI_PRODUCER, two + 16},
-                            std::pair<int, int64_t>{ATTN_GPU_ABI_PERSISTENT_PRODUCER, persistent + 48},
+                            std::pair<int, int64_t>{ATTN_GPU_ABI_PERSISTENT_PRODUCER, persistent + 64},
+                            // ABI 9: the persistent producer that dealt its items (session 19).
+                            std::pair<int, int64_t>{9, -1},
                             std::pair<int, int64_t>{ATTN_GPU_ABI_PERSISTENT_PRODUCER + 1, -1}}) {
     SCOPED_TRACE(abi);
     std::string text = image(abi);
