@@ -116,7 +116,8 @@ cl::opt<bool> gpuPersistent(
     "gpu-persistent", cl::cat(attncCategory),
     cl::desc("GPU warpgroup-MMA kernels: one block per SM computes the (b, h, query tile) items "
              "in rounds and loads the next item's Q and first K / V tile during the current one "
-             "(with the producer warpgroup, the producer walks the items: ABI 9; without, ABI 6; "
+             "(with the producer warpgroup, the producer takes each block's next item from a "
+             "counter: ABI 10; without, the items are dealt in rounds: ABI 6; "
              "not with --gpu-overlap). Default false"),
     cl::init(false));
 cl::opt<cl::boolOrDefault> gpuProducer(
