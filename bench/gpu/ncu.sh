@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # bench/gpu/ncu.sh CASE...: runs ON THE DEVICE MACHINE (repository root) Nsight Compute on single
 # launches of staged kernels, and returns what the profile says about them in a few files.
-#   CASE = STAGE:VARIANT:SHAPE[:KERNEL_SUFFIX[:CUBINS]], e.g. build-gpu-stage:document:mha_2048
+#   CASE = STAGE:VARIANT:SHAPE[:KERNEL_SUFFIX[:CUBINS[:LIB]]], e.g. build-gpu-stage:document:mha_2048
 #   (STAGE a folder bench/gpu/run.sh staged and the call carries; SHAPE one of attn-gpu-bench's
 #   --shapes; the kernel profiled is attn_<VARIANT>_bf16_gpu_d128<KERNEL_SUFFIX>, from
-#   STAGE/CUBINS, default STAGE/cubins).
+#   STAGE/CUBINS, default STAGE/cubins, run by the runtime in STAGE/LIB, default STAGE/lib).
 # For each case: `ncu --set full` on the kernel's second launch (the first is attn-gpu-bench's
 # check of that shape), its details page (throughput, warp states, occupancy, registers) and the
 # 40 SASS instructions with the most warp-stall samples (source page) into $OUT/ncu.txt; the
@@ -22,13 +22,13 @@ NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader >>"$R"
 first=""
 for c in "$@"; do
-  IFS=: read -r stage variant shape suffix cubins <<<"$c"
+  IFS=: read -r stage variant shape suffix cubins lib <<<"$c"
   kernel="attn_${variant}_bf16_gpu_d128${suffix:-}"
   [ -z "$first" ] && first=$variant
   echo "== $c ($kernel)" | tee -a "$R"
   cubins=${cubins:-cubins}
   rep=/tmp/ncu_${stage##*/}_${cubins}_${variant}_${shape}
-  LD_LIBRARY_PATH="$PWD/$stage/lib" timeout 110 "$NCU" --clock-control none --set full \
+  LD_LIBRARY_PATH="$PWD/$stage/${lib:-lib}" timeout 110 "$NCU" --clock-control none --set full \
     --import-source no -k "regex:^${kernel}\$" --launch-skip 1 --launch-count 1 -f -o "$rep" \
     "$stage/bin/attn-gpu-bench" --dir "$stage/$cubins" --dtypes bf16 --variants "$variant" \
     --shapes "$shape" --warmup 0 --reps 1 ${NCU_BENCH_ARGS:-} >>"$R" 2>&1 || echo "ncu failed ($?)" >>"$R"
