@@ -131,6 +131,8 @@ public:
   /// Whether the (non-split) kernel has a producer warpgroup: the options'
   /// choice, auto resolved by the mask plan.
   bool wantsProducer() const;
+  /// Whether the kernel is persistent (after wantsProducer: auto follows it).
+  bool wantsPersistent() const;
   LogicalResult build();
   /// The merge kernel of a split cascade: one thread per output element
   /// combines the chunks' states and writes o (and lse, from f = 0).
@@ -598,7 +600,7 @@ private:
   }
 
   // --- items: the (b, h, query tile) a block computes ---------------------------
-  /// A persistent kernel (isPersistentMma): a block per SM computes items in
+  /// A persistent kernel (wantsPersistent): a block per SM computes items in
   /// rounds; during an item it loads the next item's Q (into the other of
   /// two Q buffers) and, during the item's last tile, the next item's first
   /// K / V tile, so a block's start (the loads' latency, the tile range)
@@ -2866,14 +2868,20 @@ bool MmaBuilder::wantsProducer() const {
          (options.producer != kMmaProducerAuto || !keepReadsByKey);
 }
 
+bool MmaBuilder::wantsPersistent() const {
+  // Auto: where the producer is (its items taken from a counter).
+  return mayBePersistentMma(options) && !split &&
+         (options.persistent != kMmaPersistentAuto || wantsProducer());
+}
+
 LogicalResult MmaBuilder::build() {
   MLIRContext *ctx = target.getContext();
   ptrTy = LLVM::LLVMPointerType::get(ctx);
   elemTy = options.inputType == ATTN_F16 ? Type(b.getF16Type()) : Type(b.getBF16Type());
   std::string name = mmaKernelName(variant.getSymName(), options.inputType, hd);
-  persistent = isPersistentMma(options) && !split;
   planMask();
   producer = wantsProducer();
+  persistent = wantsPersistent();
   // K and V tiles of every stage in dynamic shared memory
   // (attn_gpu_mma_smem_bytes): for ldmatrix rows padded by 8 elements, so
   // that its 8 row addresses fall in different banks; for wgmma core
@@ -3883,18 +3891,18 @@ std::string describeMmaSchedule(VariantOp variant, const MmaMapping &mapping) {
   if (!cas || !builder.classify(reason))
     return "";
   builder.planMask();
-  std::string items = isPersistentMma(options) ? "; persistent: one block per SM takes (b, h, query "
-                                                 "tile) items in rounds"
-                                               : "";
+  std::string items = builder.wantsPersistent() ? "; persistent: one block per SM takes (b, h, query "
+                                                  "tile) items in rounds"
+                                                : "";
   if (!builder.wantsProducer())
     return (mayBeProducerMma(options) ? "the consumer warpgroups load K / V (the mask reads a tensor "
                                         "by key: no producer warpgroup)"
                                       : "the consumer warpgroups load K / V") +
            items;
   // (A one-item kernel's producer loads Q too where the tier takes TMA.)
-  std::string loads = isPersistentMma(options) ? "Q, K and V" : "K / V";
+  std::string loads = builder.wantsPersistent() ? "Q, K and V" : "K / V";
   // The persistent producer kernel's items are taken, not dealt (ABI 10).
-  if (isPersistentMma(options))
+  if (builder.wantsPersistent())
     items = "; persistent: one block per SM, its producer taking the next (b, h, query tile) item "
             "from a counter whenever it starts one";
   return "a producer warpgroup loads " + loads +

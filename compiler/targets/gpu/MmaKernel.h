@@ -77,10 +77,16 @@ struct MmaMapping {
   /// Where the cascade has one PV accumulating into an output iterate.
   bool overlap = false;
   /// Warpgroup-MMA kernels without the overlap: persistent blocks (one per
-  /// SM) that compute (b, h, query tile) items in rounds and load the next
-  /// item's Q and first K / V tile during the current one
-  /// (ATTN_GPU_ABI_PERSISTENT; isPersistentMma).
-  bool persistent = false;
+  /// SM) that compute (b, h, query tile) items and load the next item's Q
+  /// and first K / V tile during the current one: with the producer
+  /// warpgroup its producer takes the items from a counter
+  /// (ATTN_GPU_ABI_PERSISTENT_PRODUCER), without it they are dealt in rounds
+  /// (ATTN_GPU_ABI_PERSISTENT). 1 on, 0 off, kMmaPersistentAuto (default):
+  /// on where the producer is (session 20, H100: +3..12% on causal,
+  /// prefix_lm, sliding_window at S 512..8192, full +5 / 0 / +3 / -2% at
+  /// mha_512 / mha_2048 / gqa_2048 / mha_8192), off without it (session 14:
+  /// ABI 6 lost 9-29%).
+  int persistent = -1;
   /// Warpgroup-MMA kernels without the overlap and persistence: a third
   /// warpgroup (the producer, its registers lowered by setmaxnreg) loads the
   /// K / V tiles into the two stages while the two consumer warpgroups
@@ -113,6 +119,7 @@ struct MmaKernelOptions : MmaMapping {
 };
 constexpr int kMmaRegistersAuto = -1;
 constexpr int kMmaProducerAuto = -1;
+constexpr int kMmaPersistentAuto = -1;
 constexpr int kMmaMaskedSumsAuto = -1;
 constexpr int kMmaMaskedRegisters = 240;
 /// The smallest explicit cap: the d256 kernel's accumulators (128 floats of O
@@ -135,10 +142,10 @@ inline int64_t mmaStages(const MmaKernelOptions &options) {
   return options.overlap && options.wgmma ? ATTN_GPU_MMA_OVERLAP_STAGES : ATTN_GPU_MMA_STAGES;
 }
 
-/// Whether the (non-split) tensor-core kernels `options` builds are
-/// persistent.
-inline bool isPersistentMma(const MmaKernelOptions &options) {
-  return options.persistent && options.wgmma && !options.overlap;
+/// Whether `options` allows persistent tensor-core kernels (on, or auto
+/// where a producer kernel is); MmaBuilder resolves auto per variant.
+inline bool mayBePersistentMma(const MmaKernelOptions &options) {
+  return options.persistent != 0 && options.wgmma && !options.overlap;
 }
 
 /// A head-dimension tier a tensor-core kernel can have: a multiple of 32 up

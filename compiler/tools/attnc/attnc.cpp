@@ -112,14 +112,14 @@ cl::opt<bool> gpuOverlap(
              "the next tile's softmax (FlashAttention-3's in-warpgroup overlap; three "
              "shared-memory stages). Default false"),
     cl::init(false));
-cl::opt<bool> gpuPersistent(
+cl::opt<cl::boolOrDefault> gpuPersistent(
     "gpu-persistent", cl::cat(attncCategory),
-    cl::desc("GPU warpgroup-MMA kernels: one block per SM computes the (b, h, query tile) items "
-             "in rounds and loads the next item's Q and first K / V tile during the current one "
-             "(with the producer warpgroup, the producer takes each block's next item from a "
-             "counter: ABI 10; without, the items are dealt in rounds: ABI 6; "
-             "not with --gpu-overlap). Default false"),
-    cl::init(false));
+    cl::desc("GPU warpgroup-MMA kernels: one block per SM computes (b, h, query tile) items and "
+             "loads the next item's Q and first K / V tile during the current one (with the "
+             "producer warpgroup, the producer takes each block's next item from a counter: ABI "
+             "10; without, the items are dealt in rounds: ABI 6; not with --gpu-overlap). "
+             "Default: on where the producer warpgroup is; --gpu-persistent=false or =true for "
+             "every variant"));
 cl::opt<cl::boolOrDefault> gpuProducer(
     "gpu-producer", cl::cat(attncCategory),
     cl::desc("GPU warpgroup-MMA kernels: a third warpgroup loads the K / V tiles (TMA, or "
@@ -226,7 +226,9 @@ int main(int argc, char **argv) {
   else
     return usageError("--gpu-masked-sums: '" + gpuMaskedSums + "' is not auto, fast, select or recompute");
   aot.gpuMapping.overlap = gpuOverlap;
-  aot.gpuMapping.persistent = gpuPersistent;
+  aot.gpuMapping.persistent = gpuPersistent == cl::BOU_UNSET ? attn::kMmaPersistentAuto
+                              : gpuPersistent == cl::BOU_TRUE ? 1
+                                                              : 0;
   aot.gpuMapping.producer =
       gpuProducer == cl::BOU_UNSET ? attn::kMmaProducerAuto : gpuProducer == cl::BOU_TRUE ? 1 : 0;
   if (gpuMaxRegisters != -1 && gpuMaxRegisters != 0 &&

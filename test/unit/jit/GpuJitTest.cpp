@@ -246,11 +246,17 @@ TEST(GpuJit, CorruptOrTruncatedCacheFileIsRebuilt) {
     auto k = c.compileGpu(src, "", &err, "sw.attn", &origin);
     ASSERT_TRUE(k) << err;
     EXPECT_EQ(origin, KernelOrigin::Compiled) << "a " << bad.size() << "-byte file is a miss";
-    EXPECT_EQ(fileBytes(path), good) << "and is replaced by a good one";
+    // ... and is replaced by a good one: the same record up to the cubin
+    // (ptxas may allocate registers otherwise from one run to the next, so
+    // not the same bytes after it), which a new compiler reads back.
+    std::string rebuilt = fileBytes(path);
+    size_t head = good.find("\ncubin ");
+    ASSERT_NE(head, std::string::npos);
+    EXPECT_EQ(rebuilt.substr(0, head), good.substr(0, head));
+    Compiler again(gpuOptions(dir, {ATTN_BF16}));
+    ASSERT_TRUE(again.compileGpu(src, "", &err, "sw.attn", &origin)) << err;
+    EXPECT_EQ(origin, KernelOrigin::Disk) << "the rebuilt file is read back";
   }
-  Compiler c(gpuOptions(dir, {ATTN_BF16}));
-  ASSERT_TRUE(c.compileGpu(src, "", &err, "sw.attn", &origin)) << err;
-  EXPECT_EQ(origin, KernelOrigin::Disk);
 }
 
 TEST(GpuJit, CompileErrors) {
