@@ -667,12 +667,37 @@ Result runOne(Variant &var, const std::string &dtypeName, const Shape &shape, Sh
   }
   r.reps = reps;
   double median = 0;
+  // The timed launches (enqueued again on one argument block) must write
+  // what the checked one wrote, byte for byte: the output is poisoned
+  // first and compared after (a persistent producer kernel's item counter
+  // must be back at zero for each of them).
+  if (!data.o.upload(data.poison.data(), data.o.bytes) ||
+      !data.lse.upload(data.poison.data(), data.lse.bytes)) {
+    r.error = "poisoning the output failed";
+    r.ok = false;
+    return r;
+  }
   if (attn_gpu_time_launches_with_table(&info, module, kernel.c_str(), &q, &k, &v, &o, lsePtr,
                                         params.data(), tensorPtr, p.qOffset, tablePtr, nullptr,
                                         warmup, reps, nullptr, &median) != ATTN_OK) {
     r.error = attn_last_error();
     r.ok = false;
     return r;
+  }
+  {
+    std::vector<unsigned char> timedO(oh.size());
+    std::vector<float> timedLse(lh.size());
+    if (attn_gpu_copy_to_host(timedO.data(), data.o.ptr, timedO.size()) != ATTN_OK ||
+        attn_gpu_copy_to_host(timedLse.data(), data.lse.ptr, data.lse.bytes) != ATTN_OK) {
+      r.error = attn_last_error();
+      r.ok = false;
+      return r;
+    }
+    if (timedO != oh || (lsePtr && std::memcmp(timedLse.data(), lh.data(), data.lse.bytes) != 0)) {
+      r.error = "the timed launches' output differs from the checked launch's";
+      r.ok = false;
+      return r;
+    }
   }
   r.ms = median;
   double flops = 4.0 * p.B * p.H * p.Sq * p.Skv * p.D * r.kept;
