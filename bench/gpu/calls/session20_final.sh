@@ -22,15 +22,15 @@ for r in 1 2; do
   for d in cubins-one cubins; do
     echo "-- $d, run $r" | tee -a "$L"
     # shellcheck disable=SC2086
-    bench $d 40 $ARGS 2>&1 | grep -A20 '^case' | tee -a "$L"
+    bench $d 30 $ARGS 2>&1 | grep -A20 '^case' | tee -a "$L"
   done
 done
 echo "== 2. checks" | tee -a "$L"
-bench cubins 150 --check-only --dtypes bf16,f16 >"$OUT/check.log" 2>&1; echo "rc $?" | tee -a "$L"
+bench cubins 120 --check-only --dtypes bf16,f16 >"$OUT/check.log" 2>&1; echo "rc $?" | tee -a "$L"
 ATTN_GPU_TMA=0 bench cubins 60 --check-only --dtypes bf16 >"$OUT/check_cp_async.log" 2>&1; echo "rc $?" | tee -a "$L"
 grep -hE "check rows|^FAIL" "$OUT/check.log" "$OUT/check_cp_async.log" | head -20 | tee -a "$L"
 echo "== 3. device.sh" | tee -a "$L"
 BENCH_ARGS=${BENCH_ARGS:---dtypes bf16 --seq 512,2048,8192 --decode-kv 8192 --shapes mha_512,mha_2048,gqa_2048,mha_8192,decode_8192} \
-  timeout 300 bash bench/gpu/device.sh "$S" >"$OUT/device.log" 2>&1; echo "rc $?" | tee -a "$L"
+  timeout 270 bash bench/gpu/device.sh "$S" >"$OUT/device.log" 2>&1; echo "rc $?" | tee -a "$L"
 grep -E "PASSED|FAILED|on the GPU: |check rows" "$OUT/device.log" | head -30 | tee -a "$L"
 sed -n '/^attnc vs peers/,$p' "$OUT/peers.log" | head -60 | tee -a "$L"
