@@ -74,7 +74,7 @@ done
 # (or SASS_VARIANT).
 first=${SASS_VARIANT:-$first}
 for c in "$@"; do
-  IFS=: read -r stage _ _ _ cubins <<<"$c"
+  IFS=: read -r stage _ _ _ cubins _ <<<"$c"
   cubins=${cubins:-cubins}
   sass="$OUT/sass_${stage##*/}_${cubins}.txt.gz"
   cub="$stage/$cubins/${first}_bf16.cubin"
