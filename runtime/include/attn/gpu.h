@@ -170,7 +170,8 @@ enum {
  * (7 before session 19: no Q tensor map, no Q barriers). */
 #define ATTN_GPU_ABI_PRODUCER 8
 #define ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE 384
-/* ATTN_GPU_ABI_PRODUCER's blocks made persistent (attnc --gpu-persistent with the producer):
+/* ATTN_GPU_ABI_PRODUCER's blocks made persistent (attnc
+ * --gpu-persistent, by default where the producer is):
  * ATTN_GPU_ABI_PERSISTENT's grid, two Q buffers, and after the stages' barriers eight more
  * 8-byte words (each Q buffer's full barriers, one per consumer warpgroup, then each buffer's
  * empty barrier, then each buffer's item slot): attn_gpu_mma_persistent_producer_smem_bytes(N).
