@@ -580,12 +580,27 @@ Result runOne(Variant &var, const std::string &dtypeName, const Shape &shape, Sh
     }
   }
 
-  // Check.
-  if (!data.o.upload(data.poison.data(), data.o.bytes) ||
-      !data.lse.upload(data.poison.data(), data.lse.bytes)) {
+  // The output poisoned with NaN (every element must be written), and read back.
+  auto poisonOutput = [&] {
+    if (data.o.upload(data.poison.data(), data.o.bytes) &&
+        data.lse.upload(data.poison.data(), data.lse.bytes))
+      return true;
     r.error = "poisoning the output failed";
+    return false;
+  };
+  auto downloadOutput = [&](std::vector<unsigned char> &oHost, std::vector<float> &lseHost) {
+    oHost.resize(data.o.bytes);
+    lseHost.resize(data.lse.bytes / 4);
+    if (attn_gpu_copy_to_host(oHost.data(), data.o.ptr, oHost.size()) == ATTN_OK &&
+        attn_gpu_copy_to_host(lseHost.data(), data.lse.ptr, data.lse.bytes) == ATTN_OK)
+      return true;
+    r.error = attn_last_error();
+    return false;
+  };
+
+  // Check.
+  if (!poisonOutput())
     return r;
-  }
   auto start = std::chrono::steady_clock::now();
   if (attn_gpu_launch_with_table(&info, module, kernel.c_str(), &q, &k, &v, &o, lsePtr,
                                  params.data(), tensorPtr, p.qOffset, tablePtr,
@@ -595,13 +610,10 @@ Result runOne(Variant &var, const std::string &dtypeName, const Shape &shape, Sh
   }
   const double checkMs =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  std::vector<unsigned char> oh(data.o.bytes);
-  std::vector<float> lh(data.lse.bytes / 4);
-  if (attn_gpu_copy_to_host(oh.data(), data.o.ptr, oh.size()) != ATTN_OK ||
-      attn_gpu_copy_to_host(lh.data(), data.lse.ptr, data.lse.bytes) != ATTN_OK) {
-    r.error = attn_last_error();
+  std::vector<unsigned char> oh;
+  std::vector<float> lh;
+  if (!downloadOutput(oh, lh))
     return r;
-  }
   auto out = [&](size_t e) -> double {
     if (data.dtype == ATTN_F32)
       return reinterpret_cast<const float *>(oh.data())[e];
@@ -671,9 +683,7 @@ Result runOne(Variant &var, const std::string &dtypeName, const Shape &shape, Sh
   // what the checked one wrote, byte for byte: the output is poisoned
   // first and compared after (a persistent producer kernel's item counter
   // must be back at zero for each of them).
-  if (!data.o.upload(data.poison.data(), data.o.bytes) ||
-      !data.lse.upload(data.poison.data(), data.lse.bytes)) {
-    r.error = "poisoning the output failed";
+  if (!poisonOutput()) {
     r.ok = false;
     return r;
   }
@@ -685,11 +695,9 @@ Result runOne(Variant &var, const std::string &dtypeName, const Shape &shape, Sh
     return r;
   }
   {
-    std::vector<unsigned char> timedO(oh.size());
-    std::vector<float> timedLse(lh.size());
-    if (attn_gpu_copy_to_host(timedO.data(), data.o.ptr, timedO.size()) != ATTN_OK ||
-        attn_gpu_copy_to_host(timedLse.data(), data.lse.ptr, data.lse.bytes) != ATTN_OK) {
-      r.error = attn_last_error();
+    std::vector<unsigned char> timedO;
+    std::vector<float> timedLse;
+    if (!downloadOutput(timedO, timedLse)) {
       r.ok = false;
       return r;
     }

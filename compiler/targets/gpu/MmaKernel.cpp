@@ -739,10 +739,10 @@ private:
   /// consumers read the slot once the full barrier passes, -1 ending them.
   void emitProducerItems();
   /// The producer's item of round r for Q buffer `buf` (i32, -1: none left),
-  /// read by its `participants` threads: the issuer takes a ticket and writes
+  /// read by its `participants` threads: the issuer (i1) takes a ticket and writes
   /// it into the slot; the block whose ticket is the last of the launch resets
   /// the counter for the next launch on the stream (attn/gpu.h).
-  Value takeItem(const ItemSchedule &s, Value buf, int64_t participants);
+  Value takeItem(const ItemSchedule &s, Value buf, Value issuer, int64_t participants);
   /// A persistent kernel's per-thread stash (volatile local memory, so that
   /// neither LLVM nor ptxas keeps its values in registers): i32 slots.
   Value stash;
@@ -3280,6 +3280,16 @@ void MmaBuilder::emitProducerItems() {
     // The rounds: TMA from the producer's first warp (a class-table search
     // wants a warp's lanes), its first thread issuing; cp.async from all 128.
     Value issuer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid()));
+    // Each thread's arrivals on both warpgroups' full barriers of `buf`:
+    // for its cp.async copies (cpAsync) and plainly (releasing its
+    // element-wise copies' stores).
+    auto arriveOnFull = [&](Value buf, bool cpAsync) {
+      for (int64_t w = 0; w < 2; ++w) {
+        if (cpAsync)
+          ptx::cpAsyncArrive(b, loc, qFullAddr(buf, cIdx(w)));
+        ptx::mbarrierArrive(b, loc, qFullAddr(buf, cIdx(w)));
+      }
+    };
     auto emitRounds = [&](bool withTma) {
       if (withTma)
         ptx::fenceTensorMapAcquire(b, loc, qMap);
@@ -3291,18 +3301,14 @@ void MmaBuilder::emitProducerItems() {
             // with the item two rounds back (a fresh barrier passes parity 1
             // at once).
             ptx::mbarrierWait(b, loc, qEmptyAddr(buf), emptyParity(use));
-            Value item = takeItem(sched, buf, withTma ? 32 : loaderThreads());
+            Value item = takeItem(sched, buf, issuer, withTma ? 32 : loaderThreads());
             // None left: the full barriers pass without Q (the consumers read
             // -1 in the slot and stop).
             OpBuilder::InsertionGuard inner(b);
             b.setInsertionPointToStart(scf::IfOp::create(b, loc, notI(valid(item)), false).thenBlock());
             if (withTma)
               b.setInsertionPointToStart(scf::IfOp::create(b, loc, issuer, false).thenBlock());
-            for (int64_t w = 0; w < 2; ++w) {
-              if (!withTma)
-                ptx::cpAsyncArrive(b, loc, qFullAddr(buf, cIdx(w)));
-              ptx::mbarrierArrive(b, loc, qFullAddr(buf, cIdx(w)));
-            }
+            arriveOnFull(buf, /*cpAsync=*/!withTma);
             return item;
           },
           [&](ValueRange carried, Value item) -> SmallVector<Value> {
@@ -3315,14 +3321,8 @@ void MmaBuilder::emitProducerItems() {
               b.setInsertionPointToStart(scf::IfOp::create(b, loc, issuer, false).thenBlock());
               issueQTensorCopies(buf);
             } else {
-              // Each thread's cp.async copies, then its plain arrival
-              // (releasing its element-wise copies' stores), on both
-              // warpgroups' barriers.
               emitQ(buf);
-              for (int64_t w = 0; w < 2; ++w) {
-                ptx::cpAsyncArrive(b, loc, qFullAddr(buf, cIdx(w)));
-                ptx::mbarrierArrive(b, loc, qFullAddr(buf, cIdx(w)));
-              }
+              arriveOnFull(buf, /*cpAsync=*/true);
             }
             // The item's K / V tiles (the counts run on across items).
             return {arith::AddIOp::create(b, loc, r, cI32(1)), emitProducerTiles(range, issued)};
@@ -3398,13 +3398,11 @@ void MmaBuilder::emitProducerItems() {
   issuesLoads = true;
 }
 
-Value MmaBuilder::takeItem(const ItemSchedule &s, Value buf, int64_t participants) {
+Value MmaBuilder::takeItem(const ItemSchedule &s, Value buf, Value issuer, int64_t participants) {
   Type i32 = b.getI32Type();
   {
     OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(
-        scf::IfOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid())), false)
-            .thenBlock());
+    b.setInsertionPointToStart(scf::IfOp::create(b, loc, issuer, false).thenBlock());
     // The launch's counters (attn/gpu.h): the next ticket, then the blocks
     // that took their last one.
     Value next = gep(argPtr(ATTN_ARG_GPU_ERROR), i32, cI64(ATTN_GPU_TICKETS_OFFSET / 4));
@@ -3891,20 +3889,20 @@ std::string describeMmaSchedule(VariantOp variant, const MmaMapping &mapping) {
   if (!cas || !builder.classify(reason))
     return "";
   builder.planMask();
-  std::string items = builder.wantsPersistent() ? "; persistent: one block per SM takes (b, h, query "
-                                                  "tile) items in rounds"
-                                                : "";
+  const bool persistent = builder.wantsPersistent();
   if (!builder.wantsProducer())
     return (mayBeProducerMma(options) ? "the consumer warpgroups load K / V (the mask reads a tensor "
                                         "by key: no producer warpgroup)"
                                       : "the consumer warpgroups load K / V") +
-           items;
+           std::string(persistent ? "; persistent: one block per SM takes (b, h, query tile) items in "
+                                    "rounds"
+                                  : "");
   // (A one-item kernel's producer loads Q too where the tier takes TMA.)
-  std::string loads = builder.wantsPersistent() ? "Q, K and V" : "K / V";
   // The persistent producer kernel's items are taken, not dealt (ABI 10).
-  if (builder.wantsPersistent())
-    items = "; persistent: one block per SM, its producer taking the next (b, h, query tile) item "
-            "from a counter whenever it starts one";
+  std::string loads = persistent ? "Q, K and V" : "K / V";
+  std::string items = persistent ? "; persistent: one block per SM, its producer taking the next (b, "
+                                   "h, query tile) item from a counter whenever it starts one"
+                                 : "";
   return "a producer warpgroup loads " + loads +
          (mapping.pingPong ? ", the two consumer warpgroups take turns on the tensor cores (ping-pong)" : "") +
          items;

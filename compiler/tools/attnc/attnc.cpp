@@ -226,11 +226,12 @@ int main(int argc, char **argv) {
   else
     return usageError("--gpu-masked-sums: '" + gpuMaskedSums + "' is not auto, fast, select or recompute");
   aot.gpuMapping.overlap = gpuOverlap;
-  aot.gpuMapping.persistent = gpuPersistent == cl::BOU_UNSET ? attn::kMmaPersistentAuto
-                              : gpuPersistent == cl::BOU_TRUE ? 1
-                                                              : 0;
-  aot.gpuMapping.producer =
-      gpuProducer == cl::BOU_UNSET ? attn::kMmaProducerAuto : gpuProducer == cl::BOU_TRUE ? 1 : 0;
+  // An unset --gpu-X=[true|false] is the mapping's auto value.
+  auto onOffAuto = [](cl::boolOrDefault v, int autoValue) {
+    return v == cl::BOU_UNSET ? autoValue : v == cl::BOU_TRUE ? 1 : 0;
+  };
+  aot.gpuMapping.persistent = onOffAuto(gpuPersistent, attn::kMmaPersistentAuto);
+  aot.gpuMapping.producer = onOffAuto(gpuProducer, attn::kMmaProducerAuto);
   if (gpuMaxRegisters != -1 && gpuMaxRegisters != 0 &&
       (gpuMaxRegisters < attn::kMmaMinRegisters || gpuMaxRegisters > 255))
     return usageError("--gpu-max-registers: " + std::to_string(gpuMaxRegisters) + " is not -1, 0 or in [" +
