@@ -531,7 +531,8 @@ Compiler::Compiler(CompilerOptions options) : impl(std::make_unique<Impl>()) {
                      std::to_string(gpu.optLevel) + "\n" + dtypeText + "\nkey_tile " +
                      std::to_string(gpu.keyTile) + "\n" + tiers + "\nmapping wgmma " +
                      std::to_string(gpu.wgmma) + " tile_range " + std::to_string(gpu.tileRange) +
-                     " pingpong " + std::to_string(gpu.pingPong) + " wg_votes " +
+                     " pingpong " + std::to_string(gpu.pingPong) + " paired_mma " +
+                     std::to_string(gpu.pairedMma) + " wg_votes " +
                      std::to_string(gpu.warpgroupVotes) + " tile_classes " +
                      std::to_string(gpu.tileClasses) + " overlap " + std::to_string(gpu.overlap) +
                      " masked_sums " + std::to_string(gpu.maskedSums) + " persistent " +

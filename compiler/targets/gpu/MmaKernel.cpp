@@ -508,7 +508,19 @@ private:
   /// fragments (P) and the stage of its V; each thread arrives on a stage's
   /// empty barrier when that PV is done.
   bool overlapPV = false;
-  cascade::EinsumOp pvOp;       ///< overlapPV: the PV Einsum
+  /// MmaMapping::pairedMma in effect (with the ping-pong): the PV of a tile
+  /// is deferred as with overlapPV, but issued in the next tile's turn
+  /// ahead of its QK and waited for before its softmax (wgmma groups
+  /// complete in order: the PV, its stage released, then the scores); the
+  /// turn is taken at the end of a tile as before, and the last PV is
+  /// issued after the loop (emitLoopEnd) before the warpgroup leaves its turns.
+  bool pairedPV = false;
+  /// Either form of the deferred PV (the states it carries, its release).
+  bool deferPV() const { return overlapPV || pairedPV; }
+  /// The deferred PV's loop states (P zeros, no stage held) after `init`'s
+  /// iterates; pvState set.
+  void appendDeferredStates(SmallVector<Value> &init);
+  cascade::EinsumOp pvOp;       ///< deferPV(): the PV Einsum
   cascade::IterateOp pvInto;    ///< ... the output iterate it accumulates into
   unsigned pvState = 0;         ///< ... where pvInto's values start among the loop's states
   SmallVector<Value> carriedP;  ///< the deferred PV's A fragments (i32; zeros: none)
@@ -644,6 +656,12 @@ private:
   /// i1, built where only warpgroup 1 runs: another item follows) holds, so
   /// that warpgroup 0's next arrivals cannot meet its own last one on a
   /// barrier before warpgroup 1's last wait there.
+  /// Whether the warpgroups take turns (the ping-pong; beginTurns) with
+  /// `ahead` tiles of look-ahead.
+  bool takesTurns(int64_t ahead) const {
+    return options.pingPong && useWgmma() && stages() > 1 && (ahead >= 2 || producer) &&
+           !blockVotesOnPartialTiles() && threads() == 256 && !overlapPV;
+  }
   Value beginTurns(Value afterItem = Value());
   void endTurns(Value wg1, llvm::function_ref<Value()> beforeItem = nullptr);
   /// setmaxnreg's registers per thread: 2 x 128 x 240 + 128 x 24 = 64512,
@@ -710,7 +728,11 @@ private:
   scf::ForOp emitKeyLoop(Value firstTile, Value numTiles, ArrayRef<Value> init, unsigned numStates,
                          std::optional<NextIssue> next);
   /// Post ops and the output (or a split's partial states) of the item.
-  void emitItemEnd(scf::ForOp loop);
+  /// After the key loop: the iterates' final values from its results (and
+  /// the deferred PV, issued and waited for).
+  void emitLoopEnd(scf::ForOp loop);
+  /// The item's Post Einsums and its output (after emitLoopEnd).
+  void emitItemEnd();
   /// The rounds of a persistent kernel.
   void emitPersistentItems();
   /// A persistent kernel's items: block p of G takes them in rounds (attn/gpu.h).
@@ -1255,9 +1277,38 @@ void MmaBuilder::emitQK(cascade::EinsumOp op) {
         return swizzled() ? (k % 4) * 32 + (k / 4) * rows * 128 : k * 256;
       };
     };
-    out = ptx::wgmma(b, loc, options.inputType == ATTN_F16, bc, hd / 16, {}, qDesc, kDesc,
-                     step(rowsPerBlock()), step(bc), /*transB=*/false, {}, turnOther,
-                     /*wait=*/!overlapPV);
+    auto issueQK = [&](bool wait) {
+      return ptx::wgmma(b, loc, options.inputType == ATTN_F16, bc, hd / 16, {}, qDesc, kDesc,
+                        step(rowsPerBlock()), step(bc), /*transB=*/false, {}, turnOther, wait);
+    };
+    if (pairedPV) {
+      // The held PV (the previous tile's) first, then this QK, in this
+      // warpgroup's turn; the PV's stage is released once it is done,
+      // before the scores are waited for.
+      SmallVector<Value> c = vals[pvInto.getPrev()];
+      SmallVector<Type> types(c.size(), b.getF32Type());
+      types.append(SmallVector<Type>(bc / 2, b.getF32Type()));
+      auto ifHeld = scf::IfOp::create(b, loc, types, holding(), true);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifHeld.thenBlock());
+        SmallVector<Value> o = issueDeferredPV(toIdx(heldStage), /*wait=*/false);
+        SmallVector<Value> sc = issueQK(/*wait=*/false);
+        o = ptx::wgmmaWait(b, loc, 1, o);
+        ptx::mbarrierArrive(b, loc, barrierAddr(1, toIdx(heldStage)));
+        sc = ptx::wgmmaWait(b, loc, 0, sc);
+        o.append(sc);
+        scf::YieldOp::create(b, loc, o);
+        b.setInsertionPointToStart(ifHeld.elseBlock());
+        SmallVector<Value> none(c);
+        none.append(issueQK(/*wait=*/true));
+        scf::YieldOp::create(b, loc, none);
+      }
+      vals[pvInto.getPrev()].assign(ifHeld.getResults().begin(), ifHeld.getResults().begin() + c.size());
+      vals[op.getResult()].assign(ifHeld.getResults().begin() + c.size(), ifHeld.getResults().end());
+      return;
+    }
+    out = issueQK(/*wait=*/!overlapPV);
     if (overlapPV) {
       // The previous tile's PV goes to the tensor cores behind this QK; the
       // scores are waited for alone (wgmma groups complete in order).
@@ -1321,16 +1372,19 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
   // iterate is prev' = h(prev) + PV (the online rescale of the output).
   cascade::IterateOp into = accumulatingIterate(op);
   SmallVector<Value> init;
-  bool deferred = overlapPV && op == pvOp;
+  bool deferred = deferPV() && op == pvOp;
   if (deferred) {
     // This tile's P waits for the next tile's QK; the previous tile's PV,
-    // issued after this tile's QK, is done by now: its stage is free.
+    // issued after this tile's QK (paired: before it, and waited for
+    // there), is done by now: its stage is free.
     nextP.clear();
     for (auto &frag : aFrag)
       for (Value r : frag)
         nextP.push_back(ptx::asB32(b, loc, r));
-    vals[into.getPrev()] = ptx::wgmmaWait(b, loc, 0, inFlightO);
-    releaseHeld();
+    if (overlapPV) {
+      vals[into.getPrev()] = ptx::wgmmaWait(b, loc, 0, inFlightO);
+      releaseHeld();
+    }
   }
   if (into) {
     SmallVector<Value> prev = vals[into.getPrev()];
@@ -1392,6 +1446,8 @@ void MmaBuilder::emitPV(cascade::EinsumOp op, Value kt) {
   Value result = into ? into.getCur() : op.getResult();
   if (deferred) {
     vals[result] = init; // C = h(O); O = C + P V once the next tile issues it
+    if (pairedPV && turnMine) // the turn in which that PV and the next QK go
+      ptx::namedBarrierSync(b, loc, turnMine, 256);
     return;
   }
   if (useWgmma()) {
@@ -2618,7 +2674,7 @@ Value MmaBuilder::firstWanted(const ItemRange &r) {
   return tileWanted(r.first, r.numTiles);
 }
 
-void MmaBuilder::emitItemEnd(scf::ForOp loop) {
+void MmaBuilder::emitLoopEnd(scf::ForOp loop) {
   unsigned a = 0;
   for (cascade::IterateOp it : iterates) {
     SmallVector<Value> &fin = vals[it.getFinal()];
@@ -2626,15 +2682,33 @@ void MmaBuilder::emitItemEnd(scf::ForOp loop) {
     for (unsigned k = 0, n = countOf(shapeOf(it.getCur())); k < n; ++k)
       fin.push_back(loop.getResult(a++));
   }
-  if (overlapPV) {
-    // The last computed tile's PV.
+  if (deferPV()) {
+    // The last computed tile's PV (paired: in the turn taken after its
+    // softmax, and its stage released: the counts run on across items).
     carriedP.assign(loop.getResults().begin() + a, loop.getResults().begin() + a + pRegs());
     heldStage = loop.getResult(a + pRegs());
     SmallVector<Value> c = vals[pvInto.getFinal()];
     vals[pvInto.getPrev()] = c;
-    SmallVector<Value> o = finishDeferredPV(/*release=*/false);
+    SmallVector<Value> o = finishDeferredPV(/*release=*/pairedPV);
     vals[pvInto.getFinal()] = o;
   }
+}
+
+void MmaBuilder::appendDeferredStates(SmallVector<Value> &init) {
+  if (!deferPV())
+    return;
+  unsigned at = 0;
+  for (cascade::IterateOp it : iterates) {
+    if (it == pvInto)
+      pvState = at;
+    at += countOf(shapeOf(it.getCur()));
+  }
+  for (int64_t k = 0; k < pRegs(); ++k)
+    init.push_back(cI32(0));
+  init.push_back(cI64(-1));
+}
+
+void MmaBuilder::emitItemEnd() {
   Block &body = cas.getBody().front();
   if (split) {
     writePartials(iterates);
@@ -2671,7 +2745,7 @@ scf::ForOp MmaBuilder::emitKeyLoop(Value firstTile, Value numTiles, ArrayRef<Val
     for (unsigned k = 0, n = countOf(shapeOf(it.getCur())); k < n; ++k)
       prev.push_back(states[a++]);
   }
-  if (overlapPV) {
+  if (deferPV()) {
     carriedP.assign(states.begin() + a, states.begin() + a + pRegs());
     heldStage = states[a + pRegs()];
   }
@@ -2752,7 +2826,7 @@ scf::ForOp MmaBuilder::emitKeyLoop(Value firstTile, Value numTiles, ArrayRef<Val
     SmallVector<Value> out;
     for (cascade::IterateOp it : iterates)
       out.append(vals[it.getCur()]);
-    if (overlapPV) {
+    if (deferPV()) {
       out.append(nextP);
       out.push_back(toI64(stage));
     }
@@ -2762,6 +2836,17 @@ scf::ForOp MmaBuilder::emitKeyLoop(Value firstTile, Value numTiles, ArrayRef<Val
   // and both stages are free.
   auto skipped = [&]() -> SmallVector<Value> {
     SmallVector<Value> out(states);
+    if (pairedPV) {
+      // The held PV in this warpgroup's turn, then this tile's stage (not
+      // held: nothing of it is computed) released, then the turns.
+      SmallVector<Value> o = finishDeferredPV(/*release=*/true);
+      ptx::mbarrierArrive(b, loc, barrierAddr(1, stage));
+      std::copy(o.begin(), o.end(), out.begin() + pvState);
+      unsigned p0 = numStates - (pRegs() + 1);
+      for (int64_t k = 0; k < pRegs(); ++k)
+        out[p0 + k] = cI32(0);
+      out[numStates - 1] = cI64(-1);
+    }
     if (turnMine) {
       // Ping-pong: the turns of the QK and the PV this warpgroup skips, so
       // that the other's alternation goes on.
@@ -2813,7 +2898,7 @@ scf::ForOp MmaBuilder::emitKeyLoop(Value firstTile, Value numTiles, ArrayRef<Val
     emitted = std::move(savedEmitted);
   }
   SmallVector<Value> tileOut(ifFast.getResults().begin(), ifFast.getResults().end());
-  if (pipelined && !overlapPV)
+  if (pipelined && !deferPV())
     ptx::mbarrierArrive(b, loc, barrierAddr(1, stage)); // this thread is done with the stage
   scf::YieldOp::create(b, loc, tileOut);
   b.setInsertionPointAfter(ifCur);
@@ -3017,18 +3102,26 @@ LogicalResult MmaBuilder::build() {
   // three stages (tile t + 1 loads into the stage of tile t - 2, whose PV
   // was done during tile t - 1; with two, the load would wait for the PV of
   // t - 1, issued after it).
-  if (options.overlap && useWgmma() && nStages >= 3) {
+  // The paired MMAs: the same deferred PV, with the ping-pong's turns in a
+  // producer kernel (the consumers' own loads of tile t + 1 would wait for
+  // the stage that this thread releases only at tile t's QK).
+  bool wantsOverlap = options.overlap && useWgmma() && nStages >= 3;
+  bool wantsPaired = !wantsOverlap && options.pairedMma && producer && takesTurns(nStages - 1);
+  if (wantsOverlap || wantsPaired) {
+    bool one = false;
     for (Operation &op : body)
       if (kindOf.lookup(&op) == Kind::PV) {
-        overlapPV = !pvOp;
+        one = !pvOp;
         pvOp = cast<cascade::EinsumOp>(op);
       }
-    pvInto = overlapPV ? accumulatingIterate(pvOp) : cascade::IterateOp();
-    overlapPV = overlapPV && pvInto;
+    pvInto = one ? accumulatingIterate(pvOp) : cascade::IterateOp();
+    overlapPV = wantsOverlap && pvInto;
+    pairedPV = wantsPaired && pvInto;
   }
   ahead = overlapPV ? 1 : nStages - 1;
   if (persistent) {
     assert(pipelined && ahead == 1 && !overlapPV && "a persistent kernel loads one tile ahead");
+    assert((!pairedPV || producer) && "the paired MMAs need the producer's loads");
     if (producer)
       emitProducerItems();
     else
@@ -3060,17 +3153,7 @@ LogicalResult MmaBuilder::build() {
       selectQ(cI64(0));
       init = emitItemStart();
     }
-    if (overlapPV) {
-      unsigned at = 0;
-      for (cascade::IterateOp it : iterates) {
-        if (it == pvInto)
-          pvState = at;
-        at += countOf(shapeOf(it.getCur()));
-      }
-      for (int64_t k = 0; k < pRegs(); ++k)
-        init.push_back(cI32(0));
-      init.push_back(cI64(-1));
-    }
+    appendDeferredStates(init);
     unsigned numStates = init.size();
     Value issued = cI64(0);
     if (pipelined) {
@@ -3106,8 +3189,9 @@ LogicalResult MmaBuilder::build() {
     }
     Value wg1 = beginTurns();
     scf::ForOp loop = emitKeyLoop(range.first, range.numTiles, init, numStates, std::nullopt);
+    emitLoopEnd(loop);
     endTurns(wg1);
-    emitItemEnd(loop);
+    emitItemEnd();
     if (roles) {
       b.setInsertionPointAfter(roles);
       issuesLoads = true;
@@ -3142,8 +3226,7 @@ Value MmaBuilder::beginTurns(Value afterItem) {
   // waits for warpgroup 1 to finish tile t - 1, whose PV waits for warpgroup
   // 0's QK of tile t (a deadlock); the consumers' two-stage pipeline of
   // 128-key tiles has one, so there the option is inert.
-  if (!(options.pingPong && useWgmma() && stages() > 1 && (ahead >= 2 || producer) &&
-        !blockVotesOnPartialTiles() && threads() == 256 && !overlapPV))
+  if (!takesTurns(ahead))
     return Value();
   Value wg = warpgroupI32();
   turnMine = arith::AddIOp::create(b, loc, cI32(1), wg);
@@ -3366,6 +3449,7 @@ void MmaBuilder::emitProducerItems() {
         fenceCopiesForWgmma();
         selectQ(buf);
         SmallVector<Value> init = emitItemStart();
+        appendDeferredStates(init);
         unsigned numStates = init.size();
         Value want = firstWanted(range);
         init.push_back(want);
@@ -3376,6 +3460,7 @@ void MmaBuilder::emitProducerItems() {
         reloadItem = reload;
         scf::ForOp loop = emitKeyLoop(range.first, range.numTiles, init, numStates, std::nullopt);
         reloadItem = nullptr;
+        emitLoopEnd(loop);
         Value next = arith::AddIOp::create(b, loc, r, cI32(1));
         // Warpgroup 1 reads the next round's slot (waiting for its barrier,
         // which the next loop iteration's wait then passes at once).
@@ -3385,7 +3470,7 @@ void MmaBuilder::emitProducerItems() {
         reload();
         outQBuf = to64(stashLoad(kItemQBuf));
         oStage = qSmem(outQBuf);
-        emitItemEnd(loop);
+        emitItemEnd();
         // Every consumer thread is done with the buffer (its Q, its staged
         // O, its slot) before the producer's next copies into it (async
         // proxy).
@@ -3598,6 +3683,7 @@ void MmaBuilder::emitPersistentItems() {
   };
   reloadItem = reloadIds;
   scf::ForOp loop = emitKeyLoop(carried[2], carried[3], init, numStates, NextIssue(issueNext));
+  emitLoopEnd(loop);
   reloadItem = nullptr;
   ValueRange res = loop.getResults();
   Value issued = res[numStates + 1], computed = res[numStates + 2], crossed = res[numStates + 3];
@@ -3605,7 +3691,7 @@ void MmaBuilder::emitPersistentItems() {
   // loaded the next item's first tile yet.
   issued = issueNext(issued, notI(crossed));
   reloadIds();
-  emitItemEnd(loop);
+  emitItemEnd();
   scf::YieldOp::create(b, loc, ValueRange{issued, computed, to64(stashLoad(kNextFirst)),
                                           to64(stashLoad(kNextTiles)),
                                           arith::TruncIOp::create(b, loc, b.getI1Type(), stashLoad(kNextWant))});

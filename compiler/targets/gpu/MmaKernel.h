@@ -49,6 +49,15 @@ struct MmaMapping {
   /// the others. Session 18 (H100, with the producer): full +3..6%,
   /// sigmoid_attn +6..11%, the masked variants 0..+10% but document.
   bool pingPong = true;
+  /// With the ping-pong: the PV of key tile t is issued in the same turn as
+  /// the QK of tile t + 1, ahead of it, and the two are waited for after
+  /// both (the PV first, its stage released, then the scores): the tensor
+  /// cores run the two back to back instead of draining between them while
+  /// the warpgroup waits for its PV, releases the stage and loops (the SASS
+  /// had WARPGROUP.DEPBAR between every PV and the next QK). Where the
+  /// cascade has one PV accumulating into an output iterate; without the
+  /// ping-pong, inert.
+  bool pairedMma = true;
   /// Partial tiles of a mask are voted on (is any point kept?) by each
   /// warpgroup when it computes them, on its own named barrier, instead of
   /// by the whole block when they are loaded (a block barrier per partial

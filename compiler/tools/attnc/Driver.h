@@ -65,7 +65,7 @@ struct AotOptions {
   int64_t gpuKeyTile = 16;            ///< the GPU kernels' key tile
   std::vector<int64_t> gpuHeadDims = {64, 128}; ///< tensor-core kernel tiers (--gpu-head-dims)
   bool gpuWgmma = true; ///< warpgroup MMAs on sm_90a (--gpu-mma)
-  /// The tensor-core kernels' mapping (--gpu-tile-range, --gpu-pingpong,
+  /// The tensor-core kernels' mapping (--gpu-tile-range, --gpu-pingpong, --gpu-paired-mma,
   /// --gpu-warpgroup-votes, --gpu-masked-sums, --gpu-tile-classes, --gpu-overlap,
   /// --gpu-persistent, --gpu-producer, --gpu-max-registers).
   MmaMapping gpuMapping;

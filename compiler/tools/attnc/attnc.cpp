@@ -86,6 +86,12 @@ cl::opt<bool> gpuPingPong(
              "(--gpu-producer); inert in the others, whose consumers load the tiles themselves. "
              "Default true"),
     cl::init(true));
+cl::opt<bool> gpuPairedMma(
+    "gpu-paired-mma", cl::cat(attncCategory),
+    cl::desc("GPU tensor-core kernels with the ping-pong: a key tile's PV is issued in the same "
+             "turn as the next tile's QK, ahead of it, and both are waited for after (default "
+             "true; =false: each PV is waited for before the next QK is issued)"),
+    cl::init(true));
 cl::opt<bool> gpuWarpgroupVotes(
     "gpu-warpgroup-votes", cl::cat(attncCategory),
     cl::desc("GPU tensor-core kernels: each warpgroup votes on a mask's partial tiles when it "
@@ -213,6 +219,7 @@ int main(int argc, char **argv) {
   aot.gpuWgmma = gpuMma == "wgmma";
   aot.gpuMapping.tileRange = gpuTileRange;
   aot.gpuMapping.pingPong = gpuPingPong;
+  aot.gpuMapping.pairedMma = gpuPairedMma;
   aot.gpuMapping.warpgroupVotes = gpuWarpgroupVotes;
   aot.gpuMapping.tileClasses = gpuTileClasses;
   if (gpuMaskedSums == "auto")
