@@ -17,9 +17,10 @@ L=$OUT/s21.log
 bench() { local d=$1 t=$2; shift 2; LD_LIBRARY_PATH="$PWD/$S/lib" timeout "$t" "$S/bin/attn-gpu-bench" --dir "$S/$d" "$@"; }
 nvidia-smi --query-gpu=name,clocks.max.sm --format=csv,noheader | tee "$L"
 echo "== 1. checks" | tee -a "$L"
-bench cubins 120 --check-only --dtypes bf16,f16 >"$OUT/check.log" 2>&1; echo "rc $?" | tee -a "$L"
-ATTN_GPU_TMA=0 bench cubins 60 --check-only --dtypes bf16 >>"$OUT/check.log" 2>&1; echo "rc $?" | tee -a "$L"
+bench cubins 120 --check-only --dtypes bf16,f16 >"$OUT/check.log" 2>&1; rc1=$?; echo "rc $rc1" | tee -a "$L"
+ATTN_GPU_TMA=0 bench cubins 60 --check-only --dtypes bf16 >>"$OUT/check.log" 2>&1; rc2=$?; echo "rc $rc2" | tee -a "$L"
 grep -hE "check rows|^FAIL" "$OUT/check.log" | head -20 | tee -a "$L"
+if [ "$rc1" != 0 ] || [ "$rc2" != 0 ]; then echo "checks failed: no timing" | tee -a "$L"; exit 1; fi
 ARGS=${S21_ARGS:---dtypes bf16 --seq 512,2048,8192 --shapes mha_512,mha_2048,gqa_2048,mha_8192 --variants full,causal,prefix_lm,sliding_window,alibi_causal,softcap,sigmoid_attn}
 echo "== 2. A = cubins-np, B = cubins, alternating" | tee -a "$L"
 for r in 1 2; do
