@@ -443,7 +443,7 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
       // with this runtime's.
       if (m->abi != ATTN_GPU_ABI_VERSION && m->abi != ATTN_GPU_ABI_THREE_STAGES &&
           m->abi != ATTN_GPU_ABI_PERSISTENT && m->abi != ATTN_GPU_ABI_PRODUCER &&
-          m->abi != ATTN_GPU_ABI_PERSISTENT_PRODUCER)
+          m->abi != ATTN_GPU_ABI_PERSISTENT_PRODUCER && m->abi != ATTN_GPU_ABI_PAIRED)
         return attn::rt::fail(
             ATTN_ERROR_UNSUPPORTED,
             "kernel '" + name + "' was built for GPU ABI " + std::to_string(m->abi) +
@@ -451,9 +451,10 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
                 " but this libattnrt runs ABI " + std::to_string(ATTN_GPU_ABI_VERSION) + " (and " +
                 std::to_string(ATTN_GPU_ABI_THREE_STAGES) + ", " +
                 std::to_string(ATTN_GPU_ABI_PERSISTENT) + ", " +
-                std::to_string(ATTN_GPU_ABI_PRODUCER) + " and " +
-                std::to_string(ATTN_GPU_ABI_PERSISTENT_PRODUCER) +
-                ", its three-stage, persistent, producer and persistent producer forms)" +
+                std::to_string(ATTN_GPU_ABI_PRODUCER) + ", " +
+                std::to_string(ATTN_GPU_ABI_PERSISTENT_PRODUCER) + " and " +
+                std::to_string(ATTN_GPU_ABI_PAIRED) +
+                ", its three-stage, persistent, producer, persistent producer and paired forms)" +
                 ": rebuild the variant with the attnc of this libattnrt (ATTN_GPU_KERNEL=rows "
                 "runs its row kernel meanwhile)");
       p.fn = fn;
@@ -462,9 +463,11 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
                                         ATTN_GPU_MMA_ROWS_PER_BLOCK);
       p.grid[1] = static_cast<unsigned>(c.H);
       p.grid[2] = static_cast<unsigned>(c.B);
-      const bool persistentAbi =
-          m->abi == ATTN_GPU_ABI_PERSISTENT || m->abi == ATTN_GPU_ABI_PERSISTENT_PRODUCER;
-      p.block = m->abi == ATTN_GPU_ABI_PRODUCER || m->abi == ATTN_GPU_ABI_PERSISTENT_PRODUCER
+      const bool persistentAbi = m->abi == ATTN_GPU_ABI_PERSISTENT ||
+                                 m->abi == ATTN_GPU_ABI_PERSISTENT_PRODUCER ||
+                                 m->abi == ATTN_GPU_ABI_PAIRED;
+      p.block = m->abi == ATTN_GPU_ABI_PRODUCER || m->abi == ATTN_GPU_ABI_PERSISTENT_PRODUCER ||
+                        m->abi == ATTN_GPU_ABI_PAIRED
                     ? ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE
                     : ATTN_GPU_MMA_BLOCK_SIZE;
       p.tier = tier;
@@ -517,9 +520,10 @@ attn_status resolve(const attn_variant_info *info, attn_gpu_module *m, const cha
                                     "kernel counts (2^31 - 1); compile without --gpu-persistent");
         p.grid[0] = static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(items, smCount(d))));
         p.grid[1] = p.grid[2] = 1;
-        p.sharedBytes = static_cast<unsigned>(m->abi == ATTN_GPU_ABI_PERSISTENT
-                                                  ? attn_gpu_mma_persistent_smem_bytes(tier)
-                                                  : attn_gpu_mma_persistent_producer_smem_bytes(tier));
+        p.sharedBytes = static_cast<unsigned>(
+            m->abi == ATTN_GPU_ABI_PERSISTENT           ? attn_gpu_mma_persistent_smem_bytes(tier)
+            : m->abi == ATTN_GPU_ABI_PERSISTENT_PRODUCER ? attn_gpu_mma_persistent_producer_smem_bytes(tier)
+                                                         : attn_gpu_mma_paired_smem_bytes(tier));
       }
       return allowShared(d, m, fn, p.sharedBytes);
     }

@@ -128,6 +128,8 @@ public:
   /// The mask plan (keepFiber, indexOnlyKeep, keepReadsByKey, ...): from the
   /// cascade alone, before anything is emitted.
   void planMask();
+  /// The deferred PV's form (overlapPV, pairedPV; after wantsPersistent).
+  void planDeferredPV();
   /// Whether the (non-split) kernel has a producer warpgroup: the options'
   /// choice, auto resolved by the mask plan.
   bool wantsProducer() const;
@@ -526,7 +528,24 @@ private:
   SmallVector<Value> carriedP;  ///< the deferred PV's A fragments (i32; zeros: none)
   /// Registers of a tile's P as PV's A fragments (4 per 16 keys).
   int64_t pRegs() const { return bc / 16 * 4; }
-  Value heldStage;              ///< the stage of its V (i64; -1: none)
+  /// The held PV's tile (i64; -1: none): overlapPV its stage, pairedPV its
+  /// count among the loaded tiles (heldStageIdx, heldUse: stage and use).
+  Value heldStage;
+  Value heldStageIdx() {
+    return toIdx(pairedPV ? Value(arith::RemSIOp::create(b, loc, heldStage, cI64(stages()))) : heldStage);
+  }
+  Value heldUse() { return arith::DivSIOp::create(b, loc, heldStage, cI64(stages())); }
+  /// pairedPV: the stage's V tile has its own full and empty barriers
+  /// (barrierAddr 2 and 3; ATTN_GPU_ABI_PAIRED), released a tile after its K.
+  int64_t vBarriers() const { return pairedPV ? 2 * stages() : 0; }
+  /// Waits for the held PV's V tile (pairedPV: its own full barrier).
+  void waitHeldV() {
+    if (pairedPV)
+      ptx::mbarrierWait(b, loc, barrierAddr(2, heldStageIdx()), fullParity(heldUse()));
+  }
+  /// Arrives on the held PV's V tile's empty barrier (pairedPV) or its
+  /// stage's (overlapPV): the PV is done.
+  void releaseHeldV() { ptx::mbarrierArrive(b, loc, barrierAddr(pairedPV ? 3 : 1, heldStageIdx())); }
   Value curStage;               ///< the stage of the tile being computed
   SmallVector<Value> inFlightO; ///< accumulators of the PV issued after this tile's QK
   SmallVector<Value> nextP;     ///< this tile's P, for the next tile
@@ -1292,16 +1311,19 @@ void MmaBuilder::emitQK(cascade::EinsumOp op) {
       {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(ifHeld.thenBlock());
-        SmallVector<Value> o = issueDeferredPV(toIdx(heldStage), /*wait=*/false);
+        waitHeldV();
+        SmallVector<Value> o = issueDeferredPV(heldStageIdx(), /*wait=*/false);
         SmallVector<Value> sc = issueQK(/*wait=*/false);
         o = ptx::wgmmaWait(b, loc, 1, o);
-        ptx::mbarrierArrive(b, loc, barrierAddr(1, toIdx(heldStage)));
+        releaseHeldV();
         sc = ptx::wgmmaWait(b, loc, 0, sc);
+        ptx::mbarrierArrive(b, loc, barrierAddr(1, curStage)); // this tile's K is read
         o.append(sc);
         scf::YieldOp::create(b, loc, o);
         b.setInsertionPointToStart(ifHeld.elseBlock());
         SmallVector<Value> none(c);
         none.append(issueQK(/*wait=*/true));
+        ptx::mbarrierArrive(b, loc, barrierAddr(1, curStage));
         scf::YieldOp::create(b, loc, none);
       }
       vals[pvInto.getPrev()].assign(ifHeld.getResults().begin(), ifHeld.getResults().begin() + c.size());
@@ -1744,7 +1766,9 @@ void MmaBuilder::issueLoads(Value want, Value kt, Value stage, Value fast) {
 Value MmaBuilder::barrierAddr(int which, Value stage) {
   // After the stages and (not in a split kernel, whose launch has no Q rows) Q.
   int64_t base = attn_gpu_barrier_offset(bc, hd, stages(), split ? 0 : rowsPerBlock() * qBuffers(), padded());
-  Value off = add(cI64(base + which * stages() * 8), mul(toI64(stage), cI64(8)));
+  // V's own barriers (pairedPV) after the Q barriers and item slots.
+  int64_t first = which < 2 ? which * stages() : 2 * stages() + qBarriers() + (which - 2) * stages();
+  Value off = add(cI64(base + first * 8), mul(toI64(stage), cI64(8)));
   return add(LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), smemPtr), off);
 }
 
@@ -1754,12 +1778,12 @@ void MmaBuilder::initBarriers() {
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(first.thenBlock());
-    for (int which = 0; which < 2; ++which)
+    for (int which = 0; which < (pairedPV ? 4 : 2); ++which)
       for (int64_t st = 0; st < stages(); ++st)
         ptx::mbarrierInit(b, loc, barrierAddr(which, cIdx(st)),
-                          which == 0 ? Value(arith::SelectOp::create(b, loc, tma, cI32(1),
-                                                                    cI32(2 * loaderThreads())))
-                                     : cI32(threads()));
+                          which % 2 == 0 ? Value(arith::SelectOp::create(b, loc, tma, cI32(1),
+                                                                        cI32(2 * loaderThreads())))
+                                         : cI32(threads()));
     if (persistent && producer) {
       // Full: the issuer's expect_tx, or every producer thread's cp.async
       // and plain arrivals; empty: every consumer thread.
@@ -1794,15 +1818,20 @@ Value MmaBuilder::issueTile(Value want, Value kt, Value issued, Value fast) {
     b.setInsertionPointToStart(ifTma.thenBlock());
     issueTensorCopies(kt, stage, parity);
     b.setInsertionPointToStart(ifTma.elseBlock());
-    ptx::mbarrierWait(b, loc, barrierAddr(1, stage), parity);
-    loadTile(0, stage, kt, fast);
-    loadTile(1, stage, kt, fast);
     // Full counts two arrivals per loader: cp.async.mbarrier.arrive's, once
     // its cp.async copies land, and a plain one that releases the element-wise
     // copies' plain stores (where strides rule cp.async out) to the other
-    // threads that read them.
-    ptx::cpAsyncArrive(b, loc, barrierAddr(0, stage));
-    ptx::mbarrierArrive(b, loc, barrierAddr(0, stage));
+    // threads that read them. pairedPV: K and V each on their own barriers.
+    for (int which = 0; which < 2; ++which) {
+      int full = pairedPV ? 2 * which : 0;
+      if (which == 0 || pairedPV)
+        ptx::mbarrierWait(b, loc, barrierAddr(full + 1, stage), parity);
+      loadTile(which, stage, kt, fast);
+      if (which == 1 || pairedPV) {
+        ptx::cpAsyncArrive(b, loc, barrierAddr(full, stage));
+        ptx::mbarrierArrive(b, loc, barrierAddr(full, stage));
+      }
+    }
   }
   return arith::SelectOp::create(b, loc, want, add(issued, cI64(1)), issued);
 }
@@ -1814,13 +1843,18 @@ void MmaBuilder::issueTensorCopies(Value kt, Value stage, Value parity) {
       b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cIdx(issuerTid())), false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(first.thenBlock());
-  ptx::mbarrierWait(b, loc, barrierAddr(1, stage), parity);
-  Value full = barrierAddr(0, stage);
-  // Whole boxes count, also where they reach past Skv or D (zero filled).
-  ptx::mbarrierArriveExpectTx(b, loc, full, cI32(2 * bc * hd * 2));
   auto i32 = [&](Value v) { return Value(arith::TruncIOp::create(b, loc, b.getI32Type(), v)); };
   Value base = LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), smemPtr);
-  for (int which = 0; which < 2; ++which)
+  Value full;
+  for (int which = 0; which < 2; ++which) {
+    // Whole boxes count, also where they reach past Skv or D (zero filled).
+    // pairedPV: V waits for its own empty barrier and lands on its own full one.
+    if (which == 0 || pairedPV) {
+      int at = pairedPV ? 2 * which : 0;
+      ptx::mbarrierWait(b, loc, barrierAddr(at + 1, stage), parity);
+      full = barrierAddr(at, stage);
+      ptx::mbarrierArriveExpectTx(b, loc, full, cI32((pairedPV ? 1 : 2) * bc * hd * 2));
+    }
     for (int64_t half = 0; half < hd / 64; ++half) {
       // Half `half` of the head dimension: bc rows of 128 bytes, the
       // 128-byte swizzle of tileOffset.
@@ -1828,6 +1862,7 @@ void MmaBuilder::issueTensorCopies(Value kt, Value stage, Value parity) {
       ptx::tensorTileLoad(b, loc, dst, which ? vMap : kMap,
                           ValueRange{cI32(half * 64), i32(mul(kt, cI64(bc))), i32(hkIdx), i32(bIdx)}, full);
     }
+  }
 }
 
 void MmaBuilder::issueQTensorCopies(Value buf) {
@@ -1899,9 +1934,10 @@ SmallVector<Value> MmaBuilder::finishDeferredPV(bool release) {
   auto ifHeld = scf::IfOp::create(b, loc, types, holding(), true);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifHeld.thenBlock());
-  SmallVector<Value> o = issueDeferredPV(toIdx(heldStage), /*wait=*/true);
+  waitHeldV();
+  SmallVector<Value> o = issueDeferredPV(heldStageIdx(), /*wait=*/true);
   if (release)
-    ptx::mbarrierArrive(b, loc, barrierAddr(1, toIdx(heldStage)));
+    releaseHeldV();
   scf::YieldOp::create(b, loc, o);
   b.setInsertionPointToStart(ifHeld.elseBlock());
   scf::YieldOp::create(b, loc, c);
@@ -1912,7 +1948,7 @@ void MmaBuilder::releaseHeld() {
   auto ifHeld = scf::IfOp::create(b, loc, holding(), false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(ifHeld.thenBlock());
-  ptx::mbarrierArrive(b, loc, barrierAddr(1, toIdx(heldStage)));
+  releaseHeldV();
 }
 
 Value MmaBuilder::descriptor(Value offset, int64_t lbo, int64_t sbo, bool swizzle128) {
@@ -2828,7 +2864,7 @@ scf::ForOp MmaBuilder::emitKeyLoop(Value firstTile, Value numTiles, ArrayRef<Val
       out.append(vals[it.getCur()]);
     if (deferPV()) {
       out.append(nextP);
-      out.push_back(toI64(stage));
+      out.push_back(pairedPV ? computed : toI64(stage)); // heldStage
     }
     return out;
   };
@@ -2839,8 +2875,13 @@ scf::ForOp MmaBuilder::emitKeyLoop(Value firstTile, Value numTiles, ArrayRef<Val
     if (pairedPV) {
       // The held PV in this warpgroup's turn, then this tile's stage (not
       // held: nothing of it is computed) released, then the turns.
+      // Its V is waited for before its empty barrier passes (its copies
+      // are done before the stage's next ones).
       SmallVector<Value> o = finishDeferredPV(/*release=*/true);
       ptx::mbarrierArrive(b, loc, barrierAddr(1, stage));
+      ptx::mbarrierWait(b, loc, barrierAddr(2, stage),
+                        fullParity(arith::DivSIOp::create(b, loc, computed, cI64(nStages))));
+      ptx::mbarrierArrive(b, loc, barrierAddr(3, stage));
       std::copy(o.begin(), o.end(), out.begin() + pvState);
       unsigned p0 = numStates - (pRegs() + 1);
       for (int64_t k = 0; k < pRegs(); ++k)
@@ -2959,6 +3000,29 @@ bool MmaBuilder::wantsPersistent() const {
          (options.persistent != kMmaPersistentAuto || wantsProducer());
 }
 
+void MmaBuilder::planDeferredPV() {
+  // The in-warpgroup overlap needs three stages; the paired MMAs the
+  // ping-pong's turns in a persistent producer kernel (the consumers' own
+  // loads of tile t + 1 would wait for the stage that this thread releases
+  // only at tile t's QK; ATTN_GPU_ABI_PAIRED is the persistent producer's
+  // geometry with V's barriers).
+  int64_t nStages = stages();
+  bool wantsOverlap = options.overlap && useWgmma() && nStages >= 3;
+  bool wantsPaired = !wantsOverlap && options.pairedMma && producer && persistent &&
+                     takesTurns(nStages - 1);
+  if (!wantsOverlap && !wantsPaired)
+    return;
+  bool one = false;
+  for (Operation &op : cas.getBody().front())
+    if (kindOf.lookup(&op) == Kind::PV) {
+      one = !pvOp;
+      pvOp = cast<cascade::EinsumOp>(op);
+    }
+  pvInto = one ? accumulatingIterate(pvOp) : cascade::IterateOp();
+  overlapPV = wantsOverlap && pvInto;
+  pairedPV = wantsPaired && pvInto;
+}
+
 LogicalResult MmaBuilder::build() {
   MLIRContext *ctx = target.getContext();
   ptrTy = LLVM::LLVMPointerType::get(ctx);
@@ -2967,14 +3031,16 @@ LogicalResult MmaBuilder::build() {
   planMask();
   producer = wantsProducer();
   persistent = wantsPersistent();
+  planDeferredPV();
   // K and V tiles of every stage in dynamic shared memory
   // (attn_gpu_mma_smem_bytes): for ldmatrix rows padded by 8 elements, so
   // that its 8 row addresses fall in different banks; for wgmma core
   // matrices (tileOffset). The launch gives the kernel the bytes of
   // attn/gpu.h, which this layout must fit.
   int64_t needs = attn_gpu_smem_bytes(bc, hd, stages(), split ? 0 : rowsPerBlock() * qBuffers(), padded()) +
-                  8 * qBarriers();
+                  8 * (qBarriers() + vBarriers());
   int64_t given = split                    ? attn_gpu_split_smem_bytes(hd)
+                  : pairedPV               ? attn_gpu_mma_paired_smem_bytes(hd)
                   : persistent && producer ? attn_gpu_mma_persistent_producer_smem_bytes(hd)
                   : persistent             ? attn_gpu_mma_persistent_smem_bytes(hd)
                   : producer               ? attn_gpu_mma_producer_smem_bytes(hd)
@@ -2985,7 +3051,8 @@ LogicalResult MmaBuilder::build() {
   auto fn = addGpuKernel(target, b, loc, split ? name + "_split" : name);
   fn.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(blockThreads()), 1, 1}));
   if (!split)
-    fn->setAttr(kGpuAbiAttrName, b.getI32IntegerAttr(producer && persistent ? ATTN_GPU_ABI_PERSISTENT_PRODUCER
+    fn->setAttr(kGpuAbiAttrName, b.getI32IntegerAttr(pairedPV                 ? ATTN_GPU_ABI_PAIRED
+                                                     : producer && persistent ? ATTN_GPU_ABI_PERSISTENT_PRODUCER
                                                      : producer   ? ATTN_GPU_ABI_PRODUCER
                                                      : persistent ? ATTN_GPU_ABI_PERSISTENT
                                                      : stages() == ATTN_GPU_MMA_OVERLAP_STAGES
@@ -3102,22 +3169,6 @@ LogicalResult MmaBuilder::build() {
   // three stages (tile t + 1 loads into the stage of tile t - 2, whose PV
   // was done during tile t - 1; with two, the load would wait for the PV of
   // t - 1, issued after it).
-  // The paired MMAs: the same deferred PV, with the ping-pong's turns in a
-  // producer kernel (the consumers' own loads of tile t + 1 would wait for
-  // the stage that this thread releases only at tile t's QK).
-  bool wantsOverlap = options.overlap && useWgmma() && nStages >= 3;
-  bool wantsPaired = !wantsOverlap && options.pairedMma && producer && takesTurns(nStages - 1);
-  if (wantsOverlap || wantsPaired) {
-    bool one = false;
-    for (Operation &op : body)
-      if (kindOf.lookup(&op) == Kind::PV) {
-        one = !pvOp;
-        pvOp = cast<cascade::EinsumOp>(op);
-      }
-    pvInto = one ? accumulatingIterate(pvOp) : cascade::IterateOp();
-    overlapPV = wantsOverlap && pvInto;
-    pairedPV = wantsPaired && pvInto;
-  }
   ahead = overlapPV ? 1 : nStages - 1;
   if (persistent) {
     assert(pipelined && ahead == 1 && !overlapPV && "a persistent kernel loads one tile ahead");

@@ -186,6 +186,12 @@ enum {
  * first tiles load during the current one. (9 before session 20: items dealt as ABI 6's.) */
 #define ATTN_GPU_ABI_PERSISTENT_PRODUCER 10
 #define ATTN_GPU_TICKETS_OFFSET 8
+/* ATTN_GPU_ABI_PERSISTENT_PRODUCER with a full and an empty barrier for each stage's V tile
+ * apart from its K tile's (attnc --gpu-paired-mma, by default with the ping-pong: a tile's PV
+ * runs in the next tile's turn, so its V is released a tile after its K): four more 8-byte
+ * words after the item slots (V's full barriers, then V's empty ones, per stage):
+ * attn_gpu_mma_paired_smem_bytes(N). */
+#define ATTN_GPU_ABI_PAIRED 11
 
 /* Head-dimension tiers of the tensor-core kernels (`_d<N>`): N a multiple of
  * ATTN_GPU_TIER_STEP up to ATTN_GPU_MAX_TIER (attnc --gpu-head-dims). A call
@@ -252,6 +258,9 @@ static inline int64_t attn_gpu_mma_persistent_smem_bytes(int64_t tier) {
 }
 static inline int64_t attn_gpu_mma_persistent_producer_smem_bytes(int64_t tier) {
   return attn_gpu_mma_persistent_smem_bytes(tier) + 8 * 8;
+}
+static inline int64_t attn_gpu_mma_paired_smem_bytes(int64_t tier) {
+  return attn_gpu_mma_persistent_producer_smem_bytes(tier) + 2 * ATTN_GPU_MMA_STAGES * 8;
 }
 static inline int64_t attn_gpu_split_smem_bytes(int64_t tier) {
   return attn_gpu_smem_bytes(attn_gpu_split_key_tile(tier), tier, ATTN_GPU_SPLIT_STAGES, 0, 1);

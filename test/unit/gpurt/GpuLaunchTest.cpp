@@ -795,7 +795,8 @@ TEST(GpuMockLaunch, RefusesTensorCoreKernelsOfAnotherAbi) {
 // ATTN_GPU_ABI_PRODUCER (attnc --gpu-producer) with two padded stages and
 // the two Q barriers in blocks of 384 threads, one of
 // ATTN_GPU_ABI_PERSISTENT_PRODUCER (--gpu-persistent with the producer) with the persistent grid,
-// two Q buffers and six Q barriers in blocks of 384 threads; the next version is refused.
+// two Q buffers and six Q barriers in blocks of 384 threads, one of ATTN_GPU_ABI_PAIRED (the
+// same with V's four barriers: --gpu-paired-mma); the next version is refused.
 TEST(GpuMockLaunch, ThreeStageAndPersistentModulesGetTheirGeometry) {
   MockLaunches m = mockLaunches();
   if (!m)
@@ -822,7 +823,8 @@ TEST(GpuMockLaunch, ThreeStageAndPersistentModulesGetTheirGeometry) {
                             std::pair<int, int64_t>{ATTN_GPU_ABI_PERSISTENT_PRODUCER, persistent + 64},
                             // ABI 9: the persistent producer that dealt its items (session 19).
                             std::pair<int, int64_t>{9, -1},
-                            std::pair<int, int64_t>{ATTN_GPU_ABI_PERSISTENT_PRODUCER + 1, -1}}) {
+                            std::pair<int, int64_t>{ATTN_GPU_ABI_PAIRED, persistent + 64 + 32},
+                            std::pair<int, int64_t>{ATTN_GPU_ABI_PAIRED + 1, -1}}) {
     SCOPED_TRACE(abi);
     std::string text = image(abi);
     attn_gpu_module *module = nullptr;
@@ -843,12 +845,16 @@ TEST(GpuMockLaunch, ThreeStageAndPersistentModulesGetTheirGeometry) {
       EXPECT_GE(m.sharedLimit("attn_geom_bf16_gpu_d128"), bytes);
       // 3 query tiles of 2 heads: a block each, or (persistent) one per SM
       // (the mock has 1) that takes the 6 items in rounds.
-      bool persistentAbi = abi == ATTN_GPU_ABI_PERSISTENT || abi == ATTN_GPU_ABI_PERSISTENT_PRODUCER;
+      bool persistentAbi = abi == ATTN_GPU_ABI_PERSISTENT || abi == ATTN_GPU_ABI_PERSISTENT_PRODUCER ||
+                           abi == ATTN_GPU_ABI_PAIRED;
       EXPECT_EQ(l[0].grid[0], persistentAbi ? 1u : 3u);
       EXPECT_EQ(l[0].grid[1], persistentAbi ? 1u : 2u);
       EXPECT_EQ(l[0].grid[2], 1u);
       EXPECT_EQ(l[0].block[0],
-                abi == ATTN_GPU_ABI_PRODUCER || abi == ATTN_GPU_ABI_PERSISTENT_PRODUCER ? 384u : 256u);
+                abi == ATTN_GPU_ABI_PRODUCER || abi == ATTN_GPU_ABI_PERSISTENT_PRODUCER ||
+                        abi == ATTN_GPU_ABI_PAIRED
+                    ? 384u
+                    : 256u);
       EXPECT_EQ(ATTN_GPU_MMA_PRODUCER_BLOCK_SIZE, 384);
       EXPECT_EQ(l[0].block[1] * l[0].block[2], 1u);
     }
