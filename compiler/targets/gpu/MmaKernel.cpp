@@ -130,6 +130,14 @@ public:
   void planMask();
   /// The deferred PV's form (overlapPV, pairedPV; after wantsPersistent).
   void planDeferredPV();
+  /// Whether the kernel pairs its MMAs (after planMask: decides the
+  /// producer, persistence and the deferred PV as build does).
+  bool pairsMma() {
+    producer = wantsProducer();
+    persistent = wantsPersistent();
+    planDeferredPV();
+    return pairedPV;
+  }
   /// Whether the (non-split) kernel has a producer warpgroup: the options'
   /// choice, auto resolved by the mask plan.
   bool wantsProducer() const;
@@ -4042,6 +4050,9 @@ std::string describeMmaSchedule(VariantOp variant, const MmaMapping &mapping) {
                                  : "";
   return "a producer warpgroup loads " + loads +
          (mapping.pingPong ? ", the two consumer warpgroups take turns on the tensor cores (ping-pong)" : "") +
+         (builder.pairsMma() ? ", each turn issuing a tile's PV and the next tile's QK (paired MMAs; K and V "
+                               "released apart)"
+                             : "") +
          items;
 }
 
