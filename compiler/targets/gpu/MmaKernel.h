@@ -55,9 +55,12 @@ struct MmaMapping {
   /// cores run the two back to back instead of draining between them while
   /// the warpgroup waits for its PV, releases the stage and loops (the SASS
   /// had WARPGROUP.DEPBAR between every PV and the next QK). Where the
-  /// cascade has one PV accumulating into an output iterate; without the
-  /// ping-pong, inert.
-  bool pairedMma = true;
+  /// cascade has one PV accumulating into an output iterate, in the
+  /// persistent producer kernel (ATTN_GPU_ABI_PAIRED: V's own barriers);
+  /// without the ping-pong, inert. Off by default: its first form (one
+  /// barrier pair per stage) lost 1..47% on an H100 (session 21), and the
+  /// form with V's barriers has not run on a GPU yet.
+  bool pairedMma = false;
   /// Partial tiles of a mask are voted on (is any point kept?) by each
   /// warpgroup when it computes them, on its own named barrier, instead of
   /// by the whole block when they are loaded (a block barrier per partial

@@ -90,8 +90,9 @@ cl::opt<bool> gpuPairedMma(
     "gpu-paired-mma", cl::cat(attncCategory),
     cl::desc("GPU tensor-core kernels with the ping-pong: a key tile's PV is issued in the same "
              "turn as the next tile's QK, ahead of it, and both are waited for after (default "
-             "true; =false: each PV is waited for before the next QK is issued)"),
-    cl::init(true));
+             "false: each PV is waited for before the next QK is issued; =true: GPU ABI 11, not "
+             "yet measured on a GPU)"),
+    cl::init(false));
 cl::opt<bool> gpuWarpgroupVotes(
     "gpu-warpgroup-votes", cl::cat(attncCategory),
     cl::desc("GPU tensor-core kernels: each warpgroup votes on a mask's partial tiles when it "
