@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Session 21's call on the paired MMAs (carry STAGE, staged by
-#   ATTNC_GPU_AB_DIR=np ATTNC_GPU_AB_FLAGS=--gpu-paired-mma=false \
+#   ATTNC_GPU_FLAGS=--gpu-paired-mma ATTNC_GPU_AB_DIR=np ATTNC_GPU_AB_FLAGS=--gpu-paired-mma=false \
 #   ATTNC_GPU_AB_VARIANTS="full causal prefix_lm sliding_window alibi_causal softcap sigmoid_attn" \
 #   bash bench/gpu/run.sh
-# with the new default: a tile's PV issued in the next tile's turn ahead of its QK):
+# (call 1 ran it at adabad1, where the paired form was the default and had one barrier pair per
+# stage; since then it is the option's ABI 11 form, not yet run: the next call):
 #   bash bench/gpu/calls/session21_paired.sh STAGE
 # 1. every staged kernel (the default) against float64 in bf16 and fp16 (tiers 64, 128, 256),
 #    bf16 on the cp.async path;
