@@ -1324,16 +1324,14 @@ void MmaBuilder::emitQK(cascade::EinsumOp op) {
         SmallVector<Value> sc = issueQK(/*wait=*/false);
         o = ptx::wgmmaWait(b, loc, 1, o);
         releaseHeldV();
-        sc = ptx::wgmmaWait(b, loc, 0, sc);
-        ptx::mbarrierArrive(b, loc, barrierAddr(1, curStage)); // this tile's K is read
-        o.append(sc);
+        o.append(ptx::wgmmaWait(b, loc, 0, sc));
         scf::YieldOp::create(b, loc, o);
         b.setInsertionPointToStart(ifHeld.elseBlock());
         SmallVector<Value> none(c);
         none.append(issueQK(/*wait=*/true));
-        ptx::mbarrierArrive(b, loc, barrierAddr(1, curStage));
         scf::YieldOp::create(b, loc, none);
       }
+      ptx::mbarrierArrive(b, loc, barrierAddr(1, curStage)); // this tile's K is read
       vals[pvInto.getPrev()].assign(ifHeld.getResults().begin(), ifHeld.getResults().begin() + c.size());
       vals[op.getResult()].assign(ifHeld.getResults().begin() + c.size(), ifHeld.getResults().end());
       return;
@@ -2880,38 +2878,34 @@ scf::ForOp MmaBuilder::emitKeyLoop(Value firstTile, Value numTiles, ArrayRef<Val
   // and both stages are free.
   auto skipped = [&]() -> SmallVector<Value> {
     SmallVector<Value> out(states);
-    if (pairedPV) {
-      // The held PV in this warpgroup's turn, then this tile's stage (not
-      // held: nothing of it is computed) released, then the turns.
-      // Its V is waited for before its empty barrier passes (its copies
-      // are done before the stage's next ones).
+    // The held PV done (only a real one: none after a skip or before the
+    // first tile) and this tile's stage released (not held: nothing of it
+    // is computed); pairedPV: its V waited for before its empty barrier
+    // passes (its copies are done before the stage's next ones).
+    auto dropHeld = [&] {
       SmallVector<Value> o = finishDeferredPV(/*release=*/true);
       ptx::mbarrierArrive(b, loc, barrierAddr(1, stage));
-      ptx::mbarrierWait(b, loc, barrierAddr(2, stage),
-                        fullParity(arith::DivSIOp::create(b, loc, computed, cI64(nStages))));
-      ptx::mbarrierArrive(b, loc, barrierAddr(3, stage));
+      if (pairedPV) {
+        ptx::mbarrierWait(b, loc, barrierAddr(2, stage),
+                          fullParity(arith::DivSIOp::create(b, loc, computed, cI64(nStages))));
+        ptx::mbarrierArrive(b, loc, barrierAddr(3, stage));
+      }
       std::copy(o.begin(), o.end(), out.begin() + pvState);
       unsigned p0 = numStates - (pRegs() + 1);
       for (int64_t k = 0; k < pRegs(); ++k)
         out[p0 + k] = cI32(0);
-      out[numStates - 1] = cI64(-1);
-    }
+      out.back() = cI64(-1);
+    };
+    if (pairedPV) // in this warpgroup's turn, before it passes the turns
+      dropHeld();
     if (turnMine) {
       // Ping-pong: the turns of the QK and the PV this warpgroup skips, so
       // that the other's alternation goes on.
       ptx::namedBarrierArrive(b, loc, turnOther, 256);
       ptx::namedBarrierSync(b, loc, turnMine, 256);
     }
-    if (!overlapPV)
-      return out;
-    // Only a real deferred PV (none after a skip or before the first tile).
-    SmallVector<Value> o = finishDeferredPV(/*release=*/true);
-    ptx::mbarrierArrive(b, loc, barrierAddr(1, stage));
-    std::copy(o.begin(), o.end(), out.begin() + pvState);
-    unsigned p0 = numStates - (pRegs() + 1);
-    for (int64_t k = 0; k < pRegs(); ++k)
-      out[p0 + k] = cI32(0);
-    out.back() = cI64(-1);
+    if (overlapPV)
+      dropHeld();
     return out;
   };
   // A partial tile (per-warpgroup votes): this warpgroup computes it only
